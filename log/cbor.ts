@@ -1,0 +1,64 @@
+/**
+ * Deterministic CBOR (RFC 8949 §4.2.1 core deterministic encoding, restricted to the
+ * values Realize stores): maps have their keys sorted (shorter first, then bytewise),
+ * integers always take their shortest integer form (never a float), byte strings are
+ * plain major type 2, and no cbor-x extensions (records, typed-array tags) are used.
+ * The same value therefore always encodes to the same bytes.
+ */
+import { Encoder } from 'cbor-x';
+import { LogError } from './log-error.js';
+
+const encoder = new Encoder({
+  useRecords: false,
+  mapsAsObjects: true,
+  variableMapSize: true,
+  tagUint8Array: false,
+  pack: false,
+  structuredClone: false,
+  int64AsNumber: true,
+} as ConstructorParameters<typeof Encoder>[0] & { int64AsNumber: boolean });
+
+export type CborValue =
+  | null
+  | boolean
+  | number
+  | string
+  | Uint8Array
+  | readonly CborValue[]
+  | { readonly [key: string]: CborValue | undefined };
+
+function keyOrder(a: string, b: string): number {
+  const la = Buffer.byteLength(a);
+  const lb = Buffer.byteLength(b);
+  if (la !== lb) return la - lb;
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+function canonical(value: unknown): unknown {
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return value;
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value)) {
+      throw new LogError('MALFORMED_ENTRY', `only safe integers may be encoded, got ${value}`);
+    }
+    // cbor-x writes integers beyond 32 bits as float64; a BigInt becomes a CBOR uint64/nint64.
+    return value > 0xffffffff || value < -0x100000000 ? BigInt(value) : value;
+  }
+  if (value instanceof Uint8Array) return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  if (Array.isArray(value)) return value.map(canonical);
+  if (typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    const keys = Object.keys(value as object).filter((k) => (value as Record<string, unknown>)[k] !== undefined);
+    keys.sort(keyOrder);
+    for (const k of keys) out[k] = canonical((value as Record<string, unknown>)[k]);
+    return out;
+  }
+  throw new LogError('MALFORMED_ENTRY', `cannot encode a value of type ${typeof value}`);
+}
+
+export function encodeCanonical(value: CborValue): Buffer {
+  return encoder.encode(canonical(value));
+}
+
+export function decodeCbor(bytes: Uint8Array): unknown {
+  return encoder.decode(bytes as Buffer);
+}

@@ -1,0 +1,17 @@
+/** The one error type of tools/: bad usage, or a check that ran and found a problem. */
+export type CliErrorCode = 'USAGE' | 'CHECK_FAILED';
+
+export class CliError extends Error {
+  readonly code: CliErrorCode;
+  constructor(code: CliErrorCode, message: string) {
+    super(message);
+    this.name = 'CliError';
+    this.code = code;
+  }
+}
+
+export function parseSeq(v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new CliError('USAGE', `not a sequence number: ${v}`);
+  return n;
+}

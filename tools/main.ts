@@ -1,0 +1,62 @@
+/**
+ * The `realize` command line. Every command lives in tools/commands/, one file each; this
+ * entry wires them up and is the only place that turns errors into exit codes.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { EngineError } from '../engine/index.js';
+import { LogError } from '../log/index.js';
+import { makeCli, type Cli } from './cli-context.js';
+import { CliError } from './cli-error.js';
+import * as id from './commands/id.js';
+import * as init from './commands/init.js';
+import * as logShow from './commands/log-show.js';
+import * as logVerify from './commands/log-verify.js';
+
+export const EXIT = { ok: 0, failed: 1, usage: 2, store: 3, corrupt: 4, internal: 70 } as const;
+
+export function buildProgram(cli: Cli): Command {
+  const program = new Command('realize')
+    .description('Realize: an event-sourced storage engine behind a FUSE filesystem')
+    .addOption(new Option('--store <dir>', 'the store directory (default: $REALIZE_STORE, else ~/.local/share/realize/default)'))
+    .option('--json', 'machine-readable output: one JSON object per line')
+    .option('--debug', 'show stack traces on errors')
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => cli.stdout.write(s), writeErr: (s) => cli.stderr.write(s) });
+  init.register(program, cli);
+  id.register(program, cli);
+  const log = program.command('log').description('the signed, hash-chained feeds');
+  logShow.register(log, cli);
+  logVerify.register(log, cli);
+  for (const c of [program, ...program.commands, ...log.commands]) c.exitOverride();
+  return program;
+}
+
+function exitCodeFor(err: unknown): number {
+  if (err instanceof CliError) return err.code === 'USAGE' ? EXIT.usage : EXIT.failed;
+  if (err instanceof EngineError) return err.code === 'BAD_ARGUMENT' ? EXIT.usage : EXIT.store;
+  if (err instanceof LogError) {
+    return ['CORRUPT_SEGMENT', 'NOT_A_SEGMENT', 'BAD_SIGNATURE', 'BAD_CHAIN', 'MALFORMED_ENTRY', 'FORK', 'GAP', 'BAD_SEQUENCE', 'WRONG_FEED'].includes(err.code)
+      ? EXIT.corrupt
+      : EXIT.store;
+  }
+  return EXIT.internal;
+}
+
+/** Runs the CLI and returns the exit code; never throws. */
+export async function main(argv: readonly string[], cli: Cli = makeCli()): Promise<number> {
+  const program = buildProgram(cli);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    const debug = argv.includes('--debug');
+    const message = err instanceof Error ? err.message : String(err);
+    cli.stderr.write(`realize: ${message}\n`);
+    if (debug && err instanceof Error && err.stack) cli.stderr.write(`${err.stack}\n`);
+    return exitCodeFor(err);
+  }
+}
