@@ -1,0 +1,269 @@
+// Types for fuse-native 2.2.6 as patched by mount/native/fuse-native.patch (applied and built by
+// mount/native/build.mjs on postinstall). Only valid for the patched module: utimens times,
+// Fuse.context(), opts.options/bigWrites and the Float64 stat layout do not exist upstream.
+// An install with --ignore-scripts leaves the module unpatched: run `node mount/native/build.mjs`.
+//
+// Conventions
+// - Every op receives a callback whose first argument is the result code: 0 (or null/undefined)
+//   for success, a negative errno (Fuse.ENOENT, ...) for failure; an Error is mapped to -err.errno
+//   (EIO if it has none). read/write instead pass the byte count (or a negative errno).
+// - Handlers run on the JS thread while a FUSE thread blocks for the answer: never call a *Sync fs
+//   function on the mounted path from this process (it deadlocks), and do not throw from a handler
+//   (the exception is uncaught and the request never completes). A handler that does not answer
+//   within opts.timeout (default 15 s) fails with ETIMEDOUT.
+// - The Buffers given to read/write/setxattr/getxattr/listxattr wrap FUSE memory and are detached
+//   once the callback is invoked: copy what you need first.
+// - libfuse 2 limits (not fixable here): st_ino reaches the kernel only with the 'use_ino' option
+//   (otherwise libfuse numbers inodes itself); rename(2) flags (RENAME_NOREPLACE/EXCHANGE) are not
+//   supported by protocol 7.19, renameat2 with flags fails with EINVAL before reaching the handler;
+//   supplementary groups of the caller are not exposed; with 'default_permissions' the kernel
+//   checks permissions from the attributes getattr returns.
+declare module 'fuse-native' {
+  namespace Fuse {
+    /** 0 / null / undefined = success; negative errno = failure; Error -> -errno or EIO. */
+    type Result = number | null | undefined | Error
+    type Callback = (err: Result) => void
+    type ValueCallback<T> = (err: Result, value?: T) => void
+    /** read/write: bytes transferred (>= 0) or a negative errno. */
+    type IOCallback = (bytesOrErrno: number) => void
+
+    /** Milliseconds (Date or number, fractions kept to the ns) or BigInt nanoseconds since the epoch. */
+    type Time = Date | number | bigint
+
+    /**
+     * Attributes returned by getattr/fgetattr/readdir. Numbers are sent as float64, exact up to
+     * 2^53 (size, blocks, ino); bigint values are accepted (converted with Number()), so
+     * fs.Stats from stat(p, { bigint: true }) can be returned as is (atimeNs/mtimeNs/ctimeNs are
+     * preferred over atime/mtime/ctime when present). Missing times default to now, nlink to 1.
+     */
+    interface Stat {
+      mode: number | bigint
+      uid?: number | bigint
+      gid?: number | bigint
+      size?: number | bigint
+      dev?: number | bigint
+      nlink?: number | bigint
+      /** Only used by the kernel with the 'use_ino' mount option. */
+      ino?: number | bigint
+      rdev?: number | bigint
+      blksize?: number | bigint
+      blocks?: number | bigint
+      atime?: Time
+      mtime?: Time
+      ctime?: Time
+      atimeNs?: bigint
+      mtimeNs?: bigint
+      ctimeNs?: bigint
+    }
+
+    interface Statfs {
+      bsize?: number
+      frsize?: number
+      blocks?: number
+      bfree?: number
+      bavail?: number
+      files?: number
+      ffree?: number
+      favail?: number
+      fsid?: number
+      flag?: number
+      namemax?: number
+    }
+
+    /** The caller of the current request, from fuse_get_context(). */
+    interface Context {
+      uid: number
+      gid: number
+      /** Thread id of the calling process. */
+      pid: number
+      /**
+       * umask of the caller (create/mkdir/mknod only; 0 elsewhere). The kernel has already applied
+       * it to the mode those ops receive.
+       */
+      umask: number
+    }
+
+    interface Operations {
+      init?(cb: Callback): void
+      error?(cb: Callback): void
+      access?(path: string, mode: number, cb: Callback): void
+      statfs?(path: string, cb: ValueCallback<Statfs>): void
+      getattr?(path: string, cb: ValueCallback<Stat>): void
+      fgetattr?(path: string, fd: number, cb: ValueCallback<Stat>): void
+      flush?(path: string, fd: number, cb: Callback): void
+      /** datasync is 0 or 1. */
+      fsync?(path: string, datasync: number, fd: number, cb: Callback): void
+      fsyncdir?(path: string, datasync: number, fd: number, cb: Callback): void
+      /** Names without '.'/'..' are fine; stats (same order) are optional. */
+      readdir?(path: string, cb: (err: Result, names?: string[], stats?: Stat[]) => void): void
+      truncate?(path: string, size: number, cb: Callback): void
+      ftruncate?(path: string, fd: number, size: number, cb: Callback): void
+      /**
+       * Times in nanoseconds since the epoch; null means "leave unchanged" (UTIME_OMIT, e.g.
+       * touch -a / touch -m). UTIME_NOW arrives as the current time.
+       */
+      utimens?(path: string, atime: bigint | null, mtime: bigint | null, cb: Callback): void
+      readlink?(path: string, cb: ValueCallback<string>): void
+      /** uid/gid are 0xFFFFFFFF (-1 as uint32) when that id is not being changed. */
+      chown?(path: string, uid: number, gid: number, cb: Callback): void
+      chmod?(path: string, mode: number, cb: Callback): void
+      mknod?(path: string, mode: number, dev: number, cb: Callback): void
+      /** position is always 0 on Linux. */
+      setxattr?(path: string, name: string, value: Buffer, position: number, flags: number, cb: Callback): void
+      /** Answer with the value, or no value for ENODATA. */
+      getxattr?(path: string, name: string, position: number, cb: (err: Result, value?: Buffer | null) => void): void
+      listxattr?(path: string, cb: (err: Result, list?: string[]) => void): void
+      removexattr?(path: string, name: string, cb: Callback): void
+      /** Answer with a file handle (non-zero to set it), passed back as fd to the other ops. */
+      open?(path: string, flags: number, cb: ValueCallback<number>): void
+      opendir?(path: string, flags: number, cb: ValueCallback<number>): void
+      read?(path: string, fd: number, buffer: Buffer, length: number, position: number, cb: IOCallback): void
+      write?(path: string, fd: number, buffer: Buffer, length: number, position: number, cb: IOCallback): void
+      release?(path: string, fd: number, cb: Callback): void
+      releasedir?(path: string, fd: number, cb: Callback): void
+      /** New files should belong to Fuse.context().uid/gid. */
+      create?(path: string, mode: number, cb: ValueCallback<number>): void
+      unlink?(path: string, cb: Callback): void
+      rename?(src: string, dest: string, cb: Callback): void
+      link?(src: string, dest: string, cb: Callback): void
+      /** target: the link's contents; path: where the link is created. */
+      symlink?(target: string, path: string, cb: Callback): void
+      mkdir?(path: string, mode: number, cb: Callback): void
+      rmdir?(path: string, cb: Callback): void
+    }
+
+    interface Options {
+      /** Per-op handler timeout in ms (default 15000), false to disable, or per op name. */
+      timeout?: number | false | ({ default?: number } & { [op: string]: number | false | undefined })
+      /** Unmount a dead mount at the mountpoint first. */
+      force?: boolean
+      /** Create the mountpoint if missing. */
+      mkdir?: boolean
+      debug?: boolean
+      /** 'big_writes' is passed unless this is false (Linux). */
+      bigWrites?: boolean
+      /** Extra -o options, verbatim: e.g. ['use_ino', 'attr_timeout=0', 'default_permissions']. */
+      options?: string | string[]
+      allowOther?: boolean
+      allowRoot?: boolean
+      autoUnmount?: boolean
+      defaultPermissions?: boolean
+      blkdev?: boolean
+      blksize?: number
+      maxRead?: number
+      fd?: number
+      userId?: number
+      fsname?: string
+      subtype?: string
+      kernelCache?: boolean
+      autoCache?: boolean
+      umask?: number
+      uid?: number
+      gid?: number
+      /** Seconds (0 allowed). */
+      entryTimeout?: number
+      attrTimeout?: number
+      acAttrTimeout?: number
+      noforget?: boolean
+      remember?: number
+      modules?: string
+      displayFolder?: boolean
+      name?: string
+    }
+  }
+
+  class Fuse {
+    constructor (mnt: string, ops: Fuse.Operations, opts?: Fuse.Options)
+    readonly mnt: string
+    readonly ops: Fuse.Operations
+    readonly opts: Fuse.Options
+    /** Calls back once the filesystem is mounted and init has run. */
+    mount (cb: (err: Error | null) => void): void
+    /** fusermount -uz, then detaches the native side. */
+    unmount (cb: (err: (Error & { unmountFailure?: boolean }) | null) => void): void
+    /** 'ENOENT' -> -2 (-1 if unknown). */
+    errno (code: string): number
+
+    /**
+     * The caller of the request whose handler is running: read it synchronously at the start of
+     * the handler. Returns null outside the synchronous dispatch of a handler (e.g. after an
+     * await on real I/O), never another request's caller.
+     */
+    static context (): Fuse.Context | null
+    /** Lazy unmount of any FUSE mount (fusermount -uz / diskutil unmount force). */
+    static unmount (mnt: string, cb: (err: Error | null) => void): void
+    static isConfigured (cb: (err: Error | null, configured?: boolean) => void): void
+    static configure (cb: (err: Error | null) => void): void
+    static unconfigure (cb: (err: Error | null) => void): void
+    static beforeMount (cb?: (err: Error | null) => void): void
+    static beforeUnmount (cb?: (err: Error | null) => void): void
+
+    static readonly EPERM: number
+    static readonly ENOENT: number
+    static readonly ESRCH: number
+    static readonly EINTR: number
+    static readonly EIO: number
+    static readonly ENXIO: number
+    static readonly E2BIG: number
+    static readonly ENOEXEC: number
+    static readonly EBADF: number
+    static readonly ECHILD: number
+    static readonly EAGAIN: number
+    static readonly ENOMEM: number
+    static readonly EACCES: number
+    static readonly EFAULT: number
+    static readonly ENOTBLK: number
+    static readonly EBUSY: number
+    static readonly EEXIST: number
+    static readonly EXDEV: number
+    static readonly ENODEV: number
+    static readonly ENOTDIR: number
+    static readonly EISDIR: number
+    static readonly EINVAL: number
+    static readonly ENFILE: number
+    static readonly EMFILE: number
+    static readonly ENOTTY: number
+    static readonly ETXTBSY: number
+    static readonly EFBIG: number
+    static readonly ENOSPC: number
+    static readonly ESPIPE: number
+    static readonly EROFS: number
+    static readonly EMLINK: number
+    static readonly EPIPE: number
+    static readonly EDOM: number
+    static readonly ERANGE: number
+    static readonly EDEADLK: number
+    static readonly ENAMETOOLONG: number
+    static readonly ENOLCK: number
+    static readonly ENOSYS: number
+    static readonly ENOTEMPTY: number
+    static readonly ELOOP: number
+    static readonly EWOULDBLOCK: number
+    static readonly ENOMSG: number
+    static readonly EIDRM: number
+    static readonly ENODATA: number
+    static readonly ETIME: number
+    static readonly EOVERFLOW: number
+    static readonly EBADFD: number
+    static readonly EILSEQ: number
+    static readonly EUSERS: number
+    static readonly ENOTSOCK: number
+    static readonly EMSGSIZE: number
+    static readonly ENOPROTOOPT: number
+    static readonly EOPNOTSUPP: number
+    static readonly ENOTCONN: number
+    static readonly ETIMEDOUT: number
+    static readonly ECONNREFUSED: number
+    static readonly EALREADY: number
+    static readonly EINPROGRESS: number
+    static readonly ESTALE: number
+    static readonly EREMOTEIO: number
+    static readonly EDQUOT: number
+    static readonly ENOMEDIUM: number
+    static readonly EMEDIUMTYPE: number
+    /** Any other Fuse.E* constant defined by the module. */
+    static readonly [code: `E${string}`]: number
+  }
+
+  export = Fuse
+}
