@@ -12,6 +12,9 @@ const encoder = new Encoder({
   useRecords: false,
   mapsAsObjects: true,
   variableMapSize: true,
+  // Maps are handed to the encoder as Map objects (see canonical()); write them as plain
+  // CBOR maps, not wrapped in tag 259.
+  useTag259ForMaps: false,
   tagUint8Array: false,
   pack: false,
   structuredClone: false,
@@ -46,11 +49,12 @@ function canonical(value: unknown): unknown {
   if (value instanceof Uint8Array) return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
   if (Array.isArray(value)) return value.map(canonical);
   if (typeof value === 'object') {
-    const out: Record<string, unknown> = {};
+    // A Map, not an object: a JavaScript object lists integer-like keys ("10") before all
+    // others whatever order they are inserted in, and assigning "__proto__" sets the
+    // prototype instead of a key, so an object cannot carry the sorted order faithfully.
     const keys = Object.keys(value as object).filter((k) => (value as Record<string, unknown>)[k] !== undefined);
     keys.sort(keyOrder);
-    for (const k of keys) out[k] = canonical((value as Record<string, unknown>)[k]);
-    return out;
+    return new Map(keys.map((k) => [k, canonical((value as Record<string, unknown>)[k])]));
   }
   throw new LogError('MALFORMED_ENTRY', `cannot encode a value of type ${typeof value}`);
 }

@@ -24,6 +24,8 @@ export class FeedSet {
   readonly #opts: FeedSetOptions;
   readonly #feeds = new Map<string, Feed>();
   readonly #opening = new Map<string, Promise<Feed>>();
+  /** Awaited before every group write of every feed (see FeedOptions.beforeWrite). */
+  beforeWrite: (() => Promise<void>) | null = null;
 
   private constructor(dir: string, opts: FeedSetOptions) {
     this.dir = dir;
@@ -92,6 +94,7 @@ export class FeedSet {
         clock: this.#opts.clock,
         segmentBytes: this.#opts.segmentBytes,
         onRecovery: this.#opts.onRecovery,
+        beforeWrite: async () => this.beforeWrite?.(),
         ...(own ? { signer: this.#opts.signer } : {}),
       });
       this.#opening.set(name, opening);

@@ -4,8 +4,8 @@
  * write is in flight shares the next write and fsync); replicas grow only through
  * `appendVerified`, which refuses anything that does not verify.
  */
-import { mkdir, open, readdir, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { link, mkdir, open, readdir, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { bytesEqual } from './bytes.js';
 import type { CborValue } from './cbor.js';
 import {
@@ -59,11 +59,16 @@ export interface FeedOptions {
   readonly clock?: HybridClock;
   /** Called with what open cut from a torn tail. */
   readonly onRecovery?: (r: Recovery) => void;
+  /**
+   * Awaited before each group write: whatever the entries refer to outside the log (content
+   * blocks) is made durable first, so a durable entry never names something that is not.
+   */
+  readonly beforeWrite?: () => Promise<void>;
 }
 
-interface Pending {
-  readonly events: readonly CborValue[];
-  readonly heads: Heads;
+interface Staged {
+  readonly entry: Entry;
+  readonly frame: Buffer;
   readonly resolve: (e: Entry) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -75,7 +80,7 @@ export class Feed {
   readonly #opts: FeedOptions;
   readonly #segments: Segment[] = [];
   #head: FeedHead | null = null;
-  #queue: Pending[] = [];
+  #staged: Staged[] = [];
   #writing: Promise<void> | null = null;
   #closed = false;
   #waiters = new Set<() => void>();
@@ -113,19 +118,24 @@ export class Feed {
   }
 
   async #load(create: boolean): Promise<void> {
-    let names: string[];
+    let names: string[] | null;
     try {
       names = await readdir(this.dir);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !create) {
         throw new LogError('IO', `feed ${this.name}: cannot read ${this.dir}: ${(err as Error).message}`, { cause: err });
       }
-      names = [];
+      names = null;
     }
-    const firsts = names.map(parseSegmentFileName).filter((n): n is number => n !== null).sort((a, b) => a - b);
+    const firsts = (names ?? []).map(parseSegmentFileName).filter((n): n is number => n !== null).sort((a, b) => a - b);
     if (firsts.length === 0) {
-      if (!create) throw new LogError('IO', `feed ${this.name}: no segments in ${this.dir}`);
-      if (this.#opts.readOnly) throw new LogError('READ_ONLY', `feed ${this.name}: cannot create a feed in a read-only store`);
+      // A directory without a segment is a feed whose creation was cut short (the process
+      // died between mkdir and its first segment): it holds no entries. A writable open
+      // completes it; a read-only open serves it empty.
+      if (this.#opts.readOnly) {
+        if (names === null) throw new LogError('READ_ONLY', `feed ${this.name}: cannot create a feed in a read-only store`);
+        return;
+      }
       await this.#createSegment(0);
       return;
     }
@@ -185,12 +195,24 @@ export class Feed {
   }
 
   async #createSegment(firstSeq: number): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
+    const made = await mkdir(this.dir, { recursive: true });
+    // A new feed directory must itself be durable in its parent before anything in it is acknowledged.
+    if (made !== undefined) await syncDir(dirname(this.dir));
     const path = join(this.dir, segmentFileName(firstSeq));
-    const fh = await open(path, 'wx+');
+    // The segment gets its name only once its header is durable: a crash before that leaves
+    // a stray temporary file (ignored, reused), never a named segment without a header.
+    const tmp = `${path}.tmp`;
+    const fh = await open(tmp, 'w+');
     const header = encodeSegmentHeader(firstSeq);
-    await fh.write(header, 0, header.byteLength, 0);
-    await fh.datasync();
+    try {
+      await fh.write(header, 0, header.byteLength, 0);
+      await fh.datasync();
+      await link(tmp, path); // fails if the segment exists, as open(path, 'wx+') did
+      await unlink(tmp);
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
     await syncDir(this.dir);
     const prev = this.#segments.at(-1);
     if (prev) {
@@ -245,7 +267,8 @@ export class Feed {
 
   async get(seq: number): Promise<Entry> {
     const [r] = await this.readRecords(seq, seq + 1);
-    return decodeRecord(r!);
+    if (r === undefined) throw new LogError('BAD_SEQUENCE', `feed ${this.name} has no entry ${seq} (length ${this.length})`);
+    return decodeRecord(r);
   }
 
   /** Where entry `seq` sits on disk (for error messages and tools). */
@@ -261,24 +284,64 @@ export class Feed {
    */
   append(events: readonly CborValue[], heads: Heads = []): Promise<Entry> {
     try {
-      this.#checkOpen();
-      this.#checkWritable();
-      if (!this.#opts.signer || !this.#opts.clock) throw new LogError('WRONG_FEED', `feed ${this.name}: only its owner can append`);
-      if (!bytesEqual(this.#opts.signer.publicKey, this.id.author)) throw new LogError('WRONG_FEED', `feed ${this.name}: the signer is not its author`);
+      return this.stage(events, heads).durable;
     } catch (err) {
       return Promise.reject(err);
     }
-    return new Promise<Entry>((resolve, reject) => {
-      this.#queue.push({ events, heads, resolve, reject });
-      this.#kick();
+  }
+
+  /**
+   * Creates, signs and sequences the next entry now (synchronously, so callers can apply it
+   * before it is durable, in the order it will have in the feed), and queues it for the next
+   * group write. `durable` resolves once it is written and fsynced; if that write fails it
+   * rejects, and neither this entry nor any staged after it is kept.
+   */
+  stage(events: readonly CborValue[], heads: Heads = []): { entry: Entry; durable: Promise<Entry> } {
+    this.#checkOpen();
+    this.#checkWritable();
+    const signer = this.#opts.signer;
+    const clock = this.#opts.clock;
+    if (!signer || !clock) throw new LogError('WRONG_FEED', `feed ${this.name}: only its owner can append`);
+    if (!bytesEqual(signer.publicKey, this.id.author)) throw new LogError('WRONG_FEED', `feed ${this.name}: the signer is not its author`);
+    const last = this.#staged.at(-1)?.entry ?? this.#head;
+    const entry = createEntry(
+      {
+        author: this.id.author,
+        area: this.id.area,
+        seq: last === null ? 0 : last.seq + 1,
+        prev: last === null ? null : last.hash,
+        hlc: clock.tick(),
+        heads,
+        events,
+      },
+      signer,
+    );
+    let resolve!: (e: Entry) => void;
+    let reject!: (err: unknown) => void;
+    const durable = new Promise<Entry>((res, rej) => {
+      resolve = res;
+      reject = rej;
     });
+    this.#staged.push({ entry, frame: encodeFrame(encodeRecord(entry)), resolve, reject });
+    this.#kick();
+    return { entry, durable };
+  }
+
+  /** Resolves when nothing staged is left unwritten (whether the writes succeeded or not). */
+  async settled(): Promise<void> {
+    while (this.#writing !== null) await this.#writing.catch(() => undefined);
+  }
+
+  /** Entries staged but not yet durable. */
+  get pending(): number {
+    return this.#staged.length;
   }
 
   #kick(): void {
     if (this.#writing === null) {
       this.#writing = this.#drain().finally(() => {
         this.#writing = null;
-        if (this.#queue.length > 0 && !this.#closed) this.#kick();
+        if (this.#staged.length > 0 && !this.#closed) this.#kick();
       });
     }
   }
@@ -286,47 +349,24 @@ export class Feed {
   async #drain(): Promise<void> {
     // Yield once so that appends issued in the same tick join this write.
     await new Promise<void>((r) => setImmediate(r));
-    while (this.#queue.length > 0) {
-      const batch: Pending[] = [];
-      const entries: Entry[] = [];
-      const frames: Buffer[] = [];
+    while (this.#staged.length > 0) {
       let bytes = 0;
-      let head = this.#head;
-      while (this.#queue.length > 0 && bytes < MAX_WRITE_BYTES) {
-        const p = this.#queue.shift()!;
-        let entry: Entry;
-        try {
-          entry = createEntry(
-            {
-              author: this.id.author,
-              area: this.id.area,
-              seq: head === null ? 0 : head.seq + 1,
-              prev: head === null ? null : head.hash,
-              hlc: this.#opts.clock!.tick(),
-              heads: p.heads,
-              events: p.events,
-            },
-            this.#opts.signer!,
-          );
-        } catch (err) {
-          p.reject(err);
-          continue;
-        }
-        head = { seq: entry.seq, hash: entry.hash, hlc: entry.hlc };
-        batch.push(p);
-        entries.push(entry);
-        const frame = encodeFrame(encodeRecord(entry));
-        frames.push(frame);
-        bytes += frame.byteLength;
+      let n = 0;
+      while (n < this.#staged.length && (n === 0 || bytes + this.#staged[n]!.frame.byteLength <= MAX_WRITE_BYTES)) {
+        bytes += this.#staged[n]!.frame.byteLength;
+        n++;
       }
-      if (entries.length === 0) continue;
+      const batch = this.#staged.slice(0, n);
       try {
-        await this.#writeFrames(entries, frames, bytes);
+        await this.#writeFrames(batch.map((p) => p.entry), batch.map((p) => p.frame), bytes);
       } catch (err) {
-        for (const p of batch) p.reject(err);
-        continue;
+        // Everything staged after a failed write chains onto it: none of it can be kept.
+        const failed = this.#staged.splice(0);
+        for (const p of failed) p.reject(err);
+        return;
       }
-      for (let i = 0; i < batch.length; i++) batch[i]!.resolve(entries[i]!);
+      this.#staged.splice(0, n);
+      for (const p of batch) p.resolve(p.entry);
     }
   }
 
@@ -341,6 +381,7 @@ export class Feed {
     const buf = frames.length === 1 ? frames[0]! : Buffer.concat(frames, bytes);
     const start = seg.size;
     try {
+      await this.#opts.beforeWrite?.();
       let written = 0;
       while (written < buf.byteLength) {
         const { bytesWritten } = await seg.fh.write(buf, written, buf.byteLength - written, start + written);
@@ -373,24 +414,37 @@ export class Feed {
   async appendVerified(input: ReadonlyArray<Entry | Uint8Array>): Promise<number> {
     this.#checkOpen();
     this.#checkWritable();
-    // Serialise with the owner's writer, if any.
-    while (this.#writing !== null) await this.#writing;
     const entries = input.map((e) => (e instanceof Uint8Array ? decodeRecord(e) : e));
-    let prev: { seq: number; hash: Uint8Array } | null = this.#head;
-    const fresh: Entry[] = [];
-    for (const e of entries) {
-      if (e.seq < this.length && fresh.length === 0) {
-        const held = await this.get(e.seq);
-        if (!bytesEqual(held.hash, e.hash)) {
-          verifyEntry(e);
-          throw new LogError('FORK', `feed ${this.name}: a different entry ${e.seq} is already held; the author forked its feed`);
+    let prev: { seq: number; hash: Uint8Array } | null;
+    let fresh: Entry[];
+    for (;;) {
+      // Serialise with the owner's writer, if any, and with other appendVerified calls.
+      while (this.#writing !== null) await this.#writing;
+      this.#checkOpen();
+      const start = this.#head;
+      prev = start;
+      fresh = [];
+      for (const e of entries) {
+        if (!bytesEqual(e.author, this.id.author) || e.area !== this.id.area) {
+          // Before the fork check: another feed's entry is not a fork of this one.
+          throw new LogError('WRONG_FEED', `entry ${e.seq} belongs to feed ${feedName(e)}, not ${this.name}`);
         }
-        continue;
+        if (e.seq < this.length && fresh.length === 0) {
+          const held = await this.get(e.seq);
+          if (!bytesEqual(held.hash, e.hash)) {
+            verifyEntry(e);
+            throw new LogError('FORK', `feed ${this.name}: a different entry ${e.seq} is already held; the author forked its feed`);
+          }
+          continue;
+        }
+        checkLink(this.id, prev, e);
+        verifyEntry(e);
+        fresh.push(e);
+        prev = e;
       }
-      checkLink(this.id, prev, e);
-      verifyEntry(e);
-      fresh.push(e);
-      prev = e;
+      // Reading held entries yields to the event loop: if another write started or landed
+      // meanwhile, the checks above were made against a stale head, so make them again.
+      if (this.#writing === null && this.#head === start) break;
     }
     if (fresh.length === 0) return 0;
     const frames = fresh.map((e) => encodeFrame(encodeRecord(e)));
@@ -409,7 +463,10 @@ export class Feed {
     while (!this.#closed && !signal?.aborted) {
       if (next < this.length) {
         const to = Math.min(this.length, next + 256);
-        for (const e of await this.read(next, to)) yield e;
+        for (const e of await this.read(next, to)) {
+          if (this.#closed || signal?.aborted) return;
+          yield e;
+        }
         next = to;
         continue;
       }

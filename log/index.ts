@@ -26,3 +26,4 @@ export { segmentFileName, parseSegmentFileName } from './segment.js';
 export { Feed, syncDir, type FeedHead, type FeedOptions, type Recovery } from './feed.js';
 export { FeedSet, type FeedSetOptions } from './feed-set.js';
 export { verifyFeed, type FeedProblem } from './verify.js';
+export * from './events.js';

@@ -13,6 +13,8 @@ export type LogErrorCode =
   | 'CLOSED'
   | 'BAD_KEY'
   | 'NO_SPACE'
+  | 'INVALID_EVENT'
+  | 'NAME_TOO_LONG'
   | 'IO';
 
 export class LogError extends Error {

@@ -4,13 +4,24 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { EngineError } from '../engine/index.js';
+import { MountError } from '../mount/index.js';
 import { LogError } from '../log/index.js';
 import { makeCli, type Cli } from './cli-context.js';
 import { CliError } from './cli-error.js';
+import * as bench from './commands/bench.js';
 import * as id from './commands/id.js';
 import * as init from './commands/init.js';
 import * as logShow from './commands/log-show.js';
 import * as logVerify from './commands/log-verify.js';
+import * as logReplay from './commands/log-replay.js';
+import * as importCmd from './commands/import.js';
+import * as exportCmd from './commands/export.js';
+import * as ls from './commands/ls.js';
+import * as cat from './commands/cat.js';
+import * as stat from './commands/stat.js';
+import * as gc from './commands/gc.js';
+import * as mount from './commands/mount.js';
+import * as umount from './commands/umount.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, store: 3, corrupt: 4, internal: 70 } as const;
 
@@ -25,15 +36,26 @@ export function buildProgram(cli: Cli): Command {
     .configureOutput({ writeOut: (s) => cli.stdout.write(s), writeErr: (s) => cli.stderr.write(s) });
   init.register(program, cli);
   id.register(program, cli);
+  importCmd.register(program, cli);
+  exportCmd.register(program, cli);
+  ls.register(program, cli);
+  cat.register(program, cli);
+  stat.register(program, cli);
+  gc.register(program, cli);
+  mount.register(program, cli);
+  umount.register(program, cli);
+  bench.register(program, cli);
   const log = program.command('log').description('the signed, hash-chained feeds');
   logShow.register(log, cli);
   logVerify.register(log, cli);
+  logReplay.register(log, cli);
   for (const c of [program, ...program.commands, ...log.commands]) c.exitOverride();
   return program;
 }
 
 function exitCodeFor(err: unknown): number {
   if (err instanceof CliError) return err.code === 'USAGE' ? EXIT.usage : EXIT.failed;
+  if (err instanceof MountError) return EXIT.store;
   if (err instanceof EngineError) return err.code === 'BAD_ARGUMENT' ? EXIT.usage : EXIT.store;
   if (err instanceof LogError) {
     return ['CORRUPT_SEGMENT', 'NOT_A_SEGMENT', 'BAD_SIGNATURE', 'BAD_CHAIN', 'MALFORMED_ENTRY', 'FORK', 'GAP', 'BAD_SEQUENCE', 'WRONG_FEED'].includes(err.code)

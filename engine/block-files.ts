@@ -1,0 +1,172 @@
+/**
+ * Helpers of the block store: the cache of open pack file handles (bounded, reference
+ * counted, so a handle is never closed under a read), a byte-bounded LRU of decoded blocks,
+ * and a promise-chain mutex.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { packFileName } from './block-pack.js';
+
+interface Handle {
+  readonly fh: Promise<FileHandle>;
+  refs: number;
+  retired: boolean;
+}
+
+export class PackFiles {
+  readonly #dir: string;
+  readonly #max: number;
+  readonly #mode: string;
+  /** Packs the caller must keep open (being written, or written and not yet synced). */
+  readonly #pinned: (n: number) => boolean;
+  readonly #map = new Map<number, Handle>();
+  readonly #gone = new Set<number>();
+
+  constructor(dir: string, opts: { max: number; readOnly: boolean; pinned: (n: number) => boolean }) {
+    this.#dir = dir;
+    this.#max = Math.max(2, opts.max);
+    this.#mode = opts.readOnly ? 'r' : 'r+';
+    this.#pinned = opts.pinned;
+  }
+
+  path(n: number): string {
+    return join(this.#dir, packFileName(n));
+  }
+
+  /** Creates pack `n` (it must not exist) and keeps its handle. */
+  async create(n: number): Promise<void> {
+    const fh = open(this.path(n), 'wx+');
+    const h: Handle = { fh, refs: 0, retired: false };
+    this.#map.set(n, h);
+    try {
+      await fh;
+    } catch (err) {
+      if (this.#map.get(n) === h) this.#map.delete(n);
+      throw err;
+    }
+  }
+
+  /** Runs `fn` with the handle of pack `n`, opening it if needed. */
+  async with<T>(n: number, fn: (fh: FileHandle) => Promise<T>): Promise<T> {
+    if (this.#gone.has(n)) {
+      throw Object.assign(new Error(`${this.path(n)} was deleted by gc`), { code: 'ENOENT' });
+    }
+    let h = this.#map.get(n);
+    if (h === undefined) {
+      h = { fh: open(this.path(n), this.#mode), refs: 0, retired: false };
+      this.#map.set(n, h);
+      h.refs++;
+      this.#evict();
+    } else {
+      this.#map.delete(n); // most recently used goes last
+      this.#map.set(n, h);
+      h.refs++;
+    }
+    try {
+      let fh: FileHandle;
+      try {
+        fh = await h.fh;
+      } catch (err) {
+        if (this.#map.get(n) === h) this.#map.delete(n);
+        throw err;
+      }
+      return await fn(fh);
+    } finally {
+      h.refs--;
+      if (h.retired && h.refs === 0) await closeQuietly(h);
+    }
+  }
+
+  /** The pack was deleted: close its handle once no read uses it, and never open it again. */
+  retire(n: number): void {
+    this.#gone.add(n);
+    const h = this.#map.get(n);
+    if (h === undefined) return;
+    this.#map.delete(n);
+    h.retired = true;
+    if (h.refs === 0) void closeQuietly(h);
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.#map.values()];
+    this.#map.clear();
+    for (const h of all) {
+      h.retired = true;
+      if (h.refs === 0) await closeQuietly(h);
+    }
+  }
+
+  #evict(): void {
+    if (this.#map.size <= this.#max) return;
+    for (const [n, h] of this.#map) {
+      if (this.#map.size <= this.#max) return;
+      if (h.refs > 0 || this.#pinned(n)) continue;
+      this.#map.delete(n);
+      h.retired = true;
+      void closeQuietly(h);
+    }
+  }
+}
+
+async function closeQuietly(h: Handle): Promise<void> {
+  try {
+    await (await h.fh).close();
+  } catch {
+    // opening failed, or it is closed already
+  }
+}
+
+/** Decoded blocks by hash (hex), least recently used first out, bounded in bytes. */
+export class BlockCache {
+  readonly #max: number;
+  readonly #map = new Map<string, Buffer>();
+  #bytes = 0;
+
+  constructor(maxBytes: number) {
+    this.#max = maxBytes;
+  }
+
+  get(key: string): Buffer | undefined {
+    const v = this.#map.get(key);
+    if (v !== undefined) {
+      this.#map.delete(key);
+      this.#map.set(key, v);
+    }
+    return v;
+  }
+
+  set(key: string, v: Buffer): void {
+    if (v.byteLength > this.#max) return;
+    this.delete(key);
+    this.#map.set(key, v);
+    this.#bytes += v.byteLength;
+    for (const [k, old] of this.#map) {
+      if (this.#bytes <= this.#max) break;
+      this.#map.delete(k);
+      this.#bytes -= old.byteLength;
+    }
+  }
+
+  delete(key: string): void {
+    const v = this.#map.get(key);
+    if (v === undefined) return;
+    this.#map.delete(key);
+    this.#bytes -= v.byteLength;
+  }
+
+  clear(): void {
+    this.#map.clear();
+    this.#bytes = 0;
+  }
+}
+
+/** Runs functions one at a time, in call order. */
+export class Mutex {
+  #tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const r = this.#tail.then(fn);
+    this.#tail = r.catch(() => undefined);
+    return r;
+  }
+}

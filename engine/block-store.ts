@@ -1,0 +1,944 @@
+/**
+ * The content-addressed block store: blocks of file content, named by their SHA-256, kept
+ * once each in append-only pack files (engine/block-pack.ts; spec/block-format.md) and found
+ * through the BlockIndex (hash -> pack, offset) in the projections' LMDB environment.
+ *
+ * Writes are batched: put() stages a record in memory (readable at once), a flush writes the
+ * staged records of a pack with one positioned write and then records their locations in
+ * one LMDB transaction, and sync() makes everything put so far durable (fdatasync of the
+ * packs written, fsync of the directory when a pack was created). Reads are positioned
+ * reads on cached handles, checked against the hash.
+ *
+ * The packs are the truth and the index is a cache of them: open() checks the index
+ * against the packs (entries into missing packs, past a pack's end or into bytes written
+ * after the last sync are verified or dropped) and indexes whole records it finds that the
+ * index lacks (an LMDB commit lost in a crash, or a lost environment), and it cuts a torn
+ * tail. No synchronous fs call is made anywhere: this runs inside the FUSE server.
+ */
+import { mkdir, readdir, readFile, rename, rm, stat, unlink, open as openFile, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { deflateRaw as deflateRawCb, inflateRaw as inflateRawCb, constants as zc } from 'node:zlib';
+import { syncDir, ZERO_BLOCK } from '../log/index.js';
+import type { BlockIndex, BlockLocation } from '../projections/block-index.js';
+import { EngineError } from './engine-error.js';
+import { BlockCache, Mutex, PackFiles } from './block-files.js';
+import {
+  CODEC_DEFLATE,
+  CODEC_RAW,
+  GC_INTENT_FILE,
+  PACK_HEADER_BYTES,
+  RECORD_HEADER_BYTES,
+  SYNCED_FILE,
+  checkRecord,
+  decodeGcIntent,
+  decodePackHeader,
+  decodeSynced,
+  encodeGcIntent,
+  encodePackHeader,
+  encodeRecord,
+  encodeSynced,
+  packFileName,
+  parsePackFileName,
+  parseRecordHeader,
+  readAt,
+  scanPack,
+  sha256,
+  writeAllAt,
+  type SyncedMark,
+} from './block-pack.js';
+
+/**
+ * The largest block, and the size of the block that ZERO_BLOCK stands for. Chosen by
+ * measurement (see the report in spec/block-format.md, "Choosing the block size"):
+ * FILLED IN BELOW AFTER MEASURING.
+ */
+export const BLOCK_SIZE = 128 * 1024;
+
+/** A new pack starts when the active one passes this. */
+export const DEFAULT_PACK_BYTES = 256 * 1024 * 1024;
+/** Staged bytes that make put() write them out (bounds the memory of the write buffer). */
+const DEFAULT_FLUSH_BYTES = 8 * 1024 * 1024;
+const DEFAULT_CACHE_BYTES = 8 * 1024 * 1024;
+const DEFAULT_MAX_OPEN_PACKS = 64;
+/** gc rewrites a pack when at least this fraction of its bytes is dead. */
+const DEFAULT_MIN_DEAD_FRACTION = 0.5;
+/** Rows per LMDB transaction when reindexing. */
+const INDEX_BATCH = 50_000;
+/** Bytes of live records read at a time when gc copies a pack. */
+const COPY_RUN_BYTES = 8 * 1024 * 1024;
+const INTENT_TMP = `${GC_INTENT_FILE}.tmp`;
+
+const deflateRaw = promisify(deflateRawCb);
+const inflateRaw = promisify(inflateRawCb);
+
+/** The steps of gc after which a test may simulate a crash (by throwing from the hook). */
+export type GcStep = 'copied' | 'intent' | 'moved' | 'dropped' | 'unlinked';
+
+export interface BlockStoreOptions {
+  /** A new pack starts when the active one passes this many bytes (default 256 MiB). */
+  readonly packBytes?: number;
+  /** The largest block put accepts; ZERO_BLOCK reads as this many zeros (default BLOCK_SIZE). */
+  readonly blockSize?: number;
+  /** Never writes: no puts, no gc, and recovery on open is kept in memory. */
+  readonly readOnly?: boolean;
+  /** Staged bytes that make put() write them (default 8 MiB). */
+  readonly flushBytes?: number;
+  /** Bytes of decoded blocks kept for repeated reads (default 8 MiB; 0 turns it off). */
+  readonly cacheBytes?: number;
+  /** Pack file handles kept open (default 64). */
+  readonly maxOpenPacks?: number;
+  /** Called after each step of gc; a throw aborts gc there, as a crash would (tests). */
+  readonly gcStep?: (step: GcStep) => void | Promise<void>;
+}
+
+export interface BlockStats {
+  /** Blocks held (put, not dropped by gc). */
+  readonly blocks: number;
+  /** Bytes of their payloads as stored (after compression). */
+  readonly storedBytes: number;
+  /** Bytes of their content. */
+  readonly logicalBytes: number;
+  readonly packs: number;
+  /** Bytes of the pack files: stored bytes plus record headers, pack headers and dead space. */
+  readonly fileBytes: number;
+}
+
+export interface GcResult {
+  /** Blocks dropped from the index. */
+  readonly freedBlocks: number;
+  /** Disk bytes given back: packs deleted and dead tails cut, less the bytes of the copies. */
+  readonly freedBytes: number;
+  readonly packsRewritten: number;
+  /** Bytes of live records copied out of rewritten packs. */
+  readonly copiedBytes: number;
+  /** Live records that failed their checksum while being copied (their packs are kept). */
+  readonly corrupt: readonly string[];
+}
+
+export interface BlockRecovery {
+  /** Index entries dropped on open: into a missing pack, past a pack's end, or not a whole record. */
+  droppedEntries: number;
+  /** Whole records found in the packs that the index lacked, now indexed. */
+  reindexed: number;
+  /** Bytes of pack read to check them. */
+  scannedBytes: number;
+  readonly tornTails: { pack: number; offset: number; bytes: number; reason: string }[];
+  readonly badRegions: { pack: number; offset: number; length: number; reason: string }[];
+  /** Packs an interrupted gc had retired and open deleted. */
+  readonly finishedGc: number[];
+}
+
+interface PackInfo {
+  readonly n: number;
+  /** Bytes written or staged. */
+  size: number;
+  /** Bytes of the records of the blocks held in it (header and payload). */
+  live: number;
+  count: number;
+  onDisk: boolean;
+}
+
+interface Row {
+  readonly hash: Buffer;
+  readonly key: string;
+  readonly loc: BlockLocation;
+}
+
+interface PendingWrite {
+  readonly pack: number;
+  readonly offset: number;
+  readonly bufs: Buffer[];
+  bytes: number;
+  readonly create: boolean;
+  /** Locations to index once written (gc copies have none: gc indexes them after a sync). */
+  readonly rows: Row[];
+}
+
+interface Staged {
+  readonly rec: Buffer;
+  readonly loc: BlockLocation;
+}
+
+export class BlockStore {
+  readonly dir: string;
+  /** What open found and repaired. */
+  readonly recovery: BlockRecovery = { droppedEntries: 0, reindexed: 0, scannedBytes: 0, tornTails: [], badRegions: [], finishedGc: [] };
+
+  readonly #index: BlockIndex;
+  readonly #readOnly: boolean;
+  readonly #packBytes: number;
+  readonly #blockSize: number;
+  readonly #flushBytes: number;
+  readonly #gcStep: ((step: GcStep) => void | Promise<void>) | undefined;
+  readonly #files: PackFiles;
+  readonly #cache: BlockCache;
+  readonly #io = new Mutex();
+  readonly #gcLock = new Mutex();
+
+  readonly #packs = new Map<number, PackInfo>();
+  #active: PackInfo | null = null;
+  #nextPack = 1;
+  #queue: PendingWrite[] = [];
+  #queuedBytes = 0;
+  readonly #staged = new Map<string, Staged>();
+  readonly #reading = new Map<string, Promise<Buffer>>();
+  readonly #dirty = new Set<number>();
+  #dirDirty = false;
+  #mark: SyncedMark | null = null;
+  #markFh: FileHandle | null = null;
+  /** Hashes put while a gc runs (dedup hits): gc keeps them even if isLive said no. */
+  #touched: Set<string> | null = null;
+  /** Read-only opens keep what recovery found here instead of in the index (null: hidden). */
+  readonly #overlay = new Map<string, BlockLocation | null>();
+  #broken: Error | null = null;
+  #closed = false;
+
+  #blocks = 0;
+  #storedBytes = 0;
+  #logicalBytes = 0;
+
+  private constructor(dir: string, index: BlockIndex, opts: BlockStoreOptions) {
+    this.dir = dir;
+    this.#index = index;
+    this.#readOnly = opts.readOnly === true;
+    this.#packBytes = opts.packBytes ?? DEFAULT_PACK_BYTES;
+    this.#blockSize = opts.blockSize ?? BLOCK_SIZE;
+    this.#flushBytes = opts.flushBytes ?? DEFAULT_FLUSH_BYTES;
+    this.#gcStep = opts.gcStep;
+    this.#cache = new BlockCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES);
+    this.#files = new PackFiles(dir, {
+      max: opts.maxOpenPacks ?? DEFAULT_MAX_OPEN_PACKS,
+      readOnly: this.#readOnly,
+      pinned: (n) => this.#dirty.has(n) || this.#active?.n === n || this.#queue.some((w) => w.pack === n),
+    });
+    if (!(this.#packBytes > PACK_HEADER_BYTES)) throw new EngineError('BAD_ARGUMENT', `packBytes must exceed ${PACK_HEADER_BYTES}, not ${this.#packBytes}`);
+    if (!(this.#blockSize > 0 && this.#blockSize <= 16 * 1024 * 1024)) throw new EngineError('BAD_ARGUMENT', `blockSize ${this.#blockSize} is out of range`);
+  }
+
+  static async open(dir: string, index: BlockIndex, opts: BlockStoreOptions = {}): Promise<BlockStore> {
+    const s = new BlockStore(dir, index, opts);
+    try {
+      await s.#recover();
+    } catch (err) {
+      await s.#files.closeAll();
+      await s.#markFh?.close().catch(() => undefined);
+      throw err instanceof EngineError ? err : ioError(err, `cannot open the block store at ${dir}`);
+    }
+    return s;
+  }
+
+  // ---------------------------------------------------------------- writing
+
+  /**
+   * Stores a block (at most blockSize bytes) and returns its SHA-256. Content already held
+   * writes nothing; a full block of zeros is not stored and returns ZERO_BLOCK. `compress`
+   * keeps a deflate-raw payload when it saves at least 1/8. Not durable until sync(). The
+   * caller must not change `data` until the promise settles.
+   */
+  async put(data: Uint8Array, opts: { compress?: boolean } = {}): Promise<Uint8Array> {
+    this.#checkWritable();
+    const [hash] = await this.#stage([data], opts.compress === true);
+    if (this.#queuedBytes >= this.#flushBytes) await this.#io.run(() => this.#flush());
+    return hash!;
+  }
+
+  /** Stores many blocks with one write per pack; returns their hashes in order. */
+  async putMany(blocks: readonly Uint8Array[], opts: { compress?: boolean } = {}): Promise<Uint8Array[]> {
+    this.#checkWritable();
+    const hashes = await this.#stage(blocks, opts.compress === true);
+    await this.#io.run(() => this.#flush());
+    return hashes;
+  }
+
+  /** Makes every block put so far durable. */
+  async sync(): Promise<void> {
+    this.#checkOpen();
+    if (this.#readOnly) return;
+    await this.#io.run(() => this.#syncLocked());
+  }
+
+  async #stage(blocks: readonly Uint8Array[], compress: boolean): Promise<Buffer[]> {
+    const out: Buffer[] = [];
+    const todo: { data: Uint8Array; hash: Buffer; key: string }[] = [];
+    const seen = new Set<string>();
+    for (const data of blocks) {
+      if (data.byteLength > this.#blockSize) {
+        throw new EngineError('BAD_ARGUMENT', `a block holds at most ${this.#blockSize} bytes, not ${data.byteLength}`);
+      }
+      if (data.byteLength === this.#blockSize && isZero(data)) {
+        out.push(Buffer.from(ZERO_BLOCK));
+        continue;
+      }
+      const hash = sha256(data);
+      const key = hash.toString('hex');
+      out.push(hash);
+      if (seen.has(key) || this.#present(hash, key)) continue;
+      seen.add(key);
+      todo.push({ data, hash, key });
+    }
+    if (todo.length === 0) return out;
+    const payloads: (Buffer | null)[] = compress
+      ? await Promise.all(todo.map(({ data }) => deflateRaw(data, { level: zc.Z_BEST_SPEED }).then((z) => (z.byteLength * 8 <= data.byteLength * 7 ? z : null))))
+      : todo.map(() => null);
+    this.#checkWritable();
+    todo.forEach(({ data, hash, key }, i) => {
+      if (this.#present(hash, key)) return; // put by someone else while we compressed
+      const z = payloads[i]!;
+      const rec = z === null ? encodeRecord(hash, CODEC_RAW, data, data.byteLength) : encodeRecord(hash, CODEC_DEFLATE, z, data.byteLength);
+      const at = this.#append(rec);
+      const loc: BlockLocation = { ...at, stored: rec.byteLength - RECORD_HEADER_BYTES, size: data.byteLength, codec: z === null ? CODEC_RAW : CODEC_DEFLATE };
+      this.#queue.at(-1)!.rows.push({ hash, key, loc });
+      this.#staged.set(key, { rec, loc });
+      this.#count(loc, +1);
+    });
+    return out;
+  }
+
+  #present(hash: Buffer, key: string): boolean {
+    if (this.#staged.has(key) || this.#locate(hash, key) !== undefined) {
+      this.#touched?.add(key);
+      return true;
+    }
+    return false;
+  }
+
+  /** Assigns a record its place at the end of the active pack and queues it. */
+  #append(rec: Buffer): { pack: number; offset: number } {
+    let a = this.#active;
+    if (a === null || (a.size > PACK_HEADER_BYTES && a.size + rec.byteLength > this.#packBytes)) a = this.#roll();
+    const offset = a.size;
+    a.size += rec.byteLength;
+    const last = this.#queue.at(-1);
+    if (last !== undefined && last.pack === a.n && last.offset + last.bytes === offset) {
+      last.bufs.push(rec);
+      last.bytes += rec.byteLength;
+    } else {
+      this.#queue.push({ pack: a.n, offset, bufs: [rec], bytes: rec.byteLength, create: false, rows: [] });
+    }
+    this.#queuedBytes += rec.byteLength;
+    return { pack: a.n, offset };
+  }
+
+  #roll(): PackInfo {
+    const n = this.#nextPack++;
+    const info: PackInfo = { n, size: PACK_HEADER_BYTES, live: 0, count: 0, onDisk: false };
+    this.#packs.set(n, info);
+    this.#active = info;
+    this.#queue.push({ pack: n, offset: 0, bufs: [encodePackHeader(n)], bytes: PACK_HEADER_BYTES, create: true, rows: [] });
+    this.#queuedBytes += PACK_HEADER_BYTES;
+    return info;
+  }
+
+  /**
+   * Writes what is queued (one positioned write per pack), then indexes it. Holds #io.
+   * Returns where the highest pack ended when the queue was taken: what this flush wrote.
+   */
+  async #flush(): Promise<SyncedMark | null> {
+    const mark = this.#end();
+    if (this.#queue.length === 0) return mark;
+    const queue = this.#queue;
+    const bytes = this.#queuedBytes;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    const rows: Row[] = [];
+    try {
+      for (const w of queue) {
+        const info = this.#packs.get(w.pack)!;
+        if (w.create && !info.onDisk) {
+          await this.#files.create(w.pack);
+          info.onDisk = true;
+          this.#dirDirty = true;
+        }
+        this.#dirty.add(w.pack);
+        await this.#files.with(w.pack, (fh) => writeAllAt(fh, w.bufs, w.offset));
+        rows.push(...w.rows);
+      }
+      if (rows.length > 0) this.#index.putMany(rows.map((r) => [r.hash, r.loc] as const));
+    } catch (err) {
+      // Nothing is lost: the records stay staged and the next flush writes them again, in place.
+      this.#queue = queue.concat(this.#queue);
+      this.#queuedBytes += bytes;
+      throw ioError(err, `cannot write blocks to ${this.dir}`);
+    }
+    for (const r of rows) if (this.#staged.get(r.key)?.loc === r.loc) this.#staged.delete(r.key);
+    return mark;
+  }
+
+  /** Flush, fdatasync every pack written since the last sync, fsync the directory if a pack was made. Holds #io. */
+  async #syncLocked(): Promise<void> {
+    if (this.#broken) throw this.#broken;
+    const mark = await this.#flush();
+    const dirty = [...this.#dirty];
+    try {
+      await Promise.all(dirty.map((n) => this.#files.with(n, (fh) => fh.datasync())));
+      if (this.#dirDirty) {
+        await syncDir(this.dir);
+        this.#dirDirty = false;
+      }
+    } catch (err) {
+      // After a failed fdatasync the kernel may have dropped the dirty pages: what is on
+      // disk is unknown, so stop writing rather than acknowledge anything more.
+      this.#broken = ioError(err, `cannot make the blocks in ${this.dir} durable; reopen the store`);
+      throw this.#broken;
+    }
+    for (const n of dirty) this.#dirty.delete(n);
+    if (mark !== null && (this.#mark === null || mark.pack !== this.#mark.pack || mark.offset !== this.#mark.offset)) await this.#writeMark(mark);
+  }
+
+  /** Where the highest pack ends, counting what is queued. */
+  #end(): SyncedMark | null {
+    let top: PackInfo | null = null;
+    for (const info of this.#packs.values()) if (top === null || info.n > top.n) top = info;
+    return top === null ? null : { pack: top.n, offset: top.size };
+  }
+
+  /** `synced` is written, not fsynced: when it reaches the disk, what it claims already has. */
+  async #writeMark(mark: SyncedMark): Promise<void> {
+    if (this.#markFh === null) {
+      const path = join(this.dir, SYNCED_FILE);
+      this.#markFh = await openFile(path, 'r+').catch(() => openFile(path, 'w+'));
+    }
+    const b = encodeSynced(mark);
+    await this.#markFh.write(b, 0, b.byteLength, 0);
+    this.#mark = mark;
+  }
+
+  // ---------------------------------------------------------------- reading
+
+  /** The content of a block (a fresh buffer). ZERO_BLOCK reads as blockSize zeros. */
+  async get(hash: Uint8Array): Promise<Uint8Array> {
+    if (isZero(hash) && hash.byteLength === 32) {
+      this.#checkOpen();
+      return Buffer.alloc(this.#blockSize);
+    }
+    return Buffer.from(await this.#content(hash));
+  }
+
+  /**
+   * Bytes [offset, offset + length) of a block's content (shorter when the content is);
+   * ZERO_BLOCK yields `length` zeros.
+   */
+  async getRange(hash: Uint8Array, offset: number, length: number): Promise<Uint8Array> {
+    if (isZero(hash) && hash.byteLength === 32) {
+      this.#checkOpen();
+      return Buffer.alloc(length);
+    }
+    const c = await this.#content(hash);
+    return Buffer.from(c.subarray(Math.min(offset, c.byteLength), Math.min(offset + length, c.byteLength)));
+  }
+
+  has(hash: Uint8Array): boolean {
+    if (hash.byteLength === 32 && isZero(hash)) return true;
+    const key = hex(hash);
+    return this.#staged.has(key) || this.#locate(hash, key) !== undefined;
+  }
+
+  stats(): BlockStats {
+    let fileBytes = 0;
+    for (const p of this.#packs.values()) fileBytes += p.size;
+    return { blocks: this.#blocks, storedBytes: this.#storedBytes, logicalBytes: this.#logicalBytes, packs: this.#packs.size, fileBytes };
+  }
+
+  async #content(hash: Uint8Array): Promise<Buffer> {
+    this.#checkOpen();
+    const key = hex(hash);
+    const staged = this.#staged.get(key);
+    if (staged !== undefined) return this.#decode(staged.rec, Buffer.from(hash), staged.loc);
+    const cached = this.#cache.get(key);
+    if (cached !== undefined) return cached;
+    const reading = this.#reading.get(key);
+    if (reading !== undefined) return reading;
+    const p = this.#read(Buffer.from(hash), key).finally(() => this.#reading.delete(key));
+    this.#reading.set(key, p);
+    return p;
+  }
+
+  async #read(hash: Buffer, key: string): Promise<Buffer> {
+    for (let attempt = 0; ; attempt++) {
+      const loc = this.#locate(hash, key);
+      if (loc === undefined) {
+        const staged = this.#staged.get(key); // staged again after gc dropped it
+        if (staged !== undefined) return this.#decode(staged.rec, hash, staged.loc);
+        throw new EngineError('BLOCK_MISSING', `block ${key} is not in the block store at ${this.dir}`);
+      }
+      // gc may move the block between the lookup and the read: then look again.
+      const moved = (): boolean => attempt < 3 && !sameLoc(this.#locate(hash, key), loc);
+      let rec: Buffer;
+      try {
+        rec = await this.#files.with(loc.pack, (fh) => readAt(fh, loc.offset, RECORD_HEADER_BYTES + loc.stored));
+      } catch (err) {
+        if (moved()) continue;
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+          throw new EngineError('BLOCK_MISSING', `block ${key} is indexed in ${packFileName(loc.pack)}, which is missing from ${this.dir}`, { cause: err });
+        }
+        throw ioError(err, `cannot read block ${key} from ${packFileName(loc.pack)} at offset ${loc.offset}`);
+      }
+      try {
+        const content = await this.#decode(rec, hash, loc);
+        this.#cache.set(key, content);
+        return content;
+      } catch (err) {
+        if (moved()) continue;
+        throw err;
+      }
+    }
+  }
+
+  /** Checks a record against what the index says and the content against its hash. */
+  async #decode(rec: Buffer, hash: Buffer, loc: BlockLocation): Promise<Buffer> {
+    const corrupt = (what: string, cause?: unknown): EngineError =>
+      new EngineError('BLOCK_CORRUPT', `block ${hash.toString('hex')} in ${join(this.dir, packFileName(loc.pack))} at offset ${loc.offset} is corrupt: ${what}`, cause === undefined ? undefined : { cause });
+    if (rec.byteLength < RECORD_HEADER_BYTES + loc.stored) throw corrupt(`the pack ends ${RECORD_HEADER_BYTES + loc.stored - rec.byteLength} bytes short of the record`);
+    const h = parseRecordHeader(rec, 0);
+    if (typeof h === 'string') throw corrupt(h);
+    if (!h.hash.equals(hash)) throw corrupt(`the record there holds block ${h.hash.toString('hex')}`);
+    if (h.codec !== loc.codec || h.stored !== loc.stored || h.size !== loc.size) throw corrupt('the record header disagrees with the index');
+    const payload = rec.subarray(RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + h.stored);
+    let content: Buffer;
+    if (h.codec === CODEC_RAW) {
+      content = payload;
+    } else {
+      try {
+        content = await inflateRaw(payload, { maxOutputLength: Math.max(1, h.size) });
+      } catch (err) {
+        throw corrupt(`deflate-raw payload does not inflate (${(err as Error).message})`, err);
+      }
+    }
+    if (content.byteLength !== h.size) throw corrupt(`content is ${content.byteLength} bytes, the header says ${h.size}`);
+    if (!sha256(content).equals(hash)) throw corrupt('content does not match its SHA-256');
+    return content;
+  }
+
+  #locate(hash: Uint8Array, key: string): BlockLocation | undefined {
+    if (this.#readOnly && this.#overlay.size > 0) {
+      const o = this.#overlay.get(key);
+      if (o !== undefined) return o ?? undefined;
+    }
+    return this.#index.get(hash);
+  }
+
+  // ---------------------------------------------------------------- gc
+
+  /**
+   * Drops every block for which isLive(hash) is false, rewrites the packs that are mostly
+   * dead (copying their live records to the active pack) and cuts dead tails. A block put
+   * while gc runs is kept whatever isLive says. The protocol (spec/block-format.md) leaves
+   * each block indexed at its old or its new copy at every step.
+   */
+  async gc(isLive: (hash: Uint8Array) => boolean, opts: { minDeadFraction?: number } = {}): Promise<GcResult> {
+    this.#checkWritable();
+    return this.#gcLock.run(async () => {
+      this.#touched = new Set();
+      try {
+        return await this.#gc(isLive, opts.minDeadFraction ?? DEFAULT_MIN_DEAD_FRACTION);
+      } finally {
+        this.#touched = null;
+      }
+    });
+  }
+
+  async #gc(isLive: (hash: Uint8Array) => boolean, minDead: number): Promise<GcResult> {
+    const step = async (s: GcStep): Promise<void> => {
+      await this.#gcStep?.(s);
+    };
+    // 1. Plan, on a consistent view: everything put so far is indexed.
+    const plan = await this.#io.run(async () => {
+      await this.#flush();
+      const byPack = new Map<number, { live: Row[]; dead: Row[]; liveBytes: number }>();
+      for (const [k, loc] of this.#index.entries()) {
+        const hash = Buffer.from(k);
+        let p = byPack.get(loc.pack);
+        if (p === undefined) byPack.set(loc.pack, (p = { live: [], dead: [], liveBytes: 0 }));
+        const row = { hash, key: hash.toString('hex'), loc };
+        if (isLive(hash)) {
+          p.live.push(row);
+          p.liveBytes += RECORD_HEADER_BYTES + loc.stored;
+        } else {
+          p.dead.push(row);
+        }
+      }
+      // The active pack is sealed when it holds dead blocks, so that dropped records never
+      // sit in the pack that open scans for records the index lost.
+      if (this.#active !== null && (byPack.get(this.#active.n)?.dead.length ?? 0) > 0) this.#active = null;
+      const sealed = [...this.#packs.values()].filter((p) => p !== this.#active && p.onDisk).map((p) => p.n);
+      const retire: number[] = [];
+      for (const n of sealed) {
+        const info = this.#packs.get(n)!;
+        const p = byPack.get(n);
+        const dead = info.size - (p?.liveBytes ?? 0);
+        const small = info.size < this.#packBytes / 16;
+        if (p === undefined || p.live.length === 0 || dead / info.size >= minDead || (small && p.dead.length > 0)) retire.push(n);
+      }
+      return { byPack, sealed, retire };
+    });
+
+    // 2. Copy the live records of the packs to retire, then make the copies durable.
+    const moves: { row: Row; to: BlockLocation }[] = [];
+    const keep = new Set<number>(); // retired packs that must stay after all
+    const corrupt: string[] = [];
+    let copiedBytes = 0;
+    for (const n of plan.retire) {
+      const live = [...(plan.byPack.get(n)?.live ?? [])].sort((a, b) => a.loc.offset - b.loc.offset);
+      for (let i = 0; i < live.length; ) {
+        const start = live[i]!.loc.offset;
+        let j = i;
+        let end = start;
+        while (j < live.length && live[j]!.loc.offset === end && end - start < COPY_RUN_BYTES) end += RECORD_HEADER_BYTES + live[j++]!.loc.stored;
+        const run = live.slice(i, j);
+        i = j;
+        const buf = await this.#files.with(n, (fh) => readAt(fh, start, end - start));
+        for (const row of run) {
+          const at = row.loc.offset - start;
+          const h = at + RECORD_HEADER_BYTES + row.loc.stored <= buf.byteLength ? checkRecord(buf, at) : 'the pack ends inside the record';
+          if (typeof h === 'string' || !h.hash.equals(row.hash) || h.stored !== row.loc.stored || h.size !== row.loc.size || h.codec !== row.loc.codec) {
+            corrupt.push(`block ${row.key} in ${packFileName(n)} at offset ${row.loc.offset}: ${typeof h === 'string' ? h : 'the record disagrees with the index'}`);
+            keep.add(n);
+            continue;
+          }
+          const rec = buf.subarray(at, at + RECORD_HEADER_BYTES + row.loc.stored);
+          const to = this.#append(rec);
+          moves.push({ row, to: { ...row.loc, ...to } });
+          copiedBytes += rec.byteLength;
+        }
+        if (this.#queuedBytes >= this.#flushBytes) await this.#io.run(() => this.#flush());
+      }
+    }
+    if (moves.length > 0) await this.#io.run(() => this.#syncLocked());
+    await step('copied');
+
+    // 3. Say which packs are going, durably, before the index stops pointing at them.
+    let retiring = plan.retire.filter((n) => !keep.has(n));
+    if (retiring.length > 0) await this.#writeIntent(retiring);
+    await step('intent');
+
+    // 4. Point the index at the copies (one transaction), then drop the dead (another).
+    const moveRows = moves.filter((m) => sameLoc(this.#index.get(m.row.hash), m.row.loc));
+    if (moveRows.length > 0) this.#index.putMany(moveRows.map((m) => [m.row.hash, m.to] as const));
+    for (const m of moveRows) {
+      this.#count(m.row.loc, -1);
+      this.#count(m.to, +1);
+    }
+    await step('moved');
+
+    const touched = this.#touched!;
+    const kept = new Map<number, Row[]>(); // dead blocks put again during gc
+    const drop: Row[] = [];
+    for (const p of plan.byPack.values()) {
+      for (const row of p.dead) {
+        if (touched.has(row.key)) {
+          kept.set(row.loc.pack, [...(kept.get(row.loc.pack) ?? []), row]);
+          continue;
+        }
+        if (sameLoc(this.#index.get(row.hash), row.loc)) drop.push(row);
+      }
+    }
+    retiring = retiring.filter((n) => !kept.has(n));
+    if (drop.length > 0) this.#index.removeMany(drop.map((r) => r.hash));
+    for (const r of drop) {
+      this.#count(r.loc, -1);
+      this.#cache.delete(r.key);
+    }
+    await step('dropped');
+
+    // 5. Cut the dead tails of the sealed packs that stay.
+    let cut = 0;
+    await this.#io.run(async () => {
+      for (const n of plan.sealed) {
+        const info = this.#packs.get(n);
+        if (info === undefined || retiring.includes(n) || info === this.#active) continue;
+        let end = PACK_HEADER_BYTES;
+        for (const r of [...(plan.byPack.get(n)?.live ?? []), ...(kept.get(n) ?? [])]) end = Math.max(end, r.loc.offset + RECORD_HEADER_BYTES + r.loc.stored);
+        if (end >= info.size) continue;
+        await this.#files.with(n, async (fh) => {
+          await fh.truncate(end);
+          await fh.datasync();
+        });
+        cut += info.size - end;
+        info.size = end;
+      }
+    });
+
+    // 6. Delete the retired packs, then the intent.
+    let deleted = 0;
+    for (const n of retiring) {
+      const info = this.#packs.get(n)!;
+      this.#files.retire(n);
+      await unlink(this.#files.path(n));
+      this.#packs.delete(n);
+      this.#dirty.delete(n);
+      deleted += info.size;
+    }
+    if (retiring.length > 0) await syncDir(this.dir);
+    await step('unlinked');
+    await rm(join(this.dir, GC_INTENT_FILE), { force: true });
+
+    return { freedBlocks: drop.length, freedBytes: deleted + cut - copiedBytes, packsRewritten: retiring.length, copiedBytes, corrupt };
+  }
+
+  async #writeIntent(retire: readonly number[]): Promise<void> {
+    const tmp = join(this.dir, INTENT_TMP);
+    const fh = await openFile(tmp, 'w');
+    try {
+      const b = encodeGcIntent(retire);
+      await fh.write(b, 0, b.byteLength, 0);
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, join(this.dir, GC_INTENT_FILE));
+    await syncDir(this.dir);
+  }
+
+  // ---------------------------------------------------------------- recovery
+
+  /** Rebuilds the index from the packs alone; returns the number of blocks indexed. */
+  async reindex(): Promise<number> {
+    this.#checkWritable();
+    return this.#gcLock.run(() =>
+      this.#io.run(async () => {
+        await this.#flush();
+        const found = new Map<string, Row>();
+        for (const info of [...this.#packs.values()].sort((a, b) => a.n - b.n)) {
+          if (!info.onDisk) continue;
+          const scan = await this.#scan(info, PACK_HEADER_BYTES);
+          for (const r of scan) found.set(r.key, r); // the latest copy wins
+        }
+        this.#index.clear();
+        const rows = [...found.values()];
+        for (let i = 0; i < rows.length; i += INDEX_BATCH) this.#index.putMany(rows.slice(i, i + INDEX_BATCH).map((r) => [r.hash, r.loc] as const));
+        this.#blocks = this.#storedBytes = this.#logicalBytes = 0;
+        for (const p of this.#packs.values()) p.live = p.count = 0;
+        for (const r of rows) this.#count(r.loc, +1);
+        for (const s of this.#staged.values()) this.#count(s.loc, +1); // queued during the flush
+        this.#cache.clear();
+        return rows.length;
+      }),
+    );
+  }
+
+  /**
+   * Scans pack `info` from `from`: records bad regions, cuts a torn tail (unless read-only)
+   * and returns the whole records.
+   */
+  async #scan(info: PackInfo, from: number): Promise<Row[]> {
+    if (from === PACK_HEADER_BYTES && info.size >= PACK_HEADER_BYTES) {
+      const head = await this.#files.with(info.n, (fh) => readAt(fh, 0, PACK_HEADER_BYTES));
+      const n = decodePackHeader(head);
+      if (n !== info.n) this.recovery.badRegions.push({ pack: info.n, offset: 0, length: PACK_HEADER_BYTES, reason: n === null ? 'bad pack header' : `the header names pack ${n}` });
+    }
+    const scan = await this.#files.with(info.n, (fh) => scanPack(fh, from, info.size));
+    this.recovery.scannedBytes += info.size - from;
+    for (const b of scan.bad) this.recovery.badRegions.push({ pack: info.n, ...b });
+    if (scan.torn !== null) {
+      this.recovery.tornTails.push({ pack: info.n, offset: scan.torn.offset, bytes: scan.torn.length, reason: scan.torn.reason });
+      if (!this.#readOnly) {
+        await this.#files.with(info.n, async (fh) => {
+          await fh.truncate(scan.validEnd);
+          await fh.datasync();
+        });
+        info.size = scan.validEnd;
+      }
+    }
+    return scan.records.map((r) => ({
+      hash: r.hash,
+      key: r.hash.toString('hex'),
+      loc: { pack: info.n, offset: r.offset, stored: r.stored, size: r.size, codec: r.codec },
+    }));
+  }
+
+  async #recover(): Promise<void> {
+    if (!this.#readOnly) await mkdir(this.dir, { recursive: true });
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !this.#readOnly) throw err;
+      names = [];
+    }
+    if (!this.#readOnly && names.includes(INTENT_TMP)) await rm(join(this.dir, INTENT_TMP), { force: true });
+    const mark = names.includes(SYNCED_FILE) ? decodeSynced(await readFile(join(this.dir, SYNCED_FILE))) : null;
+    const intent = names.includes(GC_INTENT_FILE) ? (decodeGcIntent(await readFile(join(this.dir, GC_INTENT_FILE))) ?? []) : [];
+    const numbers = names.map(parsePackFileName).filter((n): n is number => n !== null).sort((a, b) => a - b);
+    for (const n of numbers) {
+      const { size } = await stat(this.#files.path(n));
+      this.#packs.set(n, { n, size, live: 0, count: 0, onDisk: true });
+      this.#nextPack = n + 1;
+    }
+    // A pack shorter than its header was torn as it was made: give it its header.
+    for (const info of this.#packs.values()) {
+      if (info.size >= PACK_HEADER_BYTES || this.#readOnly) continue;
+      const head = encodePackHeader(info.n);
+      await this.#files.with(info.n, async (fh) => {
+        await fh.truncate(0);
+        await fh.write(head, 0, head.byteLength, 0);
+        await fh.datasync();
+      });
+      this.recovery.tornTails.push({ pack: info.n, offset: 0, bytes: info.size, reason: 'incomplete pack header' });
+      info.size = PACK_HEADER_BYTES;
+    }
+
+    // Bytes after the last sync (by `synced`) are checked record by record; before it, trusted.
+    const windowStart = (n: number): number => (mark === null || n > mark.pack ? PACK_HEADER_BYTES : n < mark.pack ? Infinity : Math.max(PACK_HEADER_BYTES, mark.offset));
+    const drops: Buffer[] = [];
+    const dropped = new Set<string>();
+    const unverified = new Map<string, Row>();
+    const indexedEnd = new Map<number, number>();
+    const drop = (hash: Buffer): void => {
+      drops.push(hash);
+      dropped.add(hash.toString('hex'));
+    };
+    for (const [k, loc] of this.#index.entries()) {
+      const info = this.#packs.get(loc.pack);
+      const end = loc.offset + RECORD_HEADER_BYTES + loc.stored;
+      if (info === undefined || loc.offset < PACK_HEADER_BYTES || end > info.size) {
+        drop(Buffer.from(k));
+        continue;
+      }
+      if (loc.offset >= windowStart(loc.pack)) {
+        const hash = Buffer.from(k);
+        unverified.set(`${loc.pack}:${loc.offset}`, { hash, key: hash.toString('hex'), loc });
+        continue;
+      }
+      this.#count(loc, +1);
+      indexedEnd.set(loc.pack, Math.max(indexedEnd.get(loc.pack) ?? 0, end));
+    }
+
+    // Scan from the end of the last trusted indexed record, or from the last sync if sooner.
+    const retired = new Set(intent);
+    const found = new Map<string, Row>();
+    const scanned: number[] = [];
+    for (const info of this.#packs.values()) {
+      const from = Math.min(windowStart(info.n), indexedEnd.get(info.n) ?? PACK_HEADER_BYTES);
+      if (from >= info.size) continue;
+      const rows = await this.#scan(info, from);
+      scanned.push(info.n);
+      for (const r of rows) {
+        const u = unverified.get(`${info.n}:${r.loc.offset}`);
+        if (u !== undefined && u.hash.equals(r.hash) && sameLoc(u.loc, r.loc)) {
+          unverified.delete(`${info.n}:${r.loc.offset}`);
+          this.#count(r.loc, +1);
+          continue;
+        }
+        // Records of a pack that gc was retiring are copies of blocks held elsewhere, or dead.
+        if (!retired.has(info.n)) found.set(r.key, r);
+      }
+    }
+    for (const u of unverified.values()) drop(u.hash);
+    const adds: Row[] = [];
+    for (const r of found.values()) {
+      if (!dropped.has(r.key) && this.#index.has(r.hash)) continue;
+      adds.push(r);
+      this.#count(r.loc, +1);
+    }
+    this.recovery.droppedEntries = drops.length;
+    this.recovery.reindexed = adds.length;
+
+    if (this.#readOnly) {
+      for (const h of drops) this.#overlay.set(h.toString('hex'), null);
+      for (const r of adds) this.#overlay.set(r.key, r.loc);
+    } else {
+      if (drops.length > 0) this.#index.removeMany(drops);
+      for (let i = 0; i < adds.length; i += INDEX_BATCH) this.#index.putMany(adds.slice(i, i + INDEX_BATCH).map((r) => [r.hash, r.loc] as const));
+    }
+
+    // An interrupted gc: delete the retired packs that nothing is indexed in any more.
+    let dirChanged = false;
+    if (!this.#readOnly) {
+      for (const n of retired) {
+        const info = this.#packs.get(n);
+        if (info === undefined || info.count > 0) continue;
+        this.#files.retire(n);
+        await unlink(this.#files.path(n));
+        this.#packs.delete(n);
+        this.recovery.finishedGc.push(n);
+        dirChanged = true;
+      }
+      if (names.includes(GC_INTENT_FILE)) {
+        await rm(join(this.dir, GC_INTENT_FILE), { force: true });
+        dirChanged = true;
+      }
+      // What was checked is now trusted by the next open: make sure it is on disk.
+      for (const n of scanned) if (this.#packs.has(n)) await this.#files.with(n, (fh) => fh.datasync());
+      if (dirChanged) await syncDir(this.dir);
+    }
+
+    const top = this.#packs.get(Math.max(0, ...this.#packs.keys()));
+    if (top !== undefined && !this.#readOnly) {
+      if (top.size < this.#packBytes) this.#active = top;
+      await this.#writeMark({ pack: top.n, offset: top.size });
+    }
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /** Makes everything durable and closes the files. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.#gcLock.run(() => this.#io.run(async () => {
+      if (this.#closed) return;
+      try {
+        if (!this.#readOnly && this.#broken === null) await this.#syncLocked();
+      } finally {
+        this.#closed = true;
+        await this.#files.closeAll();
+        await this.#markFh?.close().catch(() => undefined);
+        this.#markFh = null;
+        this.#cache.clear();
+      }
+    }));
+  }
+
+  #count(loc: BlockLocation, sign: 1 | -1): void {
+    const info = this.#packs.get(loc.pack);
+    if (info !== undefined) {
+      info.live += sign * (RECORD_HEADER_BYTES + loc.stored);
+      info.count += sign;
+    }
+    this.#blocks += sign;
+    this.#storedBytes += sign * loc.stored;
+    this.#logicalBytes += sign * loc.size;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new EngineError('IO', `the block store at ${this.dir} is closed`);
+  }
+
+  #checkWritable(): void {
+    this.#checkOpen();
+    if (this.#readOnly) throw new EngineError('READ_ONLY', `the block store at ${this.dir} is open read-only`);
+    if (this.#broken !== null) throw this.#broken;
+  }
+}
+
+function isZero(b: Uint8Array): boolean {
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  let i = 0;
+  for (; i < buf.byteLength && i < 64; i++) if (buf[i] !== 0) return false;
+  if (i === buf.byteLength) return true;
+  return buf.equals(zeros(buf.byteLength));
+}
+
+let zeroBuf = Buffer.alloc(0);
+function zeros(n: number): Buffer {
+  if (zeroBuf.byteLength < n) zeroBuf = Buffer.alloc(n);
+  return zeroBuf.subarray(0, n);
+}
+
+function hex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+}
+
+function sameLoc(a: BlockLocation | undefined, b: BlockLocation): boolean {
+  return a !== undefined && a.pack === b.pack && a.offset === b.offset && a.stored === b.stored && a.size === b.size && a.codec === b.codec;
+}
+
+function ioError(err: unknown, what: string): EngineError {
+  if (err instanceof EngineError) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  const msg = `${what}: ${(err as Error).message}`;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new EngineError('NO_SPACE', `${what}: no space left on the device`, { cause: err });
+  if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return new EngineError('READ_ONLY', msg, { cause: err });
+  return new EngineError('IO', msg, { cause: err });
+}
+

@@ -1,0 +1,346 @@
+/**
+ * The engine: one API for the mount, the tools and sync. A command is decided against the
+ * current tree (pure), its events are signed into the next entry of the area's own feed and
+ * applied to the projections at once (so reads see them), and the caller resumes when the
+ * entry is durable. Many callers' entries share one write and one fsync (group commit).
+ */
+import { BLOCK_SIZE, toHex, ZERO_BLOCK, type Entry, type Feed, type FsEvent, type NodeId } from '../log/index.js';
+import { blockAt, splitBlocks, versionHash, catchUp, projectionsAhead, rebuild, ProjectionSet, ROOT_ID, type ReplayProgress } from '../projections/index.js';
+import { BlockStore } from './block-store.js';
+import type { Command } from './commands.js';
+import { decide, type Decision } from './decide.js';
+import { EngineError } from './engine-error.js';
+import { splitPath } from './fs-path.js';
+import { KeyedMutex } from './keyed-mutex.js';
+import { nodeInfo, type NodeInfo } from './node-info.js';
+import { Store, type OpenOptions, type StoreEnv } from './store.js';
+import { resolve, ROOT_NODE, type TreeView } from './tree-view.js';
+
+export interface EngineOptions extends OpenOptions {
+  /** Progress of catching up or rebuilding projections at open. */
+  readonly onReplay?: (p: ReplayProgress & { readonly rebuild: boolean }) => void;
+}
+
+export interface DirEntry {
+  readonly name: string;
+  readonly info: NodeInfo;
+}
+
+export class Engine {
+  readonly store: Store;
+  readonly projections: ProjectionSet;
+  readonly blocks: BlockStore;
+  readonly env: StoreEnv;
+  readonly view: TreeView;
+  readonly #content = new KeyedMutex();
+  #broken: Error | null = null;
+  /** Per own feed, the durability of the last entry staged (entries become durable in order). */
+  readonly #lastDurable = new Map<string, Promise<unknown>>();
+
+  private constructor(store: Store, projections: ProjectionSet, blocks: BlockStore, env: StoreEnv) {
+    this.store = store;
+    this.projections = projections;
+    this.blocks = blocks;
+    this.env = env;
+    const p = projections;
+    this.view = {
+      node: (id) => (id === ROOT_ID ? ROOT_NODE : p.tree.node(id)),
+      child: (parent, name) => p.tree.child(parent, name),
+      hasChildren: (id) => p.tree.hasChildren(id),
+      isWithin: (id, ancestor) => p.tree.isWithin(id, ancestor),
+      areaRoot: (area) => p.tree.areaRoot(area),
+      xattr: (id, name) => p.xattrs.get(id, name),
+    };
+  }
+
+  static async open(root: string, env: StoreEnv, opts: EngineOptions = {}): Promise<Engine> {
+    const store = await Store.open(root, env, opts);
+    let projections: ProjectionSet | undefined;
+    try {
+      projections = ProjectionSet.open(store.layout.projections, { readOnly: store.readOnly });
+      const blocks = await BlockStore.open(store.layout.blocks, projections.blockIndex, { readOnly: store.readOnly });
+      const engine = new Engine(store, projections, blocks, env);
+      // A durable entry never names a block that is not: blocks are synced before each log write.
+      store.feeds.beforeWrite = () => blocks.sync();
+      if (!store.readOnly) await engine.#catchUp(opts.onReplay);
+      return engine;
+    } catch (err) {
+      await projections?.close();
+      await store.close();
+      throw err;
+    }
+  }
+
+  async #catchUp(onReplay: EngineOptions['onReplay']): Promise<void> {
+    const ahead = await projectionsAhead(this.projections, this.store.feeds);
+    if (ahead !== null) {
+      await rebuild(this.projections, this.store.feeds, (p) => onReplay?.({ ...p, rebuild: true }));
+    } else {
+      await catchUp(this.projections, this.store.feeds, (p) => onReplay?.({ ...p, rebuild: false }));
+    }
+  }
+
+  get readOnly(): boolean {
+    return this.store.readOnly;
+  }
+
+  newId(): NodeId {
+    return toHex(this.env.randomBytes(16));
+  }
+
+  // ---------------------------------------------------------------- queries
+
+  info(id: NodeId): NodeInfo | undefined {
+    if (id === ROOT_ID) return nodeInfo(ROOT_ID, { ino: 1, gen: 0 }, ROOT_NODE, undefined);
+    const node = this.projections.tree.node(id);
+    const ino = this.projections.inodes.inoOf(id);
+    if (node === undefined || ino === undefined) return undefined;
+    return nodeInfo(id, ino, node, node.kind === 'file' ? this.projections.content.row(id) : undefined);
+  }
+
+  /** The node at `path` (symlinks are not followed). Throws NOT_FOUND / NOT_A_DIRECTORY. */
+  stat(path: string): NodeInfo {
+    const { id } = resolve(this.view, splitPath(path));
+    return this.info(id)!;
+  }
+
+  lookup(path: string): NodeInfo | undefined {
+    try {
+      return this.stat(path);
+    } catch (err) {
+      if (err instanceof EngineError && err.code === 'NOT_FOUND') return undefined;
+      throw err;
+    }
+  }
+
+  /** Entries of the directory at `path`, in name order. */
+  readdir(path: string): DirEntry[] {
+    const dir = resolve(this.view, splitPath(path));
+    if (dir.node.kind !== 'dir') throw new EngineError('NOT_A_DIRECTORY', `${path} is not a directory`);
+    const out: DirEntry[] = [];
+    if (dir.id === ROOT_ID) {
+      for (const { area, root } of this.projections.tree.areas()) {
+        const info = this.info(root);
+        if (info) out.push({ name: area, info });
+      }
+      return out;
+    }
+    for (const { name, id } of this.projections.tree.children(dir.id)) {
+      const info = this.info(id);
+      if (info) out.push({ name, info });
+    }
+    return out;
+  }
+
+  readlink(path: string): string {
+    const info = this.stat(path);
+    if (info.kind !== 'symlink') throw new EngineError('INVALID', `${path} is not a symbolic link`);
+    return info.target!;
+  }
+
+  getxattr(id: NodeId, name: string): Uint8Array {
+    const v = this.projections.xattrs.get(id, name);
+    if (v === undefined) throw new EngineError('NO_ATTRIBUTE', `no attribute ${name}`);
+    return v;
+  }
+
+  listxattr(id: NodeId): string[] {
+    return this.projections.xattrs.list(id);
+  }
+
+  /** Bytes [offset, offset + length) of a file's current content (short at the end of the file). */
+  async read(id: NodeId, offset: number, length: number): Promise<Buffer> {
+    const row = this.projections.content.row(id);
+    if (row === undefined) {
+      const node = this.projections.tree.node(id);
+      throw new EngineError(node?.kind === 'dir' ? 'IS_A_DIRECTORY' : 'NOT_FOUND', `no file content for ${id}`);
+    }
+    return this.readBlocks(row.blocks, row.size, offset, length);
+  }
+
+  /** Reads a byte range from a block list of a file of `size` bytes. */
+  async readBlocks(blocks: Uint8Array, size: number, offset: number, length: number): Promise<Buffer> {
+    const end = Math.min(size, offset + length);
+    if (end <= offset) return Buffer.alloc(0);
+    const out = Buffer.alloc(end - offset);
+    const first = Math.floor(offset / BLOCK_SIZE);
+    const last = Math.floor((end - 1) / BLOCK_SIZE);
+    const reads: Promise<void>[] = [];
+    for (let i = first; i <= last; i++) {
+      const hash = blockAt(blocks, i);
+      if (Buffer.compare(hash, ZERO_BLOCK) === 0) continue;
+      reads.push(
+        this.blocks.get(hash).then((data) => {
+          const blockStart = i * BLOCK_SIZE;
+          const from = Math.max(offset, blockStart) - blockStart;
+          const to = Math.min(end, blockStart + BLOCK_SIZE) - blockStart;
+          if (from < data.byteLength) out.set(data.subarray(from, Math.min(to, data.byteLength)), blockStart + from - offset);
+        }),
+      );
+    }
+    await Promise.all(reads);
+    return out;
+  }
+
+  /** The content hash of a file's current branch (its version hash once committed), and its history length. */
+  contentState(id: NodeId): { hash: Uint8Array; commits: number; pending: number } | undefined {
+    const row = this.projections.content.row(id);
+    if (row === undefined) return undefined;
+    return { hash: row.pending === 0 && row.version !== null ? row.version : versionHash(row.size, row.blocks), commits: row.commits, pending: row.pending };
+  }
+
+  /** A file's logical size, and the bytes its distinct blocks take in the block store. */
+  storedSize(id: NodeId): { logical: number; stored: number; blocks: number } {
+    const row = this.projections.content.row(id);
+    if (row === undefined) return { logical: 0, stored: 0, blocks: 0 };
+    const seen = new Set<string>();
+    let stored = 0;
+    for (const b of splitBlocks(row.blocks)) {
+      const key = Buffer.from(b).toString('hex');
+      if (seen.has(key) || Buffer.compare(b, ZERO_BLOCK) === 0) continue;
+      seen.add(key);
+      stored += this.projections.blockIndex.get(b)?.stored ?? 0;
+    }
+    return { logical: row.size, stored, blocks: seen.size };
+  }
+
+  // ---------------------------------------------------------------- commands
+
+  /** Decides, appends and applies one command; resolves when its entry is durable. */
+  async run(cmd: Command): Promise<Decision> {
+    const { decision, durable } = await this.submit(cmd);
+    await durable;
+    return decision;
+  }
+
+  /**
+   * Decides and applies one command now (reads see it on return) and hands back the
+   * promise of its durability.
+   */
+  async submit(cmd: Command): Promise<{ decision: Decision; entry: Entry | null; durable: Promise<unknown> }> {
+    this.#checkWritable();
+    for (;;) {
+      const decision = decide(this.view, cmd, { newId: () => this.newId(), now: this.env.now() });
+      if (decision.events.length === 0) return { decision, entry: null, durable: Promise.resolve() };
+      const feed = this.store.feeds.get(this.#ownFeedName(decision.area));
+      if (feed === undefined) {
+        await this.store.feeds.own(decision.area);
+        continue; // the tree may have changed while the feed opened: decide again
+      }
+      const { entry, durable } = this.#stage(feed, decision);
+      return { decision, entry, durable };
+    }
+  }
+
+  /**
+   * Appends events decided elsewhere (import builds a fresh subtree whose ids nothing else
+   * knows yet) to the area's own feed and applies them; they are validated on apply.
+   */
+  async appendEvents(area: string, events: readonly FsEvent[]): Promise<Entry> {
+    this.#checkWritable();
+    const feed = this.store.feeds.get(this.#ownFeedName(area)) ?? (await this.store.feeds.own(area));
+    const { entry, durable } = this.#stage(feed, { area, events });
+    await durable;
+    return entry;
+  }
+
+  #ownFeedName(area: string): string {
+    return `${this.store.publicKey}.${area}`;
+  }
+
+  #stage(feed: Feed, decision: Decision): { entry: Entry; durable: Promise<unknown> } {
+    const { entry, durable } = feed.stage(decision.events as never);
+    this.projections.applyEntries([entry]);
+    const settled = durable.catch(async (err: unknown) => {
+      // The entry was applied but never made durable: the projections are ahead of the log.
+      await this.#recover(err as Error);
+      throw err;
+    });
+    this.#lastDurable.set(feed.name, settled);
+    settled.catch(() => undefined); // reported to whoever awaits it (the command, fsync)
+    return { entry, durable: settled };
+  }
+
+  async #recover(cause: Error): Promise<void> {
+    if (this.#broken !== null) return;
+    this.#broken = cause;
+    try {
+      while (this.store.feeds.list().some((f) => f.pending > 0)) await new Promise((r) => setImmediate(r));
+      await rebuild(this.projections, this.store.feeds);
+    } finally {
+      this.#broken = null;
+    }
+  }
+
+  #checkWritable(): void {
+    if (this.store.readOnly) throw new EngineError('READ_ONLY', 'the store is open read-only');
+  }
+
+  /** Writes `data` at `offset` of file `id`: only the blocks it covers change. */
+  async write(id: NodeId, offset: number, data: Uint8Array): Promise<void> {
+    if (data.byteLength === 0) return;
+    await this.#content.run(id, async () => {
+      const row = this.projections.content.row(id);
+      if (row === undefined) throw new EngineError('NOT_FOUND', `no such file: ${id}`);
+      const end = offset + data.byteLength;
+      const size = Math.max(row.size, end);
+      const first = Math.floor(offset / BLOCK_SIZE);
+      const last = Math.floor((end - 1) / BLOCK_SIZE);
+      const contents: Uint8Array[] = [];
+      for (let i = first; i <= last; i++) {
+        const blockStart = i * BLOCK_SIZE;
+        const blockLen = Math.min(BLOCK_SIZE, size - blockStart);
+        const from = Math.max(offset, blockStart) - blockStart;
+        const to = Math.min(end, blockStart + BLOCK_SIZE) - blockStart;
+        const piece = data.subarray(blockStart + from - offset, blockStart + to - offset);
+        if (from === 0 && to === blockLen) {
+          contents.push(piece);
+          continue;
+        }
+        const buf = Buffer.alloc(blockLen);
+        if (blockStart < row.size) {
+          const old = await this.readBlocks(row.blocks, row.size, blockStart, blockLen);
+          buf.set(old);
+        }
+        buf.set(piece, from);
+        contents.push(buf);
+      }
+      const hashes = await this.blocks.putMany(contents);
+      await this.run({ type: 'write', id, size, blocks: hashes.map((h, k) => [first + k, h] as const) });
+    });
+  }
+
+  /** Sets the size of file `id`; a cut inside a block stores that block's new content. */
+  async truncate(id: NodeId, size: number): Promise<void> {
+    await this.#content.run(id, async () => {
+      const row = this.projections.content.row(id);
+      if (row === undefined) throw new EngineError('NOT_FOUND', `no such file: ${id}`);
+      let tail: Uint8Array | null = null;
+      const inBlock = size % BLOCK_SIZE;
+      if (size < row.size && inBlock !== 0) {
+        const start = size - inBlock;
+        tail = await this.blocks.put(await this.readBlocks(row.blocks, row.size, start, inBlock));
+      }
+      await this.run({ type: 'truncate', id, size, tail });
+    });
+  }
+
+  /** Folds the file's pending writes into a new content version (if there are any). */
+  async commit(id: NodeId): Promise<void> {
+    const row = this.projections.content.row(id);
+    if (row === undefined || (row.pending === 0 && row.version !== null)) return;
+    await this.run({ type: 'commit', id });
+  }
+
+  /** Waits until everything staged so far is durable; throws if any of it failed. */
+  async flush(): Promise<void> {
+    await this.blocks.sync();
+    await Promise.all([...this.#lastDurable.values()]);
+  }
+
+  async close(): Promise<void> {
+    await this.blocks.close();
+    await this.store.close();
+    await this.projections.close();
+  }
+}

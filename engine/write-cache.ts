@@ -1,0 +1,254 @@
+/**
+ * The write cache (the Puter seed's branch): a FUSE write lands in memory, in whole-block
+ * buffers of the file's branch, and returns at once; reads and stat see it immediately. The
+ * branch becomes events (blocks stored, then one write event) when it is flushed: on flush,
+ * release and fsync, after a rest period, or when it grows past a bound. fsync resolves only
+ * once those events are durable.
+ */
+import { BLOCK_SIZE, type NodeId } from '../log/index.js';
+import type { Engine } from './engine.js';
+import { EngineError } from './engine-error.js';
+import { KeyedMutex } from './keyed-mutex.js';
+
+export interface WriteCacheOptions {
+  /** Flush a file whose dirty bytes pass this. */
+  readonly fileBound?: number;
+  /** Writers wait for flushes while the whole cache holds more than this. */
+  readonly totalBound?: number;
+  /** Flush a file this long after its last write (ms). */
+  readonly restMs?: number;
+  readonly setTimer?: (fn: () => void, ms: number) => { unref?: () => void };
+  readonly clearTimer?: (t: unknown) => void;
+}
+
+interface Block {
+  buf: Buffer;
+  /** Bytes of content (the rest of buf is unused). */
+  len: number;
+}
+
+interface Branch {
+  size: number;
+  readonly dirty: Map<number, Block>;
+  bytes: number;
+  timer: unknown;
+  flushing: Promise<void> | null;
+  /** The first failure of a background flush, reported to the next fsync/flush. */
+  error: Error | null;
+}
+
+export class WriteCache {
+  readonly #engine: Engine;
+  readonly #branches = new Map<NodeId, Branch>();
+  readonly #mutex = new KeyedMutex();
+  readonly #fileBound: number;
+  readonly #totalBound: number;
+  readonly #restMs: number;
+  readonly #setTimer: NonNullable<WriteCacheOptions['setTimer']>;
+  readonly #clearTimer: NonNullable<WriteCacheOptions['clearTimer']>;
+  #total = 0;
+
+  constructor(engine: Engine, opts: WriteCacheOptions = {}) {
+    this.#engine = engine;
+    this.#fileBound = opts.fileBound ?? 64 * 1024 * 1024;
+    this.#totalBound = opts.totalBound ?? 512 * 1024 * 1024;
+    this.#restMs = opts.restMs ?? 2000;
+    this.#setTimer = opts.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
+    this.#clearTimer = opts.clearTimer ?? ((t) => clearTimeout(t as NodeJS.Timeout));
+  }
+
+  /** Dirty bytes held in memory across all files. */
+  get dirtyBytes(): number {
+    return this.#total;
+  }
+
+  /** The size a file has in its branch, or undefined when it has no branch. */
+  size(id: NodeId): number | undefined {
+    return this.#branches.get(id)?.size;
+  }
+
+  has(id: NodeId): boolean {
+    return this.#branches.has(id);
+  }
+
+  #branch(id: NodeId): Branch {
+    let b = this.#branches.get(id);
+    if (b === undefined) {
+      const row = this.#engine.projections.content.row(id);
+      if (row === undefined) throw new EngineError('NOT_FOUND', `no such file: ${id}`);
+      b = { size: row.size, dirty: new Map(), bytes: 0, timer: null, flushing: null, error: null };
+      this.#branches.set(id, b);
+    }
+    return b;
+  }
+
+  /** Writes into the branch. Resolves once the bytes are in memory (not durable). */
+  async write(id: NodeId, offset: number, data: Uint8Array): Promise<void> {
+    if (data.byteLength === 0) return;
+    const b = this.#branch(id);
+    const end = offset + data.byteLength;
+    const first = Math.floor(offset / BLOCK_SIZE);
+    const last = Math.floor((end - 1) / BLOCK_SIZE);
+    // Blocks only partly covered and not yet in memory need their current content first.
+    for (let i = first; i <= last; i++) {
+      if (b.dirty.has(i)) continue;
+      const blockStart = i * BLOCK_SIZE;
+      const covered = offset <= blockStart && end >= Math.min(blockStart + BLOCK_SIZE, Math.max(b.size, end));
+      if (!covered && blockStart < b.size) {
+        await this.#mutex.run(`${id}:${i}`, async () => {
+          if (b.dirty.has(i)) return;
+          const len = Math.min(BLOCK_SIZE, b.size - blockStart);
+          const old = await this.#engine.read(id, blockStart, len);
+          if (b.dirty.has(i)) return;
+          const buf = Buffer.allocUnsafe(BLOCK_SIZE);
+          old.copy(buf);
+          this.#adopt(b, i, { buf, len: old.byteLength });
+        });
+      }
+    }
+    for (let i = first; i <= last; i++) {
+      const blockStart = i * BLOCK_SIZE;
+      let block = b.dirty.get(i);
+      if (block === undefined) {
+        block = { buf: Buffer.allocUnsafe(BLOCK_SIZE), len: 0 };
+        this.#adopt(b, i, block);
+      }
+      const from = Math.max(offset, blockStart) - blockStart;
+      const to = Math.min(end, blockStart + BLOCK_SIZE) - blockStart;
+      if (from > block.len) block.buf.fill(0, block.len, from);
+      block.buf.set(data.subarray(blockStart + from - offset, blockStart + to - offset), from);
+      if (to > block.len) block.len = to;
+    }
+    if (end > b.size) b.size = end;
+    this.#schedule(id, b);
+    if (b.bytes >= this.#fileBound) void this.#startFlush(id, b);
+    if (this.#total >= this.#totalBound) await this.#drainSome();
+  }
+
+  #adopt(b: Branch, index: number, block: Block): void {
+    b.dirty.set(index, block);
+    b.bytes += BLOCK_SIZE;
+    this.#total += BLOCK_SIZE;
+  }
+
+  /** Reads through the branch: dirty blocks from memory, the rest from the store. */
+  async read(id: NodeId, offset: number, length: number): Promise<Buffer> {
+    const b = this.#branches.get(id);
+    if (b === undefined) return this.#engine.read(id, offset, length);
+    const end = Math.min(b.size, offset + length);
+    if (end <= offset) return Buffer.alloc(0);
+    const out = Buffer.alloc(end - offset);
+    const first = Math.floor(offset / BLOCK_SIZE);
+    const last = Math.floor((end - 1) / BLOCK_SIZE);
+    let cleanFrom = -1;
+    const pending: Promise<void>[] = [];
+    const readClean = (fromBlock: number, toBlock: number): void => {
+      const s = Math.max(offset, fromBlock * BLOCK_SIZE);
+      const e = Math.min(end, (toBlock + 1) * BLOCK_SIZE);
+      pending.push(this.#engine.read(id, s, e - s).then((d) => void d.copy(out, s - offset)));
+    };
+    for (let i = first; i <= last; i++) {
+      const block = b.dirty.get(i);
+      if (block === undefined) {
+        if (cleanFrom < 0) cleanFrom = i;
+        continue;
+      }
+      if (cleanFrom >= 0) {
+        readClean(cleanFrom, i - 1);
+        cleanFrom = -1;
+      }
+      const blockStart = i * BLOCK_SIZE;
+      const from = Math.max(offset, blockStart) - blockStart;
+      const to = Math.min(end, blockStart + BLOCK_SIZE) - blockStart;
+      if (from < block.len) block.buf.copy(out, blockStart + from - offset, from, Math.min(to, block.len));
+    }
+    if (cleanFrom >= 0) readClean(cleanFrom, last);
+    await Promise.all(pending);
+    return out;
+  }
+
+  /** Sets the size: the branch is flushed first, then the truncate is an event of its own. */
+  async truncate(id: NodeId, size: number): Promise<void> {
+    await this.flush(id);
+    await this.#engine.truncate(id, size);
+  }
+
+  #schedule(id: NodeId, b: Branch): void {
+    if (b.timer !== null) this.#clearTimer(b.timer);
+    const t = this.#setTimer(() => {
+      b.timer = null;
+      void this.#startFlush(id, b);
+    }, this.#restMs);
+    t.unref?.();
+    b.timer = t;
+  }
+
+  #startFlush(id: NodeId, b: Branch): Promise<void> {
+    if (b.flushing !== null) return b.flushing;
+    b.flushing = this.#flushBranch(id, b)
+      .catch((err: Error) => {
+        b.error ??= err;
+      })
+      .finally(() => {
+        b.flushing = null;
+      });
+    return b.flushing;
+  }
+
+  async #flushBranch(id: NodeId, b: Branch): Promise<void> {
+    while (b.dirty.size > 0) {
+      const indexes = [...b.dirty.keys()].sort((x, y) => x - y);
+      const taken = indexes.map((i) => [i, b.dirty.get(i)!] as const);
+      const size = b.size;
+      // Copy out what is flushed: writes may land in these blocks while hashing and storing.
+      const contents = taken.map(([, blk]) => Buffer.from(blk.buf.subarray(0, blk.len)));
+      const hashes = await this.#engine.blocks.putMany(contents);
+      await this.#engine.submit({ type: 'write', id, size, blocks: taken.map(([i], k) => [i, hashes[k]!] as const) });
+      for (let k = 0; k < taken.length; k++) {
+        const [i, blk] = taken[k]!;
+        // Keep a block that was written again meanwhile; it goes in the next round.
+        if (b.dirty.get(i) === blk && blk.len === contents[k]!.byteLength && blk.buf.subarray(0, blk.len).equals(contents[k]!)) {
+          b.dirty.delete(i);
+          b.bytes -= BLOCK_SIZE;
+          this.#total -= BLOCK_SIZE;
+        }
+      }
+    }
+    if (b.dirty.size === 0 && this.#branches.get(id) === b && b.timer === null) {
+      this.#branches.delete(id);
+    }
+  }
+
+  /**
+   * Turns the file's branch into events (applied at once; durable soon after, in a group
+   * commit). With `durable`, resolves only once they are on disk. Reports a failed flush.
+   */
+  async flush(id: NodeId, opts: { durable?: boolean } = {}): Promise<void> {
+    const b = this.#branches.get(id);
+    if (b === undefined) return;
+    if (b.timer !== null) {
+      this.#clearTimer(b.timer);
+      b.timer = null;
+    }
+    while (b.flushing !== null) await b.flushing;
+    if (b.dirty.size > 0) await this.#startFlush(id, b);
+    const err = b.error;
+    b.error = null;
+    if (b.dirty.size === 0 && this.#branches.get(id) === b) this.#branches.delete(id);
+    if (err) throw err;
+    if (opts.durable) await this.#engine.flush();
+  }
+
+  /** Flushes every branch, durably. */
+  async flushAll(): Promise<void> {
+    const errors: Error[] = [];
+    for (const id of [...this.#branches.keys()]) await this.flush(id).catch((e: Error) => errors.push(e));
+    if (errors.length > 0) throw errors[0];
+    await this.#engine.flush();
+  }
+
+  async #drainSome(): Promise<void> {
+    const biggest = [...this.#branches.entries()].sort((a, b) => b[1].bytes - a[1].bytes)[0];
+    if (biggest) await this.#startFlush(biggest[0], biggest[1]);
+  }
+}

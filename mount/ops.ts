@@ -1,0 +1,252 @@
+/**
+ * The fuse-native operation table over the engine. Every handler answers through one
+ * wrapper that maps errors to errnos (mount/errno.ts). No handler touches the filesystem
+ * synchronously, and nothing here ever reaches into the mountpoint itself.
+ */
+import { statfs as statfsAsync } from 'node:fs/promises';
+import Fuse from 'fuse-native';
+import { EngineError, WriteCache, type Command, type Engine, type NodeInfo } from '../engine/index.js';
+import { toStat } from './attr.js';
+import { errnoOf } from './errno.js';
+import { FdTable } from './fd-table.js';
+import { isVirtual, virtualNames, virtualXattr } from './virtual-xattrs.js';
+
+const O_ACCMODE = 3;
+const O_WRONLY = 1;
+const O_RDWR = 2;
+const O_TRUNC = 0o1000;
+const XATTR_CREATE = 1;
+const XATTR_REPLACE = 2;
+const UNCHANGED_ID = 0xffffffff;
+
+export interface OpsOptions {
+  readonly readOnly: boolean;
+  /** Called with errors no errno describes (they answer EIO). */
+  readonly onInternalError: (op: string, err: unknown) => void;
+}
+
+type Cb<T> = (err: number, value?: T) => void;
+
+export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: OpsOptions): Fuse.Operations {
+  const fail = (op: string) => (err: unknown) => errnoOf(err, (e) => opts.onInternalError(op, e));
+
+  /** Runs a handler body and answers: value on success, errno on failure. */
+  function answer<T>(op: string, cb: Cb<T>, body: () => T | Promise<T>): void {
+    let result: T | Promise<T>;
+    try {
+      result = body();
+    } catch (err) {
+      cb(fail(op)(err));
+      return;
+    }
+    if (result instanceof Promise) result.then((v) => cb(0, v), (err: unknown) => cb(fail(op)(err)));
+    else cb(0, result);
+  }
+
+  const caller = (): { uid: number; gid: number } => {
+    const ctx = Fuse.context();
+    return { uid: ctx?.uid ?? process.getuid?.() ?? 0, gid: ctx?.gid ?? process.getgid?.() ?? 0 };
+  };
+
+  const writable = (): void => {
+    if (opts.readOnly) throw new EngineError('READ_ONLY', 'mounted read-only');
+  };
+
+  /** Applies a namespace command now; durability follows in the next group commit. */
+  const submit = async (cmd: Command): Promise<void> => {
+    writable();
+    const { durable } = await engine.submit(cmd);
+    durable.catch((err: unknown) => opts.onInternalError('commit', err));
+  };
+
+  const statOf = (info: NodeInfo): Fuse.Stat => toStat(info, info.kind === 'file' ? cache.size(info.id) ?? info.size : info.size);
+
+  const fileOf = (fd: number) => {
+    const f = fds.get(fd);
+    if (f === undefined) throw new EngineError('BAD_ARGUMENT', `no open file with handle ${fd}`);
+    return f;
+  };
+
+  const openFile = (path: string, flags: number): number => {
+    const info = engine.stat(path);
+    if (info.kind === 'dir') throw new EngineError('IS_A_DIRECTORY', `${path} is a directory`);
+    const acc = flags & O_ACCMODE;
+    if (opts.readOnly && (acc === O_WRONLY || acc === O_RDWR || (flags & O_TRUNC) !== 0)) throw new EngineError('READ_ONLY', 'mounted read-only');
+    return fds.open(info.id, flags);
+  };
+
+  const setattr = (path: string, fields: Omit<Extract<Command, { type: 'setattr' }>, 'type' | 'id'>): Promise<void> =>
+    submit({ type: 'setattr', id: engine.stat(path).id, ...fields });
+
+  return {
+    init: (cb) => cb(0),
+
+    statfs: (_path, cb) =>
+      answer('statfs', cb, async () => {
+        const s = await statfsAsync(engine.store.layout.root);
+        return { bsize: s.bsize, frsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, favail: s.ffree, fsid: 0, flag: 0, namemax: 255 };
+      }),
+
+    getattr: (path, cb) => answer('getattr', cb, () => statOf(engine.stat(path))),
+
+    fgetattr: (path, fd, cb) =>
+      answer('fgetattr', cb, () => {
+        const f = fds.get(fd);
+        const info = f ? engine.info(f.id) : engine.stat(path);
+        if (info === undefined) throw new EngineError('NOT_FOUND', path);
+        return statOf(info);
+      }),
+
+    access: (path, _mode, cb) => answer('access', cb, () => void engine.stat(path)),
+
+    readdir: (path, cb) =>
+      answer('readdir', (err, names?: string[]) => cb(err, names), () => engine.readdir(path).map((e) => e.name)),
+
+    readlink: (path, cb) => answer('readlink', cb, () => engine.readlink(path)),
+
+    open: (path, flags, cb) => answer('open', cb, () => openFile(path, flags)),
+
+    create: (path, mode, cb) => {
+      const owner = caller();
+      answer('create', cb, async () => {
+        await submit({ type: 'create', path, mode, owner });
+        return openFile(path, O_RDWR);
+      });
+    },
+
+    read: (_path, fd, buffer, length, position, cb) => {
+      let id: string;
+      try {
+        id = fileOf(fd).id;
+      } catch (err) {
+        cb(fail('read')(err));
+        return;
+      }
+      cache.read(id, position, length).then(
+        (data) => cb(data.copy(buffer, 0, 0, Math.min(length, data.byteLength))),
+        (err: unknown) => cb(fail('read')(err)),
+      );
+    },
+
+    write: (_path, fd, buffer, length, position, cb) => {
+      let file;
+      try {
+        writable();
+        file = fileOf(fd);
+      } catch (err) {
+        cb(fail('write')(err));
+        return;
+      }
+      file.written = true;
+      cache.write(file.id, position, buffer.subarray(0, length)).then(
+        () => cb(length),
+        (err: unknown) => cb(fail('write')(err)),
+      );
+    },
+
+    flush: (_path, fd, cb) =>
+      answer('flush', cb, async () => {
+        const f = fds.get(fd);
+        if (f?.written) await cache.flush(f.id);
+      }),
+
+    fsync: (_path, _datasync, fd, cb) =>
+      answer('fsync', cb, async () => {
+        const f = fds.get(fd);
+        if (f) await cache.flush(f.id, { durable: true });
+        else await engine.flush();
+      }),
+
+    fsyncdir: (_path, _datasync, _fd, cb) => answer('fsyncdir', cb, () => engine.flush()),
+
+    release: (_path, fd, cb) =>
+      answer('release', cb, async () => {
+        const closed = fds.close(fd);
+        if (closed === undefined) return;
+        if (closed.file.written || cache.has(closed.file.id)) await cache.flush(closed.file.id);
+        if (closed.last && !opts.readOnly) {
+          const state = engine.contentState(closed.file.id);
+          if (state && (state.pending > 0 || state.commits === 0) && engine.info(closed.file.id)) {
+            const { durable } = await engine.submit({ type: 'commit', id: closed.file.id });
+            durable.catch((err: unknown) => opts.onInternalError('commit', err));
+          }
+        }
+      }),
+
+    truncate: (path, size, cb) =>
+      answer('truncate', cb, async () => {
+        writable();
+        const info = engine.stat(path);
+        if (info.kind === 'dir') throw new EngineError('IS_A_DIRECTORY', `${path} is a directory`);
+        await cache.truncate(info.id, size);
+      }),
+
+    ftruncate: (_path, fd, size, cb) =>
+      answer('ftruncate', cb, async () => {
+        writable();
+        const f = fileOf(fd);
+        f.written = true;
+        await cache.truncate(f.id, size);
+      }),
+
+    unlink: (path, cb) => answer('unlink', cb, () => submit({ type: 'unlink', path })),
+    rmdir: (path, cb) => answer('rmdir', cb, () => submit({ type: 'rmdir', path })),
+    rename: (src, dest, cb) => answer('rename', cb, () => submit({ type: 'rename', from: src, to: dest })),
+    link: (src, dest, cb) => answer('link', cb, () => submit({ type: 'link', path: src, newPath: dest })),
+
+    mkdir: (path, mode, cb) => {
+      const owner = caller();
+      answer('mkdir', cb, () => submit({ type: 'mkdir', path, mode, owner }));
+    },
+
+    symlink: (target, path, cb) => {
+      const owner = caller();
+      answer('symlink', cb, () => submit({ type: 'symlink', path, target, owner }));
+    },
+
+    chmod: (path, mode, cb) => answer('chmod', cb, () => setattr(path, { mode: mode & 0o7777 })),
+
+    chown: (path, uid, gid, cb) =>
+      answer('chown', cb, () => setattr(path, { ...(uid !== UNCHANGED_ID && uid !== -1 ? { uid } : {}), ...(gid !== UNCHANGED_ID && gid !== -1 ? { gid } : {}) })),
+
+    utimens: (path, atime, mtime, cb) =>
+      answer('utimens', cb, () =>
+        setattr(path, {
+          ...(atime !== null ? { atime: Number(atime / 1_000_000n) } : {}),
+          ...(mtime !== null ? { mtime: Number(mtime / 1_000_000n) } : {}),
+        }),
+      ),
+
+    setxattr: (path, name, value, _position, flags, cb) => {
+      const copy = Buffer.from(value);
+      answer('setxattr', cb, () => {
+        if (isVirtual(name)) throw new EngineError('NOT_PERMITTED', `${name} is computed by Realize and cannot be set`);
+        const flag = flags & XATTR_CREATE ? 'create' : flags & XATTR_REPLACE ? 'replace' : undefined;
+        return submit({ type: 'setxattr', id: engine.stat(path).id, name, value: copy, ...(flag ? { flag } : {}) });
+      });
+    },
+
+    getxattr: (path, name, _position, cb) =>
+      answer('getxattr', cb, () => {
+        const { id } = engine.stat(path);
+        if (isVirtual(name)) {
+          const v = virtualXattr(engine, id, name);
+          if (v === undefined) throw new EngineError('NO_ATTRIBUTE', name);
+          return v;
+        }
+        return Buffer.from(engine.getxattr(id, name));
+      }),
+
+    listxattr: (path, cb) =>
+      answer('listxattr', cb, () => {
+        const { id } = engine.stat(path);
+        return [...engine.listxattr(id), ...virtualNames(engine, id)];
+      }),
+
+    removexattr: (path, name, cb) =>
+      answer('removexattr', cb, () => {
+        if (isVirtual(name)) throw new EngineError('NOT_PERMITTED', `${name} is computed by Realize`);
+        return submit({ type: 'removexattr', id: engine.stat(path).id, name });
+      }),
+  };
+}

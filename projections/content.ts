@@ -1,0 +1,175 @@
+/**
+ * File content: the write-cache view (the Puter seed). Each file has a branch: the block
+ * list of its last committed version with the pending write and truncate events folded in,
+ * so reads and stat see the chain at once. A commit event seals the branch as a new content
+ * version, named by its version hash:
+ *
+ *   version hash = SHA-256("realize/version/v1\0" || size as u64 BE || block hashes...)
+ *
+ * Versions are kept (by hash) for history and time travel; gc decides which to drop.
+ */
+import { createHash } from 'node:crypto';
+import type { Database, Key, RootDatabase } from 'lmdb';
+import { BLOCK_SIZE, ZERO_BLOCK, type FsEvent, type NodeId } from '../log/index.js';
+import type { ApplyContext, Projection } from './projection.js';
+
+export interface ContentRow {
+  readonly size: number;
+  /** Block hashes, 32 bytes each, block i at [32 i, 32 i + 32). */
+  readonly blocks: Uint8Array;
+  /** The version this branch was last committed as (null before the first commit). */
+  readonly version: Uint8Array | null;
+  /** Write and truncate events not yet folded into a version. */
+  readonly pending: number;
+  /** How many commits the file has had (its history rows are numbered 0..commits-1). */
+  readonly commits: number;
+}
+
+/** One commit of a file: which version it made, when, and how big. */
+export interface HistoryRow {
+  readonly version: Uint8Array;
+  readonly size: number;
+  readonly time: number;
+}
+
+export interface VersionRow {
+  readonly size: number;
+  readonly blocks: Uint8Array;
+}
+
+const VERSION_TAG = Buffer.from('realize/version/v1\0');
+const EMPTY: ContentRow = { size: 0, blocks: new Uint8Array(0), version: null, pending: 0, commits: 0 };
+
+function historyKey(id: NodeId, n: number): string {
+  return `${id}/${String(n).padStart(12, '0')}`;
+}
+
+export function blockCount(size: number): number {
+  return Math.ceil(size / BLOCK_SIZE);
+}
+
+export function versionHash(size: number, blocks: Uint8Array): Uint8Array {
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64BE(BigInt(size));
+  return new Uint8Array(createHash('sha256').update(VERSION_TAG).update(len).update(blocks).digest());
+}
+
+function resized(blocks: Uint8Array, count: number): Uint8Array {
+  const out = new Uint8Array(count * 32);
+  out.set(blocks.subarray(0, Math.min(blocks.byteLength, out.byteLength)));
+  // New slots are already ZERO_BLOCK (all zero bytes).
+  return out;
+}
+
+export class Content implements Projection {
+  readonly name = 'content';
+  readonly local = false;
+  get dbs(): ReadonlyArray<readonly [string, Database<unknown, Key>]> {
+    return [
+      ['content-rows', this.#rows as Database<unknown, Key>],
+      ['content-versions', this.#versions as Database<unknown, Key>],
+      ['content-history', this.#history as Database<unknown, Key>],
+    ];
+  }
+  readonly #rows: Database<ContentRow, string>;
+  readonly #versions: Database<VersionRow, Buffer>;
+  readonly #history: Database<HistoryRow, string>;
+
+  constructor(env: RootDatabase) {
+    this.#rows = env.openDB({ name: 'content-rows' });
+    this.#versions = env.openDB({ name: 'content-versions', keyEncoding: 'binary' });
+    this.#history = env.openDB({ name: 'content-history' });
+  }
+
+  /** The file's commits, oldest first. */
+  *history(id: NodeId): Generator<HistoryRow & { readonly n: number }> {
+    const prefix = `${id}/`;
+    for (const { key, value } of this.#history.getRange({ start: prefix, end: `${id}0` })) {
+      yield { ...value, n: Number(key.slice(prefix.length)) };
+    }
+  }
+
+  /** Every file with content, and its branch. */
+  *rows(): Generator<[NodeId, ContentRow]> {
+    for (const { key, value } of this.#rows.getRange()) yield [key, value];
+  }
+
+  row(id: NodeId): ContentRow | undefined {
+    return this.#rows.get(id);
+  }
+
+  version(hash: Uint8Array): VersionRow | undefined {
+    return this.#versions.get(Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength));
+  }
+
+  /** Every block hash referenced by a branch or a kept version (for gc). */
+  *referencedBlocks(): Generator<Uint8Array> {
+    for (const { value } of this.#rows.getRange()) yield* splitBlocks(value.blocks);
+    for (const { value } of this.#versions.getRange()) yield* splitBlocks(value.blocks);
+  }
+
+  apply(event: FsEvent, _ctx: ApplyContext): void {
+    switch (event.type) {
+      case 'create': {
+        if (this.#rows.get(event.id) === undefined) this.#rows.putSync(event.id, EMPTY);
+        return;
+      }
+      case 'write': {
+        const row = this.#rows.get(event.id);
+        if (row === undefined) return;
+        const count = blockCount(event.size);
+        const blocks = resized(row.blocks, count);
+        for (const [index, hash] of event.blocks) if (index < count) blocks.set(hash, index * 32);
+        this.#rows.putSync(event.id, { ...row, size: event.size, blocks, pending: row.pending + 1 });
+        return;
+      }
+      case 'truncate': {
+        const row = this.#rows.get(event.id);
+        if (row === undefined) return;
+        const count = blockCount(event.size);
+        const blocks = resized(row.blocks, count);
+        if (event.tail !== null && count > 0 && event.size % BLOCK_SIZE !== 0) blocks.set(event.tail, (count - 1) * 32);
+        this.#rows.putSync(event.id, { ...row, size: event.size, blocks, pending: row.pending + 1 });
+        return;
+      }
+      case 'commit': {
+        const row = this.#rows.get(event.id);
+        if (row === undefined || (row.pending === 0 && row.version !== null)) return;
+        const hash = versionHash(row.size, row.blocks);
+        const key = Buffer.from(hash);
+        if (this.#versions.get(key) === undefined) this.#versions.putSync(key, { size: row.size, blocks: row.blocks });
+        this.#history.putSync(historyKey(event.id, row.commits), { version: hash, size: row.size, time: event.time });
+        this.#rows.putSync(event.id, { ...row, version: hash, pending: 0, commits: row.commits + 1 });
+        return;
+      }
+      case 'area-create':
+      case 'mkdir':
+      case 'symlink':
+      case 'link':
+      case 'rename':
+      case 'unlink':
+      case 'rmdir':
+      case 'setattr':
+      case 'setxattr':
+      case 'removexattr':
+      case 'famfs-alloc':
+      case 'famfs-free':
+      case 'placement':
+        return;
+      default: {
+        const never: never = event;
+        throw new Error(`unhandled event ${String((never as FsEvent).type)}`);
+      }
+    }
+  }
+
+}
+
+export function* splitBlocks(blocks: Uint8Array): Generator<Uint8Array> {
+  for (let i = 0; i + 32 <= blocks.byteLength; i += 32) yield blocks.subarray(i, i + 32);
+}
+
+export function blockAt(blocks: Uint8Array, index: number): Uint8Array {
+  if ((index + 1) * 32 > blocks.byteLength) return ZERO_BLOCK;
+  return blocks.subarray(index * 32, index * 32 + 32);
+}

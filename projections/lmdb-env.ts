@@ -1,0 +1,27 @@
+/**
+ * The single owner of the LMDB environment that holds every projection. The environment is
+ * a cache of the log: it is opened with noSync (a transaction costs ~10 µs instead of a
+ * disk flush), survives a killed process intact, and is rebuilt from the log when it is
+ * missing, behind, or ahead of what the log made durable (see checkpoint.ts).
+ */
+import { open, type RootDatabase } from 'lmdb';
+import { ProjectionError } from './projection-error.js';
+
+export interface LmdbEnvOptions {
+  readonly readOnly?: boolean;
+}
+
+export function openLmdbEnv(path: string, opts: LmdbEnvOptions = {}): RootDatabase {
+  try {
+    return open({
+      path,
+      noSync: true,
+      readOnly: opts.readOnly === true,
+      maxDbs: 64,
+      mapSize: 64 * 1024 * 1024 * 1024,
+      remapChunks: true,
+    });
+  } catch (err) {
+    throw new ProjectionError(opts.readOnly ? 'READ_ONLY' : 'CORRUPT', `cannot open the projections at ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}

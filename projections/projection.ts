@@ -1,0 +1,20 @@
+/** What every projection offers: apply an event, and the sub-databases that hold its rows. */
+import type { Entry, FsEvent } from '../log/index.js';
+import type { Database, Key } from 'lmdb';
+
+/** Where an event sits: its entry, and its index in that entry. */
+export interface ApplyContext {
+  readonly entry: Entry<unknown>;
+  readonly feed: string;
+  readonly index: number;
+}
+
+export interface Projection {
+  readonly name: string;
+  /** Local projections (inode numbers) may differ between peers holding the same entries. */
+  readonly local: boolean;
+  /** Applies one event inside the caller's write transaction. Must be idempotent. */
+  apply(event: FsEvent, ctx: ApplyContext): void;
+  /** The sub-databases it owns, by name: digested and cleared by the projection set. */
+  readonly dbs: ReadonlyArray<readonly [name: string, db: Database<unknown, Key>]>;
+}

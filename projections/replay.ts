@@ -1,0 +1,95 @@
+/**
+ * Feeding entries from the log into projections: catching up a feed's tail, and rebuilding
+ * every projection from scratch. Entries of several feeds are merged in one order for
+ * everyone: (hybrid logical time, feed name, sequence number).
+ */
+import { feedName, type Entry, type Feed, type FeedSet } from '../log/index.js';
+import type { ProjectionSet } from './projection-set.js';
+
+const BATCH = 2048;
+
+export interface ReplayProgress {
+  readonly done: number;
+  readonly total: number;
+}
+
+/** True when the projections hold an entry the log does not (a crash before an fsync). */
+export async function projectionsAhead(set: ProjectionSet, feeds: FeedSet): Promise<string | null> {
+  for (const [name, pos] of set.checkpoint.all()) {
+    const feed = feeds.get(name);
+    if (feed === undefined) return `feed ${name} is applied but not held`;
+    if (pos.length > feed.length) return `feed ${name}: ${pos.length} entries applied, ${feed.length} in the log`;
+    const last = await feed.get(pos.length - 1);
+    if (Buffer.compare(Buffer.from(last.hash), Buffer.from(pos.hash)) !== 0) return `feed ${name}: entry ${pos.length - 1} differs from the one applied`;
+  }
+  return null;
+}
+
+class Cursor {
+  #buf: Entry[] = [];
+  #next: number;
+  constructor(readonly feed: Feed, from: number) {
+    this.#next = from;
+  }
+  async peek(): Promise<Entry | undefined> {
+    if (this.#buf.length === 0 && this.#next < this.feed.length) {
+      const to = Math.min(this.feed.length, this.#next + BATCH);
+      this.#buf = await this.feed.read(this.#next, to);
+      this.#next = to;
+    }
+    return this.#buf[0];
+  }
+  take(): Entry {
+    return this.#buf.shift()!;
+  }
+}
+
+function before(a: Entry, b: Entry): boolean {
+  if (a.hlc !== b.hlc) return a.hlc < b.hlc;
+  const fa = feedName(a);
+  const fb = feedName(b);
+  if (fa !== fb) return fa < fb;
+  return a.seq < b.seq;
+}
+
+/** Applies every entry the projections do not hold yet, merged across feeds. Returns how many. */
+export async function catchUp(set: ProjectionSet, feeds: FeedSet, onProgress?: (p: ReplayProgress) => void): Promise<number> {
+  const cursors: Cursor[] = [];
+  let total = 0;
+  for (const feed of feeds.list()) {
+    const from = set.position(feed.name)?.length ?? 0;
+    if (from < feed.length) {
+      cursors.push(new Cursor(feed, from));
+      total += feed.length - from;
+    }
+  }
+  let done = 0;
+  const batch: Entry[] = [];
+  for (;;) {
+    let best: Cursor | undefined;
+    let bestEntry: Entry | undefined;
+    for (const c of cursors) {
+      const e = await c.peek();
+      if (e !== undefined && (bestEntry === undefined || before(e, bestEntry))) {
+        best = c;
+        bestEntry = e;
+      }
+    }
+    if (best === undefined) break;
+    batch.push(best.take());
+    if (batch.length >= BATCH) {
+      done += set.applyEntries(batch);
+      batch.length = 0;
+      onProgress?.({ done, total });
+    }
+  }
+  if (batch.length > 0) done += set.applyEntries(batch);
+  onProgress?.({ done, total });
+  return done;
+}
+
+/** Drops every projection row and applies the whole log again. */
+export async function rebuild(set: ProjectionSet, feeds: FeedSet, onProgress?: (p: ReplayProgress) => void): Promise<number> {
+  set.clear();
+  return catchUp(set, feeds, onProgress);
+}

@@ -1,0 +1,251 @@
+/**
+ * The tree: every node's metadata and every directory entry. Areas are the top-level
+ * directories (their roots are listed under the area name). Applying is idempotent and
+ * total: an event that no longer fits the tree (its parent gone, its name taken, a move
+ * that would make a cycle) is resolved by a deterministic rule, never by throwing, so that
+ * every peer holding the same entries in the same order gets the same tree.
+ */
+import type { Database, Key, RootDatabase } from 'lmdb';
+import type { FsEvent, NodeId } from '../log/index.js';
+import type { ApplyContext, Projection } from './projection.js';
+
+export type NodeKind = 'file' | 'dir' | 'symlink';
+
+export interface NodeRecord {
+  readonly kind: NodeKind;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly atime: number;
+  readonly mtime: number;
+  readonly ctime: number;
+  readonly nlink: number;
+  readonly area: string;
+  /** Symlinks: the target. */
+  readonly target?: string;
+  /** Directories: where they hang (a directory has one parent). Files may have many links. */
+  readonly parent?: NodeId;
+  readonly name?: string;
+}
+
+export interface Dirent {
+  readonly name: string;
+  readonly id: NodeId;
+}
+
+function direntKey(parent: NodeId, name: string): string {
+  return `${parent}/${name}`;
+}
+
+export class Tree implements Projection {
+  readonly name = 'tree';
+  readonly local = false;
+  get dbs(): ReadonlyArray<readonly [string, Database<unknown, Key>]> {
+    return [['tree-nodes', this.#nodes as Database<unknown, Key>], ['tree-dirents', this.#dirents as Database<unknown, Key>], ['tree-areas', this.#areas as Database<unknown, Key>]];
+  }
+  readonly #nodes: Database<NodeRecord, string>;
+  readonly #dirents: Database<NodeId, string>;
+  readonly #areas: Database<NodeId, string>;
+
+  constructor(env: RootDatabase) {
+    this.#nodes = env.openDB({ name: 'tree-nodes' });
+    this.#dirents = env.openDB({ name: 'tree-dirents' });
+    this.#areas = env.openDB({ name: 'tree-areas' });
+  }
+
+  // ---- queries ----
+
+  node(id: NodeId): NodeRecord | undefined {
+    return this.#nodes.get(id);
+  }
+
+  child(parent: NodeId, name: string): NodeId | undefined {
+    return this.#dirents.get(direntKey(parent, name));
+  }
+
+  /** Directory entries in name order (UTF-8 byte order), starting after `after` when given. */
+  *children(parent: NodeId, after?: string): Generator<Dirent> {
+    const prefix = `${parent}/`;
+    const start = after === undefined ? prefix : `${prefix}${after}\0`;
+    for (const { key, value } of this.#dirents.getRange({ start, end: `${parent}0` })) {
+      yield { name: key.slice(prefix.length), id: value };
+    }
+  }
+
+  hasChildren(parent: NodeId): boolean {
+    for (const _ of this.children(parent)) return true;
+    return false;
+  }
+
+  areaRoot(area: string): NodeId | undefined {
+    return this.#areas.get(area);
+  }
+
+  *areas(): Generator<{ area: string; root: NodeId }> {
+    for (const { key, value } of this.#areas.getRange()) yield { area: key, root: value };
+  }
+
+  /** True when `id` is `ancestor` or lies below it. */
+  isWithin(id: NodeId, ancestor: NodeId): boolean {
+    let cur: NodeId | undefined = id;
+    for (let depth = 0; cur !== undefined && depth < 100000; depth++) {
+      if (cur === ancestor) return true;
+      cur = this.#nodes.get(cur)?.parent;
+    }
+    return false;
+  }
+
+  // ---- apply ----
+
+  apply(event: FsEvent, _ctx: ApplyContext): void {
+    switch (event.type) {
+      case 'area-create': {
+        if (this.#areas.get(event.area) !== undefined || this.#nodes.get(event.root) !== undefined) return;
+        this.#nodes.putSync(event.root, {
+          kind: 'dir', mode: event.mode, uid: event.uid, gid: event.gid,
+          atime: event.time, mtime: event.time, ctime: event.time, nlink: 2, area: event.area,
+        });
+        this.#areas.putSync(event.area, event.root);
+        return;
+      }
+      case 'create':
+      case 'mkdir':
+      case 'symlink': {
+        if (this.#nodes.get(event.id) !== undefined) return;
+        const parent = this.#nodes.get(event.parent);
+        if (parent === undefined || parent.kind !== 'dir' || parent.nlink === 0) return;
+        const name = this.#freeName(event.parent, event.name, event.id);
+        const kind: NodeKind = event.type === 'create' ? 'file' : event.type === 'mkdir' ? 'dir' : 'symlink';
+        const mode = event.type === 'symlink' ? 0o777 : event.mode;
+        this.#nodes.putSync(event.id, {
+          kind, mode, uid: event.uid, gid: event.gid,
+          atime: event.time, mtime: event.time, ctime: event.time,
+          nlink: kind === 'dir' ? 2 : 1, area: parent.area,
+          ...(event.type === 'symlink' ? { target: event.target } : {}),
+          ...(kind === 'dir' ? { parent: event.parent, name } : {}),
+        });
+        this.#dirents.putSync(direntKey(event.parent, name), event.id);
+        this.#touchDir(event.parent, event.time, kind === 'dir' ? 1 : 0);
+        return;
+      }
+      case 'link': {
+        const node = this.#nodes.get(event.id);
+        const parent = this.#nodes.get(event.parent);
+        if (node === undefined || node.kind === 'dir' || node.nlink === 0) return;
+        if (parent === undefined || parent.kind !== 'dir' || parent.nlink === 0) return;
+        if (this.child(event.parent, event.name) === event.id) return;
+        const name = this.#freeName(event.parent, event.name, event.id);
+        this.#dirents.putSync(direntKey(event.parent, name), event.id);
+        this.#nodes.putSync(event.id, { ...node, nlink: node.nlink + 1, ctime: event.time });
+        this.#touchDir(event.parent, event.time, 0);
+        return;
+      }
+      case 'unlink':
+      case 'rmdir': {
+        if (this.child(event.parent, event.name) !== event.id) return;
+        const node = this.#nodes.get(event.id);
+        if (node === undefined) return;
+        if (node.kind === 'dir' && this.hasChildren(event.id)) return;
+        this.#dropEntry(event.parent, event.name, event.id, node, event.time);
+        return;
+      }
+      case 'rename': {
+        if (this.child(event.parent, event.name) !== event.id) return;
+        const node = this.#nodes.get(event.id);
+        const dest = this.#nodes.get(event.newParent);
+        if (node === undefined || dest === undefined || dest.kind !== 'dir' || dest.nlink === 0) return;
+        if (event.parent === event.newParent && event.name === event.newName) return;
+        // A directory moved into its own subtree would make a cycle: the move is skipped.
+        if (node.kind === 'dir' && this.isWithin(event.newParent, event.id)) return;
+        const replaced = this.child(event.newParent, event.newName);
+        if (replaced !== undefined) {
+          const old = this.#nodes.get(replaced);
+          if (old !== undefined) {
+            if (old.kind === 'dir' && (node.kind !== 'dir' || this.hasChildren(replaced))) return;
+            if (old.kind !== 'dir' && node.kind === 'dir') return;
+            this.#dropEntry(event.newParent, event.newName, replaced, old, event.time);
+          }
+        }
+        this.#dirents.removeSync(direntKey(event.parent, event.name));
+        this.#dirents.putSync(direntKey(event.newParent, event.newName), event.id);
+        const isDir = node.kind === 'dir';
+        this.#nodes.putSync(event.id, {
+          ...node,
+          ctime: event.time,
+          ...(isDir ? { parent: event.newParent, name: event.newName } : {}),
+        });
+        if (event.parent === event.newParent) this.#touchDir(event.parent, event.time, 0);
+        else {
+          this.#touchDir(event.parent, event.time, isDir ? -1 : 0);
+          this.#touchDir(event.newParent, event.time, isDir ? 1 : 0);
+        }
+        return;
+      }
+      case 'setattr': {
+        const node = this.#nodes.get(event.id);
+        if (node === undefined) return;
+        this.#nodes.putSync(event.id, {
+          ...node,
+          ...(event.mode !== undefined && node.kind !== 'symlink' ? { mode: event.mode } : {}),
+          ...(event.uid !== undefined ? { uid: event.uid } : {}),
+          ...(event.gid !== undefined ? { gid: event.gid } : {}),
+          ...(event.atime !== undefined ? { atime: event.atime } : {}),
+          ...(event.mtime !== undefined ? { mtime: event.mtime } : {}),
+          ctime: event.time,
+        });
+        return;
+      }
+      case 'write':
+      case 'truncate': {
+        const node = this.#nodes.get(event.id);
+        if (node === undefined || node.kind !== 'file') return;
+        if (node.mtime === event.time && node.ctime === event.time) return;
+        this.#nodes.putSync(event.id, { ...node, mtime: event.time, ctime: event.time });
+        return;
+      }
+      case 'setxattr':
+      case 'removexattr': {
+        const node = this.#nodes.get(event.id);
+        if (node === undefined || node.ctime === event.time) return;
+        this.#nodes.putSync(event.id, { ...node, ctime: event.time });
+        return;
+      }
+      case 'commit':
+      case 'famfs-alloc':
+      case 'famfs-free':
+      case 'placement':
+        return;
+      default: {
+        const never: never = event;
+        throw new Error(`unhandled event ${String((never as FsEvent).type)}`);
+      }
+    }
+  }
+
+  /** The name itself when free; else a deterministic conflict name beside it. */
+  #freeName(parent: NodeId, name: string, id: NodeId): string {
+    if (this.child(parent, name) === undefined) return name;
+    const dot = name.lastIndexOf('.');
+    const stem = dot > 0 ? name.slice(0, dot) : name;
+    const ext = dot > 0 ? name.slice(dot) : '';
+    for (let n = 8; n <= 32; n += 8) {
+      const candidate = `${stem}.conflict-${id.slice(0, n)}${ext}`;
+      if (this.child(parent, candidate) === undefined) return candidate;
+    }
+    return `${name}.conflict-${id}`;
+  }
+
+  #dropEntry(parent: NodeId, name: string, id: NodeId, node: NodeRecord, time: number): void {
+    this.#dirents.removeSync(direntKey(parent, name));
+    const nlink = node.kind === 'dir' ? 0 : Math.max(0, node.nlink - 1);
+    this.#nodes.putSync(id, { ...node, nlink, ctime: time });
+    this.#touchDir(parent, time, node.kind === 'dir' ? -1 : 0);
+  }
+
+  #touchDir(id: NodeId, time: number, nlinkDelta: number): void {
+    const dir = this.#nodes.get(id);
+    if (dir === undefined) return;
+    this.#nodes.putSync(id, { ...dir, mtime: time, ctime: time, nlink: dir.nlink + nlinkDelta });
+  }
+
+}

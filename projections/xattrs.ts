@@ -1,0 +1,60 @@
+/** Extended attributes: (node id, name) -> value. */
+import type { Database, Key, RootDatabase } from 'lmdb';
+import type { FsEvent, NodeId } from '../log/index.js';
+import type { ApplyContext, Projection } from './projection.js';
+
+export class Xattrs implements Projection {
+  readonly name = 'xattrs';
+  readonly local = false;
+  get dbs(): ReadonlyArray<readonly [string, Database<unknown, Key>]> {
+    return [['xattrs', this.#db as Database<unknown, Key>]];
+  }
+  readonly #db: Database<Uint8Array, string>;
+
+  constructor(env: RootDatabase) {
+    this.#db = env.openDB({ name: 'xattrs' });
+  }
+
+  get(id: NodeId, name: string): Uint8Array | undefined {
+    return this.#db.get(`${id}/${name}`);
+  }
+
+  list(id: NodeId): string[] {
+    const prefix = `${id}/`;
+    const out: string[] = [];
+    for (const key of this.#db.getKeys({ start: prefix, end: `${id}0` })) out.push(key.slice(prefix.length));
+    return out;
+  }
+
+  apply(event: FsEvent, _ctx: ApplyContext): void {
+    switch (event.type) {
+      case 'setxattr':
+        this.#db.putSync(`${event.id}/${event.name}`, event.value);
+        return;
+      case 'removexattr':
+        this.#db.removeSync(`${event.id}/${event.name}`);
+        return;
+      case 'area-create':
+      case 'create':
+      case 'mkdir':
+      case 'symlink':
+      case 'link':
+      case 'write':
+      case 'truncate':
+      case 'commit':
+      case 'rename':
+      case 'unlink':
+      case 'rmdir':
+      case 'setattr':
+      case 'famfs-alloc':
+      case 'famfs-free':
+      case 'placement':
+        return;
+      default: {
+        const never: never = event;
+        throw new Error(`unhandled event ${String((never as FsEvent).type)}`);
+      }
+    }
+  }
+
+}

@@ -1,0 +1,64 @@
+/** `realize mount [MOUNTPOINT]`: serve the store's tree through FUSE, in the foreground. */
+import { access } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { Option, type Command } from 'commander';
+import { Engine, initStore } from '../../engine/index.js';
+import { Mount } from '../../mount/index.js';
+import type { Cli } from '../cli-context.js';
+
+export function defaultMountpoint(): string {
+  return process.env['REALIZE_MOUNT'] || join(homedir(), 'realize');
+}
+
+export function register(program: Command, cli: Cli): void {
+  program
+    .command('mount')
+    .description('serve the store as a filesystem until interrupted (SIGINT/SIGTERM) or unmounted')
+    .argument('[mountpoint]', 'where to mount (default: $REALIZE_MOUNT, else ~/realize)')
+    .option('--allow-other', 'let other users reach the mount (modes still apply)')
+    .option('--read-only', 'serve the tree read-only')
+    .addOption(new Option('--attr-timeout <seconds>', 'kernel attribute/entry cache time').argParser(Number).default(1))
+    .action(async (mountpoint: string | undefined, opts: { allowOther?: boolean; readOnly?: boolean; attrTimeout: number }, cmd: Command) => {
+      const { store, debug } = cli.globals(cmd);
+      const mp = mountpoint ?? defaultMountpoint();
+      const exists = await access(store).then(() => true, () => false);
+      if (!exists) {
+        const { publicKey } = await initStore(store, cli.env);
+        cli.stderr.write(`realize: created a new store at ${store} (peer id ${publicKey})\n`);
+      }
+      const engine = await Engine.open(store, cli.env, {
+        readOnly: opts.readOnly === true,
+        onRecovery: (r) => cli.stderr.write(`realize: recovered feed ${r.feed.slice(0, 16)}…: cut ${r.bytesCut} bytes of a torn tail (${r.reason})\n`),
+        onReplay: (p) => cli.progress(cmd, `${p.rebuild ? 'rebuilding' : 'catching up'} projections: ${p.done}/${p.total}`),
+      });
+      cli.progressDone(cmd);
+      let mount: Mount;
+      try {
+        mount = await Mount.start(engine, mp, {
+          readOnly: opts.readOnly === true,
+          allowOther: opts.allowOther === true,
+          attrTimeout: opts.attrTimeout,
+          entryTimeout: opts.attrTimeout,
+          debug,
+          log: (line) => cli.stderr.write(`${line}\n`),
+        });
+      } catch (err) {
+        await engine.close();
+        throw err;
+      }
+      cli.report(cmd, `realize: serving ${store} at ${mp} (Ctrl-C or \`realize umount ${mp}\` to stop)`, { event: 'mounted', store, mountpoint: mp, pid: process.pid });
+      const stop = (): void => void mount.stop().catch((err: unknown) => cli.stderr.write(`realize: ${(err as Error).message}\n`));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      try {
+        await mount.ended;
+        await mount.stop();
+      } finally {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        await engine.close();
+      }
+      cli.report(cmd, `realize: unmounted ${mp}`, { event: 'unmounted', mountpoint: mp });
+    });
+}
