@@ -179,6 +179,8 @@ export class BlockStore {
   readonly #packs = new Map<number, PackInfo>();
   #active: PackInfo | null = null;
   #nextPack = 1;
+  /** Packs started so far (gc counts the headers of those its copies start). */
+  #rolls = 0;
   #queue: PendingWrite[] = [];
   #queuedBytes = 0;
   readonly #staged = new Map<string, Staged>();
@@ -322,6 +324,7 @@ export class BlockStore {
 
   #roll(): PackInfo {
     const n = this.#nextPack++;
+    this.#rolls++;
     const info: PackInfo = { n, size: PACK_HEADER_BYTES, live: 0, count: 0, onDisk: false };
     this.#packs.set(n, info);
     this.#active = info;
@@ -406,7 +409,11 @@ export class BlockStore {
 
   // ---------------------------------------------------------------- reading
 
-  /** The content of a block (a fresh buffer). ZERO_BLOCK reads as blockSize zeros. */
+  /**
+   * The content of a block (a fresh buffer). ZERO_BLOCK reads as blockSize zeros. A whole
+   * block read is not kept in the cache (the kernel's page cache above FUSE keeps what was
+   * read whole); a partial read by getRange is, for the reads of the rest of the block.
+   */
   async get(hash: Uint8Array): Promise<Uint8Array> {
     if (isZero(hash) && hash.byteLength === 32) {
       this.#checkOpen();
@@ -425,6 +432,7 @@ export class BlockStore {
       return Buffer.alloc(length);
     }
     const c = await this.#content(hash);
+    if (offset > 0 || offset + length < c.byteLength) this.#cache.set(hex(hash), c);
     return Buffer.from(c.subarray(Math.min(offset, c.byteLength), Math.min(offset + length, c.byteLength)));
   }
 
@@ -475,9 +483,7 @@ export class BlockStore {
         throw ioError(err, `cannot read block ${key} from ${packFileName(loc.pack)} at offset ${loc.offset}`);
       }
       try {
-        const content = await this.#decode(rec, hash, loc);
-        this.#cache.set(key, content);
-        return content;
+        return await this.#decode(rec, hash, loc);
       } catch (err) {
         if (moved()) continue;
         throw err;
@@ -578,6 +584,7 @@ export class BlockStore {
     const keep = new Set<number>(); // retired packs that must stay after all
     const corrupt: string[] = [];
     let copiedBytes = 0;
+    const rollsBefore = this.#rolls;
     for (const n of plan.retire) {
       const live = [...(plan.byPack.get(n)?.live ?? [])].sort((a, b) => a.loc.offset - b.loc.offset);
       for (let i = 0; i < live.length; ) {
@@ -604,6 +611,7 @@ export class BlockStore {
         if (this.#queuedBytes >= this.#flushBytes) await this.#io.run(() => this.#flush());
       }
     }
+    const newPackBytes = (this.#rolls - rollsBefore) * PACK_HEADER_BYTES;
     if (moves.length > 0) await this.#io.run(() => this.#syncLocked());
     await step('copied');
 
@@ -673,7 +681,7 @@ export class BlockStore {
     await step('unlinked');
     await rm(join(this.dir, GC_INTENT_FILE), { force: true });
 
-    return { freedBlocks: drop.length, freedBytes: deleted + cut - copiedBytes, packsRewritten: retiring.length, copiedBytes, corrupt };
+    return { freedBlocks: drop.length, freedBytes: deleted + cut - copiedBytes - newPackBytes, packsRewritten: retiring.length, copiedBytes, corrupt };
   }
 
   async #writeIntent(retire: readonly number[]): Promise<void> {
@@ -760,10 +768,12 @@ export class BlockStore {
     const mark = names.includes(SYNCED_FILE) ? decodeSynced(await readFile(join(this.dir, SYNCED_FILE))) : null;
     const intent = names.includes(GC_INTENT_FILE) ? (decodeGcIntent(await readFile(join(this.dir, GC_INTENT_FILE))) ?? []) : [];
     const numbers = names.map(parsePackFileName).filter((n): n is number => n !== null).sort((a, b) => a - b);
+    // Never reuse the number of a pack that `synced` or a gc intent may still name.
+    this.#nextPack = Math.max(mark?.pack ?? 0, ...intent) + 1;
     for (const n of numbers) {
       const { size } = await stat(this.#files.path(n));
       this.#packs.set(n, { n, size, live: 0, count: 0, onDisk: true });
-      this.#nextPack = n + 1;
+      this.#nextPack = Math.max(this.#nextPack, n + 1);
     }
     // A pack shorter than its header was torn as it was made: give it its header.
     for (const info of this.#packs.values()) {

@@ -3,7 +3,7 @@
  * it out, or an EngineError saying why it cannot be done. No I/O, no clock, no randomness of
  * its own: ids and time come from `ctx`.
  */
-import { validAreaName, type FsEvent, type NodeId } from '../log/index.js';
+import { LogError, validAreaName, validateEvent, type FsEvent, type NodeId } from '../log/index.js';
 import { ROOT_ID } from '../projections/index.js';
 import type { Command } from './commands.js';
 import { EngineError } from './engine-error.js';
@@ -36,14 +36,30 @@ function existing(view: TreeView, id: NodeId) {
   return node;
 }
 
+/** A file's content may change while it is open after its last name went (nlink 0). */
 function file(view: TreeView, id: NodeId) {
-  const node = existing(view, id);
+  const node = view.node(id);
+  if (node === undefined) throw new EngineError('NOT_FOUND', `no such node: ${id}`);
   if (node.kind === 'dir') throw new EngineError('IS_A_DIRECTORY', 'is a directory');
   if (node.kind !== 'file') throw new EngineError('INVALID', 'not a regular file');
   return node;
 }
 
+/** The events are checked as apply will check them: a bad one is refused here, never logged and skipped. */
 export function decide(view: TreeView, cmd: Command, ctx: DecideContext): Decision {
+  const decision = decideUnchecked(view, cmd, ctx);
+  for (const event of decision.events) {
+    try {
+      validateEvent(event);
+    } catch (err) {
+      if (err instanceof LogError) throw new EngineError(err.code === 'NAME_TOO_LONG' ? 'NAME_TOO_LONG' : 'INVALID', err.message, { cause: err });
+      throw err;
+    }
+  }
+  return decision;
+}
+
+function decideUnchecked(view: TreeView, cmd: Command, ctx: DecideContext): Decision {
   const time = ctx.now;
   switch (cmd.type) {
     case 'create':

@@ -5,7 +5,7 @@
  * entry is durable. Many callers' entries share one write and one fsync (group commit).
  */
 import { BLOCK_SIZE, toHex, ZERO_BLOCK, type Entry, type Feed, type FsEvent, type NodeId } from '../log/index.js';
-import { blockAt, splitBlocks, versionHash, catchUp, projectionsAhead, rebuild, ProjectionSet, ROOT_ID, type ReplayProgress } from '../projections/index.js';
+import { blockAt, splitBlocks, versionHash, catchUp, projectionsAhead, rebuild, ProjectionSet, ROOT_ID, type ContentRow, type ReplayProgress } from '../projections/index.js';
 import { BlockStore } from './block-store.js';
 import type { Command } from './commands.js';
 import { decide, type Decision } from './decide.js';
@@ -150,12 +150,16 @@ export class Engine {
 
   /** Bytes [offset, offset + length) of a file's current content (short at the end of the file). */
   async read(id: NodeId, offset: number, length: number): Promise<Buffer> {
-    const row = this.projections.content.row(id);
-    if (row === undefined) {
-      const node = this.projections.tree.node(id);
-      throw new EngineError(node?.kind === 'dir' ? 'IS_A_DIRECTORY' : 'NOT_FOUND', `no file content for ${id}`);
-    }
+    const row = this.#fileRow(id);
     return this.readBlocks(row.blocks, row.size, offset, length);
+  }
+
+  /** A file's content row; NOT_FOUND, IS_A_DIRECTORY or INVALID (a symlink) as the decider says. */
+  #fileRow(id: NodeId): ContentRow {
+    const row = this.projections.content.row(id);
+    if (row !== undefined) return row;
+    const node = this.projections.tree.node(id);
+    throw new EngineError(node === undefined ? 'NOT_FOUND' : node.kind === 'dir' ? 'IS_A_DIRECTORY' : 'INVALID', `no file content for ${id}`);
   }
 
   /** Reads a byte range from a block list of a file of `size` bytes. */
@@ -280,8 +284,7 @@ export class Engine {
   async write(id: NodeId, offset: number, data: Uint8Array): Promise<void> {
     if (data.byteLength === 0) return;
     await this.#content.run(id, async () => {
-      const row = this.projections.content.row(id);
-      if (row === undefined) throw new EngineError('NOT_FOUND', `no such file: ${id}`);
+      const row = this.#fileRow(id);
       const end = offset + data.byteLength;
       const size = Math.max(row.size, end);
       const first = Math.floor(offset / BLOCK_SIZE);
@@ -313,8 +316,7 @@ export class Engine {
   /** Sets the size of file `id`; a cut inside a block stores that block's new content. */
   async truncate(id: NodeId, size: number): Promise<void> {
     await this.#content.run(id, async () => {
-      const row = this.projections.content.row(id);
-      if (row === undefined) throw new EngineError('NOT_FOUND', `no such file: ${id}`);
+      const row = this.#fileRow(id);
       let tail: Uint8Array | null = null;
       const inBlock = size % BLOCK_SIZE;
       if (size < row.size && inBlock !== 0) {

@@ -17,6 +17,15 @@ export interface ExportProgress {
 
 const CHUNK = 16 * BLOCK_SIZE;
 
+/**
+ * Seconds for utimes from whole milliseconds. ms / 1000 is rarely exact in binary and libuv
+ * truncates to microseconds, so 1600000000123 ms would land as ...122.999 ms; half a
+ * microsecond more lands on the millisecond exactly.
+ */
+function seconds(ms: number): number {
+  return (ms + 0.0005) / 1000;
+}
+
 export async function exportTree(engine: Engine, from: string, dest: string, onProgress?: (p: ExportProgress) => void): Promise<ExportProgress & { symlinks: number }> {
   const top = engine.stat(from);
   if (top.kind !== 'dir') throw new EngineError('NOT_A_DIRECTORY', `${from} is not a directory`);
@@ -57,12 +66,12 @@ export async function exportTree(engine: Engine, from: string, dest: string, onP
         await walk(storePath, out);
         await owner(out, info);
         await chmod(out, info.mode);
-        await utimes(out, info.atime / 1000, info.mtime / 1000);
+        await utimes(out, seconds(info.atime), seconds(info.mtime));
         state.dirs++;
       } else if (info.kind === 'symlink') {
         await symlink(info.target!, out);
         await owner(out, info);
-        await lutimes(out, info.atime / 1000, info.mtime / 1000);
+        await lutimes(out, seconds(info.atime), seconds(info.mtime));
         state.symlinks++;
       } else {
         const first = linked.get(info.id);
@@ -74,7 +83,7 @@ export async function exportTree(engine: Engine, from: string, dest: string, onP
         await writeFile(out, info);
         await owner(out, info);
         await chmod(out, info.mode);
-        await utimes(out, info.atime / 1000, info.mtime / 1000);
+        await utimes(out, seconds(info.atime), seconds(info.mtime));
         state.files++;
       }
       onProgress?.(state);

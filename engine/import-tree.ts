@@ -65,6 +65,9 @@ export async function importTree(
   let events: FsEvent[] = [];
   const durables: Promise<unknown>[] = [];
   const links = new Map<string, NodeId>();
+  // Hard links are emitted after the walk: a later link can be met before its first name's
+  // create is emitted (files of a group are read in parallel, subdirectories walked first).
+  const linkEvents: FsEvent[] = [];
   const dirTimes: FsEvent[] = [];
 
   const flush = async (): Promise<void> => {
@@ -87,7 +90,10 @@ export async function importTree(
     const key = `${st.dev}:${st.ino}`;
     if (st.nlink > 1) {
       const first = links.get(key);
-      if (first !== undefined) return [{ type: 'link', id: first, parent: parentId, name, time: now }];
+      if (first !== undefined) {
+        linkEvents.push({ type: 'link', id: first, parent: parentId, name, time: now });
+        return [];
+      }
     }
     const id = engine.newId();
     if (st.nlink > 1) links.set(key, id);
@@ -96,17 +102,19 @@ export async function importTree(
     try {
       let offset = 0;
       let blocks: Array<readonly [number, Uint8Array]> = [];
-      const buf = Buffer.allocUnsafe(READ_CHUNK);
       for (;;) {
+        // A fresh buffer per chunk, sized to what the file holds: the blocks keep slices of it.
+        const want = Math.max(1, Math.min(READ_CHUNK, st.size - offset + 1));
+        const buf = Buffer.allocUnsafe(want);
         let got = 0;
-        while (got < READ_CHUNK) {
-          const { bytesRead } = await fh.read(buf, got, READ_CHUNK - got, offset + got);
+        while (got < want) {
+          const { bytesRead } = await fh.read(buf, got, want - got, offset + got);
           if (bytesRead === 0) break;
           got += bytesRead;
         }
         if (got === 0) break;
         const pieces: Uint8Array[] = [];
-        for (let at = 0; at < got; at += BLOCK_SIZE) pieces.push(Buffer.from(buf.subarray(at, Math.min(got, at + BLOCK_SIZE))));
+        for (let at = 0; at < got; at += BLOCK_SIZE) pieces.push(buf.subarray(at, Math.min(got, at + BLOCK_SIZE)));
         const hashes = await engine.blocks.putMany(pieces, { compress: opts.compress === true });
         const firstIndex = offset / BLOCK_SIZE;
         hashes.forEach((h, k) => blocks.push([firstIndex + k, h] as const));
@@ -116,7 +124,7 @@ export async function importTree(
           out.push({ type: 'write', id, size: offset, blocks, time: now });
           blocks = [];
         }
-        if (got < READ_CHUNK) break;
+        if (got < want) break;
       }
       if (blocks.length > 0) out.push({ type: 'write', id, size: offset, blocks, time: now });
     } finally {
@@ -166,6 +174,7 @@ export async function importTree(
   };
 
   await walk(src, top, parent.id, rootName);
+  for (let i = 0; i < linkEvents.length; i += EVENTS_PER_ENTRY) await emit(...linkEvents.slice(i, i + EVENTS_PER_ENTRY));
   // Directory times last: creating their children moved them.
   for (let i = 0; i < dirTimes.length; i += EVENTS_PER_ENTRY) await emit(...dirTimes.slice(i, i + EVENTS_PER_ENTRY));
   await flush();

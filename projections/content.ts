@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import type { Database, Key, RootDatabase } from 'lmdb';
 import { BLOCK_SIZE, ZERO_BLOCK, type FsEvent, type NodeId } from '../log/index.js';
+import { CachedDb } from './cached-db.js';
 import type { ApplyContext, Projection } from './projection.js';
 
 export interface ContentRow {
@@ -64,21 +65,24 @@ function resized(blocks: Uint8Array, count: number): Uint8Array {
 export class Content implements Projection {
   readonly name = 'content';
   readonly local = false;
+  get caches(): ReadonlyArray<CachedDb<never, never>> {
+    return [this.#rows as unknown as CachedDb<never, never>, this.#versions as unknown as CachedDb<never, never>, this.#history as unknown as CachedDb<never, never>];
+  }
   get dbs(): ReadonlyArray<readonly [string, Database<unknown, Key>]> {
     return [
-      ['content-rows', this.#rows as Database<unknown, Key>],
-      ['content-versions', this.#versions as Database<unknown, Key>],
-      ['content-history', this.#history as Database<unknown, Key>],
+      ['content-rows', this.#rows.db as Database<unknown, Key>],
+      ['content-versions', this.#versions.db as Database<unknown, Key>],
+      ['content-history', this.#history.db as Database<unknown, Key>],
     ];
   }
-  readonly #rows: Database<ContentRow, string>;
-  readonly #versions: Database<VersionRow, Buffer>;
-  readonly #history: Database<HistoryRow, string>;
+  readonly #rows: CachedDb<ContentRow, string>;
+  readonly #versions: CachedDb<VersionRow, Buffer>;
+  readonly #history: CachedDb<HistoryRow, string>;
 
   constructor(env: RootDatabase) {
-    this.#rows = env.openDB({ name: 'content-rows' });
-    this.#versions = env.openDB({ name: 'content-versions', keyEncoding: 'binary' });
-    this.#history = env.openDB({ name: 'content-history' });
+    this.#rows = new CachedDb(env.openDB({ name: 'content-rows' }));
+    this.#versions = new CachedDb(env.openDB({ name: 'content-versions', keyEncoding: 'binary' }));
+    this.#history = new CachedDb(env.openDB({ name: 'content-history' }));
   }
 
   /** The file's commits, oldest first. */
@@ -111,7 +115,7 @@ export class Content implements Projection {
   apply(event: FsEvent, _ctx: ApplyContext): void {
     switch (event.type) {
       case 'create': {
-        if (this.#rows.get(event.id) === undefined) this.#rows.putSync(event.id, EMPTY);
+        if (this.#rows.get(event.id) === undefined) this.#rows.put(event.id, EMPTY);
         return;
       }
       case 'write': {
@@ -120,7 +124,7 @@ export class Content implements Projection {
         const count = blockCount(event.size);
         const blocks = resized(row.blocks, count);
         for (const [index, hash] of event.blocks) if (index < count) blocks.set(hash, index * 32);
-        this.#rows.putSync(event.id, { ...row, size: event.size, blocks, pending: row.pending + 1 });
+        this.#rows.put(event.id, { ...row, size: event.size, blocks, pending: row.pending + 1 });
         return;
       }
       case 'truncate': {
@@ -129,7 +133,7 @@ export class Content implements Projection {
         const count = blockCount(event.size);
         const blocks = resized(row.blocks, count);
         if (event.tail !== null && count > 0 && event.size % BLOCK_SIZE !== 0) blocks.set(event.tail, (count - 1) * 32);
-        this.#rows.putSync(event.id, { ...row, size: event.size, blocks, pending: row.pending + 1 });
+        this.#rows.put(event.id, { ...row, size: event.size, blocks, pending: row.pending + 1 });
         return;
       }
       case 'commit': {
@@ -137,9 +141,9 @@ export class Content implements Projection {
         if (row === undefined || (row.pending === 0 && row.version !== null)) return;
         const hash = versionHash(row.size, row.blocks);
         const key = Buffer.from(hash);
-        if (this.#versions.get(key) === undefined) this.#versions.putSync(key, { size: row.size, blocks: row.blocks });
-        this.#history.putSync(historyKey(event.id, row.commits), { version: hash, size: row.size, time: event.time });
-        this.#rows.putSync(event.id, { ...row, version: hash, pending: 0, commits: row.commits + 1 });
+        if (this.#versions.get(key) === undefined) this.#versions.put(key, { size: row.size, blocks: row.blocks });
+        this.#history.put(historyKey(event.id, row.commits), { version: hash, size: row.size, time: event.time });
+        this.#rows.put(event.id, { ...row, version: hash, pending: 0, commits: row.commits + 1 });
         return;
       }
       case 'area-create':

@@ -1,12 +1,14 @@
 /**
  * The inode table: global node ids -> local inode numbers that fit in 32 bits (fuse-native
- * passes st_ino as 32 bits). Numbers are handed out in apply order, are stable across
- * restarts and remounts (they are rows, rebuilt identically from the same log), and are
- * never reused: should the counter ever wrap, a reused number carries a new generation.
- * Inode 1 is the mount's root, which lists the areas.
+ * passes st_ino as 32 bits). Numbers are handed out in apply order from a counter, so they
+ * are stable across restarts and remounts (they are rows, rebuilt identically from the same
+ * log) and never reused while the counter runs; should it ever wrap past 2^32, numbers come
+ * round again with the next generation number. Inode 1 is the mount's root (the areas).
+ * The mount is path-based, so no inode -> id index is kept.
  */
 import type { Database, Key, RootDatabase } from 'lmdb';
 import type { FsEvent, NodeId } from '../log/index.js';
+import { CachedDb } from './cached-db.js';
 import type { Projection } from './projection.js';
 
 export const ROOT_INO = 1;
@@ -22,17 +24,18 @@ export interface InodeRow {
 export class InodeTable implements Projection {
   readonly name = 'inodes';
   readonly local = true;
-  get dbs(): ReadonlyArray<readonly [string, Database<unknown, Key>]> {
-    return [['inode-by-id', this.#byId as Database<unknown, Key>], ['inode-by-ino', this.#byIno as Database<unknown, Key>], ['inode-meta', this.#meta as Database<unknown, Key>]];
+  get caches(): ReadonlyArray<CachedDb<never, never>> {
+    return [this.#byId as unknown as CachedDb<never, never>, this.#meta as unknown as CachedDb<never, never>];
   }
-  readonly #byId: Database<InodeRow, string>;
-  readonly #byIno: Database<string, number>;
-  readonly #meta: Database<number, string>;
+  get dbs(): ReadonlyArray<readonly [string, Database<unknown, Key>]> {
+    return [['inode-by-id', this.#byId.db as Database<unknown, Key>], ['inode-meta', this.#meta.db as Database<unknown, Key>]];
+  }
+  readonly #byId: CachedDb<InodeRow, string>;
+  readonly #meta: CachedDb<number, string>;
 
   constructor(env: RootDatabase) {
-    this.#byId = env.openDB({ name: 'inode-by-id' });
-    this.#byIno = env.openDB({ name: 'inode-by-ino', keyEncoding: 'uint32' });
-    this.#meta = env.openDB({ name: 'inode-meta' });
+    this.#byId = new CachedDb(env.openDB({ name: 'inode-by-id' }));
+    this.#meta = new CachedDb(env.openDB({ name: 'inode-meta' }));
   }
 
   apply(event: FsEvent): void {
@@ -70,22 +73,14 @@ export class InodeTable implements Projection {
     if (this.#byId.get(id) !== undefined) return;
     let next = this.#meta.get('next') ?? FIRST_INO;
     let gen = this.#meta.get('gen') ?? 0;
-    while (this.#byIno.get(next) !== undefined) {
-      next++;
-      if (next > MAX_INO) {
-        next = FIRST_INO;
-        gen++;
-      }
-    }
-    this.#byId.putSync(id, { ino: next, gen });
-    this.#byIno.putSync(next, id);
+    this.#byId.put(id, { ino: next, gen });
     next++;
     if (next > MAX_INO) {
       next = FIRST_INO;
       gen++;
     }
-    this.#meta.putSync('next', next);
-    this.#meta.putSync('gen', gen);
+    this.#meta.put('next', next);
+    this.#meta.put('gen', gen);
   }
 
   inoOf(id: NodeId): InodeRow | undefined {
@@ -93,9 +88,5 @@ export class InodeTable implements Projection {
     return this.#byId.get(id);
   }
 
-  idOf(ino: number): NodeId | undefined {
-    if (ino === ROOT_INO) return ROOT_ID;
-    return this.#byIno.get(ino);
-  }
 
 }

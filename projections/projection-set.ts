@@ -56,8 +56,16 @@ export class ProjectionSet {
   /** Applies entries (each feed's in sequence order) in one transaction. Returns how many were new. */
   applyEntries(entries: ReadonlyArray<Entry<unknown>>): number {
     let applied = 0;
+    const caches = this.all.flatMap((p) => p.caches);
     this.env.transactionSync(() => {
-      for (const entry of entries) if (this.#applyOne(entry)) applied++;
+      for (const c of caches) c.begin();
+      try {
+        for (const entry of entries) if (this.#applyOne(entry)) applied++;
+        for (const c of caches) c.end();
+      } catch (err) {
+        for (const c of caches) c.discard();
+        throw err;
+      }
     });
     return applied;
   }
@@ -97,6 +105,7 @@ export class ProjectionSet {
   clear(): void {
     this.env.transactionSync(() => {
       this.checkpoint.clear();
+      for (const p of this.all) for (const c of p.caches) c.discard();
       for (const p of this.all) for (const [, db] of p.dbs) db.clearSync();
     });
   }

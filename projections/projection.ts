@@ -1,6 +1,7 @@
 /** What every projection offers: apply an event, and the sub-databases that hold its rows. */
 import type { Entry, FsEvent } from '../log/index.js';
 import type { Database, Key } from 'lmdb';
+import type { CachedDb } from './cached-db.js';
 
 /** Where an event sits: its entry, and its index in that entry. */
 export interface ApplyContext {
@@ -15,6 +16,8 @@ export interface Projection {
   readonly local: boolean;
   /** Applies one event inside the caller's write transaction. Must be idempotent. */
   apply(event: FsEvent, ctx: ApplyContext): void;
+  /** Its write-back overlays, begun and flushed by the projection set around each batch. */
+  readonly caches: ReadonlyArray<CachedDb<never, never>>;
   /** The sub-databases it owns, by name: digested and cleared by the projection set. */
   readonly dbs: ReadonlyArray<readonly [name: string, db: Database<unknown, Key>]>;
 }

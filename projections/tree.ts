@@ -7,6 +7,7 @@
  */
 import type { Database, Key, RootDatabase } from 'lmdb';
 import type { FsEvent, NodeId } from '../log/index.js';
+import { CachedDb } from './cached-db.js';
 import type { ApplyContext, Projection } from './projection.js';
 
 export type NodeKind = 'file' | 'dir' | 'symlink';
@@ -40,17 +41,20 @@ function direntKey(parent: NodeId, name: string): string {
 export class Tree implements Projection {
   readonly name = 'tree';
   readonly local = false;
-  get dbs(): ReadonlyArray<readonly [string, Database<unknown, Key>]> {
-    return [['tree-nodes', this.#nodes as Database<unknown, Key>], ['tree-dirents', this.#dirents as Database<unknown, Key>], ['tree-areas', this.#areas as Database<unknown, Key>]];
+  get caches(): ReadonlyArray<CachedDb<never, never>> {
+    return [this.#nodes as unknown as CachedDb<never, never>, this.#dirents as unknown as CachedDb<never, never>, this.#areas as unknown as CachedDb<never, never>];
   }
-  readonly #nodes: Database<NodeRecord, string>;
-  readonly #dirents: Database<NodeId, string>;
-  readonly #areas: Database<NodeId, string>;
+  get dbs(): ReadonlyArray<readonly [string, Database<unknown, Key>]> {
+    return [['tree-nodes', this.#nodes.db as Database<unknown, Key>], ['tree-dirents', this.#dirents.db as Database<unknown, Key>], ['tree-areas', this.#areas.db as Database<unknown, Key>]];
+  }
+  readonly #nodes: CachedDb<NodeRecord, string>;
+  readonly #dirents: CachedDb<NodeId, string>;
+  readonly #areas: CachedDb<NodeId, string>;
 
   constructor(env: RootDatabase) {
-    this.#nodes = env.openDB({ name: 'tree-nodes' });
-    this.#dirents = env.openDB({ name: 'tree-dirents' });
-    this.#areas = env.openDB({ name: 'tree-areas' });
+    this.#nodes = new CachedDb(env.openDB({ name: 'tree-nodes' }));
+    this.#dirents = new CachedDb(env.openDB({ name: 'tree-dirents' }));
+    this.#areas = new CachedDb(env.openDB({ name: 'tree-areas' }));
   }
 
   // ---- queries ----
@@ -101,11 +105,11 @@ export class Tree implements Projection {
     switch (event.type) {
       case 'area-create': {
         if (this.#areas.get(event.area) !== undefined || this.#nodes.get(event.root) !== undefined) return;
-        this.#nodes.putSync(event.root, {
+        this.#nodes.put(event.root, {
           kind: 'dir', mode: event.mode, uid: event.uid, gid: event.gid,
           atime: event.time, mtime: event.time, ctime: event.time, nlink: 2, area: event.area,
         });
-        this.#areas.putSync(event.area, event.root);
+        this.#areas.put(event.area, event.root);
         return;
       }
       case 'create':
@@ -117,14 +121,14 @@ export class Tree implements Projection {
         const name = this.#freeName(event.parent, event.name, event.id);
         const kind: NodeKind = event.type === 'create' ? 'file' : event.type === 'mkdir' ? 'dir' : 'symlink';
         const mode = event.type === 'symlink' ? 0o777 : event.mode;
-        this.#nodes.putSync(event.id, {
+        this.#nodes.put(event.id, {
           kind, mode, uid: event.uid, gid: event.gid,
           atime: event.time, mtime: event.time, ctime: event.time,
           nlink: kind === 'dir' ? 2 : 1, area: parent.area,
           ...(event.type === 'symlink' ? { target: event.target } : {}),
           ...(kind === 'dir' ? { parent: event.parent, name } : {}),
         });
-        this.#dirents.putSync(direntKey(event.parent, name), event.id);
+        this.#dirents.put(direntKey(event.parent, name), event.id);
         this.#touchDir(event.parent, event.time, kind === 'dir' ? 1 : 0);
         return;
       }
@@ -135,8 +139,8 @@ export class Tree implements Projection {
         if (parent === undefined || parent.kind !== 'dir' || parent.nlink === 0) return;
         if (this.child(event.parent, event.name) === event.id) return;
         const name = this.#freeName(event.parent, event.name, event.id);
-        this.#dirents.putSync(direntKey(event.parent, name), event.id);
-        this.#nodes.putSync(event.id, { ...node, nlink: node.nlink + 1, ctime: event.time });
+        this.#dirents.put(direntKey(event.parent, name), event.id);
+        this.#nodes.put(event.id, { ...node, nlink: node.nlink + 1, ctime: event.time });
         this.#touchDir(event.parent, event.time, 0);
         return;
       }
@@ -166,10 +170,10 @@ export class Tree implements Projection {
             this.#dropEntry(event.newParent, event.newName, replaced, old, event.time);
           }
         }
-        this.#dirents.removeSync(direntKey(event.parent, event.name));
-        this.#dirents.putSync(direntKey(event.newParent, event.newName), event.id);
+        this.#dirents.remove(direntKey(event.parent, event.name));
+        this.#dirents.put(direntKey(event.newParent, event.newName), event.id);
         const isDir = node.kind === 'dir';
-        this.#nodes.putSync(event.id, {
+        this.#nodes.put(event.id, {
           ...node,
           ctime: event.time,
           ...(isDir ? { parent: event.newParent, name: event.newName } : {}),
@@ -184,7 +188,7 @@ export class Tree implements Projection {
       case 'setattr': {
         const node = this.#nodes.get(event.id);
         if (node === undefined) return;
-        this.#nodes.putSync(event.id, {
+        this.#nodes.put(event.id, {
           ...node,
           ...(event.mode !== undefined && node.kind !== 'symlink' ? { mode: event.mode } : {}),
           ...(event.uid !== undefined ? { uid: event.uid } : {}),
@@ -200,14 +204,14 @@ export class Tree implements Projection {
         const node = this.#nodes.get(event.id);
         if (node === undefined || node.kind !== 'file') return;
         if (node.mtime === event.time && node.ctime === event.time) return;
-        this.#nodes.putSync(event.id, { ...node, mtime: event.time, ctime: event.time });
+        this.#nodes.put(event.id, { ...node, mtime: event.time, ctime: event.time });
         return;
       }
       case 'setxattr':
       case 'removexattr': {
         const node = this.#nodes.get(event.id);
         if (node === undefined || node.ctime === event.time) return;
-        this.#nodes.putSync(event.id, { ...node, ctime: event.time });
+        this.#nodes.put(event.id, { ...node, ctime: event.time });
         return;
       }
       case 'commit':
@@ -236,16 +240,16 @@ export class Tree implements Projection {
   }
 
   #dropEntry(parent: NodeId, name: string, id: NodeId, node: NodeRecord, time: number): void {
-    this.#dirents.removeSync(direntKey(parent, name));
+    this.#dirents.remove(direntKey(parent, name));
     const nlink = node.kind === 'dir' ? 0 : Math.max(0, node.nlink - 1);
-    this.#nodes.putSync(id, { ...node, nlink, ctime: time });
+    this.#nodes.put(id, { ...node, nlink, ctime: time });
     this.#touchDir(parent, time, node.kind === 'dir' ? -1 : 0);
   }
 
   #touchDir(id: NodeId, time: number, nlinkDelta: number): void {
     const dir = this.#nodes.get(id);
     if (dir === undefined) return;
-    this.#nodes.putSync(id, { ...dir, mtime: time, ctime: time, nlink: dir.nlink + nlinkDelta });
+    this.#nodes.put(id, { ...dir, mtime: time, ctime: time, nlink: dir.nlink + nlinkDelta });
   }
 
 }

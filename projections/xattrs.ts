@@ -1,18 +1,22 @@
 /** Extended attributes: (node id, name) -> value. */
 import type { Database, Key, RootDatabase } from 'lmdb';
 import type { FsEvent, NodeId } from '../log/index.js';
+import { CachedDb } from './cached-db.js';
 import type { ApplyContext, Projection } from './projection.js';
 
 export class Xattrs implements Projection {
   readonly name = 'xattrs';
   readonly local = false;
-  get dbs(): ReadonlyArray<readonly [string, Database<unknown, Key>]> {
-    return [['xattrs', this.#db as Database<unknown, Key>]];
+  get caches(): ReadonlyArray<CachedDb<never, never>> {
+    return [this.#db as unknown as CachedDb<never, never>];
   }
-  readonly #db: Database<Uint8Array, string>;
+  get dbs(): ReadonlyArray<readonly [string, Database<unknown, Key>]> {
+    return [['xattrs', this.#db.db as Database<unknown, Key>]];
+  }
+  readonly #db: CachedDb<Uint8Array, string>;
 
   constructor(env: RootDatabase) {
-    this.#db = env.openDB({ name: 'xattrs' });
+    this.#db = new CachedDb(env.openDB({ name: 'xattrs' }));
   }
 
   get(id: NodeId, name: string): Uint8Array | undefined {
@@ -29,10 +33,10 @@ export class Xattrs implements Projection {
   apply(event: FsEvent, _ctx: ApplyContext): void {
     switch (event.type) {
       case 'setxattr':
-        this.#db.putSync(`${event.id}/${event.name}`, event.value);
+        this.#db.put(`${event.id}/${event.name}`, event.value);
         return;
       case 'removexattr':
-        this.#db.removeSync(`${event.id}/${event.name}`);
+        this.#db.remove(`${event.id}/${event.name}`);
         return;
       case 'area-create':
       case 'create':
