@@ -298,7 +298,7 @@ export class BlockStore {
   }
 
   #present(hash: Buffer, key: string): boolean {
-    if (this.#staged.has(key) || this.#locate(hash, key) !== undefined) {
+    if (this.#staged.has(key) || this.#index.has(hash)) {
       this.#touched?.add(key);
       return true;
     }

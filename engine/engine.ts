@@ -4,26 +4,22 @@
  * applied to the projections at once (so reads see them), and the caller resumes when the
  * entry is durable. Many callers' entries share one write and one fsync (group commit).
  */
-import { BLOCK_SIZE, toHex, ZERO_BLOCK, type Entry, type Feed, type FsEvent, type NodeId } from '../log/index.js';
-import { blockAt, splitBlocks, versionHash, catchUp, projectionsAhead, rebuild, ProjectionSet, ROOT_ID, type ContentRow, type ReplayProgress } from '../projections/index.js';
+import { BLOCK_SIZE, toHex, type Entry, type Feed, type FsEvent, type NodeId } from '../log/index.js';
+import { catchUp, projectionsAhead, rebuild, ProjectionSet, ROOT_ID, type ReplayProgress } from '../projections/index.js';
 import { BlockStore } from './block-store.js';
 import type { Command } from './commands.js';
 import { decide, type Decision } from './decide.js';
 import { EngineError } from './engine-error.js';
-import { splitPath } from './fs-path.js';
 import { KeyedMutex } from './keyed-mutex.js';
-import { nodeInfo, type NodeInfo } from './node-info.js';
+import type { NodeInfo } from './node-info.js';
 import { Store, type OpenOptions, type StoreEnv } from './store.js';
-import { resolve, ROOT_NODE, type TreeView } from './tree-view.js';
+import { ROOT_NODE, type TreeView } from './tree-view.js';
+import { Snapshot, type DirEntry } from './snapshot.js';
+import { headSource, pastSource } from './snapshot-source.js';
 
 export interface EngineOptions extends OpenOptions {
   /** Progress of catching up or rebuilding projections at open. */
   readonly onReplay?: (p: ReplayProgress & { readonly rebuild: boolean }) => void;
-}
-
-export interface DirEntry {
-  readonly name: string;
-  readonly info: NodeInfo;
 }
 
 export class Engine {
@@ -32,6 +28,8 @@ export class Engine {
   readonly blocks: BlockStore;
   readonly env: StoreEnv;
   readonly view: TreeView;
+  /** The read side at the head of the log. */
+  readonly head: Snapshot;
   readonly #content = new KeyedMutex();
   #broken: Error | null = null;
   /** Per own feed, the durability of the last entry staged (entries become durable in order). */
@@ -42,6 +40,7 @@ export class Engine {
     this.projections = projections;
     this.blocks = blocks;
     this.env = env;
+    this.head = new Snapshot(headSource(projections), blocks, projections.blockIndex);
     const p = projections;
     this.view = {
       node: (id) => (id === ROOT_ID ? ROOT_NODE : p.tree.node(id)),
@@ -88,124 +87,55 @@ export class Engine {
     return toHex(this.env.randomBytes(16));
   }
 
-  // ---------------------------------------------------------------- queries
+  // ---------------------------------------------------------------- queries (the head)
 
   info(id: NodeId): NodeInfo | undefined {
-    if (id === ROOT_ID) return nodeInfo(ROOT_ID, { ino: 1, gen: 0 }, ROOT_NODE, undefined);
-    const node = this.projections.tree.node(id);
-    const ino = this.projections.inodes.inoOf(id);
-    if (node === undefined || ino === undefined) return undefined;
-    return nodeInfo(id, ino, node, node.kind === 'file' ? this.projections.content.row(id) : undefined);
+    return this.head.info(id);
   }
 
   /** The node at `path` (symlinks are not followed). Throws NOT_FOUND / NOT_A_DIRECTORY. */
   stat(path: string): NodeInfo {
-    const { id } = resolve(this.view, splitPath(path));
-    return this.info(id)!;
+    return this.head.stat(path);
   }
 
   lookup(path: string): NodeInfo | undefined {
-    try {
-      return this.stat(path);
-    } catch (err) {
-      if (err instanceof EngineError && err.code === 'NOT_FOUND') return undefined;
-      throw err;
-    }
+    return this.head.lookup(path);
   }
 
-  /** Entries of the directory at `path`, in name order. */
   readdir(path: string): DirEntry[] {
-    const dir = resolve(this.view, splitPath(path));
-    if (dir.node.kind !== 'dir') throw new EngineError('NOT_A_DIRECTORY', `${path} is not a directory`);
-    const out: DirEntry[] = [];
-    if (dir.id === ROOT_ID) {
-      for (const { area, root } of this.projections.tree.areas()) {
-        const info = this.info(root);
-        if (info) out.push({ name: area, info });
-      }
-      return out;
-    }
-    for (const { name, id } of this.projections.tree.children(dir.id)) {
-      const info = this.info(id);
-      if (info) out.push({ name, info });
-    }
-    return out;
+    return this.head.readdir(path);
   }
 
   readlink(path: string): string {
-    const info = this.stat(path);
-    if (info.kind !== 'symlink') throw new EngineError('INVALID', `${path} is not a symbolic link`);
-    return info.target!;
+    return this.head.readlink(path);
   }
 
   getxattr(id: NodeId, name: string): Uint8Array {
-    const v = this.projections.xattrs.get(id, name);
-    if (v === undefined) throw new EngineError('NO_ATTRIBUTE', `no attribute ${name}`);
-    return v;
+    return this.head.getxattr(id, name);
   }
 
   listxattr(id: NodeId): string[] {
-    return this.projections.xattrs.list(id);
+    return this.head.listxattr(id);
   }
 
-  /** Bytes [offset, offset + length) of a file's current content (short at the end of the file). */
-  async read(id: NodeId, offset: number, length: number): Promise<Buffer> {
-    const row = this.#fileRow(id);
-    return this.readBlocks(row.blocks, row.size, offset, length);
+  read(id: NodeId, offset: number, length: number): Promise<Buffer> {
+    return this.head.read(id, offset, length);
   }
 
-  /** A file's content row; NOT_FOUND, IS_A_DIRECTORY or INVALID (a symlink) as the decider says. */
-  #fileRow(id: NodeId): ContentRow {
-    const row = this.projections.content.row(id);
-    if (row !== undefined) return row;
-    const node = this.projections.tree.node(id);
-    throw new EngineError(node === undefined ? 'NOT_FOUND' : node.kind === 'dir' ? 'IS_A_DIRECTORY' : 'INVALID', `no file content for ${id}`);
-  }
-
-  /** Reads a byte range from a block list of a file of `size` bytes. */
-  async readBlocks(blocks: Uint8Array, size: number, offset: number, length: number): Promise<Buffer> {
-    const end = Math.min(size, offset + length);
-    if (end <= offset) return Buffer.alloc(0);
-    const out = Buffer.alloc(end - offset);
-    const first = Math.floor(offset / BLOCK_SIZE);
-    const last = Math.floor((end - 1) / BLOCK_SIZE);
-    const reads: Promise<void>[] = [];
-    for (let i = first; i <= last; i++) {
-      const hash = blockAt(blocks, i);
-      if (Buffer.compare(hash, ZERO_BLOCK) === 0) continue;
-      reads.push(
-        this.blocks.get(hash).then((data) => {
-          const blockStart = i * BLOCK_SIZE;
-          const from = Math.max(offset, blockStart) - blockStart;
-          const to = Math.min(end, blockStart + BLOCK_SIZE) - blockStart;
-          if (from < data.byteLength) out.set(data.subarray(from, Math.min(to, data.byteLength)), blockStart + from - offset);
-        }),
-      );
-    }
-    await Promise.all(reads);
-    return out;
-  }
-
-  /** The content hash of a file's current branch (its version hash once committed), and its history length. */
   contentState(id: NodeId): { hash: Uint8Array; commits: number; pending: number } | undefined {
-    const row = this.projections.content.row(id);
-    if (row === undefined) return undefined;
-    return { hash: row.pending === 0 && row.version !== null ? row.version : versionHash(row.size, row.blocks), commits: row.commits, pending: row.pending };
+    return this.head.contentState(id);
   }
 
-  /** A file's logical size, and the bytes its distinct blocks take in the block store. */
   storedSize(id: NodeId): { logical: number; stored: number; blocks: number } {
-    const row = this.projections.content.row(id);
-    if (row === undefined) return { logical: 0, stored: 0, blocks: 0 };
-    const seen = new Set<string>();
-    let stored = 0;
-    for (const b of splitBlocks(row.blocks)) {
-      const key = Buffer.from(b).toString('hex');
-      if (seen.has(key) || Buffer.compare(b, ZERO_BLOCK) === 0) continue;
-      seen.add(key);
-      stored += this.projections.blockIndex.get(b)?.stored ?? 0;
+    return this.head.storedSize(id);
+  }
+
+  /** The tree as it stood after `n` entries were applied (0 < n <= head). */
+  at(n: number): Snapshot {
+    if (!Number.isSafeInteger(n) || n < 0 || n > this.projections.head) {
+      throw new EngineError('BAD_ARGUMENT', `no position ${n}: the log holds positions 0 to ${this.projections.head}`);
     }
-    return { logical: row.size, stored, blocks: seen.size };
+    return n === this.projections.head ? this.head : new Snapshot(pastSource(this.projections, n), this.blocks, this.projections.blockIndex);
   }
 
   // ---------------------------------------------------------------- commands
@@ -284,7 +214,7 @@ export class Engine {
   async write(id: NodeId, offset: number, data: Uint8Array): Promise<void> {
     if (data.byteLength === 0) return;
     await this.#content.run(id, async () => {
-      const row = this.#fileRow(id);
+      const row = this.head.fileRow(id);
       const end = offset + data.byteLength;
       const size = Math.max(row.size, end);
       const first = Math.floor(offset / BLOCK_SIZE);
@@ -302,7 +232,7 @@ export class Engine {
         }
         const buf = Buffer.alloc(blockLen);
         if (blockStart < row.size) {
-          const old = await this.readBlocks(row.blocks, row.size, blockStart, blockLen);
+          const old = await this.head.readBlocks(row.blocks, row.size, blockStart, blockLen);
           buf.set(old);
         }
         buf.set(piece, from);
@@ -316,12 +246,12 @@ export class Engine {
   /** Sets the size of file `id`; a cut inside a block stores that block's new content. */
   async truncate(id: NodeId, size: number): Promise<void> {
     await this.#content.run(id, async () => {
-      const row = this.#fileRow(id);
+      const row = this.head.fileRow(id);
       let tail: Uint8Array | null = null;
       const inBlock = size % BLOCK_SIZE;
       if (size < row.size && inBlock !== 0) {
         const start = size - inBlock;
-        tail = await this.blocks.put(await this.readBlocks(row.blocks, row.size, start, inBlock));
+        tail = await this.blocks.put(await this.head.readBlocks(row.blocks, row.size, start, inBlock));
       }
       await this.run({ type: 'truncate', id, size, tail });
     });

@@ -4,6 +4,10 @@
  * branch becomes events (blocks stored, then one write event) when it is flushed: on flush,
  * release and fsync, after a rest period, or when it grows past a bound. fsync resolves only
  * once those events are durable.
+ *
+ * A file unlinked while open (nlink 0) has no name anyone could reach it by again: its branch
+ * stays in memory (writes and truncates included, no events) until its last handle closes
+ * and the mount discards it.
  */
 import { BLOCK_SIZE, type NodeId } from '../log/index.js';
 import type { Engine } from './engine.js';
@@ -29,6 +33,10 @@ interface Block {
 
 interface Branch {
   size: number;
+  /** Base content at and past this offset reads as zeros (an in-memory truncate cut it). */
+  floor: number;
+  /** When the branch was last written (ms), until its events carry the time. */
+  mtime: number;
   readonly dirty: Map<number, Block>;
   bytes: number;
   timer: unknown;
@@ -71,12 +79,41 @@ export class WriteCache {
     return this.#branches.has(id);
   }
 
+  /** When the file's branch was last written or truncated in memory (ms), if it has one. */
+  mtime(id: NodeId): number | undefined {
+    return this.#branches.get(id)?.mtime;
+  }
+
+  /** True when the file has no link left: its branch is never turned into events. */
+  #detached(id: NodeId): boolean {
+    return (this.#engine.projections.tree.node(id)?.nlink ?? 0) === 0;
+  }
+
+  /** Base content of [offset, offset + length), zero past the branch's floor. */
+  async #readBase(id: NodeId, b: Branch, offset: number, length: number): Promise<Buffer> {
+    const upTo = Math.min(offset + length, b.floor);
+    if (upTo <= offset) return Buffer.alloc(0);
+    return this.#engine.read(id, offset, upTo - offset);
+  }
+
+  /** Drops the branch of a file whose last handle closed after it was unlinked. */
+  discard(id: NodeId): void {
+    const b = this.#branches.get(id);
+    if (b === undefined || !this.#detached(id)) return;
+    if (b.timer !== null) this.#clearTimer(b.timer);
+    b.timer = null;
+    this.#total -= b.bytes;
+    b.bytes = 0;
+    b.dirty.clear();
+    this.#branches.delete(id);
+  }
+
   #branch(id: NodeId): Branch {
     let b = this.#branches.get(id);
     if (b === undefined) {
       const row = this.#engine.projections.content.row(id);
       if (row === undefined) throw new EngineError('NOT_FOUND', `no such file: ${id}`);
-      b = { size: row.size, dirty: new Map(), bytes: 0, timer: null, flushing: null, error: null };
+      b = { size: row.size, floor: Infinity, mtime: 0, dirty: new Map(), bytes: 0, timer: null, flushing: null, error: null };
       this.#branches.set(id, b);
     }
     return b;
@@ -98,7 +135,7 @@ export class WriteCache {
         await this.#mutex.run(`${id}:${i}`, async () => {
           if (b.dirty.has(i)) return;
           const len = Math.min(BLOCK_SIZE, b.size - blockStart);
-          const old = await this.#engine.read(id, blockStart, len);
+          const old = await this.#readBase(id, b, blockStart, len);
           if (b.dirty.has(i)) return;
           const buf = Buffer.allocUnsafe(BLOCK_SIZE);
           old.copy(buf);
@@ -120,6 +157,7 @@ export class WriteCache {
       if (to > block.len) block.len = to;
     }
     if (end > b.size) b.size = end;
+    b.mtime = this.#engine.env.now();
     this.#schedule(id, b);
     if (b.bytes >= this.#fileBound) void this.#startFlush(id, b);
     if (this.#total >= this.#totalBound) await this.#drainSome();
@@ -145,7 +183,7 @@ export class WriteCache {
     const readClean = (fromBlock: number, toBlock: number): void => {
       const s = Math.max(offset, fromBlock * BLOCK_SIZE);
       const e = Math.min(end, (toBlock + 1) * BLOCK_SIZE);
-      pending.push(this.#engine.read(id, s, e - s).then((d) => void d.copy(out, s - offset)));
+      pending.push(this.#readBase(id, b, s, e - s).then((d) => void d.copy(out, s - offset)));
     };
     for (let i = first; i <= last; i++) {
       const block = b.dirty.get(i);
@@ -167,8 +205,29 @@ export class WriteCache {
     return out;
   }
 
-  /** Sets the size: the branch is flushed first, then the truncate is an event of its own. */
+  /**
+   * Sets the size: the branch is flushed first, then the truncate is an event of its own.
+   * An unlinked file is truncated in memory.
+   */
   async truncate(id: NodeId, size: number): Promise<void> {
+    if (this.#detached(id) && this.#engine.projections.content.row(id) !== undefined) {
+      const b = this.#branch(id);
+      while (b.flushing !== null) await b.flushing;
+      for (const [i, block] of b.dirty) {
+        const blockStart = i * BLOCK_SIZE;
+        if (blockStart >= size) {
+          b.dirty.delete(i);
+          b.bytes -= BLOCK_SIZE;
+          this.#total -= BLOCK_SIZE;
+        } else if (block.len > size - blockStart) {
+          block.len = size - blockStart;
+        }
+      }
+      b.floor = Math.min(b.floor, size);
+      b.size = size;
+      b.mtime = this.#engine.env.now();
+      return;
+    }
     await this.flush(id);
     await this.#engine.truncate(id, size);
   }
@@ -197,13 +256,19 @@ export class WriteCache {
 
   async #flushBranch(id: NodeId, b: Branch): Promise<void> {
     while (b.dirty.size > 0) {
+      if (this.#detached(id)) return; // unlinked: stays in memory until discarded
       const indexes = [...b.dirty.keys()].sort((x, y) => x - y);
       const taken = indexes.map((i) => [i, b.dirty.get(i)!] as const);
       const size = b.size;
       // Copy out what is flushed: writes may land in these blocks while hashing and storing.
       const contents = taken.map(([, blk]) => Buffer.from(blk.buf.subarray(0, blk.len)));
       const hashes = await this.#engine.blocks.putMany(contents);
-      await this.#engine.submit({ type: 'write', id, size, blocks: taken.map(([i], k) => [i, hashes[k]!] as const) });
+      try {
+        await this.#engine.submit({ type: 'write', id, size, blocks: taken.map(([i], k) => [i, hashes[k]!] as const) });
+      } catch (err) {
+        if (this.#detached(id)) return; // unlinked meanwhile
+        throw err;
+      }
       for (let k = 0; k < taken.length; k++) {
         const [i, blk] = taken[k]!;
         // Keep a block that was written again meanwhile; it goes in the next round.

@@ -136,6 +136,18 @@ export interface FamfsFree extends Base {
   readonly id: NodeId;
   readonly extents: readonly Extent[];
 }
+/**
+ * Adds a famfs device to an area: from then on the area is a famfs area, and space for its
+ * files' data is allocated as extents of its devices (2 MiB units, FAMFS_ALLOC_UNIT). `size`
+ * is the device's size in bytes, as its superblock says; the first unit holds the superblock.
+ */
+export interface FamfsDevice extends Base {
+  readonly type: 'famfs-device';
+  readonly area: string;
+  /** The device's uuid, 32 lowercase hex digits (its superblock holds the same 16 bytes). */
+  readonly device: string;
+  readonly size: number;
+}
 export interface PlacementMark extends Base {
   readonly type: 'placement';
   readonly id: NodeId;
@@ -160,6 +172,7 @@ export type FsEvent =
   | Removexattr
   | FamfsAlloc
   | FamfsFree
+  | FamfsDevice
   | PlacementMark;
 
 export type FsEventType = FsEvent['type'];
@@ -171,6 +184,8 @@ export const ZERO_BLOCK: BlockHash = new Uint8Array(32);
  */
 export const BLOCK_SIZE = 128 * 1024;
 export const NAME_MAX = 255;
+/** famfs allocates in units of 2 MiB (the PMD page size famfs uses); a device has at least two (superblock + data). */
+export const FAMFS_ALLOC_UNIT = 2 * 1024 * 1024;
 export const PATH_MAX = 4096;
 export const XATTR_NAME_MAX = 255;
 export const XATTR_VALUE_MAX = 64 * 1024;
@@ -320,6 +335,12 @@ export function validateEvent(value: unknown): FsEvent {
     case 'famfs-free':
       id(e, e['id'], 'id');
       extents(e, e['extents']);
+      break;
+    case 'famfs-device':
+      if (!validAreaName(e['area'])) fail(e, 'area names are 1-64 of [a-z0-9-], starting with a letter or digit');
+      id(e, e['device'], 'device');
+      uint(e, e['size'], 'size');
+      if ((e['size'] as number) < 2 * FAMFS_ALLOC_UNIT) fail(e, `a famfs device holds at least ${2 * FAMFS_ALLOC_UNIT} bytes (a superblock unit and a data unit)`);
       break;
     case 'placement':
       id(e, e['id'], 'id');

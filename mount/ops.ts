@@ -18,6 +18,13 @@ const O_TRUNC = 0o1000;
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
 const UNCHANGED_ID = 0xffffffff;
+/**
+ * POSIX ACLs: the kernel hands these to a libfuse 2 filesystem as plain xattrs and enforces
+ * none of them (default_permissions checks the mode bits only). Storing them would show an ACL
+ * that is not in force, and cp -a / tar / rsync would set it instead of the mode: refusing
+ * them (EOPNOTSUPP) makes those tools fall back to chmod.
+ */
+const POSIX_ACL = /^system\.posix_acl_(access|default)$/;
 
 export interface OpsOptions {
   readonly readOnly: boolean;
@@ -59,7 +66,19 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     durable.catch((err: unknown) => opts.onInternalError('commit', err));
   };
 
-  const statOf = (info: NodeInfo): Fuse.Stat => toStat(info, info.kind === 'file' ? cache.size(info.id) ?? info.size : info.size);
+  /** Attributes, with the size and write time of data still in the write cache. */
+  const statOf = (info: NodeInfo): Fuse.Stat => {
+    if (info.kind !== 'file') return toStat(info);
+    const written = cache.mtime(info.id);
+    const recent = written !== undefined && written > info.mtime ? { ...info, mtime: written, ctime: Math.max(info.ctime, written) } : info;
+    return toStat(recent, cache.size(info.id) ?? info.size);
+  };
+
+  /** libfuse passes path "" for a file unlinked while open: such a node is reached by its handle only. */
+  const byPath = (path: string): NodeInfo => {
+    if (path === '') throw new EngineError('NOT_FOUND', 'the node has no path any more');
+    return engine.stat(path);
+  };
 
   const fileOf = (fd: number) => {
     const f = fds.get(fd);
@@ -92,7 +111,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     fgetattr: (path, fd, cb) =>
       answer('fgetattr', cb, () => {
         const f = fds.get(fd);
-        const info = f ? engine.info(f.id) : engine.stat(path);
+        const info = f ? engine.info(f.id) : byPath(path);
         if (info === undefined) throw new EngineError('NOT_FOUND', path);
         return statOf(info);
       }),
@@ -100,7 +119,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     access: (path, _mode, cb) => answer('access', cb, () => void engine.stat(path)),
 
     readdir: (path, cb) =>
-      answer('readdir', (err, names?: string[]) => cb(err, names), () => engine.readdir(path).map((e) => e.name)),
+      answer('readdir', (err, names?: string[]) => cb(err, names), () => (path === '' ? [] : engine.readdir(path).map((e) => e.name))),
 
     readlink: (path, cb) => answer('readlink', cb, () => engine.readlink(path)),
 
@@ -164,9 +183,14 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         const closed = fds.close(fd);
         if (closed === undefined) return;
         if (closed.file.written || cache.has(closed.file.id)) await cache.flush(closed.file.id);
+        const info = engine.info(closed.file.id);
+        if (closed.last && (info === undefined || info.nlink === 0)) {
+          cache.discard(closed.file.id); // unlinked while open: its data goes with its last handle
+          return;
+        }
         if (closed.last && !opts.readOnly) {
           const state = engine.contentState(closed.file.id);
-          if (state && (state.pending > 0 || state.commits === 0) && engine.info(closed.file.id)) {
+          if (state && (state.pending > 0 || state.commits === 0)) {
             const { durable } = await engine.submit({ type: 'commit', id: closed.file.id });
             durable.catch((err: unknown) => opts.onInternalError('commit', err));
           }
@@ -210,14 +234,21 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
       answer('chown', cb, () => setattr(path, { ...(uid !== UNCHANGED_ID && uid !== -1 ? { uid } : {}), ...(gid !== UNCHANGED_ID && gid !== -1 ? { gid } : {}) })),
 
     utimens: (path, atime, mtime, cb) =>
-      answer('utimens', cb, () =>
-        setattr(path, {
+      answer('utimens', cb, async () => {
+        const info = engine.stat(path);
+        // Data still in the write cache would take the time of its flush: flush it first, so
+        // that the times set here are the ones that stay (cp -a, rsync, tar set them last).
+        if (mtime !== null && info.kind === 'file') await cache.flush(info.id);
+        await submit({
+          type: 'setattr',
+          id: info.id,
           ...(atime !== null ? { atime: Number(atime / 1_000_000n) } : {}),
           ...(mtime !== null ? { mtime: Number(mtime / 1_000_000n) } : {}),
-        }),
-      ),
+        });
+      }),
 
     setxattr: (path, name, value, _position, flags, cb) => {
+      if (POSIX_ACL.test(name)) return cb(Fuse.EOPNOTSUPP);
       const copy = Buffer.from(value);
       answer('setxattr', cb, () => {
         if (isVirtual(name)) throw new EngineError('NOT_PERMITTED', `${name} is computed by Realize and cannot be set`);
@@ -229,6 +260,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     getxattr: (path, name, _position, cb) =>
       answer('getxattr', cb, () => {
         const { id } = engine.stat(path);
+        if (POSIX_ACL.test(name)) throw new EngineError('NO_ATTRIBUTE', name);
         if (isVirtual(name)) {
           const v = virtualXattr(engine, id, name);
           if (v === undefined) throw new EngineError('NO_ATTRIBUTE', name);
@@ -240,11 +272,12 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     listxattr: (path, cb) =>
       answer('listxattr', cb, () => {
         const { id } = engine.stat(path);
-        return [...engine.listxattr(id), ...virtualNames(engine, id)];
+        return [...engine.listxattr(id).filter((n) => !POSIX_ACL.test(n)), ...virtualNames(engine, id)];
       }),
 
     removexattr: (path, name, cb) =>
       answer('removexattr', cb, () => {
+        if (POSIX_ACL.test(name)) throw new EngineError('NO_ATTRIBUTE', name);
         if (isVirtual(name)) throw new EngineError('NOT_PERMITTED', `${name} is computed by Realize`);
         return submit({ type: 'removexattr', id: engine.stat(path).id, name });
       }),

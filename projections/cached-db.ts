@@ -6,6 +6,13 @@
  * reads flush the overlay first, so they always see every write.
  */
 import type { Database, Key, RangeOptions } from 'lmdb';
+import { historyKey } from './history.js';
+
+/** Where a CachedDb records every change for as-of queries, and the position of the entry being applied. */
+export interface HistorySink {
+  readonly db: CachedDb<unknown, string>;
+  readonly position: () => number;
+}
 
 const DELETED = Symbol('deleted');
 
@@ -15,9 +22,12 @@ export class CachedDb<V, K extends Key> {
   readonly #keyOf: (k: K) => K extends string | number ? K : string;
   readonly #keys = new Map<string | number, K>();
   #active = false;
+  readonly #history: HistorySink | null;
 
-  constructor(db: Database<V, K>) {
+  /** With `history` (string keys only), every put and remove is also recorded as a history row. */
+  constructor(db: Database<V, K>, history: HistorySink | null = null) {
     this.db = db;
+    this.#history = history;
     this.#keyOf = ((k: K) => (typeof k === 'string' || typeof k === 'number' ? k : Buffer.from(k as Uint8Array).toString('latin1'))) as never;
   }
 
@@ -35,6 +45,7 @@ export class CachedDb<V, K extends Key> {
   }
 
   put(key: K, value: V): void {
+    if (this.#history) this.#history.db.put(historyKey(key as string, this.#history.position()), value);
     if (!this.#active) {
       this.db.putSync(key, value);
       return;
@@ -45,6 +56,7 @@ export class CachedDb<V, K extends Key> {
   }
 
   remove(key: K): void {
+    if (this.#history) this.#history.db.put(historyKey(key as string, this.#history.position()), null);
     if (!this.#active) {
       this.db.removeSync(key);
       return;

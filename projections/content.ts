@@ -12,6 +12,8 @@ import { createHash } from 'node:crypto';
 import type { Database, Key, RootDatabase } from 'lmdb';
 import { BLOCK_SIZE, ZERO_BLOCK, type FsEvent, type NodeId } from '../log/index.js';
 import { CachedDb } from './cached-db.js';
+import type { HistoryReader } from './history.js';
+import { versionedDb, type PositionClock } from './versioned-db.js';
 import type { ApplyContext, Projection } from './projection.js';
 
 export interface ContentRow {
@@ -24,6 +26,8 @@ export interface ContentRow {
   readonly pending: number;
   /** How many commits the file has had (its history rows are numbered 0..commits-1). */
   readonly commits: number;
+  /** Where the last write or truncate came from (feed/seq/index): applying it again changes nothing. */
+  readonly last?: string;
 }
 
 /** One commit of a file: which version it made, when, and how big. */
@@ -66,21 +70,26 @@ export class Content implements Projection {
   readonly name = 'content';
   readonly local = false;
   get caches(): ReadonlyArray<CachedDb<never, never>> {
-    return [this.#rows as unknown as CachedDb<never, never>, this.#versions as unknown as CachedDb<never, never>, this.#history as unknown as CachedDb<never, never>];
+    return [this.#rows as unknown as CachedDb<never, never>, this.#rowsHistory as unknown as CachedDb<never, never>, this.#versions as unknown as CachedDb<never, never>, this.#history as unknown as CachedDb<never, never>];
   }
   get dbs(): ReadonlyArray<readonly [string, Database<unknown, Key>]> {
     return [
-      ['content-rows', this.#rows.db as Database<unknown, Key>],
+      ['content-rows', this.#rows.db as Database<unknown, Key>], ['content-rows-history', this.#rowsHistory.db as Database<unknown, Key>],
       ['content-versions', this.#versions.db as Database<unknown, Key>],
       ['content-history', this.#history.db as Database<unknown, Key>],
     ];
   }
   readonly #rows: CachedDb<ContentRow, string>;
+  readonly #rowsPast: HistoryReader<ContentRow>;
+  readonly #rowsHistory: CachedDb<ContentRow | null, string>;
   readonly #versions: CachedDb<VersionRow, Buffer>;
   readonly #history: CachedDb<HistoryRow, string>;
 
-  constructor(env: RootDatabase) {
-    this.#rows = new CachedDb(env.openDB({ name: 'content-rows' }));
+  constructor(env: RootDatabase, position: PositionClock) {
+    const rows = versionedDb<ContentRow>(env, 'content-rows', position);
+    this.#rows = rows.current;
+    this.#rowsPast = rows.past;
+    this.#rowsHistory = rows.history;
     this.#versions = new CachedDb(env.openDB({ name: 'content-versions', keyEncoding: 'binary' }));
     this.#history = new CachedDb(env.openDB({ name: 'content-history' }));
   }
@@ -91,6 +100,16 @@ export class Content implements Projection {
     for (const { key, value } of this.#history.getRange({ start: prefix, end: `${id}0` })) {
       yield { ...value, n: Number(key.slice(prefix.length)) };
     }
+  }
+
+  /** The file's branch as it was at position P. */
+  rowAt(id: NodeId, p: number): ContentRow | undefined {
+    return this.#rowsPast.at(id, p);
+  }
+
+  /** Every change of the file's branch, oldest first. */
+  rowChanges(id: NodeId): Generator<{ n: number; value: ContentRow | null }> {
+    return this.#rowsPast.changes(id);
   }
 
   /** Every file with content, and its branch. */
@@ -112,7 +131,7 @@ export class Content implements Projection {
     for (const { value } of this.#versions.getRange()) yield* splitBlocks(value.blocks);
   }
 
-  apply(event: FsEvent, _ctx: ApplyContext): void {
+  apply(event: FsEvent, ctx: ApplyContext): void {
     switch (event.type) {
       case 'create': {
         if (this.#rows.get(event.id) === undefined) this.#rows.put(event.id, EMPTY);
@@ -120,20 +139,22 @@ export class Content implements Projection {
       }
       case 'write': {
         const row = this.#rows.get(event.id);
-        if (row === undefined) return;
+        const last = `${ctx.feed}/${ctx.entry.seq}/${ctx.index}`;
+        if (row === undefined || row.last === last) return;
         const count = blockCount(event.size);
         const blocks = resized(row.blocks, count);
         for (const [index, hash] of event.blocks) if (index < count) blocks.set(hash, index * 32);
-        this.#rows.put(event.id, { ...row, size: event.size, blocks, pending: row.pending + 1 });
+        this.#rows.put(event.id, { ...row, size: event.size, blocks, pending: row.pending + 1, last });
         return;
       }
       case 'truncate': {
         const row = this.#rows.get(event.id);
-        if (row === undefined) return;
+        const last = `${ctx.feed}/${ctx.entry.seq}/${ctx.index}`;
+        if (row === undefined || row.last === last) return;
         const count = blockCount(event.size);
         const blocks = resized(row.blocks, count);
         if (event.tail !== null && count > 0 && event.size % BLOCK_SIZE !== 0) blocks.set(event.tail, (count - 1) * 32);
-        this.#rows.put(event.id, { ...row, size: event.size, blocks, pending: row.pending + 1 });
+        this.#rows.put(event.id, { ...row, size: event.size, blocks, pending: row.pending + 1, last });
         return;
       }
       case 'commit': {
@@ -158,6 +179,7 @@ export class Content implements Projection {
       case 'removexattr':
       case 'famfs-alloc':
       case 'famfs-free':
+      case 'famfs-device':
       case 'placement':
         return;
       default: {

@@ -8,3 +8,6 @@ export { type NodeRecord, type NodeKind, type Dirent } from './tree.js';
 export { blockAt, blockCount, splitBlocks, versionHash, type ContentRow, type VersionRow, type HistoryRow } from './content.js';
 export { type Projection, type ApplyContext } from './projection.js';
 export { catchUp, rebuild, projectionsAhead, type ReplayProgress } from './replay.js';
+export { Positions, type PositionRow } from './positions.js';
+export { HistoryReader } from './history.js';
+export { Famfs, FAMFS_UNIT, deviceSpan, unitsFor, type FamfsDeviceRow, type FreeRange } from './famfs.js';

@@ -60,6 +60,7 @@ export class InodeTable implements Projection {
       case 'removexattr':
       case 'famfs-alloc':
       case 'famfs-free':
+      case 'famfs-device':
       case 'placement':
         return;
       default: {

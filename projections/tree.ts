@@ -8,6 +8,8 @@
 import type { Database, Key, RootDatabase } from 'lmdb';
 import type { FsEvent, NodeId } from '../log/index.js';
 import { CachedDb } from './cached-db.js';
+import type { HistoryReader } from './history.js';
+import { versionedDb, type PositionClock } from './versioned-db.js';
 import type { ApplyContext, Projection } from './projection.js';
 
 export type NodeKind = 'file' | 'dir' | 'symlink';
@@ -24,7 +26,7 @@ export interface NodeRecord {
   readonly area: string;
   /** Symlinks: the target. */
   readonly target?: string;
-  /** Directories: where they hang (a directory has one parent). Files may have many links. */
+  /** Where the node hangs: a directory's one link, a file's first link (files may have more). */
   readonly parent?: NodeId;
   readonly name?: string;
 }
@@ -42,19 +44,34 @@ export class Tree implements Projection {
   readonly name = 'tree';
   readonly local = false;
   get caches(): ReadonlyArray<CachedDb<never, never>> {
-    return [this.#nodes as unknown as CachedDb<never, never>, this.#dirents as unknown as CachedDb<never, never>, this.#areas as unknown as CachedDb<never, never>];
+    return [this.#nodes as unknown as CachedDb<never, never>, this.#nodesHistory as unknown as CachedDb<never, never>, this.#dirents as unknown as CachedDb<never, never>, this.#direntsHistory as unknown as CachedDb<never, never>, this.#areas as unknown as CachedDb<never, never>, this.#areasHistory as unknown as CachedDb<never, never>];
   }
   get dbs(): ReadonlyArray<readonly [string, Database<unknown, Key>]> {
-    return [['tree-nodes', this.#nodes.db as Database<unknown, Key>], ['tree-dirents', this.#dirents.db as Database<unknown, Key>], ['tree-areas', this.#areas.db as Database<unknown, Key>]];
+    return [['tree-nodes', this.#nodes.db as Database<unknown, Key>], ['tree-nodes-history', this.#nodesHistory.db as Database<unknown, Key>], ['tree-dirents', this.#dirents.db as Database<unknown, Key>], ['tree-dirents-history', this.#direntsHistory.db as Database<unknown, Key>], ['tree-areas', this.#areas.db as Database<unknown, Key>], ['tree-areas-history', this.#areasHistory.db as Database<unknown, Key>]];
   }
   readonly #nodes: CachedDb<NodeRecord, string>;
+  readonly #nodesPast: HistoryReader<NodeRecord>;
+  readonly #nodesHistory: CachedDb<NodeRecord | null, string>;
   readonly #dirents: CachedDb<NodeId, string>;
+  readonly #direntsPast: HistoryReader<NodeId>;
+  readonly #direntsHistory: CachedDb<NodeId | null, string>;
   readonly #areas: CachedDb<NodeId, string>;
+  readonly #areasPast: HistoryReader<NodeId>;
+  readonly #areasHistory: CachedDb<NodeId | null, string>;
 
-  constructor(env: RootDatabase) {
-    this.#nodes = new CachedDb(env.openDB({ name: 'tree-nodes' }));
-    this.#dirents = new CachedDb(env.openDB({ name: 'tree-dirents' }));
-    this.#areas = new CachedDb(env.openDB({ name: 'tree-areas' }));
+  constructor(env: RootDatabase, position: PositionClock) {
+    const nodes = versionedDb<NodeRecord>(env, 'tree-nodes', position);
+    this.#nodes = nodes.current;
+    this.#nodesPast = nodes.past;
+    this.#nodesHistory = nodes.history;
+    const dirents = versionedDb<NodeId>(env, 'tree-dirents', position);
+    this.#dirents = dirents.current;
+    this.#direntsPast = dirents.past;
+    this.#direntsHistory = dirents.history;
+    const areas = versionedDb<NodeId>(env, 'tree-areas', position);
+    this.#areas = areas.current;
+    this.#areasPast = areas.past;
+    this.#areasHistory = areas.history;
   }
 
   // ---- queries ----
@@ -99,6 +116,39 @@ export class Tree implements Projection {
     return false;
   }
 
+  // ---- as of a past position ----
+
+  nodeAt(id: NodeId, p: number): NodeRecord | undefined {
+    return this.#nodesPast.at(id, p);
+  }
+
+  childAt(parent: NodeId, name: string, p: number): NodeId | undefined {
+    return this.#direntsPast.at(direntKey(parent, name), p);
+  }
+
+  *childrenAt(parent: NodeId, p: number): Generator<Dirent> {
+    const prefix = `${parent}/`;
+    for (const [key, id] of this.#direntsPast.rangeAt(prefix, p)) yield { name: key.slice(prefix.length), id };
+  }
+
+  areaRootAt(area: string, p: number): NodeId | undefined {
+    return this.#areasPast.at(area, p);
+  }
+
+  *areasAt(p: number): Generator<{ area: string; root: NodeId }> {
+    for (const [area, root] of this.#areasPast.rangeAt('', p)) yield { area, root };
+  }
+
+  /** Every change of a node's record, oldest first (value null: never happens for nodes). */
+  nodeChanges(id: NodeId): Generator<{ n: number; value: NodeRecord | null }> {
+    return this.#nodesPast.changes(id);
+  }
+
+  /** Which node the name held, change by change (null: the name was free). */
+  direntChanges(parent: NodeId, name: string): Generator<{ n: number; value: NodeId | null }> {
+    return this.#direntsPast.changes(direntKey(parent, name));
+  }
+
   // ---- apply ----
 
   apply(event: FsEvent, _ctx: ApplyContext): void {
@@ -126,7 +176,8 @@ export class Tree implements Projection {
           atime: event.time, mtime: event.time, ctime: event.time,
           nlink: kind === 'dir' ? 2 : 1, area: parent.area,
           ...(event.type === 'symlink' ? { target: event.target } : {}),
-          ...(kind === 'dir' ? { parent: event.parent, name } : {}),
+          parent: event.parent,
+          name,
         });
         this.#dirents.put(direntKey(event.parent, name), event.id);
         this.#touchDir(event.parent, event.time, kind === 'dir' ? 1 : 0);
@@ -137,7 +188,10 @@ export class Tree implements Projection {
         const parent = this.#nodes.get(event.parent);
         if (node === undefined || node.kind === 'dir' || node.nlink === 0) return;
         if (parent === undefined || parent.kind !== 'dir' || parent.nlink === 0) return;
-        if (this.child(event.parent, event.name) === event.id) return;
+        const taken = this.child(event.parent, event.name);
+        if (taken === event.id) return;
+        // Applied again after the name was taken: the link is already there, under its conflict name.
+        if (taken !== undefined && this.#conflictNames(event.name, event.id).some((c) => this.child(event.parent, c) === event.id)) return;
         const name = this.#freeName(event.parent, event.name, event.id);
         this.#dirents.put(direntKey(event.parent, name), event.id);
         this.#nodes.put(event.id, { ...node, nlink: node.nlink + 1, ctime: event.time });
@@ -173,10 +227,12 @@ export class Tree implements Projection {
         this.#dirents.remove(direntKey(event.parent, event.name));
         this.#dirents.put(direntKey(event.newParent, event.newName), event.id);
         const isDir = node.kind === 'dir';
+        // A directory's one link, or a file's first link, moves with the rename.
+        const primary = isDir || (node.parent === event.parent && node.name === event.name);
         this.#nodes.put(event.id, {
           ...node,
           ctime: event.time,
-          ...(isDir ? { parent: event.newParent, name: event.newName } : {}),
+          ...(primary ? { parent: event.newParent, name: event.newName } : {}),
         });
         if (event.parent === event.newParent) this.#touchDir(event.parent, event.time, 0);
         else {
@@ -217,6 +273,7 @@ export class Tree implements Projection {
       case 'commit':
       case 'famfs-alloc':
       case 'famfs-free':
+      case 'famfs-device':
       case 'placement':
         return;
       default: {
@@ -229,14 +286,19 @@ export class Tree implements Projection {
   /** The name itself when free; else a deterministic conflict name beside it. */
   #freeName(parent: NodeId, name: string, id: NodeId): string {
     if (this.child(parent, name) === undefined) return name;
+    const candidates = this.#conflictNames(name, id);
+    return candidates.find((c) => this.child(parent, c) === undefined) ?? candidates.at(-1)!;
+  }
+
+  /** The conflict names of `name` for node `id`, in the order they are tried. */
+  #conflictNames(name: string, id: NodeId): string[] {
     const dot = name.lastIndexOf('.');
     const stem = dot > 0 ? name.slice(0, dot) : name;
     const ext = dot > 0 ? name.slice(dot) : '';
-    for (let n = 8; n <= 32; n += 8) {
-      const candidate = `${stem}.conflict-${id.slice(0, n)}${ext}`;
-      if (this.child(parent, candidate) === undefined) return candidate;
-    }
-    return `${name}.conflict-${id}`;
+    const out: string[] = [];
+    for (let n = 8; n <= 32; n += 8) out.push(`${stem}.conflict-${id.slice(0, n)}${ext}`);
+    out.push(`${name}.conflict-${id}`);
+    return out;
   }
 
   #dropEntry(parent: NodeId, name: string, id: NodeId, node: NodeRecord, time: number): void {

@@ -21,6 +21,11 @@ import * as cat from './commands/cat.js';
 import * as stat from './commands/stat.js';
 import * as gc from './commands/gc.js';
 import * as mount from './commands/mount.js';
+import * as tree from './commands/tree.js';
+import * as historyCmd from './commands/history.js';
+import * as diffCmd from './commands/diff.js';
+import * as restoreCmd from './commands/restore.js';
+import * as tag from './commands/tag.js';
 import * as umount from './commands/umount.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, store: 3, corrupt: 4, internal: 70 } as const;
@@ -42,6 +47,11 @@ export function buildProgram(cli: Cli): Command {
   cat.register(program, cli);
   stat.register(program, cli);
   gc.register(program, cli);
+  tree.register(program, cli);
+  historyCmd.register(program, cli);
+  diffCmd.register(program, cli);
+  restoreCmd.register(program, cli);
+  tag.register(program, cli);
   mount.register(program, cli);
   umount.register(program, cli);
   bench.register(program, cli);

@@ -5,7 +5,8 @@
  *   1. durable append of N events (~200 bytes each) in batches of 100, one append per batch:
  *      a. each batch awaited before the next is issued;
  *      b. pipelined: every batch issued at once (Realize's group commit merges them).
- *   2. N single-event appends issued without waiting for each other.
+ *   2. N single-event appends issued without waiting for each other (and the peak RSS growth
+ *      while they are in flight);
  *   3. full sequential read, decoding every event (of the log of 1, and of the log of 2).
  *   4. full verification (of the log of 1, and of the log of 2).
  *
@@ -177,7 +178,6 @@ interface Sides {
   readonly anchor: number | null;
 }
 
-
 export const logBench: Bench = {
   name: 'log',
   description: 'durable appends, reads and verification of a signed log, against hypercore',
@@ -195,7 +195,7 @@ export const logBench: Bench = {
     const row = (workload: string, s: Sides): void => {
       rows.push({ workload, unit: 'events/s', realize: s.realize, anchor: anchorName, anchorValue: s.anchor });
     };
-    const ctx: Ctx = { work, anchor, reps, say };
+    const ctx: Ctx = { work, anchor, reps, say, pauseMs: Math.round(100 * Math.min(1, options.scale * 10)) };
 
     // Warm both sides' code paths up (JIT, lazy loading) on a small log first.
     say('log: warming up');
@@ -274,6 +274,7 @@ export const logBench: Bench = {
       `each figure is the median of ${reps} run${reps === 1 ? '' : 's'} (Realize and hypercore alternating), each on a fresh log in ${work}.`,
       'durability: Realize acknowledges an append after write + fdatasync of its segment; hypercore never fsyncs (RocksDB writes its WAL unsynced), so acknowledged appends can be lost on power loss.',
       "hypercore verification = core.audit({dryRun:true}) (every Merkle parent and block hash recomputed) + its one stored signature, over the tree roots; Realize's verifyFeed checks every frame CRC, chain link, sequence number and every entry's Ed25519 signature.",
+      'peak RSS growth: resident memory added (over the RSS after a full GC) while the single appends are in flight; same process for both sides, so a rough figure.',
       `hypercore reads keep ${HC_READ_WINDOW} gets in flight (2-3x faster than its one-at-a-time createReadStream); both sides decode every event; both logs were just written (warm page cache).`,
       ...(loaded.ok ? [] : [loaded.reason]),
     ];
@@ -304,6 +305,7 @@ interface Ctx {
   readonly work: string;
   readonly anchor: HypercoreAnchor | null;
   readonly reps: number;
+  readonly pauseMs: number;
   readonly say: (text: string) => void;
 }
 
@@ -323,10 +325,13 @@ async function removeLogs(w: Written): Promise<void> {
   if (w.anchorDir !== null) await rm(w.anchorDir, { recursive: true, force: true });
 }
 
-/** Lets background work of the previous phase (RocksDB threads, GC, writeback) die down. */
-async function quiesce(): Promise<void> {
+/**
+ * Lets background work of the previous phase (RocksDB threads, GC, writeback) die down:
+ * 100 ms on a full run, less on a scaled-down one.
+ */
+async function quiesce(ctx: Ctx): Promise<void> {
   await settle();
-  await new Promise((r) => setTimeout(r, 100));
+  await new Promise((r) => setTimeout(r, ctx.pauseMs));
 }
 
 /**
@@ -359,7 +364,7 @@ async function writeWorkload(
     if (realizeLog !== null) await rm(realizeLog.dir, { recursive: true, force: true });
     const rdir = await freshDir(ctx.work, `realize-${name}`);
     const log = await openRealize(rdir);
-    await quiesce();
+    await quiesce(ctx);
     await measure(() => realize(log), out.realize, out.realizeRss);
     await log.feed.close();
     realizeLog = { dir: rdir, reopen: log.reopen };
@@ -368,7 +373,7 @@ async function writeWorkload(
       if (anchorDir !== null) await rm(anchorDir, { recursive: true, force: true });
       anchorDir = await freshDir(ctx.work, `hypercore-${name}`);
       const h = await openHypercore(ctx.anchor, anchorDir);
-      await quiesce();
+      await quiesce(ctx);
       await measure(() => hypercore(h), out.anchor, out.anchorRss);
       await closeHypercore(h);
     }
@@ -389,13 +394,13 @@ async function readWorkload(
     const of = ctx.reps > 1 ? ` (${rep + 1}/${ctx.reps})` : '';
     ctx.say(`log: ${name}, Realize${of}`);
     const feed = await written.realizeLog.reopen();
-    await quiesce();
+    await quiesce(ctx);
     out.realize.push((await timed(() => realize(feed))).seconds);
     await feed.close();
     if (ctx.anchor !== null && written.anchorDir !== null) {
       ctx.say(`log: ${name}, ${ctx.anchor.label}${of}`);
       const h = await openHypercore(ctx.anchor, written.anchorDir);
-      await quiesce();
+      await quiesce(ctx);
       out.anchor.push((await timed(() => hypercore(h.core))).seconds);
       await closeHypercore(h);
     }

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { CliError } from '../cli-error.js';
 import type { Cli } from '../cli-context.js';
 import { withEngine } from '../with-engine.js';
+import { atOption, snapshotAt } from '../at-option.js';
 
 const CHUNK = 1024 * 1024;
 
@@ -11,12 +12,14 @@ export function register(program: Command, cli: Cli): void {
     .command('cat')
     .description("write a file's content to stdout")
     .argument('<path>', 'a file in the store')
-    .action(async (path: string, _opts: unknown, cmd: Command) => {
+    .addOption(atOption())
+    .action(async (path: string, opts: { at?: string }, cmd: Command) => {
       await withEngine(cli, cmd, { readOnly: true }, async (engine) => {
-        const info = engine.stat(path);
+        const snap = await snapshotAt(engine, opts.at);
+        const info = snap.stat(path);
         if (info.kind !== 'file') throw new CliError('USAGE', `${path} is not a regular file`);
         for (let offset = 0; offset < info.size; offset += CHUNK) {
-          const data = await engine.read(info.id, offset, CHUNK);
+          const data = await snap.read(info.id, offset, CHUNK);
           if (!cli.stdout.write(data)) await new Promise((r) => cli.stdout.once('drain', r));
         }
       });

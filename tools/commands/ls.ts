@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { Cli } from '../cli-context.js';
 import { formatMode, isoTime } from '../format.js';
 import { withEngine } from '../with-engine.js';
+import { atOption, snapshotAt } from '../at-option.js';
 import type { NodeInfo } from '../../engine/index.js';
 
 function row(name: string, i: NodeInfo): { human: string; json: Record<string, unknown> } {
@@ -17,10 +18,12 @@ export function register(program: Command, cli: Cli): void {
     .command('ls')
     .description("list a directory's entries")
     .argument('[path]', 'a path in the store', '/')
-    .action(async (path: string, _opts: unknown, cmd: Command) => {
+    .addOption(atOption())
+    .action(async (path: string, opts: { at?: string }, cmd: Command) => {
       await withEngine(cli, cmd, { readOnly: true }, async (engine) => {
-        const info = engine.stat(path);
-        const entries = info.kind === 'dir' ? engine.readdir(path) : [{ name: path, info }];
+        const snap = await snapshotAt(engine, opts.at);
+        const info = snap.stat(path);
+        const entries = info.kind === 'dir' ? snap.readdir(path) : [{ name: path, info }];
         for (const e of entries) {
           const r = row(e.name, e.info);
           cli.report(cmd, r.human, r.json);

@@ -4,16 +4,19 @@ import { toHex } from '../../log/index.js';
 import type { Cli } from '../cli-context.js';
 import { formatBytes, formatMode, isoTime } from '../format.js';
 import { withEngine } from '../with-engine.js';
+import { atOption, snapshotAt } from '../at-option.js';
 
 export function register(program: Command, cli: Cli): void {
   program
     .command('stat')
     .description("show a node's metadata, version, and logical and stored size")
     .argument('<path>', 'a path in the store')
-    .action(async (path: string, _opts: unknown, cmd: Command) => {
+    .addOption(atOption())
+    .action(async (path: string, opts: { at?: string }, cmd: Command) => {
       await withEngine(cli, cmd, { readOnly: true }, async (engine) => {
-        const i = engine.stat(path);
-        const usage = i.kind === 'file' ? engine.storedSize(i.id) : { logical: i.size, stored: 0, blocks: 0 };
+        const snap = await snapshotAt(engine, opts.at);
+        const i = snap.stat(path);
+        const usage = i.kind === 'file' ? snap.storedSize(i.id) : { logical: i.size, stored: 0, blocks: 0 };
         const json = {
           path, id: i.id, ino: i.ino, kind: i.kind, mode: `0${i.mode.toString(8)}`, uid: i.uid, gid: i.gid, nlink: i.nlink,
           size: i.size, stored: usage.stored, blocks: usage.blocks,

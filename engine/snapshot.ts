@@ -1,0 +1,166 @@
+/**
+ * The read side of the engine: the tree and its bytes as one position of the log holds them
+ * (the head, or any past position). Paths resolve against the snapshot's own tree.
+ */
+import { BLOCK_SIZE, ZERO_BLOCK, type NodeId } from '../log/index.js';
+import { blockAt, ROOT_ID, splitBlocks, versionHash, type BlockIndex, type ContentRow } from '../projections/index.js';
+import type { BlockStore } from './block-store.js';
+import { EngineError } from './engine-error.js';
+import { splitPath } from './fs-path.js';
+import { nodeInfo, type NodeInfo } from './node-info.js';
+import type { SnapshotSource } from './snapshot-source.js';
+import { resolve, ROOT_NODE, type TreeView } from './tree-view.js';
+
+export interface DirEntry {
+  readonly name: string;
+  readonly info: NodeInfo;
+}
+
+export class Snapshot {
+  readonly source: SnapshotSource;
+  readonly view: TreeView;
+  readonly #blocks: BlockStore;
+  readonly #index: BlockIndex;
+
+  constructor(source: SnapshotSource, blocks: BlockStore, index: BlockIndex) {
+    this.source = source;
+    this.#blocks = blocks;
+    this.#index = index;
+    this.view = {
+      node: (id) => (id === ROOT_ID ? ROOT_NODE : source.node(id)),
+      child: (parent, name) => source.child(parent, name),
+      hasChildren: (id) => {
+        for (const _ of source.children(id)) return true;
+        return false;
+      },
+      isWithin: (id, ancestor) => {
+        let cur: NodeId | undefined = id;
+        for (let depth = 0; cur !== undefined && depth < 100000; depth++) {
+          if (cur === ancestor) return true;
+          cur = source.node(cur)?.parent;
+        }
+        return false;
+      },
+      areaRoot: (area) => source.areaRoot(area),
+      xattr: (id, name) => source.xattr(id, name),
+    };
+  }
+
+  get position(): number {
+    return this.source.position;
+  }
+
+  info(id: NodeId): NodeInfo | undefined {
+    if (id === ROOT_ID) return nodeInfo(ROOT_ID, { ino: 1, gen: 0 }, ROOT_NODE, undefined);
+    const node = this.source.node(id);
+    const ino = this.source.inode(id);
+    if (node === undefined || ino === undefined) return undefined;
+    return nodeInfo(id, ino, node, node.kind === 'file' ? this.source.content(id) : undefined);
+  }
+
+  /** The node at `path` (symlinks are not followed). Throws NOT_FOUND / NOT_A_DIRECTORY. */
+  stat(path: string): NodeInfo {
+    const { id } = resolve(this.view, splitPath(path));
+    const info = this.info(id);
+    if (info === undefined) throw new EngineError('NOT_FOUND', `no such file or directory: ${path}`);
+    return info;
+  }
+
+  lookup(path: string): NodeInfo | undefined {
+    try {
+      return this.stat(path);
+    } catch (err) {
+      if (err instanceof EngineError && err.code === 'NOT_FOUND') return undefined;
+      throw err;
+    }
+  }
+
+  /** Entries of the directory at `path`, in name order. */
+  readdir(path: string): DirEntry[] {
+    const dir = resolve(this.view, splitPath(path));
+    if (dir.node.kind !== 'dir') throw new EngineError('NOT_A_DIRECTORY', `${path} is not a directory`);
+    const out: DirEntry[] = [];
+    const entries = dir.id === ROOT_ID ? [...this.source.areas()].map(({ area, root }) => ({ name: area, id: root })) : this.source.children(dir.id);
+    for (const { name, id } of entries) {
+      const info = this.info(id);
+      if (info) out.push({ name, info });
+    }
+    return out;
+  }
+
+  readlink(path: string): string {
+    const info = this.stat(path);
+    if (info.kind !== 'symlink') throw new EngineError('INVALID', `${path} is not a symbolic link`);
+    return info.target!;
+  }
+
+  getxattr(id: NodeId, name: string): Uint8Array {
+    const v = this.source.xattr(id, name);
+    if (v === undefined) throw new EngineError('NO_ATTRIBUTE', `no attribute ${name}`);
+    return v;
+  }
+
+  listxattr(id: NodeId): string[] {
+    return this.source.xattrNames(id);
+  }
+
+  /** A file's content row; NOT_FOUND, IS_A_DIRECTORY or INVALID (a symlink) as the decider says. */
+  fileRow(id: NodeId): ContentRow {
+    const row = this.source.content(id);
+    if (row !== undefined) return row;
+    const node = this.source.node(id);
+    throw new EngineError(node === undefined ? 'NOT_FOUND' : node.kind === 'dir' ? 'IS_A_DIRECTORY' : 'INVALID', `no file content for ${id}`);
+  }
+
+  /** Bytes [offset, offset + length) of a file (short at the end of the file). */
+  read(id: NodeId, offset: number, length: number): Promise<Buffer> {
+    const row = this.fileRow(id);
+    return this.readBlocks(row.blocks, row.size, offset, length);
+  }
+
+  /** Reads a byte range from a block list of a file of `size` bytes. */
+  async readBlocks(blocks: Uint8Array, size: number, offset: number, length: number): Promise<Buffer> {
+    const end = Math.min(size, offset + length);
+    if (end <= offset) return Buffer.alloc(0);
+    const out = Buffer.alloc(end - offset);
+    const first = Math.floor(offset / BLOCK_SIZE);
+    const last = Math.floor((end - 1) / BLOCK_SIZE);
+    const reads: Promise<void>[] = [];
+    for (let i = first; i <= last; i++) {
+      const hash = blockAt(blocks, i);
+      if (Buffer.compare(hash, ZERO_BLOCK) === 0) continue;
+      reads.push(
+        this.#blocks.get(hash).then((data) => {
+          const blockStart = i * BLOCK_SIZE;
+          const from = Math.max(offset, blockStart) - blockStart;
+          const to = Math.min(end, blockStart + BLOCK_SIZE) - blockStart;
+          if (from < data.byteLength) out.set(data.subarray(from, Math.min(to, data.byteLength)), blockStart + from - offset);
+        }),
+      );
+    }
+    await Promise.all(reads);
+    return out;
+  }
+
+  /** The content hash of a file's branch (its version hash once committed), and its history length. */
+  contentState(id: NodeId): { hash: Uint8Array; commits: number; pending: number } | undefined {
+    const row = this.source.content(id);
+    if (row === undefined) return undefined;
+    return { hash: row.pending === 0 && row.version !== null ? row.version : versionHash(row.size, row.blocks), commits: row.commits, pending: row.pending };
+  }
+
+  /** A file's logical size, and the bytes its distinct blocks take in the block store. */
+  storedSize(id: NodeId): { logical: number; stored: number; blocks: number } {
+    const row = this.source.content(id);
+    if (row === undefined) return { logical: 0, stored: 0, blocks: 0 };
+    const seen = new Set<string>();
+    let stored = 0;
+    for (const b of splitBlocks(row.blocks)) {
+      const key = Buffer.from(b).toString('hex');
+      if (seen.has(key) || Buffer.compare(b, ZERO_BLOCK) === 0) continue;
+      seen.add(key);
+      stored += this.#index.get(b)?.stored ?? 0;
+    }
+    return { logical: row.size, stored, blocks: seen.size };
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * History rows for as-of queries: every change of a row, keyed by the row's key and the
+ * apply position n of the entry that made it (a tombstone when the row went away):
+ *
+ *   `${key}\0${n as 12 digits}` -> value | null
+ *
+ * "The row at position P" is one reverse range read: the last change at or before P.
+ * Rows are only appended, so standing in the past never needs a replay.
+ */
+import type { Database } from 'lmdb';
+
+export const POSITION_DIGITS = 12;
+
+export function pad(n: number): string {
+  return String(n).padStart(POSITION_DIGITS, '0');
+}
+
+export function historyKey(key: string, n: number): string {
+  return `${key}\0${pad(n)}`;
+}
+
+export class HistoryReader<V> {
+  constructor(readonly db: Database<V | null, string>) {}
+
+  /** The value the row had after applying entries up to position P (undefined: absent). */
+  at(key: string, p: number): V | undefined {
+    for (const { value } of this.db.getRange({ start: historyKey(key, p), end: `${key}\0`, reverse: true, limit: 1 })) {
+      return value ?? undefined;
+    }
+    return undefined;
+  }
+
+  /** Every change of the row, oldest first. */
+  *changes(key: string): Generator<{ n: number; value: V | null }> {
+    const prefix = `${key}\0`;
+    for (const { key: k, value } of this.db.getRange({ start: prefix, end: `${key}\x01` })) {
+      yield { n: Number(k.slice(prefix.length)), value };
+    }
+  }
+
+  /**
+   * The rows whose keys start with `prefix`, as they were at position P, in key order:
+   * for each key the last change at or before P, when that is not a tombstone.
+   */
+  *rangeAt(prefix: string, p: number): Generator<[string, V]> {
+    let current: string | null = null;
+    let best: V | null = null;
+    let seen = false;
+    for (const { key: k, value } of this.db.getRange({ start: prefix, end: `${prefix}\uffff` })) {
+      const cut = k.lastIndexOf('\0');
+      const key = k.slice(0, cut);
+      const n = Number(k.slice(cut + 1));
+      if (key !== current) {
+        if (current !== null && seen && best !== null) yield [current, best];
+        current = key;
+        best = null;
+        seen = false;
+      }
+      if (n <= p) {
+        best = value;
+        seen = true;
+      }
+    }
+    if (current !== null && seen && best !== null) yield [current, best];
+  }
+}
