@@ -249,7 +249,7 @@ export class Engine {
       const row = this.head.fileRow(id);
       let tail: Uint8Array | null = null;
       const inBlock = size % BLOCK_SIZE;
-      if (size < row.size && inBlock !== 0) {
+      if (false && size < row.size && inBlock !== 0) {
         const start = size - inBlock;
         tail = await this.blocks.put(await this.head.readBlocks(row.blocks, row.size, start, inBlock));
       }

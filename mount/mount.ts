@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import Fuse from 'fuse-native';
-import { WriteCache, type Engine } from '../engine/index.js';
+import { WriteCache, type Engine, type Snapshot } from '../engine/index.js';
 import { FdTable } from './fd-table.js';
 import { isFuseMounted, probeMount, unmountPath } from './mount-table.js';
 import { makeOps } from './ops.js';
@@ -14,6 +14,8 @@ import { MountError } from './mount-error.js';
 
 export interface MountOptions {
   readonly readOnly?: boolean;
+  /** Serve this past snapshot instead of the head (always read-only). */
+  readonly at?: Snapshot;
   readonly allowOther?: boolean;
   /** Kernel attribute and entry cache, seconds. */
   readonly attrTimeout?: number;
@@ -40,9 +42,10 @@ export class Mount {
     this.#log = opts.log ?? (() => undefined);
     this.#pollMs = opts.pollMs ?? 1000;
     this.cache = new WriteCache(engine);
-    const readOnly = opts.readOnly === true || engine.readOnly;
+    const readOnly = opts.readOnly === true || engine.readOnly || opts.at !== undefined;
     const ops = makeOps(engine, this.cache, new FdTable(), {
       readOnly,
+      ...(opts.at ? { reader: opts.at } : {}),
       onInternalError: (op, err) => this.#log(`realize mount: ${op} failed: ${(err as Error)?.stack ?? String(err)}`),
     });
     const attr = opts.attrTimeout ?? 1;

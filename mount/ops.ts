@@ -5,7 +5,7 @@
  */
 import { statfs as statfsAsync } from 'node:fs/promises';
 import Fuse from 'fuse-native';
-import { EngineError, WriteCache, type Command, type Engine, type NodeInfo } from '../engine/index.js';
+import { EngineError, WriteCache, type Command, type Engine, type NodeInfo, type Snapshot } from '../engine/index.js';
 import { toStat } from './attr.js';
 import { errnoOf } from './errno.js';
 import { FdTable } from './fd-table.js';
@@ -28,6 +28,8 @@ const POSIX_ACL = /^system\.posix_acl_(access|default)$/;
 
 export interface OpsOptions {
   readonly readOnly: boolean;
+  /** What reads see: the head (default), or a past position for a read-only mount. */
+  readonly reader?: Snapshot;
   /** Called with errors no errno describes (they answer EIO). */
   readonly onInternalError: (op: string, err: unknown) => void;
 }
@@ -35,6 +37,10 @@ export interface OpsOptions {
 type Cb<T> = (err: number, value?: T) => void;
 
 export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: OpsOptions): Fuse.Operations {
+  const reader = opts.reader ?? engine.head;
+  /** Reads of file content: through the write cache at the head, straight from the snapshot in the past. */
+  const readContent = (id: string, offset: number, length: number): Promise<Buffer> =>
+    reader === engine.head ? cache.read(id, offset, length) : reader.read(id, offset, length);
   const fail = (op: string) => (err: unknown) => errnoOf(err, (e) => opts.onInternalError(op, e));
 
   /** Runs a handler body and answers: value on success, errno on failure. */
@@ -77,7 +83,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
   /** libfuse passes path "" for a file unlinked while open: such a node is reached by its handle only. */
   const byPath = (path: string): NodeInfo => {
     if (path === '') throw new EngineError('NOT_FOUND', 'the node has no path any more');
-    return engine.stat(path);
+    return reader.stat(path);
   };
 
   const fileOf = (fd: number) => {
@@ -87,7 +93,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
   };
 
   const openFile = (path: string, flags: number): number => {
-    const info = engine.stat(path);
+    const info = reader.stat(path);
     if (info.kind === 'dir') throw new EngineError('IS_A_DIRECTORY', `${path} is a directory`);
     const acc = flags & O_ACCMODE;
     if (opts.readOnly && (acc === O_WRONLY || acc === O_RDWR || (flags & O_TRUNC) !== 0)) throw new EngineError('READ_ONLY', 'mounted read-only');
@@ -95,7 +101,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
   };
 
   const setattr = (path: string, fields: Omit<Extract<Command, { type: 'setattr' }>, 'type' | 'id'>): Promise<void> =>
-    submit({ type: 'setattr', id: engine.stat(path).id, ...fields });
+    submit({ type: 'setattr', id: reader.stat(path).id, ...fields });
 
   return {
     init: (cb) => cb(0),
@@ -106,22 +112,22 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         return { bsize: s.bsize, frsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, favail: s.ffree, fsid: 0, flag: 0, namemax: 255 };
       }),
 
-    getattr: (path, cb) => answer('getattr', cb, () => statOf(engine.stat(path))),
+    getattr: (path, cb) => answer('getattr', cb, () => statOf(reader.stat(path))),
 
     fgetattr: (path, fd, cb) =>
       answer('fgetattr', cb, () => {
         const f = fds.get(fd);
-        const info = f ? engine.info(f.id) : byPath(path);
+        const info = f ? reader.info(f.id) : byPath(path);
         if (info === undefined) throw new EngineError('NOT_FOUND', path);
         return statOf(info);
       }),
 
-    access: (path, _mode, cb) => answer('access', cb, () => void engine.stat(path)),
+    access: (path, _mode, cb) => answer('access', cb, () => void reader.stat(path)),
 
     readdir: (path, cb) =>
-      answer('readdir', (err, names?: string[]) => cb(err, names), () => (path === '' ? [] : engine.readdir(path).map((e) => e.name))),
+      answer('readdir', (err, names?: string[]) => cb(err, names), () => (path === '' ? [] : reader.readdir(path).map((e) => e.name))),
 
-    readlink: (path, cb) => answer('readlink', cb, () => engine.readlink(path)),
+    readlink: (path, cb) => answer('readlink', cb, () => reader.readlink(path)),
 
     open: (path, flags, cb) => answer('open', cb, () => openFile(path, flags)),
 
@@ -141,7 +147,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         cb(fail('read')(err));
         return;
       }
-      cache.read(id, position, length).then(
+      readContent(id, position, length).then(
         (data) => cb(data.copy(buffer, 0, 0, Math.min(length, data.byteLength))),
         (err: unknown) => cb(fail('read')(err)),
       );
@@ -183,13 +189,13 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         const closed = fds.close(fd);
         if (closed === undefined) return;
         if (closed.file.written || cache.has(closed.file.id)) await cache.flush(closed.file.id);
-        const info = engine.info(closed.file.id);
+        const info = reader.info(closed.file.id);
         if (closed.last && (info === undefined || info.nlink === 0)) {
           cache.discard(closed.file.id); // unlinked while open: its data goes with its last handle
           return;
         }
         if (closed.last && !opts.readOnly) {
-          const state = engine.contentState(closed.file.id);
+          const state = reader.contentState(closed.file.id);
           if (state && (state.pending > 0 || state.commits === 0)) {
             const { durable } = await engine.submit({ type: 'commit', id: closed.file.id });
             durable.catch((err: unknown) => opts.onInternalError('commit', err));
@@ -200,7 +206,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     truncate: (path, size, cb) =>
       answer('truncate', cb, async () => {
         writable();
-        const info = engine.stat(path);
+        const info = reader.stat(path);
         if (info.kind === 'dir') throw new EngineError('IS_A_DIRECTORY', `${path} is a directory`);
         await cache.truncate(info.id, size);
       }),
@@ -235,7 +241,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
 
     utimens: (path, atime, mtime, cb) =>
       answer('utimens', cb, async () => {
-        const info = engine.stat(path);
+        const info = reader.stat(path);
         // Data still in the write cache would take the time of its flush: flush it first, so
         // that the times set here are the ones that stay (cp -a, rsync, tar set them last).
         if (mtime !== null && info.kind === 'file') await cache.flush(info.id);
@@ -253,33 +259,33 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
       answer('setxattr', cb, () => {
         if (isVirtual(name)) throw new EngineError('NOT_PERMITTED', `${name} is computed by Realize and cannot be set`);
         const flag = flags & XATTR_CREATE ? 'create' : flags & XATTR_REPLACE ? 'replace' : undefined;
-        return submit({ type: 'setxattr', id: engine.stat(path).id, name, value: copy, ...(flag ? { flag } : {}) });
+        return submit({ type: 'setxattr', id: reader.stat(path).id, name, value: copy, ...(flag ? { flag } : {}) });
       });
     },
 
     getxattr: (path, name, _position, cb) =>
       answer('getxattr', cb, () => {
-        const { id } = engine.stat(path);
+        const { id } = reader.stat(path);
         if (POSIX_ACL.test(name)) throw new EngineError('NO_ATTRIBUTE', name);
         if (isVirtual(name)) {
-          const v = virtualXattr(engine, id, name);
+          const v = virtualXattr(reader, id, name);
           if (v === undefined) throw new EngineError('NO_ATTRIBUTE', name);
           return v;
         }
-        return Buffer.from(engine.getxattr(id, name));
+        return Buffer.from(reader.getxattr(id, name));
       }),
 
     listxattr: (path, cb) =>
       answer('listxattr', cb, () => {
-        const { id } = engine.stat(path);
-        return [...engine.listxattr(id).filter((n) => !POSIX_ACL.test(n)), ...virtualNames(engine, id)];
+        const { id } = reader.stat(path);
+        return [...reader.listxattr(id).filter((n) => !POSIX_ACL.test(n)), ...virtualNames(reader, id)];
       }),
 
     removexattr: (path, name, cb) =>
       answer('removexattr', cb, () => {
         if (POSIX_ACL.test(name)) throw new EngineError('NO_ATTRIBUTE', name);
         if (isVirtual(name)) throw new EngineError('NOT_PERMITTED', `${name} is computed by Realize`);
-        return submit({ type: 'removexattr', id: engine.stat(path).id, name });
+        return submit({ type: 'removexattr', id: reader.stat(path).id, name });
       }),
   };
 }

@@ -2,7 +2,7 @@
  * Attributes under `user.realize.` that are not stored but computed, so users can inspect a
  * file with getfattr: its content hash, its version, its id and its placement.
  */
-import type { Engine } from '../engine/index.js';
+import type { Snapshot } from '../engine/index.js';
 
 export const VIRTUAL_PREFIX = 'user.realize.';
 export const VIRTUAL_NAMES = ['user.realize.id', 'user.realize.hash', 'user.realize.version', 'user.realize.placement'] as const;
@@ -12,7 +12,7 @@ export function isVirtual(name: string): boolean {
 }
 
 /** The value of a virtual attribute, or undefined when the node has no such attribute. */
-export function virtualXattr(engine: Engine, id: string, name: string): Buffer | undefined {
+export function virtualXattr(engine: Snapshot, id: string, name: string): Buffer | undefined {
   const content = engine.contentState(id);
   switch (name) {
     case 'user.realize.id':
@@ -28,6 +28,6 @@ export function virtualXattr(engine: Engine, id: string, name: string): Buffer |
   }
 }
 
-export function virtualNames(engine: Engine, id: string): string[] {
+export function virtualNames(engine: Snapshot, id: string): string[] {
   return VIRTUAL_NAMES.filter((n) => virtualXattr(engine, id, n) !== undefined);
 }

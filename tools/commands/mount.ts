@@ -6,6 +6,7 @@ import { Option, type Command } from 'commander';
 import { Engine, initStore } from '../../engine/index.js';
 import { Mount } from '../../mount/index.js';
 import type { Cli } from '../cli-context.js';
+import { atOption, snapshotAt } from '../at-option.js';
 
 export function defaultMountpoint(): string {
   return process.env['REALIZE_MOUNT'] || join(homedir(), 'realize');
@@ -18,8 +19,9 @@ export function register(program: Command, cli: Cli): void {
     .argument('[mountpoint]', 'where to mount (default: $REALIZE_MOUNT, else ~/realize)')
     .option('--allow-other', 'let other users reach the mount (modes still apply)')
     .option('--read-only', 'serve the tree read-only')
+    .addOption(atOption())
     .addOption(new Option('--attr-timeout <seconds>', 'kernel attribute/entry cache time').argParser(Number).default(1))
-    .action(async (mountpoint: string | undefined, opts: { allowOther?: boolean; readOnly?: boolean; attrTimeout: number }, cmd: Command) => {
+    .action(async (mountpoint: string | undefined, opts: { allowOther?: boolean; readOnly?: boolean; attrTimeout: number; at?: string }, cmd: Command) => {
       const { store, debug } = cli.globals(cmd);
       const mp = mountpoint ?? defaultMountpoint();
       const exists = await access(store).then(() => true, () => false);
@@ -28,14 +30,16 @@ export function register(program: Command, cli: Cli): void {
         cli.stderr.write(`realize: created a new store at ${store} (peer id ${publicKey})\n`);
       }
       const engine = await Engine.open(store, cli.env, {
-        readOnly: opts.readOnly === true,
+        readOnly: opts.readOnly === true || opts.at !== undefined,
         onRecovery: (r) => cli.stderr.write(`realize: recovered feed ${r.feed.slice(0, 16)}…: cut ${r.bytesCut} bytes of a torn tail (${r.reason})\n`),
         onReplay: (p) => cli.progress(cmd, `${p.rebuild ? 'rebuilding' : 'catching up'} projections: ${p.done}/${p.total}`),
       });
       cli.progressDone(cmd);
       let mount: Mount;
       try {
+        const at = opts.at === undefined ? undefined : await snapshotAt(engine, opts.at);
         mount = await Mount.start(engine, mp, {
+          ...(at ? { at } : {}),
           readOnly: opts.readOnly === true,
           allowOther: opts.allowOther === true,
           attrTimeout: opts.attrTimeout,
