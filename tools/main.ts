@@ -27,6 +27,10 @@ import * as diffCmd from './commands/diff.js';
 import * as restoreCmd from './commands/restore.js';
 import * as tag from './commands/tag.js';
 import * as umount from './commands/umount.js';
+import * as famfsMkfs from './commands/famfs-mkfs.js';
+import * as famfsAdd from './commands/famfs-add.js';
+import * as famfsFsck from './commands/famfs-fsck.js';
+import * as famfsCp from './commands/famfs-cp.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, store: 3, corrupt: 4, internal: 70 } as const;
 
@@ -59,7 +63,12 @@ export function buildProgram(cli: Cli): Command {
   logShow.register(log, cli);
   logVerify.register(log, cli);
   logReplay.register(log, cli);
-  for (const c of [program, ...program.commands, ...log.commands]) c.exitOverride();
+  const famfs = program.command('famfs').description('famfs areas: devices, extents, checks');
+  famfsMkfs.register(famfs, cli);
+  famfsAdd.register(famfs, cli);
+  famfsCp.register(famfs, cli);
+  famfsFsck.register(famfs, cli);
+  for (const c of [program, ...program.commands, ...log.commands, ...famfs.commands]) c.exitOverride();
   return program;
 }
 
