@@ -4,8 +4,8 @@
  * applied to the projections at once (so reads see them), and the caller resumes when the
  * entry is durable. Many callers' entries share one write and one fsync (group commit).
  */
-import { BLOCK_SIZE, toHex, type Entry, type Feed, type FsEvent, type NodeId } from '../log/index.js';
-import { catchUp, projectionsAhead, rebuild, ProjectionSet, ROOT_ID, type ReplayProgress } from '../projections/index.js';
+import { BLOCK_SIZE, toHex, type Entry, type Feed, type FeedId, type FsEvent, type NodeId } from '../log/index.js';
+import { integrate, projectionsAhead, rebuild, ProjectionSet, ROOT_ID, type ReplayProgress } from '../projections/index.js';
 import { BlockStore } from './block-store.js';
 import type { Command } from './commands.js';
 import { decide, type Decision } from './decide.js';
@@ -32,6 +32,8 @@ export class Engine {
   readonly head: Snapshot;
   readonly #content = new KeyedMutex();
   #broken: Error | null = null;
+  /** Set while received entries are being integrated: local commands wait for it. */
+  #integrating: Promise<unknown> | null = null;
   /** Per own feed, the durability of the last entry staged (entries become durable in order). */
   readonly #lastDurable = new Map<string, Promise<unknown>>();
 
@@ -75,7 +77,7 @@ export class Engine {
     if (ahead !== null) {
       await rebuild(this.projections, this.store.feeds, (p) => onReplay?.({ ...p, rebuild: true }));
     } else {
-      await catchUp(this.projections, this.store.feeds, (p) => onReplay?.({ ...p, rebuild: false }));
+      await integrate(this.projections, this.store.feeds, (p) => onReplay?.({ ...p, rebuild: false }));
     }
   }
 
@@ -154,6 +156,7 @@ export class Engine {
   async submit(cmd: Command): Promise<{ decision: Decision; entry: Entry | null; durable: Promise<unknown> }> {
     this.#checkWritable();
     for (;;) {
+      while (this.#integrating !== null) await this.#integrating.catch(() => undefined);
       const decision = decide(this.view, cmd, { newId: () => this.newId(), now: this.env.now() });
       if (decision.events.length === 0) return { decision, entry: null, durable: Promise.resolve() };
       const feed = this.store.feeds.get(this.#ownFeedName(decision.area));
@@ -172,18 +175,51 @@ export class Engine {
    */
   async appendEvents(area: string, events: readonly FsEvent[]): Promise<Entry> {
     this.#checkWritable();
+    while (this.#integrating !== null) await this.#integrating.catch(() => undefined);
     const feed = this.store.feeds.get(this.#ownFeedName(area)) ?? (await this.store.feeds.own(area));
     const { entry, durable } = this.#stage(feed, { area, events });
     await durable;
     return entry;
   }
 
+  /**
+   * Takes entries of another peer's feed (received by sync): each is verified (signature,
+   * chain, sequence) and appended to this store's replica of that feed, then applied in the
+   * one order every peer uses, rewinding the projections when an entry arrived late.
+   * Returns how many entries were new. Local commands wait while this runs.
+   */
+  async receive(feed: FeedId, entries: ReadonlyArray<Entry | Uint8Array>): Promise<number> {
+    this.#checkWritable();
+    while (this.#integrating !== null) await this.#integrating.catch(() => undefined);
+    const work = (async () => {
+      const replica = await this.store.feeds.replica(feed);
+      const fresh = await replica.appendVerified(entries);
+      if (fresh > 0) await integrate(this.projections, this.store.feeds);
+      return fresh;
+    })();
+    this.#integrating = work;
+    try {
+      return await work;
+    } finally {
+      if (this.#integrating === work) this.#integrating = null;
+    }
+  }
+
+  /** Heads for a new entry of `area`: how much of every other feed of the area is applied. */
+  #heads(area: string, own: string): Array<readonly [string, number]> {
+    const heads: Array<readonly [string, number]> = [];
+    for (const [feed, pos] of this.projections.checkpoint.all()) {
+      if (feed !== own && (area === '' ? !feed.includes('.') : feed.endsWith(`.${area}`))) heads.push([feed, pos.length] as const);
+    }
+    return heads;
+  }
+
   #ownFeedName(area: string): string {
-    return `${this.store.publicKey}.${area}`;
+    return area === '' ? this.store.publicKey : `${this.store.publicKey}.${area}`;
   }
 
   #stage(feed: Feed, decision: Decision): { entry: Entry; durable: Promise<unknown> } {
-    const { entry, durable } = feed.stage(decision.events as never);
+    const { entry, durable } = feed.stage(decision.events as never, this.#heads(decision.area, feed.name));
     this.projections.applyEntries([entry]);
     const settled = durable.catch(async (err: unknown) => {
       // The entry was applied but never made durable: the projections are ahead of the log.
@@ -249,7 +285,7 @@ export class Engine {
       const row = this.head.fileRow(id);
       let tail: Uint8Array | null = null;
       const inBlock = size % BLOCK_SIZE;
-      if (false && size < row.size && inBlock !== 0) {
+      if (size < row.size && inBlock !== 0) {
         const start = size - inBlock;
         tail = await this.blocks.put(await this.head.readBlocks(row.blocks, row.size, start, inBlock));
       }

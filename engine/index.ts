@@ -25,9 +25,10 @@ export { diffTrees, CHANGE_MARK, type Change, type ChangeKind } from './tree-dif
 export { restore, type RestoreResult } from './restore.js';
 export { replayShadow, type ReplayOptions, type ReplayResult, type ReplayStats, type ReplayProblem } from './shadow-replay.js';
 export { verifyShadow, type VerifyOptions, type VerifyResult, type Mismatch, type MismatchKind } from './shadow-verify.js';
-export { shadowSource, HEAD, type ShadowSource } from './shadow-source.js';
+export { shadowSource, projectionSource, HEAD, type ShadowSource } from './shadow-source.js';
 export { STATE_FILE, readState, type ShadowMode, type ShadowState } from './shadow-state.js';
 export { emitShadow, parseShadow, shadowDoc, shadowName, treeName, quote, sameData, DIR_DOC, type ShadowDoc } from './shadow-yaml.js';
 export { mkfs, readSuperblock, encodeSuperblock, decodeSuperblock, uuidString, uuidHex, DeviceRegistry, SUPERBLOCK_BYTES, type Superblock } from './famfs-device.js';
 export { FamfsIo, mapRange, allocatedBytes } from './famfs-io.js';
 export { famfsEngine } from './famfs-engine.js';
+export { famfsFsck, type FsckResult, type FsckProblem } from './famfs-fsck.js';

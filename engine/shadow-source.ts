@@ -5,7 +5,7 @@
  * here as another ShadowSource once projections can be read as of a position.
  */
 import type { Extent, NodeId } from '../log/index.js';
-import type { ContentRow, Dirent, NodeRecord } from '../projections/index.js';
+import type { ContentRow, Dirent, NodeRecord, ProjectionSet } from '../projections/index.js';
 import { EngineError } from './engine-error.js';
 import type { Engine } from './engine.js';
 import { FamfsIo } from './famfs-io.js';
@@ -28,15 +28,10 @@ export interface ShadowSource {
 /** The one position spelling accepted today. */
 export const HEAD = 'head';
 
-/** A source standing at `at` (default: the head). Anything but "head" is refused clearly. */
-export function shadowSource(engine: Engine, at: string = HEAD): ShadowSource {
-  if (at !== HEAD) {
-    throw new EngineError('BAD_ARGUMENT', `cannot replay at ${JSON.stringify(at)}: only the head can be replayed so far (--at head, or leave --at out)`);
-  }
-  const p = engine.projections;
-  const io = new FamfsIo(engine);
+/** The head of a ProjectionSet as a source; `read` supplies file bytes (--into). */
+export function projectionSource(p: ProjectionSet, read: ShadowSource['read'] = async () => Buffer.alloc(0), close: () => Promise<void> = async () => undefined): ShadowSource {
   return {
-    at,
+    at: HEAD,
     feedPositions() {
       const out: Record<string, { length: number; hash: string }> = {};
       for (const [feed, pos] of [...p.checkpoint.all()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
@@ -49,7 +44,20 @@ export function shadowSource(engine: Engine, at: string = HEAD): ShadowSource {
     children: (parent) => p.tree.children(parent),
     content: (id) => p.content.row(id),
     extents: (id) => p.famfs.extents(id),
-    read: (id, offset, length) => (io.isFamfs(id) ? io.read(id, offset, length) : engine.read(id, offset, length)),
-    close: () => io.close(),
+    read,
+    close,
   };
+}
+
+/** A source standing at `at` (default: the head). Anything but "head" is refused clearly. */
+export function shadowSource(engine: Engine, at: string = HEAD): ShadowSource {
+  if (at !== HEAD) {
+    throw new EngineError('BAD_ARGUMENT', `cannot replay at ${JSON.stringify(at)}: only the head can be replayed so far (--at head, or leave --at out)`);
+  }
+  const io = new FamfsIo(engine);
+  return projectionSource(
+    engine.projections,
+    (id, offset, length) => (io.isFamfs(id) ? io.read(id, offset, length) : engine.read(id, offset, length)),
+    () => io.close(),
+  );
 }

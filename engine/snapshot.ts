@@ -113,7 +113,7 @@ export class Snapshot {
   }
 
   /** Bytes [offset, offset + length) of a file (short at the end of the file). */
-  read(id: NodeId, offset: number, length: number): Promise<Buffer> {
+  async read(id: NodeId, offset: number, length: number): Promise<Buffer> {
     const row = this.fileRow(id);
     return this.readBlocks(row.blocks, row.size, offset, length);
   }

@@ -7,11 +7,20 @@
  */
 import type { Database, Key, RangeOptions } from 'lmdb';
 import { historyKey } from './history.js';
+import type { UndoKind, UndoLog } from './undo-log.js';
 
 /** Where a CachedDb records every change for as-of queries, and the position of the entry being applied. */
 export interface HistorySink {
   readonly db: CachedDb<unknown, string>;
   readonly position: () => number;
+}
+
+/** Where a CachedDb notes each row it changes, so a rewind can undo the entry (undo-log.ts). */
+export interface UndoSink {
+  readonly log: UndoLog;
+  readonly name: string;
+  /** v: the row has history rows to restore from; c: the row is only ever created, and dropped on undo. */
+  readonly kind: UndoKind;
 }
 
 const DELETED = Symbol('deleted');
@@ -23,11 +32,16 @@ export class CachedDb<V, K extends Key> {
   readonly #keys = new Map<string | number, K>();
   #active = false;
   readonly #history: HistorySink | null;
+  readonly #undo: UndoSink | null;
 
-  /** With `history` (string keys only), every put and remove is also recorded as a history row. */
-  constructor(db: Database<V, K>, history: HistorySink | null = null) {
+  /**
+   * With `history` (string keys only), every put and remove is also recorded as a history
+   * row; with `undo`, every changed key is noted in the undo log.
+   */
+  constructor(db: Database<V, K>, history: HistorySink | null = null, undo: UndoSink | null = null) {
     this.db = db;
     this.#history = history;
+    this.#undo = undo;
     this.#keyOf = ((k: K) => (typeof k === 'string' || typeof k === 'number' ? k : Buffer.from(k as Uint8Array).toString('latin1'))) as never;
   }
 
@@ -44,7 +58,12 @@ export class CachedDb<V, K extends Key> {
     return this.db.get(key);
   }
 
+  #note(key: K): void {
+    if (this.#undo) this.#undo.log.touch(this.#undo.kind, this.#undo.name, typeof key === 'string' ? key : Buffer.from(key as Uint8Array).toString('hex'));
+  }
+
   put(key: K, value: V): void {
+    this.#note(key);
     if (this.#history) this.#history.db.put(historyKey(key as string, this.#history.position()), value);
     if (!this.#active) {
       this.db.putSync(key, value);
@@ -56,6 +75,7 @@ export class CachedDb<V, K extends Key> {
   }
 
   remove(key: K): void {
+    this.#note(key);
     if (this.#history) this.#history.db.put(historyKey(key as string, this.#history.position()), null);
     if (!this.#active) {
       this.db.removeSync(key);

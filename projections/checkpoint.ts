@@ -12,21 +12,35 @@ export interface FeedPosition {
 
 export class Checkpoint {
   readonly #db: Database<{ length: number; hash: Uint8Array }, string>;
+  /** The rows, kept in memory too: a store holds few feeds and every apply reads them. */
+  #cache = new Map<string, FeedPosition>();
+
   constructor(env: RootDatabase) {
     this.#db = env.openDB({ name: 'checkpoint' });
+    this.reload();
   }
   get(feed: string): FeedPosition | undefined {
-    return this.#db.get(feed);
+    return this.#cache.get(feed);
   }
   set(feed: string, pos: FeedPosition): void {
-    this.#db.putSync(feed, { length: pos.length, hash: pos.hash });
+    const row = { length: pos.length, hash: pos.hash };
+    this.#db.putSync(feed, row);
+    this.#cache.set(feed, row);
+  }
+  remove(feed: string): void {
+    this.#db.removeSync(feed);
+    this.#cache.delete(feed);
   }
   all(): Map<string, FeedPosition> {
-    const m = new Map<string, FeedPosition>();
-    for (const { key, value } of this.#db.getRange()) m.set(key, value);
-    return m;
+    return new Map(this.#cache);
   }
   clear(): void {
     this.#db.clearSync();
+    this.#cache.clear();
+  }
+  /** Re-reads the rows (after an aborted transaction). */
+  reload(): void {
+    this.#cache = new Map();
+    for (const { key, value } of this.#db.getRange()) this.#cache.set(key, value);
   }
 }

@@ -13,7 +13,7 @@ import type { Database, Key, RootDatabase } from 'lmdb';
 import { BLOCK_SIZE, ZERO_BLOCK, type FsEvent, type NodeId } from '../log/index.js';
 import { CachedDb } from './cached-db.js';
 import type { HistoryReader } from './history.js';
-import { versionedDb, type PositionClock } from './versioned-db.js';
+import { versionedDb, type Versioning } from './versioned-db.js';
 import type { ApplyContext, Projection } from './projection.js';
 
 export interface ContentRow {
@@ -85,13 +85,13 @@ export class Content implements Projection {
   readonly #versions: CachedDb<VersionRow, Buffer>;
   readonly #history: CachedDb<HistoryRow, string>;
 
-  constructor(env: RootDatabase, position: PositionClock) {
-    const rows = versionedDb<ContentRow>(env, 'content-rows', position);
+  constructor(env: RootDatabase, versioning: Versioning) {
+    const rows = versionedDb<ContentRow>(env, 'content-rows', versioning);
     this.#rows = rows.current;
     this.#rowsPast = rows.past;
     this.#rowsHistory = rows.history;
-    this.#versions = new CachedDb(env.openDB({ name: 'content-versions', keyEncoding: 'binary' }));
-    this.#history = new CachedDb(env.openDB({ name: 'content-history' }));
+    this.#versions = new CachedDb(env.openDB({ name: 'content-versions', keyEncoding: 'binary' }), null, { log: versioning.undo, name: 'content-versions', kind: 'c' });
+    this.#history = new CachedDb(env.openDB({ name: 'content-history' }), null, { log: versioning.undo, name: 'content-history', kind: 'c' });
   }
 
   /** The file's commits, oldest first. */
@@ -180,6 +180,8 @@ export class Content implements Projection {
       case 'famfs-alloc':
       case 'famfs-free':
       case 'famfs-device':
+      case 'peer-add':
+      case 'peer-remove':
       case 'placement':
         return;
       default: {

@@ -203,6 +203,8 @@ export class Famfs implements Projection {
       case 'setattr':
       case 'setxattr':
       case 'removexattr':
+      case 'peer-add':
+      case 'peer-remove':
       case 'placement':
         return;
       default: {

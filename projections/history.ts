@@ -19,6 +19,15 @@ export function historyKey(key: string, n: number): string {
   return `${key}\0${pad(n)}`;
 }
 
+/**
+ * The first key above every key that starts with `prefix` (keys sort by their UTF-8 bytes, so
+ * `${prefix}\uffff` is not it: names with characters beyond U+FFFF sort after that).
+ */
+function prefixEnd(prefix: string): { end?: string } {
+  if (prefix === '') return {};
+  return { end: `${prefix.slice(0, -1)}${String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)}` };
+}
+
 export class HistoryReader<V> {
   constructor(readonly db: Database<V | null, string>) {}
 
@@ -46,7 +55,7 @@ export class HistoryReader<V> {
     let current: string | null = null;
     let best: V | null = null;
     let seen = false;
-    for (const { key: k, value } of this.db.getRange({ start: prefix, end: `${prefix}\uffff` })) {
+    for (const { key: k, value } of this.db.getRange({ start: prefix, ...prefixEnd(prefix) })) {
       const cut = k.lastIndexOf('\0');
       const key = k.slice(0, cut);
       const n = Number(k.slice(cut + 1));

@@ -61,6 +61,8 @@ export class InodeTable implements Projection {
       case 'famfs-alloc':
       case 'famfs-free':
       case 'famfs-device':
+      case 'peer-add':
+      case 'peer-remove':
       case 'placement':
         return;
       default: {

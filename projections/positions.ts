@@ -11,6 +11,8 @@ export interface PositionRow {
   readonly feed: string;
   readonly seq: number;
   readonly hlc: Hlc;
+  /** The entry's hash. */
+  readonly hash: Uint8Array;
 }
 
 export class Positions {
@@ -74,6 +76,21 @@ export class Positions {
   /** Forgets everything (a rebuild starts counting again). */
   reset(): void {
     this.#applied = 0;
+  }
+
+  /** Drops every position after n0 (inside a write transaction); returns the rows dropped, newest first. */
+  truncate(n0: number): PositionRow[] {
+    const dropped: PositionRow[] = [];
+    for (let n = this.#applied; n > n0; n--) {
+      const row = this.#byN.get(n);
+      if (row === undefined) continue;
+      dropped.push(row);
+      this.#byN.removeSync(n);
+      this.#byFeed.removeSync(`${row.feed}/${pad(row.seq)}`);
+    }
+    this.#meta.putSync('applied', n0);
+    this.#applied = n0;
+    return dropped;
   }
 
   /** Re-reads the head from disk (after an aborted transaction). */

@@ -3,7 +3,7 @@
  * per batch together with the checkpoint, so rows and checkpoint always agree; an entry at
  * or below a feed's checkpoint is skipped (applying twice changes nothing).
  */
-import type { RootDatabase } from 'lmdb';
+import type { Database, Key, RootDatabase } from 'lmdb';
 import { feedName, validateEvent, type Entry, type FsEvent } from '../log/index.js';
 import { BlockIndex } from './block-index.js';
 import { Checkpoint, type FeedPosition } from './checkpoint.js';
@@ -16,10 +16,12 @@ import { ProjectionError } from './projection-error.js';
 import type { Projection } from './projection.js';
 import { Tree } from './tree.js';
 import { Positions } from './positions.js';
+import { UndoLog } from './undo-log.js';
+import { historyKey, HistoryReader } from './history.js';
 import { Xattrs } from './xattrs.js';
 
 /** Bumped whenever the rows' layout changes; older rows are rebuilt from the log. */
-export const PROJECTIONS_FORMAT = 2;
+export const PROJECTIONS_FORMAT = 3;
 
 export interface SkippedEvent {
   readonly feed: string;
@@ -38,6 +40,7 @@ export class ProjectionSet {
   readonly famfs: Famfs;
   readonly blockIndex: BlockIndex;
   readonly positions: Positions;
+  readonly undo: UndoLog;
   readonly all: readonly Projection[];
   /** The position of the entry being applied. */
   #n = 0;
@@ -47,11 +50,12 @@ export class ProjectionSet {
     this.env = env;
     this.checkpoint = new Checkpoint(env);
     this.positions = new Positions(env);
-    const position = (): number => this.#n;
+    this.undo = new UndoLog(env);
+    const versioning = { position: (): number => this.#n, undo: this.undo };
     this.inodes = new InodeTable(env);
-    this.tree = new Tree(env, position);
-    this.content = new Content(env, position);
-    this.xattrs = new Xattrs(env, position);
+    this.tree = new Tree(env, versioning);
+    this.content = new Content(env, versioning);
+    this.xattrs = new Xattrs(env, versioning);
     this.famfs = new Famfs(env);
     this.blockIndex = new BlockIndex(env);
     this.all = [this.inodes, this.tree, this.content, this.xattrs, this.famfs];
@@ -82,17 +86,20 @@ export class ProjectionSet {
   }
 
   /** Applies entries (each feed's in sequence order) in one transaction. Returns how many were new. */
-  applyEntries(entries: ReadonlyArray<Entry<unknown>>): number {
+  applyEntries(entries: ReadonlyArray<Entry<unknown>>, opts: { rewindTo?: number } = {}): number {
     let applied = 0;
     const caches = this.all.flatMap((p) => p.caches);
     this.env.transactionSync(() => {
+      if (opts.rewindTo !== undefined && opts.rewindTo < this.positions.applied) this.#rewind(opts.rewindTo);
       for (const c of caches) c.begin();
       try {
         for (const entry of entries) if (this.#applyOne(entry)) applied++;
         for (const c of caches) c.end();
       } catch (err) {
         for (const c of caches) c.discard();
+        this.undo.discard();
         this.positions.reload();
+        this.checkpoint.reload();
         throw err;
       }
     });
@@ -106,7 +113,7 @@ export class ProjectionSet {
     if (entry.seq > have) {
       throw new ProjectionError('BEHIND', `projections hold feed ${feed} up to entry ${have - 1}; cannot apply entry ${entry.seq} before the ones between`);
     }
-    this.#n = this.positions.next({ feed, seq: entry.seq, hlc: entry.hlc });
+    this.#n = this.positions.next({ feed, seq: entry.seq, hlc: entry.hlc, hash: entry.hash });
     entry.events.forEach((raw, index) => {
       let event: FsEvent;
       try {
@@ -119,7 +126,47 @@ export class ProjectionSet {
       for (const p of this.all) p.apply(event, ctx);
     });
     this.checkpoint.set(feed, { length: entry.seq + 1, hash: entry.hash });
+    this.undo.seal(this.#n);
     return true;
+  }
+
+  /** Every sub-database by name. */
+  #dbsByName(): Map<string, Database<unknown, Key>> {
+    return new Map(this.all.flatMap((p) => p.dbs.map(([name, db]) => [name, db] as const)));
+  }
+
+  /**
+   * Puts every row back as it was at position n0 (inside the apply transaction): rows the
+   * undo log says changed after n0 are restored from their history, rows created after n0
+   * are dropped, positions and checkpoints are cut back. Inode numbers are local and kept.
+   */
+  #rewind(n0: number): void {
+    const head = this.positions.applied;
+    const dbs = this.#dbsByName();
+    for (const { kind, name, key } of this.undo.changedAfter(n0, head)) {
+      const db = dbs.get(name);
+      if (db === undefined) continue;
+      if (kind === 'c') {
+        db.removeSync(name === 'content-versions' ? Buffer.from(key, 'hex') : key);
+        continue;
+      }
+      const hist = dbs.get(`${name}-history`) as Database<unknown, string> | undefined;
+      if (hist === undefined) continue;
+      for (const k of hist.getKeys({ start: historyKey(key, n0 + 1), end: `${key}\x01` })) hist.removeSync(k);
+      const value = new HistoryReader(hist).at(key, n0);
+      if (value === undefined) db.removeSync(key);
+      else db.putSync(key, value);
+    }
+    this.undo.dropAfter(n0, head);
+    const dropped = this.positions.truncate(n0);
+    const firstDropped = new Map<string, number>();
+    for (const row of dropped) firstDropped.set(row.feed, Math.min(row.seq, firstDropped.get(row.feed) ?? Infinity));
+    for (const [feed, seq] of firstDropped) {
+      const prev = seq > 0 ? this.positions.of(feed, seq - 1) : undefined;
+      const row = prev === undefined ? undefined : this.positions.row(prev);
+      if (row === undefined) this.checkpoint.remove(feed);
+      else this.checkpoint.set(feed, { length: seq, hash: row.hash });
+    }
   }
 
   /** The head position: how many entries are applied. */
@@ -141,6 +188,7 @@ export class ProjectionSet {
   clear(): void {
     this.env.transactionSync(() => {
       this.checkpoint.clear();
+      this.undo.db.clearSync();
       for (const p of this.all) for (const c of p.caches) c.discard();
       for (const p of this.all) for (const [, db] of p.dbs) db.clearSync();
       for (const [, db] of this.positions.dbs) db.clearSync();

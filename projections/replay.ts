@@ -88,6 +88,57 @@ export async function catchUp(set: ProjectionSet, feeds: FeedSet, onProgress?: (
   return done;
 }
 
+function keyBefore(a: { hlc: number; feed: string; seq: number }, b: { hlc: number; feed: string; seq: number }): boolean {
+  if (a.hlc !== b.hlc) return a.hlc < b.hlc;
+  if (a.feed !== b.feed) return a.feed < b.feed;
+  return a.seq < b.seq;
+}
+
+/**
+ * Applies every entry the feeds hold that the projections do not, in the one order for
+ * everyone. Entries that sort after everything applied are simply appended (in batches);
+ * when one sorts before applied entries (it arrived late), the projections are rewound to
+ * just before its place and the tail is applied again, in one transaction, so readers never
+ * see a half-rewound tree. Returns how many entries were applied (re-applied ones included).
+ */
+export async function integrate(set: ProjectionSet, feeds: FeedSet, onProgress?: (p: ReplayProgress) => void): Promise<number> {
+  // Each feed's first unapplied entry is its earliest (timestamps rise along a feed).
+  let first: { hlc: number; feed: string; seq: number } | null = null;
+  for (const feed of feeds.list()) {
+    const from = set.position(feed.name)?.length ?? 0;
+    if (from >= feed.length) continue;
+    const e = await feed.get(from);
+    const key = { hlc: e.hlc, feed: feed.name, seq: e.seq };
+    if (first === null || keyBefore(key, first)) first = key;
+  }
+  if (first === null) return 0;
+  const head = set.positions.applied;
+  let n0 = head;
+  while (n0 > 0) {
+    const row = set.positions.row(n0)!;
+    if (keyBefore({ hlc: row.hlc, feed: row.feed, seq: row.seq }, first)) break;
+    n0--;
+  }
+  if (n0 === head) return catchUp(set, feeds, onProgress);
+  // Late arrival: gather the applied tail after n0 and everything unapplied, sorted, then
+  // rewind and re-apply it all in one transaction.
+  const from = new Map<string, number>();
+  for (const feed of feeds.list()) from.set(feed.name, set.position(feed.name)?.length ?? 0);
+  for (let n = head; n > n0; n--) {
+    const row = set.positions.row(n)!;
+    from.set(row.feed, Math.min(row.seq, from.get(row.feed) ?? row.seq));
+  }
+  const tail: Entry[] = [];
+  for (const feed of feeds.list()) {
+    const start = from.get(feed.name) ?? 0;
+    if (start < feed.length) tail.push(...(await feed.read(start, feed.length)));
+  }
+  tail.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
+  const applied = set.applyEntries(tail, { rewindTo: n0 });
+  onProgress?.({ done: applied, total: tail.length });
+  return applied;
+}
+
 /** Drops every projection row and applies the whole log again. */
 export async function rebuild(set: ProjectionSet, feeds: FeedSet, onProgress?: (p: ReplayProgress) => void): Promise<number> {
   set.clear();

@@ -9,7 +9,7 @@ import type { Database, Key, RootDatabase } from 'lmdb';
 import type { FsEvent, NodeId } from '../log/index.js';
 import { CachedDb } from './cached-db.js';
 import type { HistoryReader } from './history.js';
-import { versionedDb, type PositionClock } from './versioned-db.js';
+import { versionedDb, type Versioning } from './versioned-db.js';
 import type { ApplyContext, Projection } from './projection.js';
 
 export type NodeKind = 'file' | 'dir' | 'symlink';
@@ -59,16 +59,16 @@ export class Tree implements Projection {
   readonly #areasPast: HistoryReader<NodeId>;
   readonly #areasHistory: CachedDb<NodeId | null, string>;
 
-  constructor(env: RootDatabase, position: PositionClock) {
-    const nodes = versionedDb<NodeRecord>(env, 'tree-nodes', position);
+  constructor(env: RootDatabase, versioning: Versioning) {
+    const nodes = versionedDb<NodeRecord>(env, 'tree-nodes', versioning);
     this.#nodes = nodes.current;
     this.#nodesPast = nodes.past;
     this.#nodesHistory = nodes.history;
-    const dirents = versionedDb<NodeId>(env, 'tree-dirents', position);
+    const dirents = versionedDb<NodeId>(env, 'tree-dirents', versioning);
     this.#dirents = dirents.current;
     this.#direntsPast = dirents.past;
     this.#direntsHistory = dirents.history;
-    const areas = versionedDb<NodeId>(env, 'tree-areas', position);
+    const areas = versionedDb<NodeId>(env, 'tree-areas', versioning);
     this.#areas = areas.current;
     this.#areasPast = areas.past;
     this.#areasHistory = areas.history;
@@ -274,6 +274,8 @@ export class Tree implements Projection {
       case 'famfs-alloc':
       case 'famfs-free':
       case 'famfs-device':
+      case 'peer-add':
+      case 'peer-remove':
       case 'placement':
         return;
       default: {

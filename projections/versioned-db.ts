@@ -5,6 +5,7 @@
 import type { RootDatabase } from 'lmdb';
 import { CachedDb } from './cached-db.js';
 import { HistoryReader } from './history.js';
+import type { UndoLog } from './undo-log.js';
 
 /** The apply position of the entry being applied (1 for the first entry ever applied). */
 export type PositionClock = () => number;
@@ -15,8 +16,14 @@ export interface VersionedDb<V> {
   readonly past: HistoryReader<V>;
 }
 
-export function versionedDb<V>(env: RootDatabase, name: string, position: PositionClock): VersionedDb<V> {
+/** What a projection needs to keep history and undo records: the apply position and the undo log. */
+export interface Versioning {
+  readonly position: PositionClock;
+  readonly undo: UndoLog;
+}
+
+export function versionedDb<V>(env: RootDatabase, name: string, versioning: Versioning): VersionedDb<V> {
   const history = new CachedDb<V | null, string>(env.openDB({ name: `${name}-history` }));
-  const current = new CachedDb<V, string>(env.openDB({ name }), { db: history as CachedDb<unknown, string>, position });
+  const current = new CachedDb<V, string>(env.openDB({ name }), { db: history as CachedDb<unknown, string>, position: versioning.position }, { log: versioning.undo, name, kind: 'v' });
   return { current, history, past: new HistoryReader<V>(history.db) };
 }

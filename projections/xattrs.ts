@@ -3,7 +3,7 @@ import type { Database, Key, RootDatabase } from 'lmdb';
 import type { FsEvent, NodeId } from '../log/index.js';
 import { CachedDb } from './cached-db.js';
 import type { HistoryReader } from './history.js';
-import { versionedDb, type PositionClock } from './versioned-db.js';
+import { versionedDb, type Versioning } from './versioned-db.js';
 import type { ApplyContext, Projection } from './projection.js';
 
 export class Xattrs implements Projection {
@@ -19,8 +19,8 @@ export class Xattrs implements Projection {
   readonly #dbPast: HistoryReader<Uint8Array>;
   readonly #dbHistory: CachedDb<Uint8Array | null, string>;
 
-  constructor(env: RootDatabase, position: PositionClock) {
-    const db = versionedDb<Uint8Array>(env, 'xattrs', position);
+  constructor(env: RootDatabase, versioning: Versioning) {
+    const db = versionedDb<Uint8Array>(env, 'xattrs', versioning);
     this.#db = db.current;
     this.#dbPast = db.past;
     this.#dbHistory = db.history;
@@ -69,6 +69,8 @@ export class Xattrs implements Projection {
       case 'famfs-alloc':
       case 'famfs-free':
       case 'famfs-device':
+      case 'peer-add':
+      case 'peer-remove':
       case 'placement':
         return;
       default: {

@@ -1,0 +1,209 @@
+/**
+ * The handshake: three messages that leave both sides holding direction-specific frame keys
+ * and the proof that the other side holds the secret key of the household member it names
+ * (spec/wire-format.md has the byte layouts).
+ *
+ *   HELLO  dialer -> listener:  eC, idC
+ *   REPLY  listener -> dialer:  eS, idS, sig_idS("realize/wire/v1 listener\0" || th)
+ *   AUTH   dialer -> listener:  sig_idC("realize/wire/v1 dialer\0" || th)
+ *
+ *   th  = SHA-256("realize/wire/v1 transcript\0" || eC || idC || eS || idS)
+ *   keys = HKDF-SHA256(ikm = X25519(e, e'), salt = th, info = "realize/wire/v1 dialer->listener"
+ *          or "... listener->dialer", 32 bytes)
+ *
+ * Both ephemeral keys and both identities are in th, so a signature made for one session
+ * never verifies in another (replay), and each role signs under its own label, so a
+ * signature cannot be reflected back to its maker. The pure steps live here; the socket
+ * side is secure-channel.ts.
+ */
+import { hkdfSync } from 'node:crypto';
+import { bytesEqual, sha256, toHex, verifySignature, type Signer } from '../../log/index.js';
+import { SyncError } from './sync-error.js';
+import { agree, ephemeralKey, type EphemeralKey } from './x25519.js';
+
+export const WIRE_MAGIC = Buffer.from('RLZW', 'latin1');
+export const WIRE_VERSION = 1;
+export const HELLO = 1;
+export const REPLY = 2;
+export const AUTH = 3;
+export const REFUSE = 4;
+export const HANDSHAKE_HEADER_BYTES = 8;
+export const HELLO_BYTES = HANDSHAKE_HEADER_BYTES + 64;
+export const REPLY_BYTES = HANDSHAKE_HEADER_BYTES + 128;
+export const AUTH_BYTES = HANDSHAKE_HEADER_BYTES + 64;
+/** A handshake record never exceeds this (a REFUSE carries at most this much reason). */
+export const MAX_HANDSHAKE_BYTES = 512;
+
+const TRANSCRIPT_TAG = Buffer.from('realize/wire/v1 transcript\0', 'latin1');
+const LISTENER_TAG = Buffer.from('realize/wire/v1 listener\0', 'latin1');
+const DIALER_TAG = Buffer.from('realize/wire/v1 dialer\0', 'latin1');
+const INFO_D2L = Buffer.from('realize/wire/v1 dialer->listener', 'latin1');
+const INFO_L2D = Buffer.from('realize/wire/v1 listener->dialer', 'latin1');
+
+export type HandshakeMessage =
+  | { readonly type: typeof HELLO; readonly ephemeral: Uint8Array; readonly identity: Uint8Array }
+  | { readonly type: typeof REPLY; readonly ephemeral: Uint8Array; readonly identity: Uint8Array; readonly signature: Uint8Array }
+  | { readonly type: typeof AUTH; readonly signature: Uint8Array }
+  | { readonly type: typeof REFUSE; readonly reason: string };
+
+function header(type: number, total: number): Buffer {
+  const b = Buffer.alloc(total);
+  WIRE_MAGIC.copy(b, 0);
+  b[4] = WIRE_VERSION;
+  b[5] = type;
+  return b; // bytes 6-7 reserved, zero
+}
+
+export function encodeHello(ephemeral: Uint8Array, identity: Uint8Array): Buffer {
+  const b = header(HELLO, HELLO_BYTES);
+  b.set(ephemeral, 8);
+  b.set(identity, 40);
+  return b;
+}
+
+export function encodeReply(ephemeral: Uint8Array, identity: Uint8Array, signature: Uint8Array): Buffer {
+  const b = header(REPLY, REPLY_BYTES);
+  b.set(ephemeral, 8);
+  b.set(identity, 40);
+  b.set(signature, 72);
+  return b;
+}
+
+export function encodeAuth(signature: Uint8Array): Buffer {
+  const b = header(AUTH, AUTH_BYTES);
+  b.set(signature, 8);
+  return b;
+}
+
+export function encodeRefuse(reason: string): Buffer {
+  let text = Buffer.from(reason, 'utf8');
+  if (text.byteLength > MAX_HANDSHAKE_BYTES - HANDSHAKE_HEADER_BYTES) text = text.subarray(0, MAX_HANDSHAKE_BYTES - HANDSHAKE_HEADER_BYTES);
+  const b = header(REFUSE, HANDSHAKE_HEADER_BYTES + text.byteLength);
+  text.copy(b, 8);
+  return b;
+}
+
+export function decodeHandshake(b: Uint8Array): HandshakeMessage {
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  if (buf.byteLength < HANDSHAKE_HEADER_BYTES || !buf.subarray(0, 4).equals(WIRE_MAGIC)) {
+    throw new SyncError('NOT_REALIZE', 'the peer does not speak the Realize wire protocol (bad magic)');
+  }
+  if (buf[4] !== WIRE_VERSION) throw new SyncError('BAD_VERSION', `the peer speaks wire version ${buf[4]}; this realize speaks ${WIRE_VERSION}`);
+  const type = buf[5];
+  const want = (n: number): void => {
+    if (buf.byteLength !== n) throw new SyncError('BAD_HANDSHAKE', `handshake message ${type} is ${buf.byteLength} bytes, expected ${n}`);
+  };
+  const copy = (from: number, to: number): Uint8Array => new Uint8Array(buf.subarray(from, to));
+  switch (type) {
+    case HELLO:
+      want(HELLO_BYTES);
+      return { type, ephemeral: copy(8, 40), identity: copy(40, 72) };
+    case REPLY:
+      want(REPLY_BYTES);
+      return { type, ephemeral: copy(8, 40), identity: copy(40, 72), signature: copy(72, 136) };
+    case AUTH:
+      want(AUTH_BYTES);
+      return { type, signature: copy(8, 72) };
+    case REFUSE:
+      return { type, reason: buf.subarray(8).toString('utf8').replace(/[^\x20-\x7e]/g, '?') };
+    default:
+      throw new SyncError('NOT_REALIZE', `unknown handshake message type ${type}`);
+  }
+}
+
+export function transcriptHash(eC: Uint8Array, idC: Uint8Array, eS: Uint8Array, idS: Uint8Array): Uint8Array {
+  return sha256(TRANSCRIPT_TAG, eC, idC, eS, idS);
+}
+
+export interface SessionKeys {
+  /** This side's sending key. */
+  readonly send: Uint8Array;
+  /** This side's receiving key. */
+  readonly receive: Uint8Array;
+  /** The other side's identity (Ed25519 public key). */
+  readonly peer: Uint8Array;
+  /** The transcript hash: unique to this session. */
+  readonly transcript: Uint8Array;
+}
+
+export function deriveKeys(shared: Uint8Array, th: Uint8Array): { dialerToListener: Uint8Array; listenerToDialer: Uint8Array } {
+  return {
+    dialerToListener: new Uint8Array(hkdfSync('sha256', shared, th, INFO_D2L, 32)),
+    listenerToDialer: new Uint8Array(hkdfSync('sha256', shared, th, INFO_L2D, 32)),
+  };
+}
+
+/** How a side decides whom to talk to: membership, and (dialing) the key it expects. */
+export interface HandshakePolicy {
+  readonly signer: Signer;
+  /** True when the key (hex) is a household member this side accepts. */
+  readonly isMember: (keyHex: string) => boolean;
+  /** Dialer only: the key the listener must hold. */
+  readonly expect?: string;
+  /** Fixed ephemeral secret, for golden fixtures only. */
+  readonly ephemeralSecret?: Uint8Array;
+}
+
+// ---------------------------------------------------------------- dialer
+
+export interface DialerState {
+  readonly eph: EphemeralKey;
+  readonly policy: HandshakePolicy;
+}
+
+export function dialerStart(policy: HandshakePolicy): { state: DialerState; hello: Buffer } {
+  const eph = ephemeralKey(policy.ephemeralSecret);
+  return { state: { eph, policy }, hello: encodeHello(eph.publicKey, policy.signer.publicKey) };
+}
+
+/** Checks the listener's REPLY; returns the AUTH to send and the session keys. */
+export function dialerFinish(state: DialerState, reply: HandshakeMessage): { auth: Buffer; keys: SessionKeys } {
+  if (reply.type === REFUSE) throw new SyncError('REFUSED', `the peer refused the connection: ${reply.reason}`);
+  if (reply.type !== REPLY) throw new SyncError('BAD_HANDSHAKE', `expected the listener's reply, got handshake message ${reply.type}`);
+  const { policy, eph } = state;
+  const idS = toHex(reply.identity);
+  if (policy.expect !== undefined && idS !== policy.expect) {
+    throw new SyncError('WRONG_KEY', `the peer at this address holds key ${idS}, not the expected ${policy.expect}`);
+  }
+  if (bytesEqual(reply.identity, policy.signer.publicKey)) throw new SyncError('BAD_HANDSHAKE', 'the peer claims this peer\'s own key (a reflected handshake)');
+  if (!policy.isMember(idS)) throw new SyncError('UNKNOWN_KEY', `the peer's key ${idS} is not a member of the household`);
+  const th = transcriptHash(eph.publicKey, policy.signer.publicKey, reply.ephemeral, reply.identity);
+  if (!verifySignature(reply.identity, Buffer.concat([LISTENER_TAG, th]), reply.signature)) {
+    throw new SyncError('BAD_SIGNATURE', `the peer's handshake signature does not verify for key ${idS} (not the key's holder, or a replayed handshake)`);
+  }
+  const shared = agree(eph, reply.ephemeral);
+  const k = deriveKeys(shared, th);
+  const auth = encodeAuth(policy.signer.sign(Buffer.concat([DIALER_TAG, th])));
+  return { auth, keys: { send: k.dialerToListener, receive: k.listenerToDialer, peer: reply.identity, transcript: th } };
+}
+
+// ---------------------------------------------------------------- listener
+
+export interface ListenerState {
+  readonly th: Uint8Array;
+  readonly peer: Uint8Array;
+  readonly keys: { dialerToListener: Uint8Array; listenerToDialer: Uint8Array };
+}
+
+/** Checks the dialer's HELLO; returns the REPLY to send. */
+export function listenerReply(policy: HandshakePolicy, hello: HandshakeMessage): { state: ListenerState; reply: Buffer } {
+  if (hello.type !== HELLO) throw new SyncError('BAD_HANDSHAKE', `expected a hello, got handshake message ${hello.type}`);
+  const idC = toHex(hello.identity);
+  if (bytesEqual(hello.identity, policy.signer.publicKey)) throw new SyncError('BAD_HANDSHAKE', "the dialer claims this peer's own key (a reflected handshake)");
+  if (!policy.isMember(idC)) throw new SyncError('UNKNOWN_KEY', `key ${idC} is not a member of the household`);
+  const eph = ephemeralKey(policy.ephemeralSecret);
+  const th = transcriptHash(hello.ephemeral, hello.identity, eph.publicKey, policy.signer.publicKey);
+  const shared = agree(eph, hello.ephemeral);
+  const reply = encodeReply(eph.publicKey, policy.signer.publicKey, policy.signer.sign(Buffer.concat([LISTENER_TAG, th])));
+  return { state: { th, peer: hello.identity, keys: deriveKeys(shared, th) }, reply };
+}
+
+/** Checks the dialer's AUTH; returns the session keys. */
+export function listenerFinish(state: ListenerState, auth: HandshakeMessage): SessionKeys {
+  if (auth.type === REFUSE) throw new SyncError('REFUSED', `the dialer gave up: ${auth.reason}`);
+  if (auth.type !== AUTH) throw new SyncError('BAD_HANDSHAKE', `expected the dialer's signature, got handshake message ${auth.type}`);
+  if (!verifySignature(state.peer, Buffer.concat([DIALER_TAG, state.th]), auth.signature)) {
+    throw new SyncError('BAD_SIGNATURE', `the dialer's handshake signature does not verify for key ${toHex(state.peer)} (not the key's holder, or a replayed handshake)`);
+  }
+  return { send: state.keys.listenerToDialer, receive: state.keys.dialerToListener, peer: state.peer, transcript: state.th };
+}
