@@ -139,7 +139,7 @@ export class Content implements Projection {
       }
       case 'write': {
         const row = this.#rows.get(event.id);
-        const last = `${ctx.feed}/${ctx.entry.seq}/${ctx.index}`;
+        const last = `${ctx.feed}/${ctx.entry.seq}/${ctx.index}${ctx.sub ? `.${ctx.sub}` : ''}`;
         if (row === undefined || row.last === last) return;
         const count = blockCount(event.size);
         const blocks = resized(row.blocks, count);
@@ -149,7 +149,7 @@ export class Content implements Projection {
       }
       case 'truncate': {
         const row = this.#rows.get(event.id);
-        const last = `${ctx.feed}/${ctx.entry.seq}/${ctx.index}`;
+        const last = `${ctx.feed}/${ctx.entry.seq}/${ctx.index}${ctx.sub ? `.${ctx.sub}` : ''}`;
         if (row === undefined || row.last === last) return;
         const count = blockCount(event.size);
         const blocks = resized(row.blocks, count);

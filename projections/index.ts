@@ -11,3 +11,4 @@ export { catchUp, integrate, rebuild, projectionsAhead, type ReplayProgress } fr
 export { Positions, type PositionRow } from './positions.js';
 export { HistoryReader } from './history.js';
 export { Famfs, FAMFS_UNIT, deviceSpan, unitsFor, type FamfsDeviceRow, type FreeRange } from './famfs.js';
+export { ConflictCopies, type ConflictRow } from './conflict-copies.js';

@@ -17,11 +17,12 @@ import type { Projection } from './projection.js';
 import { Tree } from './tree.js';
 import { Positions } from './positions.js';
 import { UndoLog } from './undo-log.js';
+import { ConflictCopies } from './conflict-copies.js';
 import { historyKey, HistoryReader } from './history.js';
 import { Xattrs } from './xattrs.js';
 
 /** Bumped whenever the rows' layout changes; older rows are rebuilt from the log. */
-export const PROJECTIONS_FORMAT = 3;
+export const PROJECTIONS_FORMAT = 4;
 
 export interface SkippedEvent {
   readonly feed: string;
@@ -41,6 +42,7 @@ export class ProjectionSet {
   readonly blockIndex: BlockIndex;
   readonly positions: Positions;
   readonly undo: UndoLog;
+  readonly conflicts: ConflictCopies;
   readonly all: readonly Projection[];
   /** The position of the entry being applied. */
   #n = 0;
@@ -56,9 +58,10 @@ export class ProjectionSet {
     this.tree = new Tree(env, versioning);
     this.content = new Content(env, versioning);
     this.xattrs = new Xattrs(env, versioning);
+    this.conflicts = new ConflictCopies(env, versioning, this.tree, this.content, this.positions);
     this.famfs = new Famfs(env);
     this.blockIndex = new BlockIndex(env);
-    this.all = [this.inodes, this.tree, this.content, this.xattrs, this.famfs];
+    this.all = [this.inodes, this.tree, this.content, this.xattrs, this.famfs, this.conflicts];
   }
 
   /**
@@ -123,7 +126,11 @@ export class ProjectionSet {
         return;
       }
       const ctx = { entry, feed, index };
-      for (const p of this.all) p.apply(event, ctx);
+      const resolved = this.conflicts.resolve(event, ctx);
+      resolved.forEach((ev, sub) => {
+        const c = sub === 0 && resolved.length === 1 ? ctx : { ...ctx, sub: sub + 1 };
+        for (const p of this.all) p.apply(ev, c);
+      });
     });
     this.checkpoint.set(feed, { length: entry.seq + 1, hash: entry.hash });
     this.undo.seal(this.#n);

@@ -8,6 +8,8 @@ export interface ApplyContext {
   readonly entry: Entry<unknown>;
   readonly feed: string;
   readonly index: number;
+  /** Events a projection derived from the one at `index` (conflict copies) are numbered 1, 2, ... */
+  readonly sub?: number;
 }
 
 export interface Projection {

@@ -36,6 +36,25 @@ export interface Dirent {
   readonly id: NodeId;
 }
 
+/** 20261122-013045: a conflict copy's time, in UTC, to the second. */
+function stamp(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+}
+
+/**
+ * The names a conflicting node `id` tries beside `name`, in order: name.conflict-PEER-TIME.ext
+ * (PEER: the first 8 hex digits of the author's key), then with more and more of the id.
+ */
+export function conflictNames(name: string, id: NodeId, author: Uint8Array, time: number): string[] {
+  const dot = name.lastIndexOf('.');
+  const stem = dot > 0 ? name.slice(0, dot) : name;
+  const ext = dot > 0 ? name.slice(dot) : '';
+  const base = `${stem}.conflict-${Buffer.from(author).toString('hex').slice(0, 8)}-${stamp(time)}`;
+  const out = [`${base}${ext}`];
+  for (let n = 8; n <= 32; n += 8) out.push(`${base}-${id.slice(0, n)}${ext}`);
+  return out.filter((c) => Buffer.byteLength(c) <= 255).concat(`c-${id}`);
+}
+
 function direntKey(parent: NodeId, name: string): string {
   return `${parent}/${name}`;
 }
@@ -151,7 +170,7 @@ export class Tree implements Projection {
 
   // ---- apply ----
 
-  apply(event: FsEvent, _ctx: ApplyContext): void {
+  apply(event: FsEvent, ctx: ApplyContext): void {
     switch (event.type) {
       case 'area-create': {
         if (this.#areas.get(event.area) !== undefined || this.#nodes.get(event.root) !== undefined) return;
@@ -168,7 +187,7 @@ export class Tree implements Projection {
         if (this.#nodes.get(event.id) !== undefined) return;
         const parent = this.#nodes.get(event.parent);
         if (parent === undefined || parent.kind !== 'dir' || parent.nlink === 0) return;
-        const name = this.#freeName(event.parent, event.name, event.id);
+        const name = this.#freeName(event.parent, event.name, event.id, ctx, event.time);
         const kind: NodeKind = event.type === 'create' ? 'file' : event.type === 'mkdir' ? 'dir' : 'symlink';
         const mode = event.type === 'symlink' ? 0o777 : event.mode;
         this.#nodes.put(event.id, {
@@ -191,8 +210,8 @@ export class Tree implements Projection {
         const taken = this.child(event.parent, event.name);
         if (taken === event.id) return;
         // Applied again after the name was taken: the link is already there, under its conflict name.
-        if (taken !== undefined && this.#conflictNames(event.name, event.id).some((c) => this.child(event.parent, c) === event.id)) return;
-        const name = this.#freeName(event.parent, event.name, event.id);
+        if (taken !== undefined && conflictNames(event.name, event.id, ctx.entry.author, event.time).some((c) => this.child(event.parent, c) === event.id)) return;
+        const name = this.#freeName(event.parent, event.name, event.id, ctx, event.time);
         this.#dirents.put(direntKey(event.parent, name), event.id);
         this.#nodes.put(event.id, { ...node, nlink: node.nlink + 1, ctime: event.time });
         this.#touchDir(event.parent, event.time, 0);
@@ -286,21 +305,10 @@ export class Tree implements Projection {
   }
 
   /** The name itself when free; else a deterministic conflict name beside it. */
-  #freeName(parent: NodeId, name: string, id: NodeId): string {
+  #freeName(parent: NodeId, name: string, id: NodeId, ctx: ApplyContext, time: number): string {
     if (this.child(parent, name) === undefined) return name;
-    const candidates = this.#conflictNames(name, id);
+    const candidates = conflictNames(name, id, ctx.entry.author, time);
     return candidates.find((c) => this.child(parent, c) === undefined) ?? candidates.at(-1)!;
-  }
-
-  /** The conflict names of `name` for node `id`, in the order they are tried. */
-  #conflictNames(name: string, id: NodeId): string[] {
-    const dot = name.lastIndexOf('.');
-    const stem = dot > 0 ? name.slice(0, dot) : name;
-    const ext = dot > 0 ? name.slice(dot) : '';
-    const out: string[] = [];
-    for (let n = 8; n <= 32; n += 8) out.push(`${stem}.conflict-${id.slice(0, n)}${ext}`);
-    out.push(`${name}.conflict-${id}`);
-    return out;
   }
 
   #dropEntry(parent: NodeId, name: string, id: NodeId, node: NodeRecord, time: number): void {
