@@ -32,3 +32,4 @@ export { mkfs, readSuperblock, encodeSuperblock, decodeSuperblock, uuidString, u
 export { FamfsIo, mapRange, allocatedBytes } from './famfs-io.js';
 export { famfsEngine } from './famfs-engine.js';
 export { famfsFsck, type FsckResult, type FsckProblem } from './famfs-fsck.js';
+export { listConflicts, type ConflictInfo } from './conflicts.js';

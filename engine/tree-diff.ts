@@ -21,23 +21,31 @@ export interface Change {
 }
 
 interface Seen {
+  /** The node's first path in name order. */
   readonly path: string;
   readonly info: NodeInfo;
   readonly hash: string | null;
+  /** Its names: `${parent id}/${name}` -> path (a hard-linked file has several). */
+  readonly links: Map<string, string>;
 }
 
 function walk(snap: Snapshot, root: string): Map<NodeId, Seen> {
   const out = new Map<NodeId, Seen>();
   const info = snap.lookup(root);
   if (info === undefined) return out;
-  const visit = (path: string, node: NodeInfo): void => {
+  const visit = (path: string, link: string, node: NodeInfo): void => {
+    const seen = out.get(node.id);
+    if (seen !== undefined) {
+      seen.links.set(link, path);
+      return;
+    }
     const state = node.kind === 'file' ? snap.contentState(node.id) : undefined;
-    // A hard-linked file is seen once, under its first path in name order.
-    if (!out.has(node.id)) out.set(node.id, { path, info: node, hash: state ? toHex(state.hash) : null });
+    out.set(node.id, { path, info: node, hash: state ? toHex(state.hash) : null, links: new Map([[link, path]]) });
     if (node.kind !== 'dir') return;
-    for (const e of snap.readdir(path)) visit(`${path === '/' ? '' : path}/${e.name}`, e.info);
+    for (const e of snap.readdir(path)) visit(`${path === '/' ? '' : path}/${e.name}`, `${node.id}/${e.name}`, e.info);
   };
-  visit(root, info);
+  // The top of the walk is PATH on both sides: it is not a name that changed.
+  visit(root, '', info);
   return out;
 }
 
@@ -45,25 +53,39 @@ function metaDiffers(a: NodeInfo, b: NodeInfo): boolean {
   return a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid || a.mtime !== b.mtime || a.target !== b.target;
 }
 
+/**
+ * Nodes are matched by id, and their names by (parent id, name): a node whose own entry moved
+ * is renamed; the nodes below a moved directory are not (their entries did not change). A
+ * hard link made or removed is an added or removed name of the file.
+ */
 export function diffTrees(a: Snapshot, b: Snapshot, root = '/'): Change[] {
   const left = walk(a, root);
   const right = walk(b, root);
   const changes: Change[] = [];
   for (const [id, l] of left) {
     const r = right.get(id);
+    const nodeKind = l.info.kind;
     if (r === undefined) {
-      changes.push({ kind: 'removed', path: l.path, id, nodeKind: l.info.kind });
+      for (const path of l.links.values()) changes.push({ kind: 'removed', path, id, nodeKind });
       continue;
     }
     const modified = l.info.kind === 'file' && l.hash !== r.hash;
-    if (l.path !== r.path) changes.push({ kind: 'renamed', path: r.path, from: l.path, id, nodeKind: r.info.kind, ...(modified ? { modified } : {}) });
-    else if (modified || (l.info.kind === 'symlink' && l.info.target !== r.info.target)) changes.push({ kind: 'modified', path: r.path, id, nodeKind: r.info.kind });
+    const gone = [...l.links].filter(([k]) => !r.links.has(k)).map(([, p]) => p);
+    const made = [...r.links].filter(([k]) => !l.links.has(k)).map(([, p]) => p);
+    const pairs = Math.min(gone.length, made.length);
+    for (let i = 0; i < pairs; i++) changes.push({ kind: 'renamed', path: made[i]!, from: gone[i]!, id, nodeKind: r.info.kind, ...(modified ? { modified } : {}) });
+    for (const path of gone.slice(pairs)) changes.push({ kind: 'removed', path, id, nodeKind });
+    for (const path of made.slice(pairs)) changes.push({ kind: 'added', path, id, nodeKind });
+    if (pairs > 0 && modified) continue;
+    if (modified || (l.info.kind === 'symlink' && l.info.target !== r.info.target)) changes.push({ kind: 'modified', path: r.path, id, nodeKind: r.info.kind });
     else if (l.info.kind !== 'dir' && metaDiffers(l.info, r.info)) changes.push({ kind: 'metadata', path: r.path, id, nodeKind: r.info.kind });
     else if (l.info.kind === 'dir' && (l.info.mode !== r.info.mode || l.info.uid !== r.info.uid || l.info.gid !== r.info.gid)) {
       changes.push({ kind: 'metadata', path: r.path, id, nodeKind: r.info.kind });
     }
   }
-  for (const [id, r] of right) if (!left.has(id)) changes.push({ kind: 'added', path: r.path, id, nodeKind: r.info.kind });
+  for (const [id, r] of right) {
+    if (!left.has(id)) for (const path of r.links.values()) changes.push({ kind: 'added', path, id, nodeKind: r.info.kind });
+  }
   changes.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
   return changes;
 }

@@ -43,6 +43,8 @@ interface Branch {
   flushing: Promise<void> | null;
   /** The first failure of a background flush, reported to the next fsync/flush. */
   error: Error | null;
+  /** Writes in progress: the branch is not dropped under them (they may still add blocks). */
+  writers: number;
 }
 
 export class WriteCache {
@@ -113,7 +115,7 @@ export class WriteCache {
     if (b === undefined) {
       const row = this.#engine.projections.content.row(id);
       if (row === undefined) throw new EngineError('NOT_FOUND', `no such file: ${id}`);
-      b = { size: row.size, floor: Infinity, mtime: 0, dirty: new Map(), bytes: 0, timer: null, flushing: null, error: null };
+      b = { size: row.size, floor: Infinity, mtime: 0, dirty: new Map(), bytes: 0, timer: null, flushing: null, error: null, writers: 0 };
       this.#branches.set(id, b);
     }
     return b;
@@ -123,6 +125,16 @@ export class WriteCache {
   async write(id: NodeId, offset: number, data: Uint8Array): Promise<void> {
     if (data.byteLength === 0) return;
     const b = this.#branch(id);
+    b.writers++;
+    try {
+      await this.#writeInto(id, b, offset, data);
+    } finally {
+      b.writers--;
+    }
+    if (this.#total >= this.#totalBound) await this.#drainSome();
+  }
+
+  async #writeInto(id: NodeId, b: Branch, offset: number, data: Uint8Array): Promise<void> {
     const end = offset + data.byteLength;
     const first = Math.floor(offset / BLOCK_SIZE);
     const last = Math.floor((end - 1) / BLOCK_SIZE);
@@ -160,7 +172,6 @@ export class WriteCache {
     b.mtime = this.#engine.env.now();
     this.#schedule(id, b);
     if (b.bytes >= this.#fileBound) void this.#startFlush(id, b);
-    if (this.#total >= this.#totalBound) await this.#drainSome();
   }
 
   #adopt(b: Branch, index: number, block: Block): void {
@@ -279,7 +290,7 @@ export class WriteCache {
         }
       }
     }
-    if (b.dirty.size === 0 && this.#branches.get(id) === b && b.timer === null) {
+    if (b.dirty.size === 0 && b.writers === 0 && this.#branches.get(id) === b && b.timer === null) {
       this.#branches.delete(id);
     }
   }
@@ -299,7 +310,7 @@ export class WriteCache {
     if (b.dirty.size > 0) await this.#startFlush(id, b);
     const err = b.error;
     b.error = null;
-    if (b.dirty.size === 0 && this.#branches.get(id) === b) this.#branches.delete(id);
+    if (b.dirty.size === 0 && b.writers === 0 && this.#branches.get(id) === b) this.#branches.delete(id);
     if (err) throw err;
     if (opts.durable) await this.#engine.flush();
   }

@@ -1,0 +1,324 @@
+/**
+ * A mutually authenticated, encrypted connection over a TCP socket: the handshake of
+ * handshake.ts, then frames sealed by aead.ts (spec/wire-format.md). The channel carries
+ * opaque messages (the sync protocol's, session.ts); it applies backpressure both ways:
+ * send() waits while the socket's buffer is full, and the socket is paused while received
+ * messages wait unread.
+ */
+import type { Socket } from 'node:net';
+import { toHex } from '../../log/index.js';
+import { Opener, Sealer, TAG_BYTES } from './aead.js';
+import {
+  decodeHandshake,
+  dialerFinish,
+  dialerStart,
+  encodeRefuse,
+  listenerFinish,
+  listenerReply,
+  MAX_HANDSHAKE_BYTES,
+  type HandshakeMessage,
+  type HandshakePolicy,
+  type SessionKeys,
+} from './handshake.js';
+import { RecordReader } from './record-reader.js';
+import { SyncError } from './sync-error.js';
+
+/** The largest message a frame carries. */
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+export const MAX_FRAME_BYTES = MAX_MESSAGE_BYTES + TAG_BYTES;
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Received bytes waiting to be read that pause the socket. */
+const HIGH_WATER = 32 * 1024 * 1024;
+const LOW_WATER = 8 * 1024 * 1024;
+
+export interface ChannelOptions extends HandshakePolicy {
+  readonly handshakeTimeoutMs?: number;
+  /** Lower than MAX_MESSAGE_BYTES to test the limit. */
+  readonly maxFrameBytes?: number;
+}
+
+export interface ChannelStats {
+  bytesIn: number;
+  bytesOut: number;
+  framesIn: number;
+  framesOut: number;
+}
+
+type Mode = 'handshake' | 'transport' | 'done';
+
+export class SecureChannel {
+  readonly socket: Socket;
+  readonly role: 'dialer' | 'listener';
+  readonly stats: ChannelStats = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0 };
+  #peer: Uint8Array | null = null;
+  #transcript: Uint8Array | null = null;
+  readonly #reader = new RecordReader();
+  readonly #maxFrame: number;
+  #mode: Mode = 'handshake';
+  #sealer: Sealer | null = null;
+  #opener: Opener | null = null;
+  #error: SyncError | null = null;
+  #ended = false;
+  readonly #queue: Buffer[] = [];
+  #queuedBytes = 0;
+  #paused = false;
+  #waiter: { resolve: () => void } | null = null;
+  readonly #closed: Promise<void>;
+
+  private constructor(socket: Socket, role: 'dialer' | 'listener', maxFrame: number) {
+    this.socket = socket;
+    this.role = role;
+    this.#maxFrame = maxFrame;
+    socket.setNoDelay(true);
+    this.#closed = new Promise((resolve) => socket.once('close', () => resolve()));
+    socket.on('data', (chunk: Buffer) => {
+      this.stats.bytesIn += chunk.byteLength;
+      this.#reader.push(chunk);
+      this.#pump();
+    });
+    socket.on('end', () => {
+      this.#ended = true;
+      // In transport mode every whole frame has been taken: what is left is a cut frame.
+      // (In the handshake the reader says so when the next message is asked for.)
+      if (this.#mode === 'transport' && this.#reader.buffered > 0 && this.#error === null) {
+        this.#fail(new SyncError('TRUNCATED', `the connection ended inside a frame (${this.#reader.buffered} bytes of it arrived)`));
+      }
+      this.#wake();
+    });
+    socket.on('error', (err) => {
+      if (this.#error === null) this.#error = new SyncError('IO', `connection error: ${err.message}`, { cause: err });
+      this.#wake();
+    });
+    socket.on('close', () => {
+      this.#ended = true;
+      this.#wake();
+    });
+  }
+
+  /** Runs the dialer's side of the handshake on a connected socket. */
+  static async dial(socket: Socket, opts: ChannelOptions): Promise<SecureChannel> {
+    const ch = new SecureChannel(socket, 'dialer', opts.maxFrameBytes ?? MAX_FRAME_BYTES);
+    return ch.#handshake(opts, async () => {
+      const { state, hello } = dialerStart(opts);
+      ch.#writeRecord(hello);
+      const reply = await ch.#nextHandshake();
+      let done;
+      try {
+        done = dialerFinish(state, reply);
+      } catch (err) {
+        if (err instanceof SyncError && err.code !== 'REFUSED') ch.#writeRecord(encodeRefuse(err.message));
+        throw err;
+      }
+      ch.#writeRecord(done.auth);
+      return done.keys;
+    });
+  }
+
+  /** Runs the listener's side of the handshake on an accepted socket. */
+  static async accept(socket: Socket, opts: ChannelOptions): Promise<SecureChannel> {
+    const ch = new SecureChannel(socket, 'listener', opts.maxFrameBytes ?? MAX_FRAME_BYTES);
+    return ch.#handshake(opts, async () => {
+      const hello = await ch.#nextHandshake();
+      let keys: SessionKeys;
+      try {
+        const { state, reply } = listenerReply(opts, hello);
+        ch.#writeRecord(reply);
+        keys = listenerFinish(state, await ch.#nextHandshake());
+      } catch (err) {
+        if (err instanceof SyncError && ['UNKNOWN_KEY', 'BAD_SIGNATURE', 'BAD_HANDSHAKE'].includes(err.code)) ch.#writeRecord(encodeRefuse(err.message));
+        throw err;
+      }
+      return keys;
+    });
+  }
+
+  async #handshake(opts: ChannelOptions, run: () => Promise<SessionKeys>): Promise<SecureChannel> {
+    const ms = opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    const timer = setTimeout(() => this.#fail(new SyncError('TIMEOUT', `the handshake did not finish within ${ms} ms`)), ms);
+    try {
+      const keys = await run();
+      if (this.#error !== null) throw this.#error;
+      this.#peer = keys.peer;
+      this.#transcript = keys.transcript;
+      this.#sealer = new Sealer(keys.send);
+      this.#opener = new Opener(keys.receive);
+      this.#mode = 'transport';
+      this.#pump();
+      return this;
+    } catch (err) {
+      const e = err instanceof SyncError ? err : new SyncError('BAD_HANDSHAKE', (err as Error).message, { cause: err });
+      this.#error ??= e;
+      this.#mode = 'done';
+      // Let the REFUSE (if any) go out, then close.
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), 200).unref();
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The other side's key, hex. */
+  get peerKey(): string {
+    if (this.#peer === null) throw new SyncError('PROTOCOL', 'the handshake has not finished');
+    return toHex(this.#peer);
+  }
+
+  get transcript(): Uint8Array {
+    if (this.#transcript === null) throw new SyncError('PROTOCOL', 'the handshake has not finished');
+    return this.#transcript;
+  }
+
+  get error(): SyncError | null {
+    return this.#error;
+  }
+
+  get isOpen(): boolean {
+    return this.#error === null && !this.#ended && !this.socket.destroyed;
+  }
+
+  #writeRecord(body: Buffer): void {
+    const len = Buffer.alloc(2);
+    len.writeUInt16BE(body.byteLength);
+    this.stats.bytesOut += 2 + body.byteLength;
+    this.socket.write(Buffer.concat([len, body]));
+  }
+
+  async #nextHandshake(): Promise<HandshakeMessage> {
+    for (;;) {
+      if (this.#error !== null) throw this.#error;
+      let rec;
+      try {
+        rec = this.#reader.next(2, MAX_HANDSHAKE_BYTES, 'handshake message');
+      } catch (err) {
+        // Garbage: say what the first bytes were, not what their length would have been.
+        this.#fail(new SyncError('NOT_REALIZE', `not a Realize handshake (${(err as Error).message})`));
+        throw this.#error!;
+      }
+      if (rec !== null) {
+        try {
+          return decodeHandshake(rec.body);
+        } catch (err) {
+          this.#fail(err as SyncError);
+          throw err;
+        }
+      }
+      if (this.#ended) {
+        throw (this.#error ??= new SyncError('TRUNCATED', `the connection closed during the handshake${this.#reader.buffered > 0 ? ` (inside a message: ${this.#reader.buffered} bytes)` : ''}`));
+      }
+      await new Promise<void>((resolve) => (this.#waiter = { resolve }));
+    }
+  }
+
+  #pump(): void {
+    if (this.#mode !== 'transport') {
+      this.#wake();
+      return;
+    }
+    while (this.#error === null) {
+      let rec;
+      try {
+        rec = this.#reader.next(4, this.#maxFrame, 'frame');
+        if (rec === null) break;
+        const plain = this.#opener!.open(rec.prefix, rec.body);
+        if (plain.byteLength === 0) throw new SyncError('PROTOCOL', 'an empty message');
+        this.stats.framesIn++;
+        this.#queue.push(plain);
+        this.#queuedBytes += plain.byteLength;
+      } catch (err) {
+        this.#fail(err instanceof SyncError ? err : new SyncError('BAD_FRAME', (err as Error).message));
+        break;
+      }
+    }
+    if (this.#queuedBytes > HIGH_WATER && !this.#paused) {
+      this.#paused = true;
+      this.socket.pause();
+    }
+    this.#wake();
+  }
+
+  #wake(): void {
+    const w = this.#waiter;
+    this.#waiter = null;
+    w?.resolve();
+  }
+
+  #fail(err: SyncError): void {
+    if (this.#error === null) this.#error = err;
+    this.socket.destroy();
+    this.#wake();
+  }
+
+  /**
+   * The next message, or null when the other side closed cleanly. Throws the SyncError that
+   * broke the connection (a frame that does not authenticate, an oversized frame, a
+   * connection cut inside a frame).
+   */
+  async receive(): Promise<Buffer | null> {
+    for (;;) {
+      const m = this.#queue.shift();
+      if (m !== undefined) {
+        this.#queuedBytes -= m.byteLength;
+        if (this.#paused && this.#queuedBytes < LOW_WATER) {
+          this.#paused = false;
+          this.socket.resume();
+        }
+        return m;
+      }
+      if (this.#error !== null) throw this.#error;
+      if (this.#ended) return null;
+      await new Promise<void>((resolve) => (this.#waiter = { resolve }));
+    }
+  }
+
+  /** Seals and sends one message (the concatenation of `parts`); waits while the socket's buffer is full. */
+  async send(parts: readonly Uint8Array[]): Promise<void> {
+    if (this.#error !== null) throw this.#error;
+    if (this.#sealer === null || this.socket.destroyed || this.socket.writableEnded) throw new SyncError('CLOSED', 'the connection is closed');
+    const size = parts.reduce((n, p) => n + p.byteLength, 0);
+    if (size === 0 || size + TAG_BYTES > this.#maxFrame) throw new SyncError('FRAME_TOO_LARGE', `a message of ${size} bytes does not fit in a frame (limit ${this.#maxFrame - TAG_BYTES})`);
+    const prefix = Buffer.alloc(4);
+    prefix.writeUInt32BE(size + TAG_BYTES);
+    const sealed = this.#sealer.seal(prefix, parts);
+    this.socket.cork();
+    let ok = this.socket.write(prefix);
+    for (const s of sealed) ok = this.socket.write(s) && ok;
+    this.socket.uncork();
+    this.stats.bytesOut += 4 + size + TAG_BYTES;
+    this.stats.framesOut++;
+    if (!ok) await this.#drain();
+  }
+
+  async #drain(): Promise<void> {
+    if (this.socket.destroyed || !this.socket.writableNeedDrain) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        resolve();
+      };
+      this.socket.on('drain', done);
+      this.socket.on('close', done);
+    });
+  }
+
+  /** Ends the connection after what was sent is flushed. */
+  async close(): Promise<void> {
+    if (!this.socket.destroyed) {
+      this.socket.end();
+      const timer = setTimeout(() => this.socket.destroy(), 2000);
+      timer.unref();
+      await this.#closed;
+      clearTimeout(timer);
+    }
+  }
+
+  /** Closes at once. */
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  get closed(): Promise<void> {
+    return this.#closed;
+  }
+}

@@ -1,0 +1,600 @@
+/**
+ * One sync session over an authenticated channel. Both sides run the same protocol
+ * (spec/wire-format.md, "The sync protocol"):
+ *
+ *   1. each sends `have`: the areas it follows, and the length of every feed it holds of
+ *      those areas and of the household (area '');
+ *   2. each then sends, per feed both should hold, the entries the other lacks, in batches
+ *      (household feeds first, so members are known before their areas' entries arrive), and
+ *      keeps sending new entries as they are appended (Feed.live) while the session lasts;
+ *   3. the receiver checks the author is a household member, appends each batch through
+ *      appendVerified (signature, chain, sequence) and applies it, acknowledges what it now
+ *      holds, and asks for the content blocks the new entries name that it lacks; blocks come
+ *      back by hash and are hashed again on arrival.
+ *
+ * Nothing here waits on the network in the receive loop (sends it triggers are posted), so
+ * two peers that both send a lot cannot deadlock; bulk senders (entry pumps, the block
+ * server) await the channel, which waits while the socket's buffer is full.
+ * A dialing `sync` (not live) ends the session once it holds what the other side had at the
+ * start, holds every block those entries name, and the other side acknowledged everything it
+ * had itself at the start.
+ */
+import { decodeRecord, LogError, parseFeedName, toHex, type Entry, type Feed } from '../../log/index.js';
+import type { Engine } from '../engine.js';
+import type { Acks } from './acks.js';
+import { applyReceived } from './apply-received.js';
+import { missingBlocks, scanMissing } from './block-needs.js';
+import type { Household } from './household.js';
+import { decodeMessage, encodeMessage, type Message } from './messages.js';
+import { MAX_MESSAGE_BYTES, type SecureChannel } from './secure-channel.js';
+import { SyncError } from './sync-error.js';
+import type { SyncState } from './sync-state.js';
+
+/** Entries per `entries` message, at most, and its size target. */
+const BATCH_ENTRIES = 512;
+const BATCH_BYTES = 1024 * 1024;
+/** Block contents per `blocks` message (target). */
+const BLOCKS_BYTES = 1024 * 1024;
+/** Blocks asked for and not yet received, per session. */
+const BLOCK_WINDOW = 96;
+/** Hashes a peer may have asked for and not yet been served. */
+const MAX_SERVE_QUEUE = 65_536;
+/** How often a live session looks for new feeds to send. */
+const FEED_POLL_MS = 200;
+/** How long a live session waits before asking again for blocks a peer did not have. */
+const RETRY_BLOCKS_MS = 2000;
+
+export interface SessionHost {
+  readonly engine: Engine;
+  readonly acks: Acks;
+  readonly state: SyncState;
+  /** The membership now. */
+  household(): Household;
+  /** Folds the household feeds again if they grew; tells the other sessions. */
+  refreshHousehold(): Promise<Household>;
+  /** The areas this peer follows now. */
+  follows(): ReadonlySet<string>;
+  log(line: string): void;
+}
+
+export interface SessionStats {
+  entriesIn: number;
+  entriesOut: number;
+  blocksIn: number;
+  blocksOut: number;
+  blockBytesIn: number;
+  blockBytesOut: number;
+  /** Entries refused (authors not members, areas not followed, bad entries). */
+  refused: number;
+  /** Blocks the peer did not have when asked. */
+  blocksUnavailable: number;
+}
+
+interface Pump {
+  readonly feed: Feed;
+  resetTo: number | null;
+  wake: (() => void) | null;
+}
+
+export class Session {
+  readonly channel: SecureChannel;
+  readonly peer: string;
+  readonly live: boolean;
+  readonly stats: SessionStats = { entriesIn: 0, entriesOut: 0, blocksIn: 0, blocksOut: 0, blockBytesIn: 0, blockBytesOut: 0, refused: 0, blocksUnavailable: 0 };
+  readonly #host: SessionHost;
+  readonly #engine: Engine;
+  readonly #self: string;
+  #peerFollows: Set<string> | null = null;
+  #shared = new Set<string>();
+  readonly #pumps = new Map<string, Pump>();
+  /** What the peer held at the start, of feeds this side receives. */
+  readonly #targets = new Map<string, number>();
+  /** What this side held at the start, of feeds the peer receives. */
+  readonly #myHave = new Map<string, number>();
+  /** feed -> the length this side asked the peer to resend from (later batches are dropped meanwhile). */
+  readonly #stalled = new Map<string, number>();
+  /** Feeds whose entries are refused for good this session (removed authors). */
+  readonly #refusedFeeds = new Set<string>();
+  readonly #wantQueue: Buffer[] = [];
+  readonly #wanted = new Set<string>();
+  readonly #inflight = new Set<string>();
+  readonly #unavailable: Buffer[] = [];
+  readonly #serveQueue: Buffer[] = [];
+  #serveWake: (() => void) | null = null;
+  /** What the peer said it holds, this session (pumps start there; a want-from may go lower). */
+  readonly #peerHas = new Map<string, number>();
+  readonly #ackDirty = new Set<string>();
+  #ackScheduled = false;
+  #closing = false;
+  #closeReason: string | null = null;
+  readonly #timers: NodeJS.Timeout[] = [];
+  #householdSent!: Promise<void>;
+  #doneResolve!: () => void;
+  readonly #done = new Promise<void>((r) => (this.#doneResolve = r));
+
+  constructor(host: SessionHost, channel: SecureChannel, opts: { live: boolean }) {
+    this.#host = host;
+    this.#engine = host.engine;
+    this.#self = host.engine.store.publicKey;
+    this.channel = channel;
+    this.peer = channel.peerKey;
+    this.live = opts.live;
+  }
+
+  get label(): string {
+    const m = this.#host.household().get(this.peer);
+    return `${m?.name ?? 'peer'} (${this.peer.slice(0, 12)}…)`;
+  }
+
+  /** Why the session ended (null while it runs, or when it ended cleanly). */
+  get closeReason(): string | null {
+    return this.#closeReason;
+  }
+
+  /** Runs the session until it ends; resolves with its figures. Never throws: failures are logged. */
+  async run(): Promise<SessionStats> {
+    try {
+      await this.#send(this.#haveMessage());
+      for (;;) {
+        const raw = await this.channel.receive();
+        if (raw === null) break;
+        await this.#handle(decodeMessage(raw));
+        if (this.#closing) break;
+        if (!this.live && this.#complete()) {
+          await this.#bye('done', 'in sync');
+          break;
+        }
+      }
+      if (!this.live && !this.#closing && !this.#complete()) {
+        this.#closeReason = 'the peer closed the connection before the sync was complete';
+        this.#host.log(`sync with ${this.label}: ${this.#closeReason}`);
+      }
+    } catch (err) {
+      this.#closeReason = (err as Error).message;
+      if (!this.#closing) this.#host.log(`connection with ${this.label} closed: ${(err as Error).message}`);
+      if (err instanceof SyncError || err instanceof LogError) {
+        if (this.channel.isOpen && err instanceof LogError) await this.#bye('refused', err.message).catch(() => undefined);
+      }
+    } finally {
+      this.#closing = true;
+      for (const t of this.#timers) clearInterval(t);
+      for (const p of this.#pumps.values()) p.wake?.();
+      this.#serveWake?.();
+      await this.channel.close().catch(() => undefined);
+      await this.#settleBlocks().catch(() => undefined);
+      await this.#host.state.save().catch(() => undefined);
+      this.#doneResolve();
+    }
+    return this.stats;
+  }
+
+  /** Ends the session (e.g. the peer was removed from the household). */
+  async stop(code: string, message: string): Promise<void> {
+    if (this.#closing) return;
+    this.#closeReason = message;
+    await this.#bye(code, message).catch(() => undefined);
+    this.channel.destroy();
+    await this.#done;
+  }
+
+  get done(): Promise<void> {
+    return this.#done;
+  }
+
+  // ---------------------------------------------------------------- what to send
+
+  #relevantToMe(area: string): boolean {
+    return area === '' || this.#host.follows().has(area);
+  }
+
+  #relevantToBoth(area: string): boolean {
+    return area === '' || this.#shared.has(area);
+  }
+
+  #haveMessage(): Message {
+    const feeds = this.#engine.store.feeds.list().filter((f) => this.#relevantToMe(f.id.area));
+    return { type: 'have', follows: [...this.#host.follows()].sort(), feeds: feeds.map((f) => [f.name, f.length] as const) };
+  }
+
+  async #send(m: Message): Promise<void> {
+    await this.channel.send(encodeMessage(m));
+  }
+
+  /** Sends without waiting for the socket (small control messages from the receive loop). */
+  #post(m: Message): void {
+    this.#send(m).catch(() => undefined);
+  }
+
+  async #bye(code: string, message: string): Promise<void> {
+    this.#closing = true;
+    if (this.channel.isOpen) await this.#send({ type: 'bye', code, message });
+  }
+
+  // ---------------------------------------------------------------- receiving
+
+  async #handle(m: Message): Promise<void> {
+    switch (m.type) {
+      case 'have':
+        return this.#onHave(m.follows, m.feeds);
+      case 'entries':
+        return this.#onEntries(m.feed, m.first, m.records);
+      case 'ack':
+        for (const [feed, n] of m.feeds) this.#onAck(feed, n);
+        return;
+      case 'want-from': {
+        const p = this.#pumps.get(m.feed);
+        if (p !== undefined) {
+          p.resetTo = m.from;
+          p.wake?.();
+        }
+        return;
+      }
+      case 'want-blocks':
+        if (this.#serveQueue.length + m.hashes.length > MAX_SERVE_QUEUE) throw new SyncError('PROTOCOL', `the peer asked for more than ${MAX_SERVE_QUEUE} blocks at once`);
+        this.#serveQueue.push(...m.hashes.map((h) => Buffer.from(h)));
+        this.#serveWake?.();
+        return;
+      case 'blocks':
+        return this.#onBlocks(m.blocks);
+      case 'no-blocks':
+        for (const h of m.hashes) {
+          const k = h.toString('hex');
+          if (!this.#inflight.delete(k)) continue;
+          this.#wanted.delete(k);
+          this.#unavailable.push(Buffer.from(h));
+          this.stats.blocksUnavailable++;
+        }
+        this.#fillWindow();
+        return;
+      case 'bye':
+        this.#closing = true;
+        if (m.code !== 'done') {
+          this.#closeReason = `${m.code}: ${m.message}`;
+          this.#host.log(`${this.label} closed the connection: ${m.code}: ${m.message}`);
+        }
+        return;
+    }
+  }
+
+  async #onHave(follows: readonly string[], feeds: ReadonlyArray<readonly [string, number]>): Promise<void> {
+    if (this.#peerFollows !== null) throw new SyncError('PROTOCOL', 'a second have');
+    this.#peerFollows = new Set(follows);
+    const mine = this.#host.follows();
+    this.#shared = new Set(follows.filter((a) => mine.has(a)));
+    const acks = this.#host.acks;
+    acks.setFollows(this.peer, follows);
+    const seen: Record<string, number> = {};
+    for (const [feed, n] of feeds) {
+      acks.record(this.peer, feed, n);
+      this.#peerHas.set(feed, n);
+      seen[feed] = n;
+      const { area } = parseFeedName(feed);
+      if (this.#relevantToBoth(area) && feed.slice(0, 64) !== this.#self) this.#targets.set(feed, n);
+    }
+    this.#host.state.data.seen[this.peer] = { at: Date.now(), feeds: seen };
+    this.#host.state.touch();
+
+    // Send: household feeds first, then the shared areas' feeds once the household is out.
+    const own = this.#engine.store.feeds.list().filter((f) => this.#relevantToBoth(f.id.area) && f.name.slice(0, 64) !== this.peer);
+    for (const f of own) this.#myHave.set(f.name, f.length);
+    const household = own.filter((f) => f.id.area === '');
+    const initial: Promise<void>[] = household.map((f) => new Promise<void>((resolve) => this.#startPump(f, resolve)));
+    this.#householdSent = Promise.all(initial).then(() => undefined);
+    void this.#householdSent.then(() => {
+      for (const f of own) if (f.id.area !== '') this.#startPump(f);
+    });
+    if (this.live) {
+      const t = setInterval(() => this.#pollFeeds(), FEED_POLL_MS);
+      t.unref();
+      this.#timers.push(t);
+      const r = setInterval(() => this.#retryUnavailable(), RETRY_BLOCKS_MS);
+      r.unref();
+      this.#timers.push(r);
+    }
+    void this.#serveBlocks();
+    // Blocks named by entries held but never fetched (a sync cut short, a peer that lacked them).
+    for (const f of this.#engine.store.feeds.list()) {
+      if (!this.#relevantToBoth(f.id.area) || f.name.slice(0, 64) === this.#self) continue;
+      const done = this.#host.state.data.blocksDone[f.name] ?? 0;
+      if (done >= f.length) continue;
+      const { missing } = await scanMissing(f, done, this.#engine.blocks);
+      this.#want(missing);
+    }
+  }
+
+  #pollFeeds(): void {
+    if (this.#closing || this.#peerFollows === null) return;
+    for (const f of this.#engine.store.feeds.list()) {
+      if (this.#pumps.has(f.name) || !this.#relevantToBoth(f.id.area) || f.name.slice(0, 64) === this.peer) continue;
+      if (f.id.area === '') this.#startPump(f);
+      else void this.#householdSent.then(() => this.#startPump(f));
+    }
+  }
+
+  #onAck(feed: string, n: number): void {
+    this.#host.acks.record(this.peer, feed, n);
+    if (n > (this.#peerHas.get(feed) ?? 0)) {
+      this.#peerHas.set(feed, n);
+      this.#pumps.get(feed)?.wake?.();
+    }
+  }
+
+  #scheduleAck(feed: string): void {
+    this.#ackDirty.add(feed);
+    if (this.#ackScheduled) return;
+    this.#ackScheduled = true;
+    setImmediate(() => {
+      this.#ackScheduled = false;
+      const feeds = [...this.#ackDirty].map((f) => [f, this.#engine.store.feeds.get(f)?.length ?? 0] as const);
+      this.#ackDirty.clear();
+      if (this.channel.isOpen && feeds.length > 0) this.#post({ type: 'ack', feeds });
+    });
+  }
+
+  #refuse(feed: string, n: number, why: string): void {
+    this.stats.refused += n;
+    this.#host.log(`refused ${n} entr${n === 1 ? 'y' : 'ies'} of feed ${feed.slice(0, 12)}…${feed.slice(64)} from ${this.label}: ${why}`);
+  }
+
+  async #onEntries(feed: string, first: number, records: readonly Buffer[]): Promise<void> {
+    const id = parseFeedName(feed);
+    const author = toHex(id.author);
+    if (author === this.#self) return; // this peer's own feed: it holds all of it
+    if (!this.#relevantToMe(id.area) || !this.#relevantToBoth(id.area)) {
+      this.#refuse(feed, records.length, `area ${id.area} is not followed by both peers`);
+      return;
+    }
+    const household = this.#host.household();
+    if (household.wasRemoved(author)) {
+      if (!this.#refusedFeeds.has(feed)) this.#refuse(feed, records.length, 'its author was removed from the household');
+      this.#refusedFeeds.add(feed);
+      return;
+    }
+    const have = this.#engine.store.feeds.get(feed)?.length ?? 0;
+    if (!household.isMember(author)) {
+      // Perhaps the peer-add is still on its way: ask again once the household grows.
+      if (!this.#stalled.has(feed)) this.#refuse(feed, records.length, `its author ${author.slice(0, 12)}… is not a household member (yet)`);
+      this.#stalled.set(feed, have);
+      return;
+    }
+    const stalledAt = this.#stalled.get(feed);
+    if (stalledAt !== undefined) {
+      if (first > have) return; // sent before our want-from arrived: dropped, it comes again
+      this.#stalled.delete(feed);
+    }
+    if (first > have) {
+      this.#stalled.set(feed, have);
+      this.#post({ type: 'want-from', feed, from: have });
+      return;
+    }
+    if (first + records.length <= have) {
+      this.#scheduleAck(feed);
+      return;
+    }
+    let entries: Entry[];
+    try {
+      entries = records.map((r) => decodeRecord(r));
+    } catch (err) {
+      this.#refuse(feed, records.length, (err as Error).message);
+      throw err;
+    }
+    let fresh: number;
+    try {
+      fresh = await applyReceived(this.#engine, id, entries);
+    } catch (err) {
+      if (err instanceof LogError && (err.code === 'GAP' || err.code === 'BAD_SEQUENCE')) {
+        const now = this.#engine.store.feeds.get(feed)?.length ?? 0;
+        this.#stalled.set(feed, now);
+        this.#post({ type: 'want-from', feed, from: now });
+        return;
+      }
+      this.#refuse(feed, records.length, `${(err as Error).message}; nothing of the batch was applied`);
+      throw err;
+    }
+    this.stats.entriesIn += fresh;
+    this.#scheduleAck(feed);
+    this.#want(missingBlocks(entries, this.#engine.blocks));
+    if (id.area === '') await this.#householdChanged();
+  }
+
+  async #householdChanged(): Promise<void> {
+    const h = await this.#host.refreshHousehold();
+    for (const [feed, at] of this.#stalled) {
+      if (h.isMember(feed.slice(0, 64))) this.#post({ type: 'want-from', feed, from: at });
+    }
+  }
+
+  // ---------------------------------------------------------------- entry pumps
+
+  #startPump(feed: Feed, initialDone?: () => void): void {
+    if (this.#pumps.has(feed.name) || this.#closing) {
+      initialDone?.();
+      return;
+    }
+    const pump: Pump = { feed, resetTo: null, wake: null };
+    this.#pumps.set(feed.name, pump);
+    this.#runPump(pump, initialDone).catch((err: unknown) => {
+      initialDone?.();
+      if (!this.#closing) {
+        this.#host.log(`sending feed ${feed.name.slice(0, 12)}… to ${this.label} failed: ${(err as Error).message}`);
+        this.channel.destroy();
+      }
+    });
+  }
+
+  async #runPump(pump: Pump, initialDone?: () => void): Promise<void> {
+    const { feed } = pump;
+    let next = this.#peerHas.get(feed.name) ?? 0;
+    while (!this.#closing) {
+      if (pump.resetTo !== null) {
+        next = pump.resetTo;
+        this.#peerHas.set(feed.name, Math.min(this.#peerHas.get(feed.name) ?? 0, pump.resetTo));
+        pump.resetTo = null;
+      }
+      next = Math.max(next, this.#peerHas.get(feed.name) ?? 0);
+      const length = feed.length;
+      if (next < length) {
+        const records = await feed.readRecords(next, Math.min(length, next + BATCH_ENTRIES));
+        let bytes = 0;
+        let n = 0;
+        while (n < records.length && (n === 0 || bytes + records[n]!.byteLength + 4 <= BATCH_BYTES)) {
+          bytes += records[n]!.byteLength + 4;
+          n++;
+        }
+        if (bytes + 128 > MAX_MESSAGE_BYTES) throw new SyncError('FRAME_TOO_LARGE', `entry ${next} of feed ${feed.name} is ${bytes} bytes: more than a frame carries`);
+        if (this.#closing) break;
+        await this.#send({ type: 'entries', feed: feed.name, first: next, records: records.slice(0, n) });
+        this.stats.entriesOut += n;
+        next += n;
+        continue;
+      }
+      initialDone?.();
+      initialDone = undefined;
+      await this.#waitForGrowth(pump, next);
+    }
+    initialDone?.();
+  }
+
+  async #waitForGrowth(pump: Pump, next: number): Promise<void> {
+    const ac = new AbortController();
+    const woken = new Promise<void>((resolve) => (pump.wake = resolve));
+    const grown = (async () => {
+      const it = pump.feed.live(next, ac.signal);
+      try {
+        await it.next();
+      } finally {
+        await it.return(undefined);
+      }
+    })();
+    try {
+      await Promise.race([woken, grown, this.#done]);
+    } finally {
+      pump.wake = null;
+      ac.abort();
+      await grown.catch(() => undefined);
+    }
+  }
+
+  // ---------------------------------------------------------------- blocks
+
+  #want(hashes: readonly Buffer[]): void {
+    for (const h of hashes) {
+      const k = h.toString('hex');
+      if (this.#wanted.has(k)) continue;
+      this.#wanted.add(k);
+      this.#wantQueue.push(h);
+    }
+    this.#fillWindow();
+  }
+
+  #fillWindow(): void {
+    if (this.#closing) return;
+    const ask: Buffer[] = [];
+    while (this.#inflight.size < BLOCK_WINDOW && this.#wantQueue.length > 0) {
+      const h = this.#wantQueue.shift()!;
+      const k = h.toString('hex');
+      if (this.#engine.blocks.has(h)) {
+        this.#wanted.delete(k);
+        continue;
+      }
+      this.#inflight.add(k);
+      ask.push(h);
+    }
+    if (ask.length > 0) this.#post({ type: 'want-blocks', hashes: ask });
+  }
+
+  #retryUnavailable(): void {
+    if (this.#unavailable.length === 0 || this.#closing) return;
+    this.#want(this.#unavailable.splice(0));
+  }
+
+  async #onBlocks(blocks: ReadonlyArray<readonly [Buffer, Buffer]>): Promise<void> {
+    for (const [hash] of blocks) {
+      if (!this.#inflight.has(hash.toString('hex'))) throw new SyncError('PROTOCOL', `the peer sent block ${hash.toString('hex').slice(0, 16)}… that was not asked for`);
+    }
+    const got = await this.#engine.blocks.putMany(blocks.map(([, data]) => data));
+    for (let i = 0; i < blocks.length; i++) {
+      const [hash, data] = blocks[i]!;
+      const k = hash.toString('hex');
+      this.#inflight.delete(k);
+      this.#wanted.delete(k);
+      if (!hash.equals(got[i]!)) {
+        // Stored under the hash of what came (content-addressed, so nothing names it); the block asked for is still missing.
+        throw new SyncError('PROTOCOL', `block ${k.slice(0, 16)}… does not match its hash: refused`);
+      }
+      this.stats.blocksIn++;
+      this.stats.blockBytesIn += data.byteLength;
+    }
+    this.#fillWindow();
+  }
+
+  async #serveBlocks(): Promise<void> {
+    const blocks = this.#engine.blocks;
+    while (!this.#closing) {
+      if (this.#serveQueue.length === 0) {
+        await new Promise<void>((resolve) => (this.#serveWake = resolve));
+        this.#serveWake = null;
+        continue;
+      }
+      const batch: Array<readonly [Buffer, Buffer]> = [];
+      const missing: Buffer[] = [];
+      let bytes = 0;
+      while (this.#serveQueue.length > 0 && bytes < BLOCKS_BYTES) {
+        const h = this.#serveQueue.shift()!;
+        if (!blocks.has(h)) {
+          missing.push(h);
+          continue;
+        }
+        try {
+          const data = Buffer.from(await blocks.get(h));
+          batch.push([h, data]);
+          bytes += data.byteLength;
+        } catch {
+          missing.push(h);
+        }
+      }
+      try {
+        if (batch.length > 0) {
+          await this.#send({ type: 'blocks', blocks: batch });
+          this.stats.blocksOut += batch.length;
+          this.stats.blockBytesOut += bytes;
+        }
+        if (missing.length > 0) await this.#send({ type: 'no-blocks', hashes: missing });
+      } catch {
+        return; // the channel closed; the receive loop reports why
+      }
+    }
+  }
+
+  /** After the session: makes the blocks durable, then moves each feed's "all blocks held" mark. */
+  async #settleBlocks(): Promise<void> {
+    await this.#engine.blocks.sync();
+    const data = this.#host.state.data;
+    for (const f of this.#engine.store.feeds.list()) {
+      if (f.name.slice(0, 64) === this.#self) continue;
+      const done = data.blocksDone[f.name] ?? 0;
+      if (done >= f.length) continue;
+      const { complete } = await scanMissing(f, done, this.#engine.blocks);
+      if (complete > done) {
+        data.blocksDone[f.name] = complete;
+        this.#host.state.touch();
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- one-shot completion
+
+  #complete(): boolean {
+    if (this.#peerFollows === null) return false;
+    const feeds = this.#engine.store.feeds;
+    for (const [feed, n] of this.#targets) {
+      if (this.#refusedFeeds.has(feed)) continue;
+      if ((feeds.get(feed)?.length ?? 0) < n) return false;
+    }
+    if (this.#wantQueue.length > 0 || this.#inflight.size > 0) return false;
+    for (const [feed, n] of this.#myHave) {
+      if ((this.#peerHas.get(feed) ?? 0) < n) return false;
+    }
+    return true;
+  }
+}
