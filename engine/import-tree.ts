@@ -6,7 +6,7 @@
  * touch it yet), in entries of up to ~2,000 events; blocks are made durable before the
  * entry that names them.
  */
-import { lstat, opendir, open, readlink } from 'node:fs/promises';
+import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { basename, join } from 'node:path';
 import { BLOCK_SIZE, nameProblem, type FsEvent, type NodeId } from '../log/index.js';
@@ -141,9 +141,13 @@ export async function importTree(
       const id = engine.newId();
       await emit({ type: 'mkdir', id, parent: parentId, name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, time: now });
       state.dirs++;
-      const dir = await opendir(path);
       const children: Array<{ path: string; name: string }> = [];
-      for await (const d of dir) children.push({ path: join(path, d.name), name: d.name });
+      // Raw names: one that is not UTF-8 would come back altered (U+FFFD) and name nothing.
+      for (const raw of await readdir(path, { encoding: 'buffer' })) {
+        const childName = raw.toString('utf8');
+        if (Buffer.from(childName, 'utf8').equals(raw)) children.push({ path: join(path, childName), name: childName });
+        else skipped.push(`${join(path, childName)}: the name is not valid UTF-8 (bytes ${raw.toString('hex')})`);
+      }
       children.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       for (let i = 0; i < children.length; i += PARALLEL_FILES) {
         const group = children.slice(i, i + PARALLEL_FILES);

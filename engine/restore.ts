@@ -41,7 +41,7 @@ export async function restore(engine: Engine, past: Snapshot, path: string): Pro
       else if (now.kind !== 'dir') throw new EngineError('EXISTS', `${p} is now a ${now.kind}; move it away to restore the directory`);
       for (const child of past.readdir(p)) await restoreNode(`${p}/${child.name}`, child.info);
       const id = engine.stat(p).id;
-      await engine.run({ type: 'setattr', id, mode: info.mode, mtime: info.mtime });
+      await engine.run({ type: 'setattr', id, mode: info.mode, uid: info.uid, gid: info.gid, mtime: info.mtime });
       result.dirs++;
       return;
     }
@@ -59,7 +59,7 @@ export async function restore(engine: Engine, past: Snapshot, path: string): Pro
     const events: FsEvent[] = [{ type: 'truncate', id, size: 0, tail: null, time }];
     for (let k = 0; k < blocks.length; k += 1024) events.push({ type: 'write', id, size, blocks: blocks.slice(k, k + 1024), time });
     if (blocks.length === 0 && size > 0) events.push({ type: 'truncate', id, size, tail: null, time });
-    events.push({ type: 'commit', id, time }, { type: 'setattr', id, mode: info.mode, mtime: info.mtime, time });
+    events.push({ type: 'commit', id, time }, { type: 'setattr', id, mode: info.mode, uid: info.uid, gid: info.gid, mtime: info.mtime, time });
     await engine.appendEvents(engine.stat(p).area, events);
     result.files++;
   };

@@ -25,6 +25,8 @@ interface Seen {
   readonly path: string;
   readonly info: NodeInfo;
   readonly hash: string | null;
+  /** Its extended attributes, name=value (hex), in name order. */
+  readonly xattrs: string;
   /** Its names: `${parent id}/${name}` -> path (a hard-linked file has several). */
   readonly links: Map<string, string>;
 }
@@ -40,7 +42,12 @@ function walk(snap: Snapshot, root: string): Map<NodeId, Seen> {
       return;
     }
     const state = node.kind === 'file' ? snap.contentState(node.id) : undefined;
-    out.set(node.id, { path, info: node, hash: state ? toHex(state.hash) : null, links: new Map([[link, path]]) });
+    const xattrs = snap
+      .listxattr(node.id)
+      .sort()
+      .map((name) => `${name}=${toHex(snap.getxattr(node.id, name))}`)
+      .join('\0');
+    out.set(node.id, { path, info: node, hash: state ? toHex(state.hash) : null, xattrs, links: new Map([[link, path]]) });
     if (node.kind !== 'dir') return;
     for (const e of snap.readdir(path)) visit(`${path === '/' ? '' : path}/${e.name}`, `${node.id}/${e.name}`, e.info);
   };
@@ -49,8 +56,10 @@ function walk(snap: Snapshot, root: string): Map<NodeId, Seen> {
   return out;
 }
 
-function metaDiffers(a: NodeInfo, b: NodeInfo): boolean {
-  return a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid || a.mtime !== b.mtime || a.target !== b.target;
+function metaDiffers(a: Seen, b: Seen): boolean {
+  const x = a.info;
+  const y = b.info;
+  return x.mode !== y.mode || x.uid !== y.uid || x.gid !== y.gid || x.mtime !== y.mtime || x.target !== y.target || a.xattrs !== b.xattrs;
 }
 
 /**
@@ -78,8 +87,8 @@ export function diffTrees(a: Snapshot, b: Snapshot, root = '/'): Change[] {
     for (const path of made.slice(pairs)) changes.push({ kind: 'added', path, id, nodeKind });
     if (pairs > 0 && modified) continue;
     if (modified || (l.info.kind === 'symlink' && l.info.target !== r.info.target)) changes.push({ kind: 'modified', path: r.path, id, nodeKind: r.info.kind });
-    else if (l.info.kind !== 'dir' && metaDiffers(l.info, r.info)) changes.push({ kind: 'metadata', path: r.path, id, nodeKind: r.info.kind });
-    else if (l.info.kind === 'dir' && (l.info.mode !== r.info.mode || l.info.uid !== r.info.uid || l.info.gid !== r.info.gid)) {
+    else if (l.info.kind !== 'dir' && metaDiffers(l, r)) changes.push({ kind: 'metadata', path: r.path, id, nodeKind: r.info.kind });
+    else if (l.info.kind === 'dir' && (l.info.mode !== r.info.mode || l.info.uid !== r.info.uid || l.info.gid !== r.info.gid || l.xattrs !== r.xattrs)) {
       changes.push({ kind: 'metadata', path: r.path, id, nodeKind: r.info.kind });
     }
   }

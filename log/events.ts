@@ -155,7 +155,26 @@ export interface PlacementMark extends Base {
   readonly placement: Placement;
 }
 
+/**
+ * Household membership (carried in household feeds, area ''): adds a peer, known by its
+ * Ed25519 public key (64 hex digits), under a name, with the address it listens on, if any
+ * (a deaf peer has none). Adding a key again renames it or changes its address.
+ */
+export interface PeerAdd extends Base {
+  readonly type: 'peer-add';
+  readonly key: string;
+  readonly name: string;
+  readonly address?: string;
+}
+/** Removes a peer from the household: it can no longer connect, and its later entries are refused. */
+export interface PeerRemove extends Base {
+  readonly type: 'peer-remove';
+  readonly key: string;
+}
+
 export type FsEvent =
+  | PeerAdd
+  | PeerRemove
   | AreaCreate
   | Create
   | Mkdir
@@ -190,6 +209,10 @@ export const PATH_MAX = 4096;
 export const XATTR_NAME_MAX = 255;
 export const XATTR_VALUE_MAX = 64 * 1024;
 const ID_RE = /^[0-9a-f]{32}$/;
+/** A household peer's name. */
+export const PEER_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** HOST:PORT, where HOST is a name, an IPv4 address or a bracketed IPv6 address. */
+export const PEER_ADDRESS_RE = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):[0-9]{1,5}$/;
 const AREA_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
 /** Why a name cannot be a directory entry, or null when it can. */
@@ -341,6 +364,14 @@ export function validateEvent(value: unknown): FsEvent {
       id(e, e['device'], 'device');
       uint(e, e['size'], 'size');
       if ((e['size'] as number) < 2 * FAMFS_ALLOC_UNIT) fail(e, `a famfs device holds at least ${2 * FAMFS_ALLOC_UNIT} bytes (a superblock unit and a data unit)`);
+      break;
+    case 'peer-add':
+      if (typeof e['key'] !== 'string' || !/^[0-9a-f]{64}$/.test(e['key'])) fail(e, 'key must be a 64-hex-digit Ed25519 public key');
+      if (typeof e['name'] !== 'string' || !PEER_NAME_RE.test(e['name'])) fail(e, 'a peer name is 1-64 of [A-Za-z0-9._-], starting with a letter or digit');
+      if (e['address'] !== undefined && (typeof e['address'] !== 'string' || !PEER_ADDRESS_RE.test(e['address']))) fail(e, 'an address is HOST:PORT');
+      break;
+    case 'peer-remove':
+      if (typeof e['key'] !== 'string' || !/^[0-9a-f]{64}$/.test(e['key'])) fail(e, 'key must be a 64-hex-digit Ed25519 public key');
       break;
     case 'placement':
       id(e, e['id'], 'id');

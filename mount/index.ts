@@ -2,3 +2,4 @@
 export { Mount, type MountOptions } from './mount.js';
 export { MountError, type MountErrorCode } from './mount-error.js';
 export { unmountPath, isFuseMounted, probeMount } from './mount-table.js';
+export { ShadowMount, makeShadowOps, shadowTarget, renderDoc, type ShadowMountOptions } from './shadow-mount.js';

@@ -125,7 +125,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     access: (path, _mode, cb) => answer('access', cb, () => void reader.stat(path)),
 
     readdir: (path, cb) =>
-      answer('readdir', (err, names?: string[]) => cb(err, names), () => (path === '' ? [] : reader.readdir(path).map((e) => e.name))),
+      answer('readdir', (err, names?: string[]) => cb(err, names), () => ['.', '..', ...(path === '' ? [] : reader.readdir(path).map((e) => e.name))]),
 
     readlink: (path, cb) => answer('readlink', cb, () => reader.readlink(path)),
 

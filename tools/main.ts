@@ -6,6 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { EngineError } from '../engine/index.js';
 import { MountError } from '../mount/index.js';
 import { LogError } from '../log/index.js';
+import { SyncError } from '../engine/sync/index.js';
 import { makeCli, type Cli } from './cli-context.js';
 import { CliError } from './cli-error.js';
 import * as bench from './commands/bench.js';
@@ -31,6 +32,12 @@ import * as famfsMkfs from './commands/famfs-mkfs.js';
 import * as famfsAdd from './commands/famfs-add.js';
 import * as famfsFsck from './commands/famfs-fsck.js';
 import * as famfsCp from './commands/famfs-cp.js';
+import * as peer from './commands/peer.js';
+import * as area from './commands/area.js';
+import * as serve from './commands/serve.js';
+import * as sync from './commands/sync.js';
+import * as status from './commands/status.js';
+import * as conflicts from './commands/conflicts.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, store: 3, corrupt: 4, internal: 70 } as const;
 
@@ -59,6 +66,12 @@ export function buildProgram(cli: Cli): Command {
   mount.register(program, cli);
   umount.register(program, cli);
   bench.register(program, cli);
+  peer.register(program, cli);
+  area.register(program, cli);
+  serve.register(program, cli);
+  sync.register(program, cli);
+  status.register(program, cli);
+  conflicts.register(program, cli);
   const log = program.command('log').description('the signed, hash-chained feeds');
   logShow.register(log, cli);
   logVerify.register(log, cli);
@@ -75,6 +88,7 @@ export function buildProgram(cli: Cli): Command {
 function exitCodeFor(err: unknown): number {
   if (err instanceof CliError) return err.code === 'USAGE' ? EXIT.usage : EXIT.failed;
   if (err instanceof MountError) return EXIT.store;
+  if (err instanceof SyncError) return ['BAD_ARGUMENT', 'BAD_ADDRESS', 'NO_PEER'].includes(err.code) ? EXIT.usage : EXIT.failed;
   if (err instanceof EngineError) return err.code === 'BAD_ARGUMENT' ? EXIT.usage : EXIT.store;
   if (err instanceof LogError) {
     return ['CORRUPT_SEGMENT', 'NOT_A_SEGMENT', 'BAD_SIGNATURE', 'BAD_CHAIN', 'MALFORMED_ENTRY', 'FORK', 'GAP', 'BAD_SEQUENCE', 'WRONG_FEED'].includes(err.code)

@@ -15,6 +15,7 @@ export const MSG = {
   BLOCKS: 6,
   NO_BLOCKS: 7,
   BYE: 8,
+  CAUGHT_UP: 9,
 } as const;
 
 export const HASH_BYTES = 32;
@@ -35,6 +36,11 @@ export type Message =
   | { readonly type: 'blocks'; readonly blocks: ReadonlyArray<readonly [hash: Buffer, data: Buffer]> }
   /** Blocks asked for that the sender does not hold. */
   | { readonly type: 'no-blocks'; readonly hashes: readonly Buffer[] }
+  /**
+   * The sender holds everything the receiver had when the session began (its `have`) and
+   * every block those entries name that the receiver could give.
+   */
+  | { readonly type: 'caught-up' }
   /** The sender is closing, and why. */
   | { readonly type: 'bye'; readonly code: string; readonly message: string };
 
@@ -80,6 +86,8 @@ export function encodeMessage(m: Message): Buffer[] {
       return control(MSG.WANT_FROM, [m.feed, m.from]);
     case 'bye':
       return control(MSG.BYE, { code: m.code, message: m.message });
+    case 'caught-up':
+      return control(MSG.CAUGHT_UP, null);
     case 'entries': {
       const name = Buffer.from(m.feed, 'latin1');
       const head = Buffer.alloc(1 + 1 + name.byteLength + 8 + 4);
@@ -181,6 +189,9 @@ export function decodeMessage(b: Buffer): Message {
       if (typeof v !== 'object' || v === null || typeof v.code !== 'string' || typeof v.message !== 'string') bad('bye is {code, message}');
       return { type: 'bye', code: v.code.slice(0, 64), message: v.message.slice(0, 1000) };
     }
+    case MSG.CAUGHT_UP:
+      if (decodeControl(b) !== null) bad('caught-up carries nothing');
+      return { type: 'caught-up' };
     case MSG.ENTRIES: {
       const c = new Cursor(b);
       c.at = 1;

@@ -89,8 +89,8 @@ export class Session {
   readonly #pumps = new Map<string, Pump>();
   /** What the peer held at the start, of feeds this side receives. */
   readonly #targets = new Map<string, number>();
-  /** What this side held at the start, of feeds the peer receives. */
-  readonly #myHave = new Map<string, number>();
+  #sentCaughtUp = false;
+  #peerCaughtUp = false;
   /** feed -> the length this side asked the peer to resend from (later batches are dropped meanwhile). */
   readonly #stalled = new Map<string, number>();
   /** Feeds whose entries are refused for good this session (removed authors). */
@@ -140,6 +140,7 @@ export class Session {
         if (raw === null) break;
         await this.#handle(decodeMessage(raw));
         if (this.#closing) break;
+        this.#checkCaughtUp();
         if (!this.live && this.#complete()) {
           await this.#bye('done', 'in sync');
           break;
@@ -246,6 +247,9 @@ export class Session {
         }
         this.#fillWindow();
         return;
+      case 'caught-up':
+        this.#peerCaughtUp = true;
+        return;
       case 'bye':
         this.#closing = true;
         if (m.code !== 'done') {
@@ -276,7 +280,6 @@ export class Session {
 
     // Send: household feeds first, then the shared areas' feeds once the household is out.
     const own = this.#engine.store.feeds.list().filter((f) => this.#relevantToBoth(f.id.area) && f.name.slice(0, 64) !== this.peer);
-    for (const f of own) this.#myHave.set(f.name, f.length);
     const household = own.filter((f) => f.id.area === '');
     const initial: Promise<void>[] = household.map((f) => new Promise<void>((resolve) => this.#startPump(f, resolve)));
     this.#householdSent = Promise.all(initial).then(() => undefined);
@@ -584,17 +587,26 @@ export class Session {
 
   // ---------------------------------------------------------------- one-shot completion
 
-  #complete(): boolean {
+  /** This side holds what the peer had at the start, and every block of it the peer could give. */
+  #receiveComplete(): boolean {
     if (this.#peerFollows === null) return false;
     const feeds = this.#engine.store.feeds;
     for (const [feed, n] of this.#targets) {
       if (this.#refusedFeeds.has(feed)) continue;
       if ((feeds.get(feed)?.length ?? 0) < n) return false;
     }
-    if (this.#wantQueue.length > 0 || this.#inflight.size > 0) return false;
-    for (const [feed, n] of this.#myHave) {
-      if ((this.#peerHas.get(feed) ?? 0) < n) return false;
-    }
-    return true;
+    return this.#wantQueue.length === 0 && this.#inflight.size === 0;
+  }
+
+  /** Tells the peer each time this side becomes caught up. */
+  #checkCaughtUp(): void {
+    const now = this.#receiveComplete();
+    if (now && !this.#sentCaughtUp && this.channel.isOpen) this.#post({ type: 'caught-up' });
+    this.#sentCaughtUp = now;
+  }
+
+  /** Both sides hold what the other had at the start (a one-shot sync is over). */
+  #complete(): boolean {
+    return this.#peerCaughtUp && this.#receiveComplete();
   }
 }

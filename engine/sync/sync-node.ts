@@ -202,6 +202,7 @@ export class SyncNode implements SessionHost {
   }
 
   async #runSession(ch: SecureChannel, live: boolean): Promise<SessionStats> {
+    this.#followSettings = await readFollows(this.engine.store.layout.root).catch(() => this.#followSettings);
     const session = new Session(this, ch, { live });
     const peer = session.peer;
     const existing = this.#sessions.get(peer);
@@ -294,7 +295,7 @@ export class SyncNode implements SessionHost {
     await closing;
     await this.state.save();
     if (this.#opts.writeLive) {
-      await writeLive(this.engine.store.layout.root, { pid: process.pid, listen: null, updated: Date.now(), peers: {} }).catch(() => undefined);
+      await writeLive(this.engine.store.layout.root, { pid: 0, listen: null, updated: Date.now(), peers: {} }).catch(() => undefined);
     }
   }
 }

@@ -43,7 +43,7 @@ async function recordBytes(feeds: FeedSet, name: string, from: number, to: numbe
 }
 
 export async function syncStatus(feeds: FeedSet, household: Household, state: StateFile, live: LiveFile | null, follows: ReadonlySet<string>): Promise<PeerStatus[]> {
-  const running = live !== null && live.listen !== undefined && Object.keys(live.peers).length > 0 && alive(live.pid) ? live : null;
+  const running = live !== null && live.pid > 0 && alive(live.pid) ? live : null;
   const out: PeerStatus[] = [];
   for (const m of household.peers()) {
     const theirFollows = state.peerFollows[m.key] ?? [];

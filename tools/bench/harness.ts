@@ -3,7 +3,7 @@
  * disk being measured, and workload scaling.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -156,6 +156,21 @@ export async function makeWorkDir(base: string | undefined, keep = false): Promi
       if (!keep) await rm(path, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * How busy the machine was, for a footnote: CPUs, load average and (on Linux) the share of
+ * time runnable tasks waited for a CPU. Benchmarks on a shared machine are only as good as this.
+ */
+export async function machineNote(): Promise<string> {
+  const parts = [`${cpus().length} CPUs`, `load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`];
+  try {
+    const m = /^some avg10=([\d.]+) avg60=([\d.]+) avg300=([\d.]+)/m.exec(await readFile('/proc/pressure/cpu', 'utf8'));
+    if (m) parts.push(`CPU pressure (tasks waiting for a CPU) ${m[2]}% over the last minute, ${m[3]}% over 5 minutes`);
+  } catch {
+    // not Linux, or no PSI: the load average has to do
+  }
+  return `machine at the end of the run: ${parts.join('; ')}`;
 }
 
 /** Lets queued I/O callbacks and timers run (between phases, so one does not bleed into the next). */

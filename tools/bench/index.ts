@@ -3,10 +3,12 @@
  * file, tools/bench/<name>.ts, exporting a `Bench`, plus one `.add(...)` line here.
  */
 import { logBench } from './log.js';
+import { replayBench } from './replay.js';
 import { BenchRegistry } from './registry.js';
+import { timetravelBench } from './timetravel.js';
 
-export const benches = new BenchRegistry().add(logBench);
+export const benches = new BenchRegistry().add(logBench).add(timetravelBench).add(replayBench);
 
 export { type Bench, type BenchOptions, type BenchResult, type BenchRow, type Better, BenchRegistry } from './registry.js';
 export { formatJsonLines, formatTable, toJsonRow, type JsonRow } from './report.js';
-export { makeWorkDir } from './harness.js';
+export { machineNote, makeWorkDir } from './harness.js';

@@ -5,8 +5,7 @@
  *   1. durable append of N events (~200 bytes each) in batches of 100, one append per batch:
  *      a. each batch awaited before the next is issued;
  *      b. pipelined: every batch issued at once (Realize's group commit merges them).
- *   2. N single-event appends issued without waiting for each other (and the peak RSS growth
- *      while they are in flight);
+ *   2. N single-event appends issued without waiting for each other.
  *   3. full sequential read, decoding every event (of the log of 1, and of the log of 2).
  *   4. full verification (of the log of 1, and of the log of 2).
  *
@@ -28,7 +27,7 @@ import {
   type CborValue,
 } from '../../log/index.js';
 import { loadHypercore, type HypercoreAnchor, type HypercoreSession, type CorestoreInstance } from './anchors.js';
-import { collectGarbage, freshDir, MiB, PeakRss, rate, scaled, settle, timed } from './harness.js';
+import { collectGarbage, freshDir, rate, scaled, settle, timed } from './harness.js';
 import type { Bench, BenchOptions, BenchResult, BenchRow } from './registry.js';
 
 const FULL_EVENTS = 100_000;
@@ -48,12 +47,12 @@ const HC_READ_WINDOW = 1024;
 export function makeEvent(i: number, now: number, random: Uint8Array = randomBytes(48)): CborValue {
   return {
     type: 'write',
-    id: random.slice(0, 16),
+    id: random.subarray(0, 16),
     path: `home/alice/projects/realize/notes/2024-06-${String(i % 30).padStart(2, '0')}-meeting-${i}.md`,
     offset: (i % 4096) * 65536,
     length: 65536,
     size: 1_234_567_890 + i,
-    block: random.slice(16, 48),
+    block: random.subarray(16, 48),
     mode: 0o100644,
     mtime: now + i,
     time: now + i,
@@ -238,20 +237,21 @@ export const logBench: Bench = {
       async (h) => {
         await Promise.all(events.map((e) => h.core.append(encodeCanonical(e))));
       },
-      true,
     );
     row(`append ${fmtN(n)} single events, issued at once (durable)`, rates(n, single));
-    rows.push({
-      workload: `peak RSS growth during the ${fmtN(n)} single appends`,
-      unit: 'MiB',
-      realize: median(single.realizeRss) / MiB,
-      anchor: anchorName,
-      anchorValue: single.anchorRss.length === 0 ? null : median(single.anchorRss) / MiB,
-    });
+
+    // The events are not needed any more: let them go, so that the heap the reads run in is
+    // not 100,000 objects larger than a reader's would be (it slows every GC of both sides).
+    const sample = events.slice(0, 1000);
+    const eventBytes = Math.round(sample.reduce<number>((s, e) => s + encodeCanonical(e).byteLength, 0) / sample.length);
+    const entries = batches.length;
+    events.length = 0;
+    batches.length = 0;
+    collectGarbage();
 
     // 3, 4. Read and verify the logs of 1a (n/100 entries) and of 2 (n entries).
     for (const [source, label] of [
-      [awaited, `${fmtN(batches.length)} entries of ${BATCH}`],
+      [awaited, `${fmtN(entries)} entries of ${BATCH}`],
       [single, `${fmtN(n)} entries of 1`],
     ] as const) {
       const read = await readWorkload(
@@ -267,14 +267,11 @@ export const logBench: Bench = {
       await removeLogs(source);
     }
 
-    const sample = events.slice(0, 1000);
-    const eventBytes = Math.round(sample.reduce<number>((s, e) => s + encodeCanonical(e).byteLength, 0) / sample.length);
     const notes = [
       `${fmtN(n)} filesystem write events of ~${eventBytes} bytes (canonical CBOR; one block each for hypercore); Realize signs one Ed25519 signature per entry (one per append call), hypercore one per append call.`,
       `each figure is the median of ${reps} run${reps === 1 ? '' : 's'} (Realize and hypercore alternating), each on a fresh log in ${work}.`,
       'durability: Realize acknowledges an append after write + fdatasync of its segment; hypercore never fsyncs (RocksDB writes its WAL unsynced), so acknowledged appends can be lost on power loss.',
       "hypercore verification = core.audit({dryRun:true}) (every Merkle parent and block hash recomputed) + its one stored signature, over the tree roots; Realize's verifyFeed checks every frame CRC, chain link, sequence number and every entry's Ed25519 signature.",
-      'peak RSS growth: resident memory added (over the RSS after a full GC) while the single appends are in flight; same process for both sides, so a rough figure.',
       `hypercore reads keep ${HC_READ_WINDOW} gets in flight (2-3x faster than its one-at-a-time createReadStream); both sides decode every event; both logs were just written (warm page cache).`,
       ...(loaded.ok ? [] : [loaded.reason]),
     ];
@@ -313,9 +310,6 @@ interface Ctx {
 interface Written {
   readonly realize: number[];
   readonly anchor: number[];
-  /** Peak RSS growth (bytes) during each run, when asked for. */
-  readonly realizeRss: number[];
-  readonly anchorRss: number[];
   readonly realizeLog: { readonly dir: string; readonly reopen: () => Promise<Feed> };
   readonly anchorDir: string | null;
 }
@@ -343,19 +337,8 @@ async function writeWorkload(
   name: string,
   realize: (log: RealizeLog) => Promise<void>,
   hypercore: (h: HypercoreLog) => Promise<void>,
-  memory = false,
 ): Promise<Written> {
-  const out = { realize: [] as number[], anchor: [] as number[], realizeRss: [] as number[], anchorRss: [] as number[] };
-  /** Times `fn`; with `memory`, also its peak RSS growth over the live heap at the start. */
-  const measure = async (fn: () => Promise<void>, seconds: number[], rss: number[]): Promise<void> => {
-    let peak: PeakRss | null = null;
-    if (memory) {
-      collectGarbage();
-      peak = await PeakRss.start();
-    }
-    seconds.push((await timed(fn)).seconds);
-    if (peak !== null) rss.push((await peak.stop()).growth);
-  };
+  const out = { realize: [] as number[], anchor: [] as number[] };
   let realizeLog: Written['realizeLog'] | null = null;
   let anchorDir: string | null = null;
   for (let rep = 0; rep < ctx.reps; rep++) {
@@ -365,7 +348,7 @@ async function writeWorkload(
     const rdir = await freshDir(ctx.work, `realize-${name}`);
     const log = await openRealize(rdir);
     await quiesce(ctx);
-    await measure(() => realize(log), out.realize, out.realizeRss);
+    out.realize.push((await timed(() => realize(log))).seconds);
     await log.feed.close();
     realizeLog = { dir: rdir, reopen: log.reopen };
     if (ctx.anchor !== null) {
@@ -374,7 +357,7 @@ async function writeWorkload(
       anchorDir = await freshDir(ctx.work, `hypercore-${name}`);
       const h = await openHypercore(ctx.anchor, anchorDir);
       await quiesce(ctx);
-      await measure(() => hypercore(h), out.anchor, out.anchorRss);
+      out.anchor.push((await timed(() => hypercore(h))).seconds);
       await closeHypercore(h);
     }
   }

@@ -35,7 +35,7 @@ export function register(program: Command, cli: Cli): void {
     .addOption(new Option('--repeat <n>', 'run each workload N times and report the median').argParser(parseRepeatFlag).default(3))
     .addOption(new Option('--keep', 'keep the data afterwards (it is removed by default)'))
     .action(async (name: string, flags: BenchFlags, cmd: Command) => {
-      const { benches, formatJsonLines, formatTable, makeWorkDir } = await import('../bench/index.js');
+      const { benches, formatJsonLines, formatTable, machineNote, makeWorkDir } = await import('../bench/index.js');
       const { json } = cli.globals(cmd);
       let selected;
       if (name === 'all') selected = benches.list();
@@ -50,7 +50,10 @@ export function register(program: Command, cli: Cli): void {
           const result = await bench.run({ dir: work.path, scale: flags.scale, repeat: flags.repeat, progress: (text) => cli.progress(cmd, text) });
           cli.progressDone(cmd);
           if (json) cli.stdout.write(formatJsonLines(bench.name, result));
-          else cli.stdout.write(`${i > 0 ? '\n' : ''}${formatTable(bench.name, bench.description, result)}`);
+          else {
+            const notes = [...result.notes, await machineNote()];
+            cli.stdout.write(`${i > 0 ? '\n' : ''}${formatTable(bench.name, bench.description, { rows: result.rows, notes })}`);
+          }
         } finally {
           cli.progressDone(cmd);
           await work.cleanup();

@@ -3,12 +3,18 @@ import type { Command } from 'commander';
 import { createTwoFilesPatch } from 'diff';
 import { CHANGE_MARK, diffTrees, resolvePosition } from '../../engine/index.js';
 import type { Cli } from '../cli-context.js';
+import { CliError } from '../cli-error.js';
 import { withEngine } from '../with-engine.js';
 
 const PATCH_LIMIT = 1024 * 1024;
 
 function isText(b: Buffer): boolean {
   return !b.subarray(0, 8192).includes(0);
+}
+
+/** Dashed words that are not relative times (-2h, -30m) are options this command does not know. */
+export function notAnOption(arg: string): void {
+  if (arg.startsWith('-') && !/^-\d/.test(arg)) throw new CliError('USAGE', `unknown option '${arg}'`);
 }
 
 export function register(program: Command, cli: Cli): void {
@@ -20,7 +26,10 @@ export function register(program: Command, cli: Cli): void {
     .argument('[path]', 'only below this path', '/')
     .option('--stat', 'a summary: how many of each kind of change')
     .option('--patch', 'unified diffs of changed text files')
+    // A relative time (-2h) is a position, not an option: unknown dashed words reach the arguments.
+    .allowUnknownOption()
     .action(async (a: string, b: string, path: string, opts: { stat?: boolean; patch?: boolean }, cmd: Command) => {
+      for (const arg of [a, b, path]) notAnOption(arg);
       await withEngine(cli, cmd, { readOnly: true }, async (engine) => {
         const pa = await resolvePosition(engine, a);
         const pb = await resolvePosition(engine, b);

@@ -24,7 +24,6 @@ export function register(famfs: Command, cli: Cli): void {
           await engine.run({ type: 'create', path: dest, mode: st.mode & 0o7777, owner: { uid: st.uid, gid: st.gid } });
           const info = engine.stat(dest);
           if (!io.isFamfs(info.id)) throw new EngineError('INVALID', `${dest} is not in a famfs area (add a device with \`realize famfs add AREA DEVICE\`)`);
-          if (st.size > 0) await io.truncate(info.id, 0); // nothing; keeps the file famfs from the start
           const buf = Buffer.alloc(CHUNK);
           let offset = 0;
           for (;;) {

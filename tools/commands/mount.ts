@@ -3,9 +3,10 @@ import { access } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
-import { Engine, initStore } from '../../engine/index.js';
-import { Mount } from '../../mount/index.js';
+import { Engine, FamfsIo, famfsEngine, initStore } from '../../engine/index.js';
+import { Mount, ShadowMount } from '../../mount/index.js';
 import type { Cli } from '../cli-context.js';
+import { CliError } from '../cli-error.js';
 import { atOption, snapshotAt } from '../at-option.js';
 
 export function defaultMountpoint(): string {
@@ -19,11 +20,13 @@ export function register(program: Command, cli: Cli): void {
     .argument('[mountpoint]', 'where to mount (default: $REALIZE_MOUNT, else ~/realize)')
     .option('--allow-other', 'let other users reach the mount (modes still apply)')
     .option('--read-only', 'serve the tree read-only')
+    .option('--shadow', 'serve the shadow view instead: the YAML document of every file (read-only; spec/shadow-format.md)')
     .addOption(atOption())
     .addOption(new Option('--attr-timeout <seconds>', 'kernel attribute/entry cache time').argParser(Number).default(1))
-    .action(async (mountpoint: string | undefined, opts: { allowOther?: boolean; readOnly?: boolean; attrTimeout: number; at?: string }, cmd: Command) => {
+    .action(async (mountpoint: string | undefined, opts: { allowOther?: boolean; readOnly?: boolean; attrTimeout: number; at?: string; shadow?: boolean }, cmd: Command) => {
       const { store, debug } = cli.globals(cmd);
       const mp = mountpoint ?? defaultMountpoint();
+      if (opts.shadow && opts.at !== undefined && opts.at !== 'head') throw new CliError('USAGE', '--shadow serves the head only so far; leave --at out');
       const exists = await access(store).then(() => true, () => false);
       if (!exists) {
         const { publicKey } = await initStore(store, cli.env);
@@ -35,10 +38,14 @@ export function register(program: Command, cli: Cli): void {
         onReplay: (p) => cli.progress(cmd, `${p.rebuild ? 'rebuilding' : 'catching up'} projections: ${p.done}/${p.total}`),
       });
       cli.progressDone(cmd);
-      let mount: Mount;
+      let mount: Pick<Mount, 'stop' | 'ended'>;
       try {
         const at = opts.at === undefined ? undefined : await snapshotAt(engine, opts.at);
-        mount = await Mount.start(engine, mp, {
+        // Files of famfs areas are read and written on their device (engine/famfs-engine.ts).
+        const famfs = at === undefined && !opts.shadow && engine.projections.famfs.devices().next().done !== true;
+        mount = opts.shadow
+          ? await ShadowMount.start(engine, mp, { allowOther: opts.allowOther === true, attrTimeout: opts.attrTimeout, debug, log: (line) => cli.stderr.write(`${line}\n`) })
+          : await Mount.start(famfs ? famfsEngine(engine, new FamfsIo(engine)) : engine, mp, {
           ...(at ? { at } : {}),
           readOnly: opts.readOnly === true,
           allowOther: opts.allowOther === true,

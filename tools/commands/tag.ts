@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { readTags, resolvePosition, writeTag } from '../../engine/index.js';
 import type { Cli } from '../cli-context.js';
+import { notAnOption } from './diff.js';
 import { withEngine } from '../with-engine.js';
 
 export function register(program: Command, cli: Cli): void {
@@ -10,7 +11,10 @@ export function register(program: Command, cli: Cli): void {
     .description('name a position (default: the head); without NAME, list the tags')
     .argument('[name]', 'the tag')
     .argument('[position]', 'where it stands', 'head')
+    // A relative time (-2h) is a position, not an option.
+    .allowUnknownOption()
     .action(async (name: string | undefined, position: string, _opts: unknown, cmd: Command) => {
+      for (const arg of cmd.args) notAnOption(arg);
       await withEngine(cli, cmd, { readOnly: true }, async (engine) => {
         if (name === undefined) {
           for (const [tag, t] of Object.entries(await readTags(engine.store.layout.root))) {

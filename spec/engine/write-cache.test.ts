@@ -1,0 +1,278 @@
+/**
+ * The write cache (engine/write-cache.ts), with injected timers: a write lands in memory and
+ * returns before anything is logged; reads and size see it at once; a flush turns the branch
+ * into one write event; fsync (flush with durable) resolves only once that event is on disk;
+ * a rest period or a bound starts a flush on its own.
+ */
+import t, { type Test } from 'tap';
+import { BLOCK_SIZE, type Feed, type FsEvent } from '../../log/index.js';
+import { WriteCache, type Engine, type WriteCacheOptions } from '../../engine/index.js';
+import { content, OWNER, openStore } from './helpers/env.js';
+
+/** Timers that fire only when told to. */
+class FakeTimers {
+  readonly pending = new Map<number, { fn: () => void; ms: number }>();
+  #next = 1;
+  readonly set = (fn: () => void, ms: number): { id: number; unref: () => void } => {
+    const id = this.#next++;
+    this.pending.set(id, { fn, ms });
+    return { id, unref: () => undefined };
+  };
+  readonly clear = (h: unknown): void => {
+    this.pending.delete((h as { id: number }).id);
+  };
+  /** Runs every pending timer; returns how many ran. */
+  fire(): number {
+    const all = [...this.pending.values()];
+    this.pending.clear();
+    for (const { fn } of all) fn();
+    return all.length;
+  }
+}
+
+interface Setup {
+  engine: Engine;
+  cache: WriteCache;
+  timers: FakeTimers;
+  feed: Feed;
+  file(path: string, data?: Uint8Array): Promise<string>;
+}
+
+async function setup(t: Test, opts: WriteCacheOptions = {}): Promise<Setup> {
+  const { engine } = await openStore(t);
+  await engine.run({ type: 'mkdir', path: '/home', mode: 0o755, owner: OWNER });
+  const timers = new FakeTimers();
+  const cache = new WriteCache(engine, { restMs: 1000, setTimer: timers.set, clearTimer: timers.clear, ...opts });
+  const feed = engine.store.feeds.get(`${engine.store.publicKey}.home`)!;
+  const file = async (path: string, data?: Uint8Array): Promise<string> => {
+    await engine.run({ type: 'create', path, mode: 0o644, owner: OWNER });
+    const { id } = engine.stat(path);
+    if (data) {
+      await engine.write(id, 0, data);
+      await engine.commit(id);
+    }
+    return id;
+  };
+  return { engine, cache, timers, feed, file };
+}
+
+/** Write events appended since entry `from`. */
+async function writesSince(feed: Feed, from: number): Promise<Array<Extract<FsEvent, { type: 'write' }>>> {
+  const out: Array<Extract<FsEvent, { type: 'write' }>> = [];
+  for (const e of await feed.read(from)) for (const ev of e.events as unknown as FsEvent[]) if (ev.type === 'write') out.push(ev);
+  return out;
+}
+
+/** Lets background work run until `done` holds (bounded). */
+async function until(done: () => boolean): Promise<boolean> {
+  for (let i = 0; i < 2000 && !done(); i++) await new Promise((r) => setTimeout(r, 1));
+  return done();
+}
+
+t.test('a write returns before anything is logged; reads and size see it', async (t) => {
+  const { engine, cache, timers, feed, file } = await setup(t);
+  const id = await file('/home/f');
+  const before = feed.length;
+  const data = content('w', 5000);
+  await cache.write(id, 0, data);
+  t.equal(feed.length, before, 'nothing in the log');
+  t.equal(feed.pending, 0, 'nothing even staged');
+  t.equal(engine.info(id)!.size, 0, 'the projections do not know it yet');
+  t.equal(cache.size(id), 5000, 'the cache knows the new size');
+  t.ok((await cache.read(id, 0, 10_000)).equals(data), 'reads through the cache see the bytes');
+  t.ok((await cache.read(id, 100, 50)).equals(data.subarray(100, 150)), 'and any range of them');
+  t.equal(cache.dirtyBytes, BLOCK_SIZE, 'one dirty block held');
+  t.same([...timers.pending.values()].map((p) => p.ms), [1000], 'a rest timer is armed');
+  await cache.write(id, 5000, Buffer.from('more'));
+  t.equal(timers.pending.size, 1, 'another write re-arms the one timer');
+});
+
+t.test('flush turns the branch into one write event', async (t) => {
+  const { engine, cache, timers, feed, file } = await setup(t);
+  const id = await file('/home/f');
+  const before = feed.length;
+  const a = content('a', 3000);
+  const b = content('b', 2000);
+  await cache.write(id, 0, a);
+  await cache.write(id, 1000, b);
+  await cache.write(id, BLOCK_SIZE + 10, Buffer.from('second block'));
+  await cache.flush(id);
+  t.notOk(cache.has(id), 'the branch is gone');
+  t.equal(timers.pending.size, 0, 'its timer is cleared');
+  t.equal(cache.dirtyBytes, 0);
+  await engine.flush();
+  t.equal(feed.length, before + 1, 'one entry');
+  const writes = await writesSince(feed, before);
+  t.equal(writes.length, 1, 'one write event for three writes');
+  t.same(writes[0]!.blocks.map(([i]) => i), [0, 1], 'naming both dirty blocks');
+  t.equal(writes[0]!.size, BLOCK_SIZE + 10 + 12);
+  const expected = Buffer.alloc(BLOCK_SIZE + 22);
+  a.copy(expected, 0);
+  b.copy(expected, 1000);
+  Buffer.from('second block').copy(expected, BLOCK_SIZE + 10);
+  t.ok((await engine.read(id, 0, BLOCK_SIZE * 2)).equals(expected), 'the engine reads what the cache held');
+  t.ok((await cache.read(id, 0, BLOCK_SIZE * 2)).equals(expected), 'and so does the cache, from the engine now');
+  await cache.flush(id);
+  t.equal(feed.length, before + 1, 'flushing a clean file logs nothing');
+});
+
+t.test('fsync (flush durable) resolves only after the write is durable; a plain flush does not wait', async (t) => {
+  const { engine, cache, feed, file } = await setup(t);
+  const id = await file('/home/f');
+  const before = feed.length;
+  await cache.write(id, 0, Buffer.from('plain'));
+  await cache.flush(id);
+  t.equal(engine.info(id)!.size, 5, 'applied: the projections see it');
+  t.equal(feed.pending, 1, 'but the entry still waits for its group write');
+  t.equal(feed.length, before, 'and is not in the log yet');
+  await cache.write(id, 5, Buffer.from(' + fsync'));
+  let writtenAt = -1;
+  let step = 0;
+  const hook = engine.store.feeds.beforeWrite;
+  engine.store.feeds.beforeWrite = async () => {
+    await hook?.();
+    writtenAt = ++step;
+  };
+  await cache.flush(id, { durable: true });
+  const resolvedAt = ++step;
+  t.ok(writtenAt > 0 && writtenAt < resolvedAt, 'the group write happened before fsync returned');
+  t.equal(feed.pending, 0, 'nothing left unwritten');
+  t.equal(feed.length, before + 2, 'both entries are in the log');
+  t.equal((await engine.read(id, 0, 100)).toString(), 'plain + fsync');
+});
+
+t.test('overlapping writes: the last one wins byte by byte', async (t) => {
+  const { engine, cache, file } = await setup(t);
+  const id = await file('/home/f');
+  const model = Buffer.alloc(BLOCK_SIZE + 300);
+  const put = async (offset: number, data: Buffer): Promise<void> => {
+    await cache.write(id, offset, data);
+    data.copy(model, offset);
+  };
+  await put(0, Buffer.alloc(100, 'a'));
+  await put(50, Buffer.alloc(100, 'b'));
+  await put(20, Buffer.alloc(10, 'c'));
+  await put(BLOCK_SIZE - 10, Buffer.alloc(20, 'd'));
+  await put(BLOCK_SIZE - 15, Buffer.alloc(10, 'e'));
+  await put(BLOCK_SIZE + 200, Buffer.alloc(100, 'f'));
+  await put(BLOCK_SIZE + 250, Buffer.alloc(10, 'g'));
+  t.equal(cache.size(id), model.length);
+  t.ok((await cache.read(id, 0, model.length)).equals(model), 'the cache reads the model');
+  await cache.flush(id);
+  t.ok((await engine.read(id, 0, model.length)).equals(model), 'and so does the engine after the flush');
+});
+
+t.test('partial block writes over existing content keep the rest of the block', async (t) => {
+  const { engine, cache, feed, file } = await setup(t);
+  const base = content('base', 2 * BLOCK_SIZE + 500);
+  const id = await file('/home/f', base);
+  const before = feed.length;
+  const patch = content('patch', 50);
+  await cache.write(id, BLOCK_SIZE + 100, patch);
+  const expected = Buffer.from(base);
+  patch.copy(expected, BLOCK_SIZE + 100);
+  t.equal(cache.size(id), base.length, 'the size is unchanged');
+  t.ok((await cache.read(id, 0, base.length)).equals(expected), 'the cache merges the patch into the old block');
+  t.ok((await cache.read(id, BLOCK_SIZE + 90, 20)).equals(expected.subarray(BLOCK_SIZE + 90, BLOCK_SIZE + 110)), 'a read across the patch edge');
+  await cache.write(id, 2 * BLOCK_SIZE + 490, Buffer.from('past the end'));
+  const grown = Buffer.concat([expected.subarray(0, 2 * BLOCK_SIZE + 490), Buffer.from('past the end')]);
+  t.ok((await cache.read(id, 0, grown.length + 10)).equals(grown), 'a write over the last partial block and past the end');
+  await cache.flush(id, { durable: true });
+  const writes = await writesSince(feed, before);
+  t.same(writes.map((w) => w.blocks.map(([i]) => i)), [[1, 2]], 'only the touched blocks are logged');
+  t.ok((await engine.read(id, 0, grown.length + 10)).equals(grown), 'the engine reads the merged content');
+});
+
+t.test('a rest period flushes on its own (the injected timer)', async (t) => {
+  const { engine, cache, timers, file } = await setup(t);
+  const id = await file('/home/f');
+  await cache.write(id, 0, Buffer.from('resting'));
+  t.equal(engine.info(id)!.pending, 0, 'no event before the timer');
+  t.equal(timers.fire(), 1, 'the rest timer fires');
+  t.ok(await until(() => engine.info(id)!.pending === 1), 'the branch was flushed into a write event');
+  t.ok(await until(() => !cache.has(id)), 'and dropped');
+  t.equal((await engine.read(id, 0, 100)).toString(), 'resting');
+});
+
+t.test('a file past its bound is flushed while it is being written', async (t) => {
+  const { engine, cache, timers, file } = await setup(t, { fileBound: 2 * BLOCK_SIZE });
+  const id = await file('/home/f');
+  await cache.write(id, 0, content('x', BLOCK_SIZE));
+  t.equal(engine.info(id)!.pending, 0, 'one block: under the bound');
+  await cache.write(id, BLOCK_SIZE, content('y', BLOCK_SIZE));
+  t.ok(await until(() => engine.info(id)!.pending === 1), 'two blocks: flushed without a timer or a flush call');
+  t.equal(engine.info(id)!.size, 2 * BLOCK_SIZE);
+  t.ok(await until(() => cache.dirtyBytes === 0), 'the memory is given back');
+  t.ok(timers.pending.size <= 1, 'no timer had to fire');
+});
+
+t.test('the whole cache past its bound: a writer waits until the biggest branch is flushed', async (t) => {
+  const { engine, cache, file } = await setup(t, { totalBound: 3 * BLOCK_SIZE });
+  const big = await file('/home/big');
+  const small = await file('/home/small');
+  await cache.write(big, 0, content('b0', 2 * BLOCK_SIZE));
+  t.equal(cache.dirtyBytes, 2 * BLOCK_SIZE);
+  t.equal(engine.info(big)!.pending, 0, 'under the bound: nothing flushed');
+  await cache.write(small, 0, Buffer.from('tips it over'));
+  t.equal(engine.info(big)!.pending, 1, 'when the write returns, the biggest branch has been flushed');
+  t.equal(engine.info(small)!.pending, 0, 'the small one stays in memory');
+  t.equal(cache.dirtyBytes, BLOCK_SIZE, 'one block left dirty');
+  t.equal((await cache.read(small, 0, 100)).toString(), 'tips it over');
+});
+
+t.test('truncate through the cache: pending writes first, then the cut; no stale bytes', async (t) => {
+  const { engine, cache, feed, file } = await setup(t);
+  const id = await file('/home/f', content('old', 3000));
+  const before = feed.length;
+  await cache.write(id, 100, Buffer.alloc(100, 'n'));
+  await cache.truncate(id, 150);
+  t.notOk(cache.has(id), 'the branch was flushed');
+  const got = await cache.read(id, 0, 5000);
+  t.equal(got.length, 150);
+  t.ok(got.subarray(100).equals(Buffer.alloc(50, 'n')), 'the write survives up to the cut');
+  await cache.write(id, 1000, Buffer.from('z'));
+  const grown = await cache.read(id, 0, 5000);
+  t.equal(grown.length, 1001);
+  t.ok(grown.subarray(150, 1000).equals(Buffer.alloc(850)), 'the gap after the cut reads as zeros');
+  await cache.flush(id, { durable: true });
+  t.ok((await engine.read(id, 0, 5000)).equals(grown), 'as does the engine');
+  const kinds = (await feed.read(before)).flatMap((e) => (e.events as unknown as FsEvent[]).map((ev) => ev.type));
+  t.same(kinds, ['write', 'truncate', 'write'], 'write, then the cut, then the new write');
+});
+
+t.test('a write that waits for old content while a flush finishes is not lost', async (t) => {
+  const { engine, cache, file } = await setup(t);
+  const base = content('base', 2 * BLOCK_SIZE);
+  const id = await file('/home/f', base);
+  await cache.write(id, 0, Buffer.from('first'));
+  // Hold the read of block 1's old content until the flush of block 0 has finished.
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const read = engine.read.bind(engine);
+  engine.read = async (...args) => {
+    await gate;
+    return read(...args);
+  };
+  const flushing = cache.flush(id);
+  const writing = cache.write(id, BLOCK_SIZE + 10, Buffer.from('second'));
+  await flushing;
+  release();
+  await writing;
+  engine.read = read;
+  t.ok(cache.has(id), 'the write still has its branch');
+  t.equal((await cache.read(id, BLOCK_SIZE + 10, 6)).toString(), 'second', 'reads see the second write');
+  await cache.flush(id, { durable: true });
+  t.equal((await engine.read(id, BLOCK_SIZE + 10, 6)).toString(), 'second', 'and fsync made it durable');
+  t.equal((await engine.read(id, 0, 5)).toString(), 'first');
+  t.ok((await engine.read(id, BLOCK_SIZE + 16, 100)).equals(base.subarray(BLOCK_SIZE + 16, BLOCK_SIZE + 116)), 'around it, the old bytes');
+});
+
+t.test('flushAll: every branch, durably', async (t) => {
+  const { engine, cache, feed, file } = await setup(t);
+  const ids = [await file('/home/a'), await file('/home/b'), await file('/home/c')];
+  for (const [k, id] of ids.entries()) await cache.write(id, k * 100, Buffer.from(`file ${k}`));
+  await cache.flushAll();
+  t.equal(feed.pending, 0, 'all durable');
+  t.equal(cache.dirtyBytes, 0);
+  for (const [k, id] of ids.entries()) t.equal((await engine.read(id, k * 100, 6)).toString(), `file ${k}`);
+});
