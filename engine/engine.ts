@@ -4,6 +4,9 @@
  * applied to the projections at once (so reads see them), and the caller resumes when the
  * entry is durable. Many callers' entries share one write and one fsync (group commit).
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { BLOCK_SIZE, toHex, type Entry, type Feed, type FeedId, type FsEvent, type NodeId } from '../log/index.js';
 import { integrate, projectionsAhead, rebuild, ProjectionSet, ROOT_ID, type ReplayProgress } from '../projections/index.js';
 import { BlockStore } from './block-store.js';
@@ -32,6 +35,8 @@ export class Engine {
   readonly head: Snapshot;
   readonly #content = new KeyedMutex();
   #broken: Error | null = null;
+  /** Projections built for this process alone (see open), removed at close. */
+  #scratch: string | null = null;
   /** Set while received entries are being integrated: local commands wait for it. */
   #integrating: Promise<unknown> | null = null;
   /** Per own feed, the durability of the last entry staged (entries become durable in order). */
@@ -57,17 +62,28 @@ export class Engine {
   static async open(root: string, env: StoreEnv, opts: EngineOptions = {}): Promise<Engine> {
     const store = await Store.open(root, env, opts);
     let projections: ProjectionSet | undefined;
+    let scratch: string | null = null;
     try {
-      projections = ProjectionSet.open(store.layout.projections, { readOnly: store.readOnly });
+      try {
+        projections = ProjectionSet.open(store.layout.projections, { readOnly: store.readOnly });
+      } catch (err) {
+        // A reader that cannot use the store's projections (a read-only store that has none,
+        // or ones of another format) builds its own from the log, in a scratch place.
+        if (!store.readOnly) throw err;
+        scratch = await mkdtemp(join(tmpdir(), 'realize-projections-'));
+        projections = ProjectionSet.open(scratch);
+      }
       const blocks = await BlockStore.open(store.layout.blocks, projections.blockIndex, { readOnly: store.readOnly });
       const engine = new Engine(store, projections, blocks, env);
+      engine.#scratch = scratch;
       // A durable entry never names a block that is not: blocks are synced before each log write.
       store.feeds.beforeWrite = () => blocks.sync();
-      if (!store.readOnly) await engine.#catchUp(opts.onReplay);
+      if (!store.readOnly || scratch !== null) await engine.#catchUp(opts.onReplay);
       return engine;
     } catch (err) {
       await projections?.close();
       await store.close();
+      if (scratch !== null) await rm(scratch, { recursive: true, force: true });
       throw err;
     }
   }
@@ -310,5 +326,6 @@ export class Engine {
     await this.blocks.close();
     await this.store.close();
     await this.projections.close();
+    if (this.#scratch !== null) await rm(this.#scratch, { recursive: true, force: true });
   }
 }

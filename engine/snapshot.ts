@@ -129,14 +129,11 @@ export class Snapshot {
     for (let i = first; i <= last; i++) {
       const hash = blockAt(blocks, i);
       if (Buffer.compare(hash, ZERO_BLOCK) === 0) continue;
-      reads.push(
-        this.#blocks.get(hash).then((data) => {
-          const blockStart = i * BLOCK_SIZE;
-          const from = Math.max(offset, blockStart) - blockStart;
-          const to = Math.min(end, blockStart + BLOCK_SIZE) - blockStart;
-          if (from < data.byteLength) out.set(data.subarray(from, Math.min(to, data.byteLength)), blockStart + from - offset);
-        }),
-      );
+      const blockStart = i * BLOCK_SIZE;
+      const from = Math.max(offset, blockStart) - blockStart;
+      const to = Math.min(end, blockStart + BLOCK_SIZE) - blockStart;
+      // Only the slice is copied; a block shorter than the slice (a file's old tail) reads as zeros past its end.
+      reads.push(this.#blocks.getRange(hash, from, to - from).then((data) => void out.set(data.subarray(0, to - from), blockStart + from - offset)));
     }
     await Promise.all(reads);
     return out;

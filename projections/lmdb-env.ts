@@ -17,6 +17,8 @@ export function openLmdbEnv(path: string, opts: LmdbEnvOptions = {}): RootDataba
       path,
       noSync: true,
       readOnly: opts.readOnly === true,
+      // Read-only opens serve a filesystem that may refuse even the lock file.
+      ...(opts.readOnly ? { noLock: true } : {}),
       maxDbs: 64,
       mapSize: 64 * 1024 * 1024 * 1024,
       remapChunks: true,

@@ -69,7 +69,15 @@ export class ProjectionSet {
    * (the log rebuilds them) unless `readOnly`, where that is an error saying what to run.
    */
   static open(path: string, opts: { readOnly?: boolean } = {}): ProjectionSet {
-    const set = new ProjectionSet(openLmdbEnv(path, {}));
+    let env;
+    try {
+      env = openLmdbEnv(path, {});
+    } catch (err) {
+      // A reader on a read-only filesystem: open without locks, never write.
+      if (!opts.readOnly) throw err;
+      env = openLmdbEnv(path, { readOnly: true });
+    }
+    const set = new ProjectionSet(env);
     const meta = set.env.openDB<number, string>({ name: 'projections-meta' });
     const format = meta.get('format');
     if (format !== PROJECTIONS_FORMAT) {

@@ -166,10 +166,14 @@ export class SyncNode implements SessionHost {
     await this.#runSession(ch, true);
   }
 
-  /** Dials `target` and syncs: until in sync (live false) or until the connection ends (live true). */
+  /**
+   * Dials `target` and syncs: until in sync (live false; throws CLOSED when the connection
+   * ended first) or until the connection ends (live true).
+   */
   async syncWith(target: SyncTarget, opts: { live?: boolean } = {}): Promise<SessionStats> {
     const ch = await this.#dial(target);
-    const stats = await this.#runSession(ch, opts.live === true);
+    const { stats, reason } = await this.#runSession(ch, opts.live === true);
+    if (opts.live !== true && reason !== null) throw new SyncError('CLOSED', `the sync with ${target.address} did not finish: ${reason}`);
     return stats;
   }
 
@@ -201,7 +205,7 @@ export class SyncNode implements SessionHost {
     }
   }
 
-  async #runSession(ch: SecureChannel, live: boolean): Promise<SessionStats> {
+  async #runSession(ch: SecureChannel, live: boolean): Promise<{ stats: SessionStats; reason: string | null }> {
     this.#followSettings = await readFollows(this.engine.store.layout.root).catch(() => this.#followSettings);
     const session = new Session(this, ch, { live });
     const peer = session.peer;
@@ -211,7 +215,7 @@ export class SyncNode implements SessionHost {
       const dialerOf = (s: Session): string => (s.channel.role === 'dialer' ? this.engine.store.publicKey : s.peer);
       if (dialerOf(session) > dialerOf(existing)) {
         await ch.close();
-        return session.stats;
+        return { stats: session.stats, reason: 'a second connection between the same peers' };
       }
       void existing.stop('duplicate', 'a second connection between the same peers');
     }
@@ -221,7 +225,8 @@ export class SyncNode implements SessionHost {
     this.#backoff.delete(peer);
     void this.#writeLive();
     try {
-      return await session.run();
+      const stats = await session.run();
+      return { stats, reason: session.closeReason };
     } finally {
       this.#all.delete(session);
       if (this.#sessions.get(peer) === session) {
