@@ -13,6 +13,7 @@
  * Every integer is little-endian. A record is 52 bytes of header and its payload; records
  * follow each other with no padding.
  */
+import { readAt } from '../log/index.js';
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
@@ -112,17 +113,6 @@ export function checkRecord(b: Buffer, at: number): RecordHeader | string {
   if (at + RECORD_HEADER_BYTES + h.stored > b.byteLength) return 'short record';
   if (recordCrc(b.subarray(at), h.stored) !== b.readUInt32LE(at + 48)) return 'checksum mismatch';
   return h;
-}
-
-export async function readAt(fh: FileHandle, position: number, length: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
-  let got = 0;
-  while (got < length) {
-    const { bytesRead } = await fh.read(buf, got, length - got, position + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-  }
-  return got === length ? buf : buf.subarray(0, got);
 }
 
 /** Writes every buffer at `position`, in as few positioned writes as the kernel allows. */
@@ -302,3 +292,6 @@ export function decodeGcIntent(b: Buffer): number[] | null {
     return null;
   }
 }
+
+/** Positioned reads that keep reading until `length` bytes or the end of the file: the log's. */
+export { readAt };

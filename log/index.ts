@@ -22,7 +22,7 @@ export {
   type Heads,
 } from './entry.js';
 export { encodeFrame, checkFrame, encodeSegmentHeader, decodeSegmentHeader, SEGMENT_HEADER_BYTES, FRAME_HEADER_BYTES } from './frame.js';
-export { segmentFileName, parseSegmentFileName } from './segment.js';
+export { segmentFileName, parseSegmentFileName, readAt } from './segment.js';
 export { Feed, syncDir, type FeedHead, type FeedOptions, type Recovery } from './feed.js';
 export { FeedSet, type FeedSetOptions } from './feed-set.js';
 export { verifyFeed, type FeedProblem } from './verify.js';

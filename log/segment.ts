@@ -29,7 +29,8 @@ export function parseSegmentFileName(name: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
-async function readAt(fh: FileHandle, position: number, length: number): Promise<Buffer> {
+/** Reads until `length` bytes or the end of the file (shorter only at the end). */
+export async function readAt(fh: FileHandle, position: number, length: number): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(length);
   let got = 0;
   while (got < length) {
@@ -106,4 +107,3 @@ export async function openSegment(path: string, writable: boolean): Promise<File
   }
 }
 
-export { readAt };

@@ -1,13 +1,16 @@
 /**
- * `realize conflicts [PATH]`: the conflict copies in the tree: entries the projections named
- * `NAME.conflict-ID` because two peers' concurrent changes claimed the same name. Both are
- * kept and shown; resolve by renaming or removing one.
+ * `realize conflicts [PATH]`: the conflict copies that concurrent changes left. Two kinds:
+ * a file changed concurrently on two peers (the later author's version sits beside it), and
+ * two nodes created under one name concurrently (the later one took the conflict name).
+ * Both are named NAME.conflict-PEER-TIME.EXT; resolve by renaming or removing one.
  */
 import type { Command } from 'commander';
+import { listConflicts } from '../../engine/index.js';
 import type { Cli } from '../cli-context.js';
+import { isoTime } from '../format.js';
 import { withEngine } from '../with-engine.js';
 
-const CONFLICT_RE = /\.conflict-[0-9a-f]{8,32}(\.[^.]*)?$/;
+const CONFLICT_RE = /\.conflict-[0-9a-f]{8}-\d{8}-\d{6}(-[0-9a-f]{8,32})?(\.[^.]*)?$/;
 
 export function register(program: Command, cli: Cli): void {
   program
@@ -16,17 +19,27 @@ export function register(program: Command, cli: Cli): void {
     .argument('[path]', 'where to look', '/')
     .action(async (path: string, _opts: unknown, cmd: Command) => {
       await withEngine(cli, cmd, { readOnly: true }, async (engine) => {
-        const found: string[] = [];
+        const under = (p: string | null): boolean => p !== null && (path === '/' || p === path || p.startsWith(`${path}/`));
+        const seen = new Set<string>();
+        let count = 0;
+        for (const c of listConflicts(engine)) {
+          if (!under(c.path)) continue;
+          seen.add(c.path!);
+          count++;
+          cli.report(cmd, `${c.path}\tconcurrent change of ${c.ofPath ?? '(gone)'} by ${c.feed.slice(0, 8)} at ${isoTime(c.time)}`, { kind: 'content', ...c });
+        }
         const walk = (dir: string): void => {
           for (const e of engine.readdir(dir)) {
             const p = dir === '/' ? `/${e.name}` : `${dir}/${e.name}`;
-            if (CONFLICT_RE.test(e.name)) found.push(p);
+            if (CONFLICT_RE.test(e.name) && !seen.has(p)) {
+              count++;
+              cli.report(cmd, `${p}\tcreated concurrently with ${p.replace(/\.conflict-[0-9a-f]{8}-\d{8}-\d{6}(-[0-9a-f]{8,32})?/, '')}`, { kind: 'name', path: p, id: e.info.id });
+            }
             if (e.info.kind === 'dir') walk(p);
           }
         };
         walk(path);
-        for (const p of found) cli.report(cmd, p, { path: p, original: p.replace(/\.conflict-[0-9a-f]{8,32}/, '') });
-        if (found.length === 0) cli.report(cmd, 'no conflicts', null);
+        if (count === 0) cli.report(cmd, 'no conflicts', null);
       });
     });
 }
