@@ -45,10 +45,9 @@ function file(view: TreeView, id: NodeId) {
   return node;
 }
 
-/** The events are checked as apply will check them: a bad one is refused here, never logged and skipped. */
-export function decide(view: TreeView, cmd: Command, ctx: DecideContext): Decision {
-  const decision = decideUnchecked(view, cmd, ctx);
-  for (const event of decision.events) {
+/** Checks events as apply will check them: a bad one is refused before it is logged (apply would skip it). */
+export function checkEvents(events: readonly FsEvent[]): void {
+  for (const event of events) {
     try {
       validateEvent(event);
     } catch (err) {
@@ -56,6 +55,11 @@ export function decide(view: TreeView, cmd: Command, ctx: DecideContext): Decisi
       throw err;
     }
   }
+}
+
+export function decide(view: TreeView, cmd: Command, ctx: DecideContext): Decision {
+  const decision = decideUnchecked(view, cmd, ctx);
+  checkEvents(decision.events);
   return decision;
 }
 

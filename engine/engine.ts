@@ -11,7 +11,7 @@ import { BLOCK_SIZE, toHex, type Entry, type Feed, type FeedId, type FsEvent, ty
 import { integrate, projectionsAhead, rebuild, ProjectionSet, ROOT_ID, type ReplayProgress } from '../projections/index.js';
 import { BlockStore } from './block-store.js';
 import type { Command } from './commands.js';
-import { decide, type Decision } from './decide.js';
+import { checkEvents, decide, type Decision } from './decide.js';
 import { EngineError } from './engine-error.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { NodeInfo } from './node-info.js';
@@ -187,10 +187,12 @@ export class Engine {
 
   /**
    * Appends events decided elsewhere (import builds a fresh subtree whose ids nothing else
-   * knows yet) to the area's own feed and applies them; they are validated on apply.
+   * knows yet) to the area's own feed and applies them. They are checked as apply checks
+   * them: a bad one is refused here rather than logged and then skipped.
    */
   async appendEvents(area: string, events: readonly FsEvent[]): Promise<Entry> {
     this.#checkWritable();
+    checkEvents(events);
     while (this.#integrating !== null) await this.#integrating.catch(() => undefined);
     const feed = this.store.feeds.get(this.#ownFeedName(area)) ?? (await this.store.feeds.own(area));
     const { entry, durable } = this.#stage(feed, { area, events });

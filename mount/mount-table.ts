@@ -1,6 +1,6 @@
 /** What /proc says about mounts, and clearing a stale FUSE mount (its server died). */
 import { execFile } from 'node:child_process';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, statfs } from 'node:fs/promises';
 import { resolve } from 'node:path';
 
 function unescapeMount(s: string): string {
@@ -48,7 +48,9 @@ export async function unmountPath(mountpoint: string, lazy = false): Promise<voi
  */
 export async function probeMount(mountpoint: string, timeoutMs = 2000): Promise<'none' | 'alive' | 'stale'> {
   if (!(await isFuseMounted(mountpoint))) return 'none';
-  const probe = stat(mountpoint).then(
+  // statfs always reaches the server; stat may be answered from the kernel's attribute cache
+  // long after the server died.
+  const probe = statfs(mountpoint).then(
     () => 'alive' as const,
     (err: NodeJS.ErrnoException) => (err.code === 'ENOTCONN' ? ('stale' as const) : ('alive' as const)),
   );

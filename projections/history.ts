@@ -28,11 +28,30 @@ function prefixEnd(prefix: string): { end?: string } {
   return { end: `${prefix.slice(0, -1)}${String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)}` };
 }
 
+/**
+ * The environment maps its file in chunks (lmdb-env.ts: remapChunks), and one read
+ * transaction can hold only so many chunk references: some 1,500 range reads in one
+ * synchronous stretch over a large environment fail with MDB_TXN_FULL ("too many dirty
+ * pages"), e.g. `ls --at` of a 1,000-entry directory on a 1M-event log. As-of queries make a
+ * range read per row, so the shared read transaction is renewed every RENEW_EVERY of them:
+ * rows at or before a position never change, so a fresher snapshot reads the same past, and
+ * lmdb keeps the old one for any iterator still open.
+ */
+const RENEW_EVERY = 256;
+let rangeReads = 0;
+
+function countRangeRead(db: Database<unknown, string>): void {
+  if (++rangeReads < RENEW_EVERY) return;
+  rangeReads = 0;
+  db.resetReadTxn();
+}
+
 export class HistoryReader<V> {
   constructor(readonly db: Database<V | null, string>) {}
 
   /** The value the row had after applying entries up to position P (undefined: absent). */
   at(key: string, p: number): V | undefined {
+    countRangeRead(this.db);
     for (const { value } of this.db.getRange({ start: historyKey(key, p), end: `${key}\0`, reverse: true, limit: 1 })) {
       return value ?? undefined;
     }
@@ -41,6 +60,7 @@ export class HistoryReader<V> {
 
   /** Every change of the row, oldest first. */
   *changes(key: string): Generator<{ n: number; value: V | null }> {
+    countRangeRead(this.db);
     const prefix = `${key}\0`;
     for (const { key: k, value } of this.db.getRange({ start: prefix, end: `${key}\x01` })) {
       yield { n: Number(k.slice(prefix.length)), value };
@@ -52,6 +72,7 @@ export class HistoryReader<V> {
    * for each key the last change at or before P, when that is not a tombstone.
    */
   *rangeAt(prefix: string, p: number): Generator<[string, V]> {
+    countRangeRead(this.db);
     let current: string | null = null;
     let best: V | null = null;
     let seen = false;

@@ -33,10 +33,8 @@ import type { SyncState } from './sync-state.js';
 /** Entries per `entries` message, at most, and its size target. */
 const BATCH_ENTRIES = 512;
 const BATCH_BYTES = 1024 * 1024;
-/** Block contents per `blocks` message (target). */
-const BLOCKS_BYTES = 1024 * 1024;
 /** Blocks asked for and not yet received, per session. */
-const BLOCK_WINDOW = 96;
+const BLOCK_WINDOW = 256;
 /** Hashes a peer may have asked for and not yet been served. */
 const MAX_SERVE_QUEUE = 65_536;
 /** How often a live session looks for new feeds to send. */
@@ -68,6 +66,9 @@ export interface SessionStats {
   refused: number;
   /** Blocks the peer did not have when asked. */
   blocksUnavailable: number;
+  /** Bytes on the wire, both ways (handshake, frame headers and tags included). */
+  wireBytesIn: number;
+  wireBytesOut: number;
 }
 
 interface Pump {
@@ -80,7 +81,7 @@ export class Session {
   readonly channel: SecureChannel;
   readonly peer: string;
   readonly live: boolean;
-  readonly stats: SessionStats = { entriesIn: 0, entriesOut: 0, blocksIn: 0, blocksOut: 0, blockBytesIn: 0, blockBytesOut: 0, refused: 0, blocksUnavailable: 0 };
+  readonly stats: SessionStats = { entriesIn: 0, entriesOut: 0, blocksIn: 0, blocksOut: 0, blockBytesIn: 0, blockBytesOut: 0, refused: 0, blocksUnavailable: 0, wireBytesIn: 0, wireBytesOut: 0 };
   readonly #host: SessionHost;
   readonly #engine: Engine;
   readonly #self: string;
@@ -162,6 +163,8 @@ export class Session {
       for (const p of this.#pumps.values()) p.wake?.();
       this.#serveWake?.();
       await this.channel.close().catch(() => undefined);
+      this.stats.wireBytesIn = this.channel.stats.bytesIn;
+      this.stats.wireBytesOut = this.channel.stats.bytesOut;
       await this.#settleBlocks().catch(() => undefined);
       await this.#host.state.save().catch(() => undefined);
       this.#doneResolve();
@@ -326,12 +329,14 @@ export class Session {
     this.#ackDirty.add(feed);
     if (this.#ackScheduled) return;
     this.#ackScheduled = true;
-    setImmediate(() => {
-      this.#ackScheduled = false;
-      const feeds = [...this.#ackDirty].map((f) => [f, this.#engine.store.feeds.get(f)?.length ?? 0] as const);
-      this.#ackDirty.clear();
-      if (this.channel.isOpen && feeds.length > 0) this.#post({ type: 'ack', feeds });
-    });
+    setImmediate(() => this.#flushAcks());
+  }
+
+  #flushAcks(): void {
+    this.#ackScheduled = false;
+    const feeds = [...this.#ackDirty].map((f) => [f, this.#engine.store.feeds.get(f)?.length ?? 0] as const);
+    this.#ackDirty.clear();
+    if (this.channel.isOpen && feeds.length > 0) this.#post({ type: 'ack', feeds });
   }
 
   #refuse(feed: string, n: number, why: string): void {
@@ -539,23 +544,30 @@ export class Session {
         this.#serveWake = null;
         continue;
       }
+      // Take about a message's worth of hashes and read them in parallel.
+      const take: Buffer[] = [];
+      while (this.#serveQueue.length > 0 && take.length < 16) take.push(this.#serveQueue.shift()!);
+      const read = await Promise.all(
+        take.map(async (h) => {
+          if (!blocks.has(h)) return null;
+          try {
+            return Buffer.from(await blocks.get(h));
+          } catch {
+            return null;
+          }
+        }),
+      );
       const batch: Array<readonly [Buffer, Buffer]> = [];
       const missing: Buffer[] = [];
       let bytes = 0;
-      while (this.#serveQueue.length > 0 && bytes < BLOCKS_BYTES) {
-        const h = this.#serveQueue.shift()!;
-        if (!blocks.has(h)) {
-          missing.push(h);
-          continue;
-        }
-        try {
-          const data = Buffer.from(await blocks.get(h));
+      take.forEach((h, i) => {
+        const data = read[i];
+        if (data === null || data === undefined) missing.push(h);
+        else {
           batch.push([h, data]);
           bytes += data.byteLength;
-        } catch {
-          missing.push(h);
         }
-      }
+      });
       try {
         if (batch.length > 0) {
           await this.#send({ type: 'blocks', blocks: batch });
@@ -601,7 +613,10 @@ export class Session {
   /** Tells the peer each time this side becomes caught up. */
   #checkCaughtUp(): void {
     const now = this.#receiveComplete();
-    if (now && !this.#sentCaughtUp && this.channel.isOpen) this.#post({ type: 'caught-up' });
+    if (now && !this.#sentCaughtUp && this.channel.isOpen) {
+      this.#flushAcks(); // the acks go first: the other side may close on caught-up
+      this.#post({ type: 'caught-up' });
+    }
     this.#sentCaughtUp = now;
   }
 

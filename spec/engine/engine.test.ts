@@ -366,6 +366,11 @@ t.test('a failed command changes nothing and is not logged', async (t) => {
   const digests = engine.projections.digests();
   await t.rejects(engine.run({ type: 'rmdir', path: '/home/nope' }), EngineError);
   await t.rejects(engine.run({ type: 'symlink', path: '/home/s', target: '', owner: OWNER }), { code: 'INVALID' }, 'an event that would not validate is refused, not logged and skipped');
+  await t.rejects(
+    engine.appendEvents('home', [{ type: 'mkdir', id: 'a'.repeat(32), parent: 'root', name: 'x', mode: 0o755, uid: 0, gid: 0, time: 1 }]),
+    { code: 'INVALID', message: /parent/ },
+    'appendEvents (import) refuses an event apply would skip',
+  );
   t.equal(feed.length, before, 'nothing appended');
   t.same(engine.projections.digests(), digests, 'nothing applied');
 });

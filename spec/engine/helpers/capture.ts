@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 
 export interface Capture extends Writable {
   text(): string;
+  bytes(): Buffer;
   isTTY?: boolean;
 }
 
@@ -15,6 +16,7 @@ export function capture(opts: { tty?: boolean } = {}): Capture {
     },
   }) as Capture;
   w.text = () => Buffer.concat(chunks).toString('utf8');
+  w.bytes = () => Buffer.concat(chunks);
   if (opts.tty) w.isTTY = true;
   return w;
 }

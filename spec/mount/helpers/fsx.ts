@@ -7,6 +7,7 @@
  *
  * Runs in the test process with fs/promises only: the mount is served by another process.
  */
+import { constants } from 'node:fs';
 import { open, readFile, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -114,6 +115,22 @@ export async function runFsx(opts: FsxOptions): Promise<FsxStats> {
   const fail = (msg: string): never => {
     throw new FsxError(opts.seed, opNo, msg, history);
   };
+  /** What the server itself says (O_DIRECT bypasses the kernel's page cache), for a failure message. */
+  const direct = async (f: FileState, off: number): Promise<string> => {
+    try {
+      const h = await open(f.path, constants.O_RDONLY | constants.O_DIRECT);
+      try {
+        const b = Buffer.alloc(16);
+        const { bytesRead: n } = await h.read(b, 0, 16, off);
+        const want = f.model.subarray(off, Math.min(off + 16, f.size));
+        return `; read with O_DIRECT at ${off}: [${[...b.subarray(0, n)].join(',')}] (the model: [${[...want].join(',')}])`;
+      } finally {
+        await h.close();
+      }
+    } catch (err) {
+      return `; O_DIRECT read failed: ${(err as Error).message}`;
+    }
+  };
 
   const files: FileState[] = [];
   for (let i = 0; i < nFiles; i++) {
@@ -147,7 +164,7 @@ export async function runFsx(opts: FsxOptions): Promise<FsxStats> {
     if (got !== want) fail(`${how} ${f.path} [${off}, +${len}): read ${got} bytes, expected ${want} (size ${f.size})`);
     const d = firstDiff(buf.subarray(0, got), f.model.subarray(off, off + want));
     if (d >= 0) {
-      fail(`${how} ${f.path} [${off}, +${len}): byte ${off + d} is ${buf[d]}, expected ${f.model[off + d]} (size ${f.size})`);
+      fail(`${how} ${f.path} [${off}, +${len}): byte ${off + d} is ${buf[d]}, expected ${f.model[off + d]} (size ${f.size})${await direct(f, off + d)}`);
     }
   };
 
@@ -234,7 +251,7 @@ export async function runFsx(opts: FsxOptions): Promise<FsxStats> {
         bytesRead += all.length;
         if (all.length !== f.size) fail(`whole file is ${all.length} bytes, expected ${f.size}`);
         const d = firstDiff(all, f.model.subarray(0, f.size));
-        if (d >= 0) fail(`whole file: byte ${d} is ${all[d]}, expected ${f.model[d]}`);
+        if (d >= 0) fail(`whole file: byte ${d} is ${all[d]}, expected ${f.model[d]}${await direct(f, d)}`);
       }
       counts[kind] = (counts[kind] ?? 0) + 1;
       if (opts.onProgress && opNo % (opts.progressEvery ?? 1000) === 0) opts.onProgress(opNo);

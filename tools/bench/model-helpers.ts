@@ -1,0 +1,114 @@
+/**
+ * The anchors of `realize bench model`: `cp -a` (a child process) and hyperdrive 13 (loaded
+ * dynamically; it is a devDependency, so the bench says plainly when it is missing), each
+ * copying the same plain tree the Realize import reads, on the same disk.
+ */
+import { createRequire } from 'node:module';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runOk } from './proc-helpers.js';
+
+const require = createRequire(import.meta.url);
+
+/** The parts of hyperdrive 13's API the bench uses (it ships no types). */
+export interface HyperdriveInstance {
+  ready(): Promise<void>;
+  put(name: string, buf: Uint8Array): Promise<void>;
+  get(name: string): Promise<Uint8Array | null>;
+  entry(name: string): Promise<{ value: { blob: { byteLength: number } | null } } | null>;
+  close(): Promise<void>;
+}
+
+interface CorestoreLike {
+  ready(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface HyperdriveAnchor {
+  /** e.g. "hyperdrive 13.3.4". */
+  readonly label: string;
+  open(dir: string): Promise<{ drive: HyperdriveInstance; close(): Promise<void> }>;
+}
+
+export type Loaded<T> = { readonly ok: true; readonly anchor: T } | { readonly ok: false; readonly reason: string };
+
+function versionOf(pkg: string): string {
+  try {
+    return (require(`${pkg}/package.json`) as { version: string }).version;
+  } catch {
+    return '?';
+  }
+}
+
+/** hyperdrive + corestore, or why not. */
+export async function loadHyperdrive(): Promise<Loaded<HyperdriveAnchor>> {
+  let Corestore: new (dir: string) => CorestoreLike;
+  let Hyperdrive: new (store: CorestoreLike) => HyperdriveInstance;
+  try {
+    // Variable specifiers: no types are wanted, and nothing is resolved until this runs.
+    const cs = 'corestore';
+    const hd = 'hyperdrive';
+    Corestore = ((await import(cs)) as { default: typeof Corestore }).default;
+    Hyperdrive = ((await import(hd)) as { default: typeof Hyperdrive }).default;
+  } catch (err) {
+    return {
+      ok: false,
+      reason: `hyperdrive/corestore are not installed (${(err as Error).message.split('\n')[0]}); install the anchors with: npm install --save-dev hyperdrive@13.3.4 corestore@7.12.5`,
+    };
+  }
+  return {
+    ok: true,
+    anchor: {
+      label: `hyperdrive ${versionOf('hyperdrive')}`,
+      async open(dir) {
+        const store = new Corestore(dir);
+        const drive = new Hyperdrive(store);
+        await drive.ready();
+        return {
+          drive,
+          async close() {
+            await drive.close();
+            await store.close();
+          },
+        };
+      },
+    },
+  };
+}
+
+/** Every regular file under `root`, as paths relative to it, in a depth-first walk. */
+export async function listFiles(root: string, rel = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const d of await readdir(join(root, rel), { withFileTypes: true })) {
+    const r = rel === '' ? d.name : `${rel}/${d.name}`;
+    if (d.isDirectory()) out.push(...(await listFiles(root, r)));
+    else if (d.isFile()) out.push(r);
+  }
+  return out;
+}
+
+/**
+ * Puts every file of `src` into the drive at `/<relative path>` with drive.put (read whole
+ * with readFile, then put), `inFlight` files at a time; the walk is part of the work, as it is
+ * for cp -a and the Realize import.
+ */
+export async function hyperdriveImport(drive: HyperdriveInstance, src: string, inFlight: number): Promise<number> {
+  const files = await listFiles(src);
+  let next = 0;
+  let bytes = 0;
+  const worker = async (): Promise<void> => {
+    while (next < files.length) {
+      const rel = files[next++]!;
+      const buf = await readFile(join(src, rel));
+      await drive.put(`/${rel}`, buf);
+      bytes += buf.byteLength;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, inFlight) }, worker));
+  return bytes;
+}
+
+/** `cp -a SRC DEST` in a child process. */
+export async function cpA(src: string, dest: string, timeoutMs: number): Promise<void> {
+  await runOk('cp -a', 'cp', ['-a', src, dest], { timeoutMs });
+}
