@@ -14,6 +14,7 @@ import type { Command } from './commands.js';
 import { checkEvents, decide, type Decision } from './decide.js';
 import { EngineError } from './engine-error.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import { ContentGate } from './content-gate.js';
 import type { NodeInfo } from './node-info.js';
 import { Store, type OpenOptions, type StoreEnv } from './store.js';
 import { ROOT_NODE, type TreeView } from './tree-view.js';
@@ -35,6 +36,8 @@ export class Engine {
   readonly head: Snapshot;
   readonly #content = new KeyedMutex();
   #broken: Error | null = null;
+  /** Held shared by writers between storing blocks and naming them; exclusively by gc. */
+  readonly gate = new ContentGate();
   /** Projections built for this process alone (see open), removed at close. */
   #scratch: string | null = null;
   /** Set while received entries are being integrated: local commands wait for it. */
@@ -267,7 +270,7 @@ export class Engine {
   /** Writes `data` at `offset` of file `id`: only the blocks it covers change. */
   async write(id: NodeId, offset: number, data: Uint8Array): Promise<void> {
     if (data.byteLength === 0) return;
-    await this.#content.run(id, async () => {
+    await this.#content.run(id, () => this.gate.shared(async () => {
       const row = this.head.fileRow(id);
       const end = offset + data.byteLength;
       const size = Math.max(row.size, end);
@@ -294,12 +297,12 @@ export class Engine {
       }
       const hashes = await this.blocks.putMany(contents);
       await this.run({ type: 'write', id, size, blocks: hashes.map((h, k) => [first + k, h] as const) });
-    });
+    }));
   }
 
   /** Sets the size of file `id`; a cut inside a block stores that block's new content. */
   async truncate(id: NodeId, size: number): Promise<void> {
-    await this.#content.run(id, async () => {
+    await this.#content.run(id, () => this.gate.shared(async () => {
       const row = this.head.fileRow(id);
       let tail: Uint8Array | null = null;
       const inBlock = size % BLOCK_SIZE;
@@ -308,7 +311,7 @@ export class Engine {
         tail = await this.blocks.put(await this.head.readBlocks(row.blocks, row.size, start, inBlock));
       }
       await this.run({ type: 'truncate', id, size, tail });
-    });
+    }));
   }
 
   /** Folds the file's pending writes into a new content version (if there are any). */

@@ -177,11 +177,14 @@ export async function importTree(
     }
   };
 
-  await walk(src, top, parent.id, rootName);
-  for (let i = 0; i < linkEvents.length; i += EVENTS_PER_ENTRY) await emit(...linkEvents.slice(i, i + EVENTS_PER_ENTRY));
-  // Directory times last: creating their children moved them.
-  for (let i = 0; i < dirTimes.length; i += EVENTS_PER_ENTRY) await emit(...dirTimes.slice(i, i + EVENTS_PER_ENTRY));
-  await flush();
+  // Blocks stored by the walk are named only when their entry is staged: gc waits meanwhile.
+  await engine.gate.shared(async () => {
+    await walk(src, top, parent.id, rootName);
+    for (let i = 0; i < linkEvents.length; i += EVENTS_PER_ENTRY) await emit(...linkEvents.slice(i, i + EVENTS_PER_ENTRY));
+    // Directory times last: creating their children moved them.
+    for (let i = 0; i < dirTimes.length; i += EVENTS_PER_ENTRY) await emit(...dirTimes.slice(i, i + EVENTS_PER_ENTRY));
+    await flush();
+  });
   await Promise.all(durables);
   return { dest: `/${destParts.join('/')}`, files: state.files, dirs: state.dirs, bytes: state.bytes, symlinks: state.symlinks, skipped };
 }

@@ -273,13 +273,17 @@ export class WriteCache {
       const size = b.size;
       // Copy out what is flushed: writes may land in these blocks while hashing and storing.
       const contents = taken.map(([, blk]) => Buffer.from(blk.buf.subarray(0, blk.len)));
-      const hashes = await this.#engine.blocks.putMany(contents);
-      try {
-        await this.#engine.submit({ type: 'write', id, size, blocks: taken.map(([i], k) => [i, hashes[k]!] as const) });
-      } catch (err) {
-        if (this.#detached(id)) return; // unlinked meanwhile
-        throw err;
-      }
+      const stored = await this.#engine.gate.shared(async () => {
+        const hashes = await this.#engine.blocks.putMany(contents);
+        try {
+          await this.#engine.submit({ type: 'write', id, size, blocks: taken.map(([i], k) => [i, hashes[k]!] as const) });
+        } catch (err) {
+          if (this.#detached(id)) return false; // unlinked meanwhile
+          throw err;
+        }
+        return true;
+      });
+      if (!stored) return;
       for (let k = 0; k < taken.length; k++) {
         const [i, blk] = taken[k]!;
         // Keep a block that was written again meanwhile; it goes in the next round.
