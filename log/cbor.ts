@@ -37,6 +37,25 @@ function keyOrder(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
+/**
+ * The sorted key order of each object shape seen, by its keys in insertion order. Events
+ * come in a handful of shapes, so sorting happens once per shape, not once per event.
+ * `plain` says whether an object may carry the order itself: no key is integer-like (those
+ * an object lists first whatever the order of insertion) or "__proto__".
+ */
+const shapes = new Map<string, { readonly keys: readonly string[]; readonly plain: boolean }>();
+
+function shapeOf(keys: readonly string[]): { readonly keys: readonly string[]; readonly plain: boolean } {
+  const id = keys.join('\0');
+  let shape = shapes.get(id);
+  if (shape === undefined) {
+    const sorted = [...keys].sort(keyOrder);
+    shape = { keys: sorted, plain: sorted.every((k) => k !== '__proto__' && !/^(0|[1-9][0-9]*)$/.test(k)) };
+    if (shapes.size < 4096) shapes.set(id, shape);
+  }
+  return shape;
+}
+
 function canonical(value: unknown): unknown {
   if (value === null || typeof value === 'boolean' || typeof value === 'string') return value;
   if (typeof value === 'number') {
@@ -52,9 +71,14 @@ function canonical(value: unknown): unknown {
     // A Map, not an object: a JavaScript object lists integer-like keys ("10") before all
     // others whatever order they are inserted in, and assigning "__proto__" sets the
     // prototype instead of a key, so an object cannot carry the sorted order faithfully.
-    const keys = Object.keys(value as object).filter((k) => (value as Record<string, unknown>)[k] !== undefined);
-    keys.sort(keyOrder);
-    return new Map(keys.map((k) => [k, canonical((value as Record<string, unknown>)[k])]));
+    const obj = value as Record<string, unknown>;
+    const shape = shapeOf(Object.keys(obj).filter((k) => obj[k] !== undefined));
+    if (shape.plain) {
+      const out: Record<string, unknown> = {};
+      for (const k of shape.keys) out[k] = canonical(obj[k]);
+      return out;
+    }
+    return new Map(shape.keys.map((k) => [k, canonical(obj[k])]));
   }
   throw new LogError('MALFORMED_ENTRY', `cannot encode a value of type ${typeof value}`);
 }
