@@ -20,6 +20,7 @@ import { Store, type OpenOptions, type StoreEnv } from './store.js';
 import { ROOT_NODE, type TreeView } from './tree-view.js';
 import { Snapshot, type DirEntry } from './snapshot.js';
 import { headSource, pastSource } from './snapshot-source.js';
+import { PlacementService } from './placement/service.js';
 
 export interface EngineOptions extends OpenOptions {
   /** Progress of catching up or rebuilding projections at open. */
@@ -44,13 +45,18 @@ export class Engine {
   #integrating: Promise<unknown> | null = null;
   /** Per own feed, the durability of the last entry staged (entries become durable in order). */
   readonly #lastDurable = new Map<string, Promise<unknown>>();
+  /**
+   * Real and Unreal (engine/placement/): fetches the blocks reads need that are not here,
+   * keeps the content cache, realizes Real content. Null when the store is open read-only.
+   */
+  placement: PlacementService | null = null;
 
   private constructor(store: Store, projections: ProjectionSet, blocks: BlockStore, env: StoreEnv) {
     this.store = store;
     this.projections = projections;
     this.blocks = blocks;
     this.env = env;
-    this.head = new Snapshot(headSource(projections), blocks, projections.blockIndex);
+    this.head = new Snapshot(headSource(projections), blocks, projections.blockIndex, () => this.placement);
     const p = projections;
     this.view = {
       node: (id) => (id === ROOT_ID ? ROOT_NODE : p.tree.node(id)),
@@ -79,6 +85,7 @@ export class Engine {
       const blocks = await BlockStore.open(store.layout.blocks, projections.blockIndex, { readOnly: store.readOnly });
       const engine = new Engine(store, projections, blocks, env);
       engine.#scratch = scratch;
+      if (!store.readOnly) engine.placement = new PlacementService(engine);
       // A durable entry never names a block that is not: blocks are synced before each log write.
       store.feeds.beforeWrite = () => blocks.sync();
       if (!store.readOnly || scratch !== null) await engine.#catchUp(opts.onReplay);
@@ -156,7 +163,7 @@ export class Engine {
     if (!Number.isSafeInteger(n) || n < 0 || n > this.projections.head) {
       throw new EngineError('BAD_ARGUMENT', `no position ${n}: the log holds positions 0 to ${this.projections.head}`);
     }
-    return n === this.projections.head ? this.head : new Snapshot(pastSource(this.projections, n), this.blocks, this.projections.blockIndex);
+    return n === this.projections.head ? this.head : new Snapshot(pastSource(this.projections, n), this.blocks, this.projections.blockIndex, () => this.placement);
   }
 
   // ---------------------------------------------------------------- commands
@@ -328,6 +335,7 @@ export class Engine {
   }
 
   async close(): Promise<void> {
+    await this.placement?.close();
     await this.blocks.close();
     await this.store.close();
     await this.projections.close();

@@ -16,16 +16,35 @@ export interface DirEntry {
   readonly info: NodeInfo;
 }
 
+/** Where a block sits: the file (when known), its block list, and the block's index in it. */
+export interface BlockAt {
+  readonly id?: NodeId;
+  readonly blocks: Uint8Array;
+  readonly index: number;
+}
+
+/**
+ * Where reads get the blocks this peer lacks (engine/placement: Unreal content, fetched from
+ * connected peers) and who hears of every block read (the cache's LRU, read-ahead).
+ */
+export interface BlockFetchHook {
+  /** The content of a block that is not here, or a BLOCK_MISSING error saying why not. */
+  fetch(hash: Uint8Array, at: BlockAt): Promise<Uint8Array>;
+  read(hash: Uint8Array, at: BlockAt): void;
+}
+
 export class Snapshot {
   readonly source: SnapshotSource;
   readonly view: TreeView;
   readonly #blocks: BlockStore;
   readonly #index: BlockIndex;
+  readonly #hook: () => BlockFetchHook | null;
 
-  constructor(source: SnapshotSource, blocks: BlockStore, index: BlockIndex) {
+  constructor(source: SnapshotSource, blocks: BlockStore, index: BlockIndex, hook: () => BlockFetchHook | null = () => null) {
     this.source = source;
     this.#blocks = blocks;
     this.#index = index;
+    this.#hook = hook;
     this.view = {
       node: (id) => (id === ROOT_ID ? ROOT_NODE : source.node(id)),
       child: (parent, name) => source.child(parent, name),
@@ -115,25 +134,41 @@ export class Snapshot {
   /** Bytes [offset, offset + length) of a file (short at the end of the file). */
   async read(id: NodeId, offset: number, length: number): Promise<Buffer> {
     const row = this.fileRow(id);
-    return this.readBlocks(row.blocks, row.size, offset, length);
+    return this.readBlocks(row.blocks, row.size, offset, length, id);
   }
 
-  /** Reads a byte range from a block list of a file of `size` bytes. */
-  async readBlocks(blocks: Uint8Array, size: number, offset: number, length: number): Promise<Buffer> {
+  /**
+   * Reads a byte range from a block list of a file of `size` bytes (file `id`, when known). A
+   * block that is not here is fetched through the hook (Unreal content) instead of failing.
+   */
+  async readBlocks(blocks: Uint8Array, size: number, offset: number, length: number, id?: NodeId): Promise<Buffer> {
     const end = Math.min(size, offset + length);
     if (end <= offset) return Buffer.alloc(0);
     const out = Buffer.alloc(end - offset);
     const first = Math.floor(offset / BLOCK_SIZE);
     const last = Math.floor((end - 1) / BLOCK_SIZE);
     const reads: Promise<void>[] = [];
+    const hook = this.#hook();
     for (let i = first; i <= last; i++) {
       const hash = blockAt(blocks, i);
       if (Buffer.compare(hash, ZERO_BLOCK) === 0) continue;
       const blockStart = i * BLOCK_SIZE;
       const from = Math.max(offset, blockStart) - blockStart;
       const to = Math.min(end, blockStart + BLOCK_SIZE) - blockStart;
+      let read = this.#blocks.getRange(hash, from, to - from);
+      if (hook !== null) {
+        const at: BlockAt = id === undefined ? { blocks, index: i } : { id, blocks, index: i };
+        read = read.catch(async (err: unknown) => {
+          if (!(err instanceof EngineError && err.code === 'BLOCK_MISSING')) throw err;
+          return (await hook.fetch(hash, at)).subarray(from, to);
+        });
+        read = read.then((data) => {
+          hook.read(hash, at);
+          return data;
+        });
+      }
       // Only the slice is copied; a block shorter than the slice (a file's old tail) reads as zeros past its end.
-      reads.push(this.#blocks.getRange(hash, from, to - from).then((data) => void out.set(data.subarray(0, to - from), blockStart + from - offset)));
+      reads.push(read.then((data) => void out.set(data.subarray(0, to - from), blockStart + from - offset)));
     }
     await Promise.all(reads);
     return out;

@@ -38,6 +38,8 @@ import * as serve from './commands/serve.js';
 import * as sync from './commands/sync.js';
 import * as status from './commands/status.js';
 import * as conflicts from './commands/conflicts.js';
+import * as mark from './commands/mark.js';
+import * as cache from './commands/cache.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, store: 3, corrupt: 4, internal: 70 } as const;
 
@@ -72,6 +74,8 @@ export function buildProgram(cli: Cli): Command {
   sync.register(program, cli);
   status.register(program, cli);
   conflicts.register(program, cli);
+  mark.register(program, cli);
+  cache.register(program, cli);
   const log = program.command('log').description('the signed, hash-chained feeds');
   logShow.register(log, cli);
   logVerify.register(log, cli);

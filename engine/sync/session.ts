@@ -41,6 +41,8 @@ const MAX_SERVE_QUEUE = 65_536;
 const FEED_POLL_MS = 200;
 /** How long a live session waits before asking again for blocks a peer did not have. */
 const RETRY_BLOCKS_MS = 2000;
+/** A request for at most this many blocks is a read waiting on the other side: it is served first. */
+const PRIORITY_REQUEST = 2;
 
 export interface SessionHost {
   readonly engine: Engine;
@@ -100,7 +102,13 @@ export class Session {
   readonly #wanted = new Set<string>();
   readonly #inflight = new Set<string>();
   readonly #unavailable: Buffer[] = [];
+  /** Blocks asked for by request() (on-demand reads, realizing): who waits for each. */
+  readonly #waiters = new Map<string, Array<(data: Buffer | null) => void>>();
+  /** Of those, the ones sync itself did not want (no retry when the peer lacks them). */
+  readonly #demanded = new Set<string>();
   readonly #serveQueue: Buffer[] = [];
+  /** Small requests (a read waiting on the other side) are served before bulk ones. */
+  readonly #servePriority: Buffer[] = [];
   #serveWake: (() => void) | null = null;
   /** What the peer said it holds, this session (pumps start there; a want-from may go lower). */
   readonly #peerHas = new Map<string, number>();
@@ -162,6 +170,8 @@ export class Session {
       for (const t of this.#timers) clearInterval(t);
       for (const p of this.#pumps.values()) p.wake?.();
       this.#serveWake?.();
+      this.#engine.placement?.removeSource(this);
+      for (const k of [...this.#waiters.keys()]) this.#settleWaiters(k, null);
       await this.channel.close().catch(() => undefined);
       this.stats.wireBytesIn = this.channel.stats.bytesIn;
       this.stats.wireBytesOut = this.channel.stats.bytesOut;
@@ -234,8 +244,8 @@ export class Session {
         return;
       }
       case 'want-blocks':
-        if (this.#serveQueue.length + m.hashes.length > MAX_SERVE_QUEUE) throw new SyncError('PROTOCOL', `the peer asked for more than ${MAX_SERVE_QUEUE} blocks at once`);
-        this.#serveQueue.push(...m.hashes.map((h) => Buffer.from(h)));
+        if (this.#serveQueue.length + this.#servePriority.length + m.hashes.length > MAX_SERVE_QUEUE) throw new SyncError('PROTOCOL', `the peer asked for more than ${MAX_SERVE_QUEUE} blocks at once`);
+        (m.hashes.length <= PRIORITY_REQUEST ? this.#servePriority : this.#serveQueue).push(...m.hashes.map((h) => Buffer.from(h)));
         this.#serveWake?.();
         return;
       case 'blocks':
@@ -244,9 +254,11 @@ export class Session {
         for (const h of m.hashes) {
           const k = h.toString('hex');
           if (!this.#inflight.delete(k)) continue;
+          this.#settleWaiters(k, null);
+          this.stats.blocksUnavailable++;
+          if (this.#demanded.delete(k) && !this.#wanted.has(k)) continue;
           this.#wanted.delete(k);
           this.#unavailable.push(Buffer.from(h));
-          this.stats.blocksUnavailable++;
         }
         this.#fillWindow();
         return;
@@ -298,12 +310,14 @@ export class Session {
       this.#timers.push(r);
     }
     void this.#serveBlocks();
+    // This peer's blocks are now there for reads of Unreal content (engine/placement).
+    this.#engine.placement?.addSource(this, this.#host);
     // Blocks named by entries held but never fetched (a sync cut short, a peer that lacked them).
     for (const f of this.#engine.store.feeds.list()) {
       if (!this.#relevantToBoth(f.id.area) || f.name.slice(0, 64) === this.#self) continue;
       const done = this.#host.state.data.blocksDone[f.name] ?? 0;
       if (done >= f.length) continue;
-      const { missing } = await scanMissing(f, done, this.#engine.blocks);
+      const { missing } = await scanMissing(f, done, this.#engine.blocks, this.#wants);
       this.#want(missing);
     }
   }
@@ -401,7 +415,7 @@ export class Session {
     }
     this.stats.entriesIn += fresh;
     this.#scheduleAck(feed);
-    this.#want(missingBlocks(entries, this.#engine.blocks));
+    this.#want(missingBlocks(entries, this.#engine.blocks, this.#wants));
     if (id.area === '') await this.#householdChanged();
   }
 
@@ -485,6 +499,47 @@ export class Session {
 
   // ---------------------------------------------------------------- blocks
 
+  /** Sync fetches the blocks of the files this peer keeps Real; Unreal ones are fetched when read. */
+  readonly #wants = (id: string): boolean => this.#engine.placement?.wants(id) ?? true;
+
+  /**
+   * Asks the peer for blocks now, ahead of sync's own queue (a read waits for them). Resolves
+   * with those that came (hex -> content, checked against the hash and stored); the others
+   * the peer lacked, or the session ended first.
+   */
+  request(hashes: readonly Buffer[]): Promise<Map<string, Buffer>> {
+    const got = new Map<string, Buffer>();
+    if (this.#closing || !this.channel.isOpen) return Promise.resolve(got);
+    const ask: Buffer[] = [];
+    const waits: Promise<void>[] = [];
+    for (const h of hashes) {
+      const k = h.toString('hex');
+      waits.push(
+        new Promise<void>((resolve) => {
+          const list = this.#waiters.get(k) ?? [];
+          list.push((data) => {
+            if (data !== null) got.set(k, data);
+            resolve();
+          });
+          this.#waiters.set(k, list);
+        }),
+      );
+      if (this.#inflight.has(k)) continue; // already asked for: the answer serves both
+      this.#inflight.add(k);
+      this.#demanded.add(k);
+      ask.push(h);
+    }
+    if (ask.length > 0) this.#post({ type: 'want-blocks', hashes: ask });
+    return Promise.all(waits).then(() => got);
+  }
+
+  #settleWaiters(k: string, data: Buffer | null): void {
+    const list = this.#waiters.get(k);
+    if (list === undefined) return;
+    this.#waiters.delete(k);
+    for (const w of list) w(data);
+  }
+
   #want(hashes: readonly Buffer[]): void {
     for (const h of hashes) {
       const k = h.toString('hex');
@@ -505,6 +560,7 @@ export class Session {
         this.#wanted.delete(k);
         continue;
       }
+      if (this.#inflight.has(k)) continue; // asked for by request(): its answer settles it
       this.#inflight.add(k);
       ask.push(h);
     }
@@ -526,10 +582,13 @@ export class Session {
       const k = hash.toString('hex');
       this.#inflight.delete(k);
       this.#wanted.delete(k);
+      this.#demanded.delete(k);
       if (!hash.equals(got[i]!)) {
         // Stored under the hash of what came (content-addressed, so nothing names it); the block asked for is still missing.
+        this.#settleWaiters(k, null);
         throw new SyncError('PROTOCOL', `block ${k.slice(0, 16)}… does not match its hash: refused`);
       }
+      this.#settleWaiters(k, data);
       this.stats.blocksIn++;
       this.stats.blockBytesIn += data.byteLength;
     }
@@ -539,14 +598,16 @@ export class Session {
   async #serveBlocks(): Promise<void> {
     const blocks = this.#engine.blocks;
     while (!this.#closing) {
-      if (this.#serveQueue.length === 0) {
+      if (this.#serveQueue.length === 0 && this.#servePriority.length === 0) {
         await new Promise<void>((resolve) => (this.#serveWake = resolve));
         this.#serveWake = null;
         continue;
       }
-      // Take about a message's worth of hashes and read them in parallel.
+      // Take about a message's worth of hashes and read them in parallel; reads waiting on the
+      // other side go first, in a message of their own.
       const take: Buffer[] = [];
-      while (this.#serveQueue.length > 0 && take.length < 16) take.push(this.#serveQueue.shift()!);
+      if (this.#servePriority.length > 0) take.push(...this.#servePriority.splice(0, 16));
+      else while (this.#serveQueue.length > 0 && take.length < 16) take.push(this.#serveQueue.shift()!);
       const read = await Promise.all(
         take.map(async (h) => {
           if (!blocks.has(h)) return null;
@@ -573,6 +634,7 @@ export class Session {
           await this.#send({ type: 'blocks', blocks: batch });
           this.stats.blocksOut += batch.length;
           this.stats.blockBytesOut += bytes;
+          this.#engine.placement?.served(this.peer, batch.map(([h]) => h));
         }
         if (missing.length > 0) await this.#send({ type: 'no-blocks', hashes: missing });
       } catch {
@@ -589,7 +651,7 @@ export class Session {
       if (f.name.slice(0, 64) === this.#self) continue;
       const done = data.blocksDone[f.name] ?? 0;
       if (done >= f.length) continue;
-      const { complete } = await scanMissing(f, done, this.#engine.blocks);
+      const { complete } = await scanMissing(f, done, this.#engine.blocks, this.#wants);
       if (complete > done) {
         data.blocksDone[f.name] = complete;
         this.#host.state.touch();

@@ -211,7 +211,7 @@ export const logBench: Bench = {
         for (const b of batches) await h.core.append(encodeBlocks(b));
       },
     );
-    row(`append ${fmtN(n)} events, batches of ${BATCH}, each awaited (durable)`, rates(n, awaited));
+    row(`append ${fmtN(n)} events, batches of ${BATCH}, each awaited (fsync: Realize only)`, rates(n, awaited));
 
     // 1b. Batches, all issued at once.
     const pipelined = await writeWorkload(
@@ -224,7 +224,7 @@ export const logBench: Bench = {
         await Promise.all(batches.map((b) => h.core.append(encodeBlocks(b))));
       },
     );
-    row(`append ${fmtN(n)} events, batches of ${BATCH}, pipelined (durable)`, rates(n, pipelined));
+    row(`append ${fmtN(n)} events, batches of ${BATCH}, pipelined (fsync: Realize only)`, rates(n, pipelined));
     await removeLogs(pipelined);
 
     // 2. Single-event appends, all issued at once.
@@ -238,7 +238,7 @@ export const logBench: Bench = {
         await Promise.all(events.map((e) => h.core.append(encodeCanonical(e))));
       },
     );
-    row(`append ${fmtN(n)} single events, issued at once (durable)`, rates(n, single));
+    row(`append ${fmtN(n)} single events, issued at once (fsync: Realize only)`, rates(n, single));
 
     // The events are not needed any more: let them go, so that the heap the reads run in is
     // not 100,000 objects larger than a reader's would be (it slows every GC of both sides).

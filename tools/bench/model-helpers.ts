@@ -108,7 +108,66 @@ export async function hyperdriveImport(drive: HyperdriveInstance, src: string, i
   return bytes;
 }
 
-/** `cp -a SRC DEST` in a child process. */
-export async function cpA(src: string, dest: string, timeoutMs: number): Promise<void> {
-  await runOk('cp -a', 'cp', ['-a', src, dest], { timeoutMs });
+/**
+ * `cp -a SRC DEST` in a child process (under sh, whose `times` then reports the CPU seconds
+ * cp used, user + system; null when it cannot be read).
+ */
+export async function cpA(src: string, dest: string, timeoutMs: number): Promise<{ cpu: number | null }> {
+  const r = await runOk('cp -a', 'sh', ['-c', 'cp -a "$0" "$1" && times', src, dest], { timeoutMs });
+  const children = r.stdout.trim().split('\n')[1] ?? '';
+  const secs = [...children.matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]));
+  return { cpu: secs.length === 2 ? secs[0]! + secs[1]! : null };
+}
+
+/** Resident memory split (bytes): anonymous (heap, native allocations) and file-backed (mapped files: LMDB). */
+export interface MemSplit {
+  readonly anon: number;
+  readonly file: number;
+}
+
+async function memSplit(): Promise<MemSplit | null> {
+  try {
+    const t = await readFile('/proc/self/smaps_rollup', 'utf8');
+    const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(t)?.[1] ?? Number.NaN) * 1024;
+    const rss = kb('Rss');
+    const anon = kb('Anonymous');
+    return Number.isFinite(rss) && Number.isFinite(anon) ? { anon, file: rss - anon } : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Samples the anonymous and file-backed parts of this process's RSS every `everyMs` (Linux
+ * /proc/self/smaps_rollup), keeping each part's peak: says whether growth is heap or mapped
+ * LMDB pages. Samples ride the event loop, so a long synchronous stretch is seen once, after.
+ */
+export class MemSampler {
+  #peak: { anon: number; file: number } = { anon: 0, file: 0 };
+  #base: MemSplit | null = null;
+  #stop = false;
+  #loop: Promise<void> = Promise.resolve();
+
+  static async start(everyMs = 25): Promise<MemSampler> {
+    const s = new MemSampler();
+    s.#base = await memSplit();
+    s.#loop = (async () => {
+      while (!s.#stop) {
+        const m = await memSplit();
+        if (m === null) return;
+        s.#peak = { anon: Math.max(s.#peak.anon, m.anon), file: Math.max(s.#peak.file, m.file) };
+        await new Promise((r) => setTimeout(r, everyMs));
+      }
+    })();
+    return s;
+  }
+
+  /** The peaks and the baselines, or null where /proc does not tell. */
+  async stop(): Promise<{ peak: MemSplit; base: MemSplit } | null> {
+    this.#stop = true;
+    await this.#loop;
+    const last = await memSplit();
+    if (this.#base === null || last === null) return null;
+    return { peak: { anon: Math.max(this.#peak.anon, last.anon), file: Math.max(this.#peak.file, last.file) }, base: this.#base };
+  }
 }

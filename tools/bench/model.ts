@@ -22,8 +22,10 @@ import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Engine, importTree, initStore, replayCheck, type StoreEnv } from '../../engine/index.js';
+import { ProjectionSet, rebuild } from '../../projections/index.js';
 import { collectGarbage, freshDir, MiB, PeakRss, rate, scaled, settle, timed } from './harness.js';
-import { cpA, hyperdriveImport, loadHyperdrive, type HyperdriveAnchor } from './model-helpers.js';
+import { cpA, hyperdriveImport, loadHyperdrive, MemSampler, type HyperdriveAnchor, type MemSplit } from './model-helpers.js';
+import { runOk } from './proc-helpers.js';
 import type { Bench, BenchOptions, BenchResult, BenchRow } from './registry.js';
 import { generateTree, type GeneratedTree } from './tree-helpers.js';
 
@@ -35,6 +37,12 @@ const GOAL_REBUILD_EVENTS_PER_S = 200_000;
 const HYPERDRIVE_IN_FLIGHT = 8;
 const MB = 1e6;
 
+function splitNote(label: string, s: RealizeRun['split']): string {
+  if (s === null) return `${label}: not measured`;
+  const f = (b: number): string => (b / MiB).toFixed(1);
+  return `${label}: anonymous ${f(s.peak.anon)} (+${f(s.peak.anon - s.base.anon)}), file-backed ${f(s.peak.file)} (+${f(s.peak.file - s.base.file)})`;
+}
+
 function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -45,9 +53,12 @@ const env: StoreEnv = { now: () => Date.now(), randomBytes: (n) => new Uint8Arra
 
 interface RealizeRun {
   readonly seconds: number;
+  /** CPU seconds of the whole process (main thread, libuv pool, LMDB) during the import. */
+  readonly cpu: number;
   readonly files: number;
   readonly bytes: number;
   readonly rss: { peak: number; growth: number };
+  readonly split: { peak: MemSplit; base: MemSplit } | null;
   /** The store, when kept. */
   readonly store: string | null;
 }
@@ -63,10 +74,14 @@ async function realizeImport(parent: string, src: string, keep: boolean): Promis
     collectGarbage();
     await settle();
     const rss = await PeakRss.start();
+    const split = await MemSampler.start();
+    const cpu0 = process.cpuUsage();
     const t = await timed(() => importTree(engine, src, '/bench'));
+    const cpu = process.cpuUsage(cpu0);
+    const s = await split.stop();
     const m = await rss.stop();
     if (t.value.skipped.length > 0) throw new Error(`bench model: the import skipped ${t.value.skipped.length} entries: ${t.value.skipped[0]}`);
-    out = { seconds: t.seconds, files: t.value.files, bytes: t.value.bytes, rss: m, store: keep ? store : null };
+    out = { seconds: t.seconds, cpu: (cpu.user + cpu.system) / 1e6, files: t.value.files, bytes: t.value.bytes, rss: m, split: s, store: keep ? store : null };
   } finally {
     await engine.close();
   }
@@ -74,29 +89,33 @@ async function realizeImport(parent: string, src: string, keep: boolean): Promis
   return out;
 }
 
-async function cpRun(parent: string, src: string, timeoutMs: number): Promise<number> {
+/** cp -a, timed; then `sync -f` of the copy's filesystem, timed apart (the durable figure is the sum). */
+async function cpRun(parent: string, src: string, timeoutMs: number): Promise<{ cp: number; sync: number; cpu: number | null }> {
   const dest = join(await freshDir(parent, 'cp'), 'out');
   await settle();
   const t = await timed(() => cpA(src, dest, timeoutMs));
+  const s = await timed(() => runOk('sync -f', 'sync', ['-f', dest], { timeoutMs }));
   await rm(join(dest, '..'), { recursive: true, force: true });
-  return t.seconds;
+  return { cp: t.seconds, sync: s.seconds, cpu: t.value.cpu };
 }
 
-async function hyperdriveRun(anchor: HyperdriveAnchor, parent: string, src: string, bytes: number): Promise<number> {
+async function hyperdriveRun(anchor: HyperdriveAnchor, parent: string, src: string, bytes: number): Promise<{ seconds: number; cpu: number }> {
   const dir = await freshDir(parent, 'hyperdrive');
   const { drive, close } = await anchor.open(dir);
-  let seconds: number;
+  let out: { seconds: number; cpu: number };
   try {
     collectGarbage();
     await settle();
+    const cpu0 = process.cpuUsage();
     const t = await timed(() => hyperdriveImport(drive, src, HYPERDRIVE_IN_FLIGHT));
+    const cpu = process.cpuUsage(cpu0);
     if (t.value !== bytes) throw new Error(`bench model: hyperdrive put ${t.value} bytes, expected ${bytes}`);
-    seconds = t.seconds;
+    out = { seconds: t.seconds, cpu: (cpu.user + cpu.system) / 1e6 };
   } finally {
     await close();
   }
   await rm(dir, { recursive: true, force: true });
-  return seconds;
+  return out;
 }
 
 /** Events in every feed of the store (read back from the log; not timed). */
@@ -155,12 +174,18 @@ export const modelBench: Bench = {
     const tenthRun = await realizeImport(opts.dir, tenth.root, false);
     if (tenthRun.files !== tenth.smallCount + 1) throw new Error(`bench model: imported ${tenthRun.files} files of ${tenth.smallCount + 1}`);
 
-    const times: Record<Workload['key'], { realize: number[]; cp: number[]; hd: number[] }> = {
+    const times: Record<Workload['key'], { realize: number[]; cp: number[]; cpSync: number[]; hd: number[] }> = {
+      tree: { realize: [], cp: [], cpSync: [], hd: [] },
+      small: { realize: [], cp: [], cpSync: [], hd: [] },
+      big: { realize: [], cp: [], cpSync: [], hd: [] },
+    };
+    /** CPU seconds per run, for the notes: on a loaded machine wall time is mostly waiting for a CPU. */
+    const cpuTimes: Record<Workload['key'], { realize: number[]; cp: number[]; hd: number[] }> = {
       tree: { realize: [], cp: [], hd: [] },
       small: { realize: [], cp: [], hd: [] },
       big: { realize: [], cp: [], hd: [] },
     };
-    const fullRss: Array<{ peak: number; growth: number }> = [];
+    const fullRss: Array<RealizeRun['rss'] & { split: RealizeRun['split'] }> = [];
     let keptStore: string | null = null;
     let hdWarm = false;
     // hyperdrive is loaded after the first full Realize import, so that import's RSS is Realize's alone.
@@ -174,10 +199,14 @@ export const modelBench: Bench = {
         const r = await realizeImport(opts.dir, w.src, keep);
         if (r.files !== w.files || r.bytes !== w.bytes) throw new Error(`bench model: imported ${r.files} files, ${r.bytes} bytes; expected ${w.files}, ${w.bytes}`);
         times[w.key].realize.push(r.seconds);
-        if (w.key === 'tree') fullRss.push(r.rss);
+        cpuTimes[w.key].realize.push(r.cpu);
+        if (w.key === 'tree') fullRss.push({ ...r.rss, split: r.split });
         if (keep) keptStore = r.store;
         say(`bench model: cp -a, ${of}`);
-        times[w.key].cp.push(await cpRun(opts.dir, w.src, timeoutMs));
+        const c = await cpRun(opts.dir, w.src, timeoutMs);
+        times[w.key].cp.push(c.cp);
+        times[w.key].cpSync.push(c.cp + c.sync);
+        if (c.cpu !== null) cpuTimes[w.key].cp.push(c.cpu);
         if (loaded === null) {
           loaded = await loadHyperdrive();
           hd = loaded.ok ? loaded.anchor : null;
@@ -189,7 +218,9 @@ export const modelBench: Bench = {
             hdWarm = true;
           }
           say(`bench model: hyperdrive, ${of}`);
-          times[w.key].hd.push(await hyperdriveRun(hd, opts.dir, w.src, w.bytes));
+          const h = await hyperdriveRun(hd, opts.dir, w.src, w.bytes);
+          times[w.key].hd.push(h.seconds);
+          cpuTimes[w.key].hd.push(h.cpu);
         }
       }
     }
@@ -198,20 +229,30 @@ export const modelBench: Bench = {
     say('bench model: rebuilding the projections from the log');
     const engine = await Engine.open(keptStore!, env);
     let rebuildSeconds: number[] = [];
+    const rebuildCpu: number[] = [];
     let counted: { entries: number; events: number };
     let rebuildOk = true;
     try {
       counted = await countEvents(engine);
       for (let rep = 0; rep < opts.repeat; rep++) {
         const scratch = await freshDir(opts.dir, 'rebuild');
+        const set = ProjectionSet.open(scratch);
         collectGarbage();
         await settle();
-        const check = await replayCheck(engine, { scratch });
-        if (check.entries !== counted.entries) throw new Error(`bench model: the rebuild applied ${check.entries} entries of ${counted.entries}`);
-        rebuildOk &&= check.ok;
-        rebuildSeconds.push(check.seconds);
+        const cpu0 = process.cpuUsage();
+        const t = await timed(() => rebuild(set, engine.store.feeds));
+        const cpu = process.cpuUsage(cpu0);
+        await set.close();
+        if (t.value !== counted.entries) throw new Error(`bench model: the rebuild applied ${t.value} entries of ${counted.entries}`);
+        rebuildSeconds.push(t.seconds);
+        rebuildCpu.push((cpu.user + cpu.system) / 1e6);
         await rm(scratch, { recursive: true, force: true });
       }
+      // Rebuild equals incremental: the same rebuild into a scratch place, digests compared.
+      const scratch = await freshDir(opts.dir, 'rebuild-check');
+      const check = await replayCheck(engine, { scratch });
+      rebuildOk = check.ok && check.entries === counted.entries;
+      await rm(scratch, { recursive: true, force: true });
     } finally {
       await engine.close();
     }
@@ -235,6 +276,9 @@ export const modelBench: Bench = {
         rows.push({ workload: `import ${label}`, unit: 'MB/s', realize: rate(w.bytes / MB, realizeS), anchor: 'cp -a', anchorValue: rate(w.bytes / MB, cpS) });
         rows.push({ workload: `import ${label}`, unit: 'MB/s', realize: rate(w.bytes / MB, realizeS), anchor: hdName, anchorValue: hdS === null ? null : rate(w.bytes / MB, hdS) });
       }
+      if (w.key === 'tree') {
+        rows.push({ workload: `import ${label}, durable on both sides`, unit: 'MB/s', realize: rate(w.bytes / MB, realizeS), anchor: 'cp -a, then sync -f', anchorValue: rate(w.bytes / MB, median(t.cpSync)) });
+      }
     };
     sides(workloads[0]!, `tree: ${fmt(tree.smallCount)} small files + 1 file of ${big}`);
     sides(workloads[1]!, `${fmt(tree.smallCount)} small files (1-8 KiB) alone`);
@@ -256,11 +300,13 @@ export const modelBench: Bench = {
     const notes = [
       `tree: ${fmt(tree.smallCount)} files of 1-8 KiB in ${fmt(tree.dirs)} directories (${(tree.smallBytes / MiB).toFixed(1)} MiB; ${tree.mix.text} text, ${tree.mix.data} structured text, ${tree.mix.binary} binary, ${tree.mix.copy} copies of 16 shared files) + one ${big} file of incompressible content; seeded, so the same bytes every run`,
       `each figure is the median of ${opts.repeat} run${opts.repeat === 1 ? '' : 's'}; seconds per run (tree / small / big): Realize ${ms(times.tree.realize)} / ${ms(times.small.realize)} / ${ms(times.big.realize)}; cp -a ${ms(times.tree.cp)} / ${ms(times.small.cp)} / ${ms(times.big.cp)}${hd ? `; hyperdrive ${ms(times.tree.hd)} / ${ms(times.small.hd)} / ${ms(times.big.hd)}` : ''}`,
+      `CPU seconds per run (tree / small / big; whole process for Realize and hyperdrive, cp's own for cp -a): Realize ${ms(cpuTimes.tree.realize)} / ${ms(cpuTimes.small.realize)} / ${ms(cpuTimes.big.realize)}; cp -a ${ms(cpuTimes.tree.cp)} / ${ms(cpuTimes.small.cp)} / ${ms(cpuTimes.big.cp)}${hd ? `; hyperdrive ${ms(cpuTimes.tree.hd)} / ${ms(cpuTimes.small.hd)} / ${ms(cpuTimes.big.hd)}` : ''}`,
       'the goal: Realize import within 3x of cp -a (ratio >= 0.33 against cp -a) and faster than hyperdrive (ratio > 1); rebuild >= 200,000 events/s (ratio >= 1 against the goal row); peak RSS the same at both tree sizes',
-      'durability: the Realize import returns when every block and entry is fsynced (blocks fdatasynced before the entry that names them); cp -a and hyperdrive never fsync (hyperdrive\'s RocksDB writes its WAL unsynced), so their copies are in the page cache when they finish',
+      `durability: the Realize import returns when every block and entry is fsynced (blocks fdatasynced before the entry that names them); cp -a and hyperdrive never fsync (hyperdrive's RocksDB writes its WAL unsynced), so their copies are in the page cache when they finish. The "durable on both sides" row adds \`sync -f\` (syncfs of the filesystem, which on a shared disk also flushes other processes' writes) after cp -a: ${ms(times.tree.cpSync)} s`,
       `Realize: in-process Engine.open + importTree (8 files read in parallel, entries of ~2,000 events), timed from the walk to the last fsync; cp -a: a child process; ${hdName}: in-process, a walk of the same tree, readFile + drive.put of every file, ${HYPERDRIVE_IN_FLIGHT} files in flight (the 1 GiB file read whole and put in one drive.put), timed to the last put (close not timed)`,
-      `rebuild: replayCheck (all projections rebuilt in a scratch LMDB environment from the log, then compared by digest with the live ones: ${rebuildOk ? 'equal' : 'DIFFERENT'}), median of ${rebuildSeconds.length} (${ms(rebuildSeconds)} s); ${fmt(Math.round(rate(counted.entries, rbS)))} entries/s`,
+      `rebuild: every projection rebuilt from the log into a fresh scratch LMDB environment (projections rebuild()), median of ${rebuildSeconds.length} (${ms(rebuildSeconds)} s wall, ${ms(rebuildCpu)} s CPU: ${fmt(Math.round(rate(counted.events, median(rebuildCpu))))} events per CPU second, what an idle machine would show); ${fmt(Math.round(rate(counted.entries, rbS)))} entries/s; replayCheck of the same store: rebuilt digests ${rebuildOk ? 'equal' : 'DIFFER FROM'} the live ones`,
       `peak RSS: VmHWM reset at the start of the import and read at its end (plus 20 ms sampling); the full-size figure is the first full import, before hyperdrive was loaded (peak over all ${fullRss.length} full imports: ${(Math.max(...fullRss.map((r) => r.peak)) / MiB).toFixed(1)} MiB). RSS includes mapped LMDB pages (file-backed)`,
+      `where the growth is (peak over the RSS before the import, MiB; anonymous = JS heap and native allocations, file-backed = mapped LMDB pages, reclaimable): ${splitNote('full', firstFull.split)}; ${splitNote('tenth', tenthRun.split)}`,
       'page cache: the source tree was just written, so every side reads it from the page cache',
       ...(loaded === null || loaded.ok ? [] : [loaded.reason]),
     ];

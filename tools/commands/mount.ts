@@ -41,7 +41,7 @@ export function register(program: Command, cli: Cli): void {
       let mount: Pick<Mount, 'stop' | 'ended'>;
       try {
         const at = opts.at === undefined ? undefined : await snapshotAt(engine, opts.at);
-        // Files of famfs areas are read and written on their device (engine/famfs-engine.ts).
+        // Files of famfs areas are read and written on their device (engine/famfs/engine.ts).
         const famfs = at === undefined && !opts.shadow && engine.projections.famfs.devices().next().done !== true;
         mount = opts.shadow
           ? await ShadowMount.start(engine, mp, { allowOther: opts.allowOther === true, attrTimeout: opts.attrTimeout, debug, log: (line) => cli.stderr.write(`${line}\n`) })

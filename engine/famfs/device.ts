@@ -11,8 +11,8 @@
 import { open, readFile, rename, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { FAMFS_ALLOC_UNIT, fromHex, toHex } from '../log/index.js';
-import { EngineError } from './engine-error.js';
+import { FAMFS_ALLOC_UNIT, fromHex, toHex } from '../../log/index.js';
+import { EngineError } from '../engine-error.js';
 
 export const SUPERBLOCK_BYTES = 4096;
 export const SUPERBLOCK_MAGIC = Buffer.from('realize-famfs\0\0\0', 'latin1'); // 16 bytes

@@ -6,7 +6,7 @@
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { EngineError } from './engine-error.js';
+import { EngineError } from '../engine-error.js';
 
 export const STATE_FILE = '.realize-shadow.json';
 

@@ -28,14 +28,14 @@
 import { constants, type Dirent as FsDirent } from 'node:fs';
 import { lstat, mkdir, open, readdir, readlink, rename, rm, symlink, link, unlink, lutimes, lchown, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { nameProblem, validAreaName, type NodeId } from '../log/index.js';
-import type { NodeRecord } from '../projections/index.js';
-import { EngineError } from './engine-error.js';
-import type { Engine } from './engine.js';
-import { shadowSource, type ShadowSource } from './shadow-source.js';
-import { readState, STATE_FILE, writeState, type ShadowMode, type ShadowState } from './shadow-state.js';
-import { touchedSince, type Touched } from './shadow-touched.js';
-import { DIR_DOC, emitShadow, shadowDoc, shadowName } from './shadow-yaml.js';
+import { nameProblem, validAreaName, type NodeId } from '../../log/index.js';
+import type { NodeRecord } from '../../projections/index.js';
+import { EngineError } from '../engine-error.js';
+import type { Engine } from '../engine.js';
+import { shadowSource, type ShadowSource } from './source.js';
+import { readState, STATE_FILE, writeState, type ShadowMode, type ShadowState } from './state.js';
+import { touchedSince, type Touched } from './touched.js';
+import { DIR_DOC, emitShadow, shadowDoc, shadowName } from './yaml.js';
 
 export interface ReplayStats {
   files: number;

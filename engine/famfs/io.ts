@@ -14,12 +14,12 @@
  */
 import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
-import { BLOCK_SIZE, type Extent, type NodeId } from '../log/index.js';
-import { unitsFor } from '../projections/index.js';
-import { readSuperblock, DeviceRegistry } from './famfs-device.js';
-import { EngineError } from './engine-error.js';
-import type { Engine } from './engine.js';
-import { KeyedMutex } from './keyed-mutex.js';
+import { BLOCK_SIZE, type Extent, type NodeId } from '../../log/index.js';
+import { unitsFor } from '../../projections/index.js';
+import { readSuperblock, DeviceRegistry } from './device.js';
+import { EngineError } from '../engine-error.js';
+import type { Engine } from '../engine.js';
+import { KeyedMutex } from '../keyed-mutex.js';
 
 const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
 

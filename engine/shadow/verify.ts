@@ -8,13 +8,13 @@
 import { constants, type Dirent as FsDirent } from 'node:fs';
 import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { nameProblem, validAreaName, type NodeId } from '../log/index.js';
-import type { NodeRecord } from '../projections/index.js';
-import { EngineError } from './engine-error.js';
-import type { Engine } from './engine.js';
-import { shadowSource, type ShadowSource } from './shadow-source.js';
-import { readState, STATE_FILE, type ShadowMode } from './shadow-state.js';
-import { DIR_DOC, docDifferences, emitShadow, parseShadow, sameData, shadowDoc, shadowName, type ShadowDoc } from './shadow-yaml.js';
+import { nameProblem, validAreaName, type NodeId } from '../../log/index.js';
+import type { NodeRecord } from '../../projections/index.js';
+import { EngineError } from '../engine-error.js';
+import type { Engine } from '../engine.js';
+import { shadowSource, type ShadowSource } from './source.js';
+import { readState, STATE_FILE, type ShadowMode } from './state.js';
+import { DIR_DOC, docDifferences, emitShadow, parseShadow, sameData, shadowDoc, shadowName, type ShadowDoc } from './yaml.js';
 
 export type MismatchKind = 'missing' | 'extra' | 'differs' | 'wrong-type' | 'unparseable';
 

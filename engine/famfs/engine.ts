@@ -14,9 +14,9 @@
  * plain engine.
  */
 import { createHash } from 'node:crypto';
-import type { Command } from './commands.js';
-import type { Engine } from './engine.js';
-import type { FamfsIo } from './famfs-io.js';
+import type { Command } from '../commands.js';
+import type { Engine } from '../engine.js';
+import type { FamfsIo } from './io.js';
 
 function hex(h: Uint8Array): string {
   return Buffer.from(h.buffer, h.byteOffset, h.byteLength).toString('hex');

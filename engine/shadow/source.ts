@@ -4,11 +4,11 @@
  * caught up with the log when the engine opened); a past position ("--at POSITION") plugs in
  * here as another ShadowSource once projections can be read as of a position.
  */
-import type { Extent, NodeId } from '../log/index.js';
-import type { ContentRow, Dirent, NodeRecord, ProjectionSet } from '../projections/index.js';
-import { EngineError } from './engine-error.js';
-import type { Engine } from './engine.js';
-import { FamfsIo } from './famfs-io.js';
+import type { Extent, NodeId } from '../../log/index.js';
+import type { ContentRow, Dirent, NodeRecord, ProjectionSet } from '../../projections/index.js';
+import { EngineError } from '../engine-error.js';
+import type { Engine } from '../engine.js';
+import { FamfsIo } from '../famfs/io.js';
 
 export interface ShadowSource {
   /** Names the position, for the shadow's state file: "head", or what --at said. */

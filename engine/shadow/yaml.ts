@@ -9,9 +9,9 @@
  * prove that what it writes parses back, with the `yaml` package, to exactly the record.
  */
 import { parse } from 'yaml';
-import { type Extent, type NodeId } from '../log/index.js';
-import { versionHash, type ContentRow, type NodeRecord } from '../projections/index.js';
-import { uuidString } from './famfs-device.js';
+import { type Extent, type NodeId } from '../../log/index.js';
+import { versionHash, type ContentRow, type NodeRecord } from '../../projections/index.js';
+import { uuidString } from '../famfs/device.js';
 
 export interface ShadowExtent {
   readonly device_uuid: string;

@@ -5,10 +5,10 @@
  * superblocks only.
  */
 import { stat } from 'node:fs/promises';
-import { deviceSpan, FAMFS_UNIT } from '../projections/index.js';
-import type { Engine } from './engine.js';
-import { DeviceRegistry, readSuperblock, uuidString } from './famfs-device.js';
-import { allocatedBytes } from './famfs-io.js';
+import { deviceSpan, FAMFS_UNIT } from '../../projections/index.js';
+import type { Engine } from '../engine.js';
+import { DeviceRegistry, readSuperblock, uuidString } from './device.js';
+import { allocatedBytes } from './io.js';
 
 export interface FsckProblem {
   readonly severity: 'error' | 'warning';

@@ -6,7 +6,7 @@
  * feed's entry at the old position is not the one recorded (the log was replaced), or the
  * change is too big to be worth holding.
  */
-import { bytesEqual, type FeedSet } from '../log/index.js';
+import { bytesEqual, type FeedSet } from '../../log/index.js';
 
 export interface Touched {
   readonly touched: ReadonlySet<string>;

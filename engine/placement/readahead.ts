@@ -1,0 +1,57 @@
+/**
+ * Read-ahead for on-demand reads: when a file is read block after block, the blocks past the
+ * read are asked for before the reads reach them, in a window that doubles while the reads
+ * stay sequential (up to `max` blocks), as the kernel's page-cache read-ahead does. A read
+ * elsewhere in the file starts over; a single random read fetches only what it touches.
+ */
+const DEFAULT_MIN = 4;
+const DEFAULT_MAX = 64;
+const MAX_FILES = 1024;
+
+interface State {
+  /** The last block read. */
+  last: number;
+  /** Blocks up to this index were asked for already. */
+  ahead: number;
+  window: number;
+}
+
+export class Readahead {
+  readonly #min: number;
+  readonly #max: number;
+  readonly #files = new Map<string, State>();
+
+  constructor(opts: { min?: number; max?: number } = {}) {
+    this.#min = opts.min ?? DEFAULT_MIN;
+    this.#max = opts.max ?? DEFAULT_MAX;
+  }
+
+  /**
+   * A read touched block `index` of file `key` (which has `count` blocks): the block indexes
+   * to ask for ahead of it now (possibly none).
+   */
+  onRead(key: string, index: number, count: number): number[] {
+    let st = this.#files.get(key);
+    if (st === undefined || (index !== st.last && index !== st.last + 1)) {
+      // A first read, or a jump: no read-ahead until the reads show a direction.
+      if (st === undefined && this.#files.size >= MAX_FILES) this.#files.delete(this.#files.keys().next().value!);
+      this.#files.set(key, { last: index, ahead: index, window: 0 });
+      return [];
+    }
+    st.last = index;
+    if (st.window === 0) st.window = this.#min;
+    // Ask for the next window once the reads are within half a window of what was asked.
+    if (index + Math.floor(st.window / 2) < st.ahead) return [];
+    st.window = Math.min(this.#max, st.window * 2);
+    const from = Math.max(st.ahead, index) + 1;
+    const to = Math.min(count - 1, index + st.window);
+    st.ahead = Math.max(st.ahead, to);
+    const out: number[] = [];
+    for (let i = from; i <= to; i++) out.push(i);
+    return out;
+  }
+
+  forget(key: string): void {
+    this.#files.delete(key);
+  }
+}
