@@ -88,3 +88,27 @@ t.test('a frame whose record is not an entry', async (t) => {
   await writeFile(join(dir, SEG0), spliced);
   t.match(await verifyDir(dir), { seq: 1, offset: offs[1], code: 'MALFORMED_ENTRY' });
 });
+
+t.test('a long feed is checked in parallel: a forged signature deep inside is still the one named', async (t) => {
+  const n = 5000;
+  const dir = join(await tempDir(t), feedName(id));
+  const feed = await Feed.open(dir, id, { create: true, signer: alice, clock: fakeClock() });
+  await Promise.all(Array.from({ length: n }, (_, i) => feed.append([{ type: 'note', text: `entry ${i}` }])));
+  await feed.close();
+  t.equal(await verifyDir(dir), null, 'the whole feed verifies through the worker pool');
+  const seg = await readFile(join(dir, SEG0));
+  const offs = frameOffsets(seg);
+  for (const victim of [4321, 2500]) {
+    const copy = Buffer.from(seg);
+    const frame = offs[victim]!;
+    const len = copy.readUInt32LE(frame);
+    copy[frame + 8 + len - 1] ^= 0x01; // the last byte of the signature
+    fixFrameCrc(copy, frame);
+    await writeFile(join(dir, SEG0), copy);
+    const problem = await verifyDir(dir);
+    t.equal(problem?.seq, victim, `entry ${victim} is named`);
+    t.equal(problem?.code, 'BAD_SIGNATURE');
+    t.equal(problem?.offset, frame, 'with its byte offset');
+  }
+  await writeFile(join(dir, SEG0), seg);
+});
