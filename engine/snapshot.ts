@@ -25,12 +25,13 @@ export interface BlockAt {
 
 /**
  * Where reads get the blocks this peer lacks (engine/placement: Unreal content, fetched from
- * connected peers) and who hears of every block read (the cache's LRU, read-ahead).
+ * connected peers) and who hears of every read (the cache's LRU, read-ahead).
  */
 export interface BlockFetchHook {
   /** The content of a block that is not here, or a BLOCK_MISSING error saying why not. */
   fetch(hash: Uint8Array, at: BlockAt): Promise<Uint8Array>;
-  read(hash: Uint8Array, at: BlockAt): void;
+  /** A read of blocks [first, last] of a block list is done. */
+  read(at: { readonly id?: NodeId; readonly blocks: Uint8Array; readonly first: number; readonly last: number }): void;
 }
 
 export class Snapshot {
@@ -162,15 +163,12 @@ export class Snapshot {
           if (!(err instanceof EngineError && err.code === 'BLOCK_MISSING')) throw err;
           return (await hook.fetch(hash, at)).subarray(from, to);
         });
-        read = read.then((data) => {
-          hook.read(hash, at);
-          return data;
-        });
       }
       // Only the slice is copied; a block shorter than the slice (a file's old tail) reads as zeros past its end.
       reads.push(read.then((data) => void out.set(data.subarray(0, to - from), blockStart + from - offset)));
     }
     await Promise.all(reads);
+    hook?.read(id === undefined ? { blocks, first, last } : { id, blocks, first, last });
     return out;
   }
 

@@ -305,7 +305,11 @@ export class WriteCache {
    */
   async flush(id: NodeId, opts: { durable?: boolean } = {}): Promise<void> {
     const b = this.#branches.get(id);
-    if (b === undefined) return;
+    if (b === undefined) {
+      // Flushed already (at close, after the rest period), maybe not durable yet: fsync waits.
+      if (opts.durable) await this.#engine.flush();
+      return;
+    }
     if (b.timer !== null) {
       this.#clearTimer(b.timer);
       b.timer = null;

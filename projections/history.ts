@@ -34,8 +34,9 @@ function prefixEnd(prefix: string): { end?: string } {
  * synchronous stretch over a large environment fail with MDB_TXN_FULL ("too many dirty
  * pages"), e.g. `ls --at` of a 1,000-entry directory on a 1M-event log. As-of queries make a
  * range read per row, so the shared read transaction is renewed every RENEW_EVERY of them:
- * rows at or before a position never change, so a fresher snapshot reads the same past, and
- * lmdb keeps the old one for any iterator still open.
+ * rows at or before a position never change, so a fresher snapshot reads the same past. A
+ * cursor still open pins the old transaction (renewing then does nothing), so the ranges
+ * below are read to their end before they yield.
  */
 const RENEW_EVERY = 256;
 let rangeReads = 0;
@@ -62,9 +63,11 @@ export class HistoryReader<V> {
   *changes(key: string): Generator<{ n: number; value: V | null }> {
     countRangeRead(this.db);
     const prefix = `${key}\0`;
-    for (const { key: k, value } of this.db.getRange({ start: prefix, end: `${key}\x01` })) {
-      yield { n: Number(k.slice(prefix.length)), value };
-    }
+    // Read to the end before yielding: a cursor left open while the caller reads on would pin
+    // the read transaction (see RENEW_EVERY).
+    const out: Array<{ n: number; value: V | null }> = [];
+    for (const { key: k, value } of this.db.getRange({ start: prefix, end: `${key}\x01` })) out.push({ n: Number(k.slice(prefix.length)), value });
+    yield* out;
   }
 
   /**
@@ -73,6 +76,8 @@ export class HistoryReader<V> {
    */
   *rangeAt(prefix: string, p: number): Generator<[string, V]> {
     countRangeRead(this.db);
+    // Read to the end before yielding (see changes()): readdir looks up every entry it yields.
+    const out: Array<[string, V]> = [];
     let current: string | null = null;
     let best: V | null = null;
     let seen = false;
@@ -81,7 +86,7 @@ export class HistoryReader<V> {
       const key = k.slice(0, cut);
       const n = Number(k.slice(cut + 1));
       if (key !== current) {
-        if (current !== null && seen && best !== null) yield [current, best];
+        if (current !== null && seen && best !== null) out.push([current, best]);
         current = key;
         best = null;
         seen = false;
@@ -91,6 +96,7 @@ export class HistoryReader<V> {
         seen = true;
       }
     }
-    if (current !== null && seen && best !== null) yield [current, best];
+    if (current !== null && seen && best !== null) out.push([current, best]);
+    yield* out;
   }
 }

@@ -12,3 +12,4 @@ export { Positions, type PositionRow } from './positions.js';
 export { HistoryReader } from './history.js';
 export { Famfs, FAMFS_UNIT, deviceSpan, unitsFor, type FamfsDeviceRow, type FreeRange } from './famfs.js';
 export { ConflictCopies, type ConflictRow } from './conflict-copies.js';
+export { Placements, CacheTable, ServedTable } from './placement.js';

@@ -21,7 +21,7 @@ export function openLmdbEnv(path: string, opts: LmdbEnvOptions = {}): RootDataba
       ...(opts.readOnly ? { noLock: true } : {}),
       maxDbs: 64,
       mapSize: 64 * 1024 * 1024 * 1024,
-      remapChunks: true,
+      remapChunks: false,
     });
   } catch (err) {
     throw new ProjectionError(opts.readOnly ? 'READ_ONLY' : 'CORRUPT', `cannot open the projections at ${path}: ${(err as Error).message}`, { cause: err });

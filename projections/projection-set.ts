@@ -20,9 +20,10 @@ import { UndoLog } from './undo-log.js';
 import { ConflictCopies } from './conflict-copies.js';
 import { historyKey, HistoryReader } from './history.js';
 import { Xattrs } from './xattrs.js';
+import { CacheTable, Placements, ServedTable } from './placement.js';
 
 /** Bumped whenever the rows' layout changes; older rows are rebuilt from the log. */
-export const PROJECTIONS_FORMAT = 4;
+export const PROJECTIONS_FORMAT = 5;
 
 export interface SkippedEvent {
   readonly feed: string;
@@ -43,6 +44,10 @@ export class ProjectionSet {
   readonly positions: Positions;
   readonly undo: UndoLog;
   readonly conflicts: ConflictCopies;
+  readonly placements: Placements;
+  /** This peer's content cache and where its blocks were served (not projections: never digested or cleared). */
+  readonly cache: CacheTable;
+  readonly served: ServedTable;
   readonly all: readonly Projection[];
   /** The position of the entry being applied. */
   #n = 0;
@@ -61,7 +66,10 @@ export class ProjectionSet {
     this.conflicts = new ConflictCopies(env, versioning, this.tree, this.content, this.positions);
     this.famfs = new Famfs(env);
     this.blockIndex = new BlockIndex(env);
-    this.all = [this.inodes, this.tree, this.content, this.xattrs, this.famfs, this.conflicts];
+    this.placements = new Placements(env, versioning);
+    this.cache = new CacheTable(env);
+    this.served = new ServedTable(env);
+    this.all = [this.inodes, this.tree, this.content, this.xattrs, this.famfs, this.conflicts, this.placements];
   }
 
   /**

@@ -27,12 +27,12 @@ export class Readahead {
   }
 
   /**
-   * A read touched block `index` of file `key` (which has `count` blocks): the block indexes
-   * to ask for ahead of it now (possibly none).
+   * A read covered blocks [first, index] of file `key` (which has `count` blocks): the block
+   * indexes to ask for ahead of it now (possibly none).
    */
-  onRead(key: string, index: number, count: number): number[] {
+  onRead(key: string, first: number, index: number, count: number): number[] {
     let st = this.#files.get(key);
-    if (st === undefined || (index !== st.last && index !== st.last + 1)) {
+    if (st === undefined || (first !== st.last && first !== st.last + 1)) {
       // A first read, or a jump: no read-ahead until the reads show a direction.
       if (st === undefined && this.#files.size >= MAX_FILES) this.#files.delete(this.#files.keys().next().value!);
       this.#files.set(key, { last: index, ahead: index, window: 0 });

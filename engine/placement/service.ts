@@ -41,7 +41,7 @@ const FLUSH_EVERY_MS = 5000;
 
 export class PlacementService {
   readonly #engine: Engine;
-  readonly #opts: PlacementOptions;
+  #opts: PlacementOptions;
   readonly fetcher: Fetcher;
   readonly cache: ContentCache;
   readonly realizer: Realizer;
@@ -67,7 +67,7 @@ export class PlacementService {
     this.cache = new ContentCache(engine, {
       settings: () => this.#settings,
       view: () => this.view(),
-      ...(opts.disk ? { disk: opts.disk } : {}),
+      disk: () => this.#disk(),
     });
     this.realizer = new Realizer(engine, this.fetcher, {
       makeRoom: (bytes) => this.#makeRoom(bytes),
@@ -77,6 +77,16 @@ export class PlacementService {
 
   get settings(): CacheSettings {
     return this.#settings;
+  }
+
+  /** Changes options after the engine opened it (tests: a pretend disk, settings, a quicker check). */
+  configure(opts: Partial<PlacementOptions>): void {
+    this.#opts = { ...this.#opts, ...opts };
+    if (opts.settings !== undefined) this.#settings = { ...this.#settings, ...opts.settings };
+  }
+
+  #disk(): Promise<DiskSpace> {
+    return (this.#opts.disk ?? (() => diskOf(this.#engine.store.layout.root)))();
   }
 
   /** The last cache check's figures (null before the first). */
@@ -168,12 +178,15 @@ export class PlacementService {
     }
   }
 
-  /** A block was read (from here or just fetched): LRU time, and read-ahead of what follows. */
-  read(hash: Uint8Array, at: BlockContext): void {
-    this.cache.touch(hash);
+  /** A read is done: LRU times of its blocks, and read-ahead of what follows. */
+  read(at: { readonly id?: NodeId; readonly blocks: Uint8Array; readonly first: number; readonly last: number }): void {
+    for (let i = at.first; i <= at.last; i++) {
+      const h = at.blocks.subarray(i * 32, i * 32 + 32);
+      if (h.byteLength === 32 && !isZero(h)) this.cache.touch(h);
+    }
     if (at.id === undefined || !this.fetcher.connected) return;
     const count = at.blocks.byteLength / 32;
-    for (const i of this.#readahead.onRead(at.id, at.index, count)) {
+    for (const i of this.#readahead.onRead(at.id, at.first, at.last, count)) {
       const h = at.blocks.subarray(i * 32, i * 32 + 32);
       if (isZero(h) || this.#engine.blocks.has(h) || this.fetcher.fetching(Buffer.from(h).toString('hex'))) continue;
       this.fetcher.fetchOne(h, 'ahead', at.id).catch(() => undefined);
@@ -211,11 +224,10 @@ export class PlacementService {
    * cache shrinks first (Real wins). Real content may use the reserve (it is kept for it).
    */
   async #makeRoom(bytes: number): Promise<boolean> {
-    const disk = this.#opts.disk ?? (() => diskOf(this.#engine.store.layout.root));
-    const now = await disk();
+    const now = await this.#disk();
     if (now.free - bytes >= reserveFor(this.#settings, now.total)) return true;
     await this.enforce(bytes);
-    return (await disk()).free >= bytes;
+    return (await this.#disk()).free >= bytes;
   }
 
   /** Writes what is kept in memory (read times, unavailable files); stops the background work. */

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { Engine, FamfsIo, famfsEngine, initStore } from '../../engine/index.js';
 import { Mount, ShadowMount } from '../../mount/index.js';
+import { loadHousehold, parseAddress, SyncNode } from '../../engine/sync/index.js';
 import type { Cli } from '../cli-context.js';
 import { CliError } from '../cli-error.js';
 import { atOption, snapshotAt } from '../at-option.js';
@@ -23,7 +24,8 @@ export function register(program: Command, cli: Cli): void {
     .option('--shadow', 'serve the shadow view instead: the YAML document of every file (read-only; spec/shadow-format.md)')
     .addOption(atOption())
     .addOption(new Option('--attr-timeout <seconds>', 'kernel attribute/entry cache time').argParser(Number).default(1))
-    .action(async (mountpoint: string | undefined, opts: { allowOther?: boolean; readOnly?: boolean; attrTimeout: number; at?: string; shadow?: boolean }, cmd: Command) => {
+    .addOption(new Option('--listen <host:port>', 'with peers in the household: also accept their connections here'))
+    .action(async (mountpoint: string | undefined, opts: { allowOther?: boolean; readOnly?: boolean; attrTimeout: number; at?: string; shadow?: boolean; listen?: string }, cmd: Command) => {
       const { store, debug } = cli.globals(cmd);
       const mp = mountpoint ?? defaultMountpoint();
       if (opts.shadow && opts.at !== undefined && opts.at !== 'head') throw new CliError('USAGE', '--shadow serves the head only so far; leave --at out');
@@ -39,7 +41,18 @@ export function register(program: Command, cli: Cli): void {
       });
       cli.progressDone(cmd);
       let mount: Pick<Mount, 'stop' | 'ended'>;
+      // With other peers in the household, the mount syncs with them as `realize serve` does: reads
+      // of Unreal content fetch from them, and content marked Real is downloaded (engine/placement).
+      let node: SyncNode | null = null;
       try {
+        if (!engine.readOnly && opts.at === undefined && !opts.shadow && (await loadHousehold(engine)).peers().length > 0) {
+          node = await SyncNode.start(engine, {
+            dial: true,
+            writeLive: true,
+            ...(opts.listen !== undefined ? { listen: parseAddress(opts.listen) } : {}),
+            log: (line) => cli.stderr.write(`realize mount: ${new Date().toISOString()} ${line}\n`),
+          });
+        }
         const at = opts.at === undefined ? undefined : await snapshotAt(engine, opts.at);
         // Files of famfs areas are read and written on their device (engine/famfs/engine.ts).
         const famfs = at === undefined && !opts.shadow && engine.projections.famfs.devices().next().done !== true;
@@ -55,6 +68,7 @@ export function register(program: Command, cli: Cli): void {
           log: (line) => cli.stderr.write(`${line}\n`),
         });
       } catch (err) {
+        await node?.close();
         await engine.close();
         throw err;
       }
@@ -68,6 +82,7 @@ export function register(program: Command, cli: Cli): void {
       } finally {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
+        await node?.close();
         await engine.close();
       }
       cli.report(cmd, `realize: unmounted ${mp}`, { event: 'unmounted', mountpoint: mp });
