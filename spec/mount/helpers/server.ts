@@ -23,6 +23,8 @@ export interface ServerOptions {
   readonly attrTimeout?: number;
   /** How long to wait for the "mounted" event. */
   readonly startTimeoutMs?: number;
+  /** More arguments for `realize mount` (e.g. --listen HOST:PORT). */
+  readonly extraArgs?: readonly string[];
 }
 
 export interface Exit {
@@ -120,6 +122,7 @@ export class MountServer {
       ...(opts.allowOther ? ['--allow-other'] : []),
       ...(opts.readOnly ? ['--read-only'] : []),
       ...(opts.attrTimeout !== undefined ? ['--attr-timeout', String(opts.attrTimeout)] : []),
+      ...(opts.extraArgs ?? []),
     ];
     const child = spawn('setpriv', args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO });
     const server = new MountServer(store, mountpoint, child);
@@ -139,7 +142,13 @@ export class MountServer {
 
   /** Waits for the server to end on its own. */
   async waitExit(timeoutMs: number): Promise<Exit | null> {
-    return Promise.race([this.exited, sleep(timeoutMs).then(() => null)]);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<null>((r) => (timer = setTimeout(() => r(null), timeoutMs)));
+    try {
+      return await Promise.race([this.exited, timeout]);
+    } finally {
+      clearTimeout(timer); // a pending timer would keep the test process alive
+    }
   }
 
   /** SIGTERM (flush and unmount), waiting up to `timeoutMs`; then SIGKILL and a forced unmount. */
@@ -195,20 +204,23 @@ export async function mountForTest(
   opts: ServerOptions & { area?: string } = {},
 ): Promise<{ scratch: Scratch; server: MountServer; area: string; restart(o?: ServerOptions): Promise<MountServer> }> {
   const s = await scratch(prefix);
+  let server: MountServer | null = null;
+  t.teardown(async () => {
+    await server?.stop();
+    await s.remove();
+  });
+  server = await MountServer.start(s.store, s.mnt, opts);
   const state = {
     scratch: s,
-    server: await MountServer.start(s.store, s.mnt, opts),
+    server,
     area: join(s.mnt, opts.area ?? 'home'),
     async restart(o: ServerOptions = opts): Promise<MountServer> {
       await state.server.stop();
-      state.server = await MountServer.start(s.store, s.mnt, o);
+      server = null;
+      state.server = server = await MountServer.start(s.store, s.mnt, o);
       return state.server;
     },
   };
-  t.teardown(async () => {
-    await state.server.stop();
-    await s.remove();
-  });
   await mkdir(state.area, { mode: 0o755 });
   return state;
 }
