@@ -88,7 +88,7 @@ export class WriteCache {
 
   /** True when the file has no link left: its branch is never turned into events. */
   #detached(id: NodeId): boolean {
-    return (this.#engine.projections.tree.node(id)?.nlink ?? 0) === 0;
+    return this.#engine.projections.tree.node(id)?.nlink === 0;
   }
 
   /** Base content of [offset, offset + length), zero past the branch's floor. */

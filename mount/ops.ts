@@ -9,7 +9,8 @@ import { EngineError, WriteCache, type Command, type Engine, type NodeInfo, type
 import { toStat } from './attr.js';
 import { errnoOf } from './errno.js';
 import { FdTable } from './fd-table.js';
-import { isVirtual, virtualNames, virtualXattr } from './virtual-xattrs.js';
+import { markNode, parsePlacement, placementOf } from '../engine/placement/index.js';
+import { isVirtual, PLACEMENT_XATTR, virtualNames, virtualXattr } from './virtual-xattrs.js';
 
 const O_ACCMODE = 3;
 const O_WRONLY = 1;
@@ -42,6 +43,8 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
   const readContent = (id: string, offset: number, length: number): Promise<Buffer> =>
     reader === engine.head ? cache.read(id, offset, length) : reader.read(id, offset, length);
   const fail = (op: string) => (err: unknown) => errnoOf(err, (e) => opts.onInternalError(op, e));
+  /** This peer's placement of a node: Real or Unreal (engine/placement). */
+  const placementLabel = (id: string): string => placementOf(engine.projections, engine.store.publicKey, id).placement;
 
   /** Runs a handler body and answers: value on success, errno on failure. */
   function answer<T>(op: string, cb: Cb<T>, body: () => T | Promise<T>): void {
@@ -190,10 +193,11 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         if (closed === undefined) return;
         if (closed.file.written || cache.has(closed.file.id)) await cache.flush(closed.file.id);
         const info = reader.info(closed.file.id);
-        if (closed.last && (info === undefined || info.nlink === 0)) {
+        if (closed.last && info?.nlink === 0) {
           cache.discard(closed.file.id); // unlinked while open: its data goes with its last handle
           return;
         }
+        if (info === undefined) return;
         if (closed.last && !opts.readOnly) {
           const state = reader.contentState(closed.file.id);
           if (state && (state.pending > 0 || state.commits === 0)) {
@@ -256,7 +260,12 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     setxattr: (path, name, value, _position, flags, cb) => {
       if (POSIX_ACL.test(name)) return cb(Fuse.EOPNOTSUPP);
       const copy = Buffer.from(value);
-      answer('setxattr', cb, () => {
+      answer('setxattr', cb, async () => {
+        if (name === PLACEMENT_XATTR) {
+          writable();
+          await markNode(engine, reader.stat(path).id, parsePlacement(copy.toString('utf8').replace(/\0+$/, '')));
+          return;
+        }
         if (isVirtual(name)) throw new EngineError('NOT_PERMITTED', `${name} is computed by Realize and cannot be set`);
         const flag = flags & XATTR_CREATE ? 'create' : flags & XATTR_REPLACE ? 'replace' : undefined;
         return submit({ type: 'setxattr', id: reader.stat(path).id, name, value: copy, ...(flag ? { flag } : {}) });
@@ -268,7 +277,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         const { id } = reader.stat(path);
         if (POSIX_ACL.test(name)) throw new EngineError('NO_ATTRIBUTE', name);
         if (isVirtual(name)) {
-          const v = virtualXattr(reader, id, name);
+          const v = virtualXattr(reader, id, name, placementLabel);
           if (v === undefined) throw new EngineError('NO_ATTRIBUTE', name);
           return v;
         }

@@ -18,6 +18,13 @@
 //   supported by protocol 7.19, renameat2 with flags fails with EINVAL before reaching the handler;
 //   supplementary groups of the caller are not exposed; with 'default_permissions' the kernel
 //   checks permissions from the attributes getattr returns.
+// - A file unlinked or replaced (rename over it) while open has no path any more: its read,
+//   write, flush, fsync, release, fgetattr and ftruncate arrive with path '' (flag_nullpath_ok)
+//   and must go by the fd. fstat of such a file arrives as fgetattr with the fd of one of its
+//   open handles (the patch's channel adds it). Requests naming a node that libfuse no longer
+//   has a path for fail with ESTALE rather than ENOENT, which Linux retries with a fresh lookup.
+// - Each name of a hard-linked file is its own kernel inode (libfuse 2's path API): what one
+//   name caches (attributes, pages) is refreshed for the others only after the timeouts.
 declare module 'fuse-native' {
   namespace Fuse {
     /** 0 / null / undefined = success; negative errno = failure; Error -> -errno or EIO. */

@@ -9,7 +9,7 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MountServer, mountLine, scratch } from './helpers/server.js';
 import { prng } from './helpers/fsx.js';
-import { sleep } from './helpers/proc.js';
+import { settleWithin, sleep } from './helpers/proc.js';
 
 if (!existsSync('/dev/fuse')) {
   t.plan(0, '/dev/fuse is missing');
@@ -18,8 +18,8 @@ if (!existsSync('/dev/fuse')) {
 
 /**
  * Epoch e: append record e (4 KiB) to the append file, rewrite all 8 chunks (8 KiB) of the
- * overwrite file, create a small file of its own; fsync the three and the directory; then
- * print "ack e". Every byte is a repeat of the tag "r<round>e<epoch>;".
+ * overwrite file, create a small file and fsync it, create another, close it and fsync it by
+ * a new handle; fsync the append and overwrite files and the directory; then print "ack e". Every byte is a repeat of the tag "r<round>e<epoch>;".
  */
 const WRITER = String.raw`
 const fs = require('fs');
@@ -35,6 +35,11 @@ for (let e = 0; ; e++) {
   fs.writeSync(f, rec(e, 100 + e));
   fs.fsyncSync(f);
   fs.closeSync(f);
+  // Written and closed first (flushed at close, not yet durable), then fsynced by a new handle.
+  fs.writeFileSync(path.join(dir, 'r' + round + '-g' + e), rec(e, 200 + e));
+  const g = fs.openSync(path.join(dir, 'r' + round + '-g' + e), 'r');
+  fs.fsyncSync(g);
+  fs.closeSync(g);
   fs.fsyncSync(app);
   fs.fdatasyncSync(over);
   const d = fs.openSync(dir, 'r');
@@ -77,7 +82,7 @@ t.test(`SIGKILL of the server at random moments loses nothing fsync acknowledged
     const acked = out.split('\n').filter((l) => l.startsWith('ack ')).map((l) => Number(l.slice(4)));
     const last = acked.length > 0 ? acked[acked.length - 1]! : -1;
     // The writer meets the dead mount (ENOTCONN) and stops; make sure it does.
-    await Promise.race([writerDone, sleep(5000)]);
+    await settleWithin(writerDone, 5000);
     writer.kill('SIGKILL');
     await writerDone;
     t.ok(await mountLine(s.mnt), `round ${round}: the killed server left its mount behind`);
@@ -108,9 +113,11 @@ t.test(`SIGKILL of the server at random moments loses nothing fsync acknowledged
     for (let e = 0; e <= last; e++) {
       const f = join(dir, `r${round}-f${e}`);
       const ok = await readFile(f).then((b) => b.length === 100 + e && uniform(b, `r${round}e${e};`), () => false);
-      if (!ok) missing++;
+      const g = join(dir, `r${round}-g${e}`);
+      const okG = await readFile(g).then((b) => b.length === 200 + e && uniform(b, `r${round}e${e};`), () => false);
+      if (!ok || !okG) missing++;
     }
-    t.equal(missing, 0, `round ${round}: all ${last + 1} acknowledged new files exist with their content`);
+    t.equal(missing, 0, `round ${round}: all ${2 * (last + 1)} acknowledged new files exist with their content (fsynced while open, and after close)`);
     // Earlier rounds are still there too.
     if (round > 0) t.ok((await stat(join(dir, `r${round - 1}-append`))).size > 0, `round ${round}: the previous round's files survive`);
   }
