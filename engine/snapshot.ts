@@ -30,6 +30,8 @@ export interface BlockAt {
 export interface BlockFetchHook {
   /** The content of a block that is not here, or a BLOCK_MISSING error saying why not. */
   fetch(hash: Uint8Array, at: BlockAt): Promise<Uint8Array>;
+  /** A whole block fetched a moment ago (already checked), or on its way; null when it is neither. */
+  recent(hash: Uint8Array): Uint8Array | Promise<Uint8Array> | null;
   /** A read of blocks [first, last] of a block list is done. */
   read(at: { readonly id?: NodeId; readonly blocks: Uint8Array; readonly first: number; readonly last: number }): void;
 }
@@ -76,6 +78,11 @@ export class Snapshot {
     const ino = this.source.inode(id);
     if (node === undefined || ino === undefined) return undefined;
     return nodeInfo(id, ino, node, node.kind === 'file' ? this.source.content(id) : undefined);
+  }
+
+  /** The id of the node at `path`, resolving nothing more (cheaper than stat). */
+  idOf(path: string): NodeId {
+    return resolve(this.view, splitPath(path)).id;
   }
 
   /** The node at `path` (symlinks are not followed). Throws NOT_FOUND / NOT_A_DIRECTORY. */
@@ -156,13 +163,23 @@ export class Snapshot {
       const blockStart = i * BLOCK_SIZE;
       const from = Math.max(offset, blockStart) - blockStart;
       const to = Math.min(end, blockStart + BLOCK_SIZE) - blockStart;
-      let read = this.#blocks.getRange(hash, from, to - from);
+      let read: Promise<Uint8Array>;
       if (hook !== null) {
         const at: BlockAt = id === undefined ? { blocks, index: i } : { id, blocks, index: i };
+        const near = hook.recent(hash);
+        read =
+          near === null
+            ? this.#blocks.getRange(hash, from, to - from)
+            : Promise.resolve(near).then(
+                (data) => data.subarray(from, to),
+                () => this.#blocks.getRange(hash, from, to - from),
+              );
         read = read.catch(async (err: unknown) => {
           if (!(err instanceof EngineError && err.code === 'BLOCK_MISSING')) throw err;
           return (await hook.fetch(hash, at)).subarray(from, to);
         });
+      } else {
+        read = this.#blocks.getRange(hash, from, to - from);
       }
       // Only the slice is copied; a block shorter than the slice (a file's old tail) reads as zeros past its end.
       reads.push(read.then((data) => void out.set(data.subarray(0, to - from), blockStart + from - offset)));

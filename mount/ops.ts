@@ -127,8 +127,22 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
 
     access: (path, _mode, cb) => answer('access', cb, () => void reader.stat(path)),
 
-    readdir: (path, cb) =>
-      answer('readdir', (err, names?: string[]) => cb(err, names), () => ['.', '..', ...(path === '' ? [] : reader.readdir(path).map((e) => e.name))]),
+    // Names with their attributes: the kernel learns each entry's type (d_type) from them, so
+    // find and ls need no lookup per entry to tell directories from files.
+    readdir: (path, cb) => {
+      let names: string[];
+      let stats: Fuse.Stat[];
+      try {
+        const dir = statOf(reader.stat(path === '' ? '/' : path));
+        const entries = path === '' ? [] : reader.readdir(path);
+        names = ['.', '..', ...entries.map((e) => e.name)];
+        stats = [dir, dir, ...entries.map((e) => statOf(e.info))];
+      } catch (err) {
+        cb(fail('readdir')(err));
+        return;
+      }
+      cb(0, names, stats);
+    },
 
     readlink: (path, cb) => answer('readlink', cb, () => reader.readlink(path)),
 
@@ -272,7 +286,22 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
       });
     },
 
-    getxattr: (path, name, _position, cb) =>
+    getxattr: (path, name, _position, cb) => {
+      if (!isVirtual(name)) {
+        // The common case (the kernel asks for security.capability before every write):
+        // answered from the id alone, without building the node's attributes or an Error.
+        let id: string;
+        try {
+          id = reader.idOf(path);
+        } catch (err) {
+          cb(fail('getxattr')(err));
+          return;
+        }
+        const v = POSIX_ACL.test(name) ? undefined : reader.source.xattr(id, name);
+        if (v === undefined) cb(Fuse.ENODATA);
+        else cb(0, Buffer.from(v));
+        return;
+      }
       answer('getxattr', cb, () => {
         const { id } = reader.stat(path);
         if (POSIX_ACL.test(name)) throw new EngineError('NO_ATTRIBUTE', name);
@@ -282,7 +311,8 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
           return v;
         }
         return Buffer.from(reader.getxattr(id, name));
-      }),
+      });
+    },
 
     listxattr: (path, cb) =>
       answer('listxattr', cb, () => {

@@ -56,7 +56,7 @@ export function blockCount(size: number): number {
 export function versionHash(size: number, blocks: Uint8Array): Uint8Array {
   const len = Buffer.alloc(8);
   len.writeBigUInt64BE(BigInt(size));
-  return new Uint8Array(createHash('sha256').update(VERSION_TAG).update(len).update(blocks).digest());
+  return createHash('sha256').update(VERSION_TAG).update(len).update(blocks).digest();
 }
 
 function resized(blocks: Uint8Array, count: number): Uint8Array {

@@ -24,6 +24,7 @@ export interface Versioning {
 
 export function versionedDb<V>(env: RootDatabase, name: string, versioning: Versioning): VersionedDb<V> {
   const history = new CachedDb<V | null, string>(env.openDB({ name: `${name}-history` }));
-  const current = new CachedDb<V, string>(env.openDB({ name }), { db: history as CachedDb<unknown, string>, position: versioning.position }, { log: versioning.undo, name, kind: 'v' });
+  // Current rows are read on every FUSE request: lmdb-js keeps recently read ones decoded.
+  const current = new CachedDb<V, string>(env.openDB({ name, cache: true }), { db: history as CachedDb<unknown, string>, position: versioning.position }, { log: versioning.undo, name, kind: 'v' });
   return { current, history, past: new HistoryReader<V>(history.db) };
 }

@@ -118,6 +118,11 @@ export class ContentCache {
     return out;
   }
 
+  /** Resolves when no pass is running. */
+  async idle(): Promise<void> {
+    while (this.#running !== null) await this.#running.catch(() => undefined);
+  }
+
   /** Brings the cache under its budget; `room` more free bytes are wanted on the disk (Real content coming). */
   enforce(opts: { room?: number } = {}): Promise<EnforceReport> {
     if (this.#running !== null) {

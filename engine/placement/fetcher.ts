@@ -16,8 +16,12 @@ import { PlacementError } from './placement-error.js';
 export interface BlockSource {
   /** The peer's key (hex). */
   readonly peer: string;
-  /** Asks the peer for blocks; resolves with those it gave (hex hash -> content), verified and stored. */
-  request(hashes: readonly Buffer[]): Promise<Map<string, Buffer>>;
+  /**
+   * Asks the peer for blocks; `onBlock` hears of each as it comes (verified and stored), and
+   * the promise resolves with all that came (hex hash -> content) once the peer answered for
+   * every one (the others it lacks) or the session ended.
+   */
+  request(hashes: readonly Buffer[], onBlock?: (key: string, data: Buffer) => void): Promise<Map<string, Buffer>>;
 }
 
 /** Why a block is wanted: a read waits for it, read-ahead expects a read, realize makes a file Real. */
@@ -36,19 +40,29 @@ export interface FetchOutcome {
   readonly failed: Map<string, PlacementError>;
 }
 
-interface Waiter {
-  readonly hash: Buffer;
-  readonly key: string;
-  readonly id: NodeId | undefined;
+interface Deferred {
+  readonly promise: Promise<Buffer>;
   resolve(data: Buffer): void;
   reject(err: PlacementError): void;
 }
 
+interface Queued {
+  readonly hash: Buffer;
+  readonly key: string;
+  readonly id: NodeId | undefined;
+}
+
+/** Blocks fetched ahead of reads kept in memory until a read takes them (bounded). */
+const RECENT_BLOCKS = 128;
+
 export class Fetcher {
   readonly #opts: FetcherOptions;
   #sources: BlockSource[] = [];
-  readonly #inflight = new Map<string, Promise<Buffer>>();
-  readonly #batches: Record<'read' | 'ahead', Waiter[]> = { read: [], ahead: [] };
+  /** Every block being fetched, whatever for: a read of it joins the fetch under way. */
+  readonly #inflight = new Map<string, Deferred>();
+  /** Blocks read ahead that arrived: the read that wants them takes them from here, not the disk. */
+  readonly #recent = new Map<string, Buffer>();
+  readonly #batches: Record<'read' | 'ahead', Queued[]> = { read: [], ahead: [] };
   #scheduled = false;
   #closed = false;
   /** Blocks fetched and bytes, since start (status, bench). */
@@ -77,33 +91,69 @@ export class Fetcher {
 
   /** True while a fetch of this block is under way. */
   fetching(key: string): boolean {
-    return this.#inflight.has(key);
+    return this.#inflight.has(key) || this.#recent.has(key);
+  }
+
+  /**
+   * A block just fetched, or on its way: its content (taken from memory: it was checked when
+   * it came), or the promise of it; null when it is neither.
+   */
+  recent(hash: Uint8Array): Buffer | Promise<Buffer> | null {
+    const key = Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).toString('hex');
+    const data = this.#recent.get(key);
+    if (data !== undefined) {
+      this.#recent.delete(key);
+      return data;
+    }
+    return this.#inflight.get(key)?.promise ?? null;
+  }
+
+  #defer(key: string): Deferred {
+    let resolve!: (d: Buffer) => void;
+    let reject!: (e: PlacementError) => void;
+    const promise = new Promise<Buffer>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    promise.catch(() => undefined); // a read-ahead nobody reads
+    const d: Deferred = {
+      promise,
+      resolve: (data) => {
+        if (this.#inflight.get(key) === d) this.#inflight.delete(key);
+        resolve(data);
+      },
+      reject: (err) => {
+        if (this.#inflight.get(key) === d) this.#inflight.delete(key);
+        reject(err);
+      },
+    };
+    this.#inflight.set(key, d);
+    return d;
   }
 
   /** One block: joins a fetch of it already under way, else this turn's request. */
   fetchOne(hash: Uint8Array, kind: 'read' | 'ahead' = 'read', id?: NodeId): Promise<Buffer> {
     const h = Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength);
     const key = h.toString('hex');
+    const near = this.#recent.get(key);
+    if (near !== undefined) {
+      this.#recent.delete(key);
+      return Promise.resolve(near);
+    }
     const running = this.#inflight.get(key);
-    if (running !== undefined) return running;
+    if (running !== undefined) return running.promise;
     if (this.#closed) return Promise.reject(new PlacementError('CLOSED', 'the placement service is closed'));
     if (this.#sources.length === 0) {
       this.stats.failures++;
       return Promise.reject(new PlacementError('UNAVAILABLE', 'no peer is connected'));
     }
-    const p = new Promise<Buffer>((resolve, reject) => {
-      this.#batches[kind].push({ hash: Buffer.from(h), key, id, resolve, reject });
-    });
-    this.#inflight.set(key, p);
-    p.then(
-      () => this.#inflight.delete(key),
-      () => this.#inflight.delete(key),
-    );
+    const d = this.#defer(key);
+    this.#batches[kind].push({ hash: Buffer.from(h), key, id });
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(() => this.#flush());
     }
-    return p;
+    return d.promise;
   }
 
   #flush(): void {
@@ -112,71 +162,92 @@ export class Fetcher {
       const batch = this.#batches[kind];
       if (batch.length === 0) continue;
       this.#batches[kind] = [];
-      void this.#run(batch.map((w) => w.hash), kind, batch[0]!.id).then(({ got, failed }) => {
-        for (const w of batch) {
-          const data = got.get(w.key);
-          if (data !== undefined) w.resolve(data);
-          else w.reject(failed.get(w.key) ?? new PlacementError('UNAVAILABLE', `block ${w.key.slice(0, 16)}… did not come`));
-        }
-      });
+      void this.#run(batch.map((w) => w.hash), kind, batch[0]!.id);
     }
   }
 
   /** Many blocks at once (realizing a file); never rejects: what did not come is in `failed`. */
   async fetchMany(hashes: readonly Uint8Array[], kind: FetchKind = 'realize', id?: NodeId): Promise<FetchOutcome> {
-    const bufs = hashes.map((h) => Buffer.from(h.buffer, h.byteOffset, h.byteLength));
-    if (this.#closed) {
-      const err = new PlacementError('CLOSED', 'the placement service is closed');
-      return { got: new Map(), failed: new Map(bufs.map((b) => [b.toString('hex'), err])) };
+    const bufs: Buffer[] = [];
+    const joined: Array<[string, Promise<Buffer>]> = [];
+    for (const h of hashes) {
+      const b = Buffer.from(h.buffer, h.byteOffset, h.byteLength);
+      const key = b.toString('hex');
+      const running = this.#inflight.get(key);
+      if (running !== undefined) joined.push([key, running.promise]);
+      else {
+        this.#defer(key);
+        bufs.push(b);
+      }
     }
-    return this.#run(bufs, kind, id);
+    const own = bufs.length > 0 ? await this.#run(bufs, kind, id) : { got: new Map<string, Buffer>(), failed: new Map<string, PlacementError>() };
+    for (const [key, p] of joined) {
+      await p.then(
+        (data) => own.got.set(key, data),
+        (err: unknown) => own.failed.set(key, err instanceof PlacementError ? err : new PlacementError('UNAVAILABLE', String(err))),
+      );
+    }
+    return own;
   }
 
+  /** Fetches blocks whose deferreds are in #inflight; settles each as it comes or fails. */
   async #run(hashes: readonly Buffer[], kind: FetchKind, id: NodeId | undefined): Promise<FetchOutcome> {
     const got = new Map<string, Buffer>();
     const failed = new Map<string, PlacementError>();
+    const arrived = (key: string, data: Buffer): void => {
+      if (got.has(key)) return;
+      got.set(key, data);
+      this.stats.blocks++;
+      this.stats.bytes += data.byteLength;
+      if (kind === 'ahead') {
+        this.#recent.set(key, data);
+        while (this.#recent.size > RECENT_BLOCKS) this.#recent.delete(this.#recent.keys().next().value!);
+      }
+      this.#inflight.get(key)?.resolve(data);
+    };
     let remaining = hashes;
     const asked: string[] = [];
     let timedOut = false;
     const deadline = Date.now() + this.#opts.timeoutMs();
-    for (const src of [...this.#sources]) {
-      if (remaining.length === 0) break;
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        timedOut = true;
-        break;
-      }
-      asked.push(src.peer.slice(0, 12));
-      this.stats.requests++;
-      let answer: Map<string, Buffer> | null;
-      try {
-        answer = await withDeadline(src.request(remaining), left);
-      } catch {
-        answer = new Map();
-      }
-      if (answer === null) {
-        timedOut = true;
-        break;
-      }
-      if (answer.size > 0) {
-        // The source that gave blocks is asked first next time.
-        this.#sources = [src, ...this.#sources.filter((s) => s !== src)];
-        for (const [k, v] of answer) {
-          got.set(k, v);
-          this.stats.blocks++;
-          this.stats.bytes += v.byteLength;
+    if (this.#closed) remaining = hashes;
+    else {
+      for (const src of [...this.#sources]) {
+        if (remaining.length === 0) break;
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          timedOut = true;
+          break;
         }
-        remaining = remaining.filter((h) => !answer!.has(h.toString('hex')));
+        asked.push(src.peer.slice(0, 12));
+        this.stats.requests++;
+        let answer: Map<string, Buffer> | null;
+        try {
+          answer = await withDeadline(src.request(remaining, arrived), left);
+        } catch {
+          answer = new Map();
+        }
+        if (answer !== null) for (const [k, v] of answer) arrived(k, v);
+        if (got.size > 0) this.#sources = [src, ...this.#sources.filter((s) => s !== src)]; // it gave blocks: ask it first next time
+        remaining = remaining.filter((h) => !got.has(h.toString('hex')));
+        if (answer === null) {
+          timedOut = true;
+          break;
+        }
       }
     }
     if (remaining.length > 0) {
-      const why =
-        asked.length === 0
+      const why = this.#closed
+        ? new PlacementError('CLOSED', 'the placement service is closed')
+        : asked.length === 0
           ? new PlacementError('UNAVAILABLE', 'no peer is connected')
           : timedOut
             ? new PlacementError('TIMEOUT', `no answer within ${this.#opts.timeoutMs()} ms from the peers asked (${asked.join(', ')})`)
             : new PlacementError('UNAVAILABLE', `no connected peer has it (asked ${asked.join(', ')})`);
-      for (const h of remaining) failed.set(h.toString('hex'), why);
+      for (const h of remaining) {
+        const key = h.toString('hex');
+        failed.set(key, why);
+        this.#inflight.get(key)?.reject(why);
+      }
       this.stats.failures += remaining.length;
     }
     if (got.size > 0) this.#opts.onFetched?.(got, kind, id);
@@ -186,6 +257,9 @@ export class Fetcher {
   close(): void {
     this.#closed = true;
     this.#sources = [];
+    this.#recent.clear();
+    const err = new PlacementError('CLOSED', 'the placement service is closed');
+    for (const d of [...this.#inflight.values()]) d.reject(err);
   }
 }
 

@@ -50,7 +50,10 @@ export async function scanProtection(engine: Engine, view: PeerView, candidates:
   const keptElsewhere = (id: NodeId, area: string, among?: readonly string[]): boolean =>
     followersOfArea(area).some((peer) => (among === undefined || among.includes(peer)) && resolver.of(peer, id).placement === 'real');
 
-  for (const [id, row] of p.content.rows()) {
+  let n = 0;
+  for (const [id, row] of [...p.content.rows()]) {
+    // It runs inside the FUSE server: let the event loop breathe now and then.
+    if (++n % 1000 === 0) await new Promise((r) => setImmediate(r));
     const node = p.tree.node(id);
     if (node === undefined || node.nlink === 0) continue;
     const real = resolver.of(self, id).placement === 'real';

@@ -101,7 +101,10 @@ export class Realizer {
       });
   }
 
-  #scan(scope: NodeId | null): void {
+  /** Lets the event loop breathe during a long scan (it runs inside the FUSE server). */
+  static readonly YIELD_EVERY = 1000;
+
+  async #scan(scope: NodeId | null): Promise<void> {
     const p = this.#engine.projections;
     const self = this.#engine.store.publicKey;
     const resolver = new PlacementResolver(p);
@@ -111,7 +114,10 @@ export class Realizer {
             for (const [id] of p.content.rows()) yield id;
           })()
         : filesUnder((dir) => p.tree.children(dir), (id) => p.tree.node(id)?.kind, scope);
-    for (const id of ids) {
+    let n = 0;
+    for (const id of [...ids]) {
+      if (++n % Realizer.YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
+      if (this.#closed) return;
       const node = p.tree.node(id);
       if (node === undefined || node.nlink === 0 || node.kind !== 'file') continue;
       if (resolver.of(self, id).placement !== 'real') continue;
@@ -139,7 +145,7 @@ export class Realizer {
 
   async #loop(): Promise<void> {
     while (!this.#closed) {
-      while (this.#scopes.length > 0) this.#scan(this.#scopes.shift()!);
+      while (this.#scopes.length > 0) await this.#scan(this.#scopes.shift()!);
       // Drop what arrived meanwhile (sync, reads) or stopped being wanted.
       for (const [k, w] of this.#queue) if (this.#engine.blocks.has(w.hash)) this.#queue.delete(k);
       if (this.#queue.size === 0) {
@@ -181,9 +187,11 @@ export class Realizer {
     }
   }
 
-  close(): void {
+  /** Stops; resolves once the work under way has stopped. */
+  async close(): Promise<void> {
     this.#closed = true;
     this.#wake?.();
     for (const r of this.#idle.splice(0)) r();
+    await this.#running?.catch(() => undefined);
   }
 }

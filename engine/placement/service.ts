@@ -30,7 +30,7 @@ export interface BlockContext {
 export interface PlacementOptions {
   readonly disk?: () => Promise<DiskSpace>;
   readonly log?: (line: string) => void;
-  /** How often to check the cache with no reason (ms); default 60 s. */
+  /** How often to check the cache and look for missing Real content with no other reason (ms); default 10 min. */
   readonly checkEveryMs?: number;
   /** Overrides the settings file (tests). */
   readonly settings?: Partial<CacheSettings>;
@@ -126,7 +126,11 @@ export class PlacementService {
       if (this.#settings.sizeBytes < before || this.cache.overBudget) this.#scheduleEnforce();
     });
     every(FLUSH_EVERY_MS, () => this.cache.flush());
-    every(this.#opts.checkEveryMs ?? 60_000, () => this.enforce());
+    every(this.#opts.checkEveryMs ?? 600_000, async () => {
+      // Files moved into Real directories, marks that arrived in a rebuild: look again.
+      this.realizer.request(null);
+      await this.enforce();
+    });
   }
 
   // ---------------------------------------------------------------- sync
@@ -176,6 +180,11 @@ export class PlacementService {
       if (at.id !== undefined) this.unavailable.failed(at.id, why, Date.now());
       throw new EngineError('BLOCK_MISSING', `block ${Buffer.from(hash).toString('hex').slice(0, 16)}… is not here and could not be fetched: ${why}`, { cause: err });
     }
+  }
+
+  /** A block fetched a moment ago or on its way (reads take it from memory). */
+  recent(hash: Uint8Array): Uint8Array | Promise<Uint8Array> | null {
+    return this.fetcher.recent(hash);
   }
 
   /** A read is done: LRU times of its blocks, and read-ahead of what follows. */
@@ -236,8 +245,9 @@ export class PlacementService {
     this.#closed = true;
     for (const t of this.#timers) clearInterval(t);
     if (this.#enforceSoon !== null) clearTimeout(this.#enforceSoon);
-    this.realizer.close();
     this.fetcher.close();
+    await this.realizer.close();
+    await this.cache.idle();
     await this.cache.flush().catch(() => undefined);
     await this.unavailable.save().catch(() => undefined);
   }

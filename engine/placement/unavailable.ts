@@ -34,6 +34,8 @@ export class UnavailableLog {
   #timer: NodeJS.Timeout | null = null;
   #saving: Promise<void> = Promise.resolve();
   #loaded = false;
+  /** Files that succeeded before the file was read: not taken back from it. */
+  readonly #cleared = new Set<NodeId>();
   readonly #root: string;
 
   constructor(storeRoot: string) {
@@ -45,10 +47,12 @@ export class UnavailableLog {
     if (this.#loaded) return;
     this.#loaded = true;
     const old = await readUnavailable(this.#root);
-    for (const [id, u] of Object.entries(old)) if (!this.#files.has(id)) this.#files.set(id, u);
+    for (const [id, u] of Object.entries(old)) if (!this.#files.has(id) && !this.#cleared.has(id)) this.#files.set(id, u);
+    this.#cleared.clear();
   }
 
   failed(id: NodeId, reason: string, at: number): void {
+    this.#cleared.delete(id);
     this.#files.delete(id);
     this.#files.set(id, { at, reason });
     while (this.#files.size > MAX_FILES) this.#files.delete(this.#files.keys().next().value!);
@@ -56,7 +60,12 @@ export class UnavailableLog {
   }
 
   succeeded(id: NodeId): void {
-    if (this.#files.delete(id) || !this.#loaded) this.#schedule();
+    if (!this.#loaded) {
+      if (this.#cleared.has(id)) return;
+      this.#cleared.add(id);
+      this.#files.delete(id);
+      this.#schedule();
+    } else if (this.#files.delete(id)) this.#schedule();
   }
 
   get(id: NodeId): Unavailable | undefined {

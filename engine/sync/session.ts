@@ -503,11 +503,12 @@ export class Session {
   readonly #wants = (id: string): boolean => this.#engine.placement?.wants(id) ?? true;
 
   /**
-   * Asks the peer for blocks now, ahead of sync's own queue (a read waits for them). Resolves
-   * with those that came (hex -> content, checked against the hash and stored); the others
-   * the peer lacked, or the session ended first.
+   * Asks the peer for blocks now, ahead of sync's own queue (a read waits for them). `onBlock`
+   * hears of each as it comes; resolves with those that came (hex -> content, checked against
+   * the hash and stored) once the peer answered for all (it lacked the others) or the session
+   * ended.
    */
-  request(hashes: readonly Buffer[]): Promise<Map<string, Buffer>> {
+  request(hashes: readonly Buffer[], onBlock?: (key: string, data: Buffer) => void): Promise<Map<string, Buffer>> {
     const got = new Map<string, Buffer>();
     if (this.#closing || !this.channel.isOpen) return Promise.resolve(got);
     const ask: Buffer[] = [];
@@ -518,7 +519,10 @@ export class Session {
         new Promise<void>((resolve) => {
           const list = this.#waiters.get(k) ?? [];
           list.push((data) => {
-            if (data !== null) got.set(k, data);
+            if (data !== null) {
+              got.set(k, data);
+              onBlock?.(k, data);
+            }
             resolve();
           });
           this.#waiters.set(k, list);
