@@ -264,11 +264,15 @@ export class BlockStore {
     return hash!;
   }
 
-  /** Stores many blocks with one write per pack; returns their hashes in order. */
+  /**
+   * Stores many blocks; returns their hashes in order. Like put, the blocks are staged (and
+   * readable at once) and written when enough are queued or at sync(): ten thousand small
+   * files make a few large writes, not ten thousand small ones.
+   */
   async putMany(blocks: readonly Uint8Array[], opts: { compress?: boolean } = {}): Promise<Uint8Array[]> {
     this.#checkWritable();
     const hashes = await this.#stage(blocks, opts.compress === true);
-    await this.#io.run(() => this.#flush());
+    if (this.#queuedBytes >= this.#flushBytes) await this.#io.run(() => this.#flush());
     return hashes;
   }
 
