@@ -6,31 +6,15 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import t from 'tap';
-import { makeCli } from '../../tools/cli-context.js';
-import { main } from '../../tools/main.js';
-
-function capture(): Writable & { text(): string } {
-  const chunks: Buffer[] = [];
-  const w = new Writable({
-    write(chunk: Buffer | string, _enc, cb) {
-      chunks.push(Buffer.from(chunk));
-      cb();
-    },
-  }) as Writable & { text(): string };
-  w.text = () => Buffer.concat(chunks).toString('utf8');
-  return w;
-}
+import { realize } from '../helpers/run-cli.js';
 
 t.test('bench sync --scale 0.002 --json: one sane row per workload', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'realize-spec-bench-sync-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const stdout = capture();
-  const stderr = capture();
-  const code = await main(['bench', 'sync', '--scale', '0.002', '--repeat', '1', '--json', '--dir', dir], makeCli({ stdout, stderr }));
-  t.equal(code, 0, `exit 0 (stderr: ${stderr.text()})`);
-  const rows = stdout.text().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const { code, stdout, stderr } = await realize('bench', 'sync', '--scale', '0.002', '--repeat', '1', '--json', '--dir', dir);
+  t.equal(code, 0, `exit 0 (stderr: ${stderr})`);
+  const rows = stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
   t.ok(rows.length >= 11, `the workloads against both anchors and the cipher (${rows.length} rows)`);
   for (const row of rows) {
     t.same(Object.keys(row), ['bench', 'workload', 'unit', 'realize', 'anchor', 'anchorValue', 'ratio']);

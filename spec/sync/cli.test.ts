@@ -6,31 +6,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import t from 'tap';
 import { Engine } from '../../engine/index.js';
 import { SyncNode, formatAddress } from '../../engine/sync/index.js';
 import { makeCli } from '../../tools/cli-context.js';
-import { main } from '../../tools/main.js';
+import { realize } from '../helpers/run-cli.js';
 
-function capture(): Writable & { text(): string } {
-  const chunks: Buffer[] = [];
-  const w = new Writable({
-    write(chunk: Buffer | string, _enc, cb) {
-      chunks.push(Buffer.from(chunk));
-      cb();
-    },
-  }) as Writable & { text(): string };
-  w.text = () => Buffer.concat(chunks).toString('utf8');
-  return w;
-}
 
-async function realize(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = capture();
-  const stderr = capture();
-  const code = await main(args, makeCli({ stdout, stderr }));
-  return { code, stdout: stdout.text(), stderr: stderr.text() };
-}
 
 t.test('peer, area, sync, status, conflicts', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'realize-spec-sync-cli-'));
