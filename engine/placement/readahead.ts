@@ -7,6 +7,8 @@
 const DEFAULT_MIN = 4;
 const DEFAULT_MAX = 64;
 const MAX_FILES = 1024;
+/** How far behind the last read a read may land and still count as sequential. */
+const REORDER = 16;
 
 interface State {
   /** The last block read. */
@@ -32,13 +34,17 @@ export class Readahead {
    */
   onRead(key: string, first: number, index: number, count: number): number[] {
     let st = this.#files.get(key);
-    if (st === undefined || (first !== st.last && first !== st.last + 1)) {
+    // Reads in flight together (the kernel's own read-ahead) may finish out of order: a read a
+    // little behind the last one, or anywhere up to what was asked for, is still sequential.
+    const near = st !== undefined && first >= st.last - REORDER && first <= Math.max(st.ahead, st.last) + 1;
+    if (st === undefined || !near) {
       // A first read, or a jump: no read-ahead until the reads show a direction.
       if (st === undefined && this.#files.size >= MAX_FILES) this.#files.delete(this.#files.keys().next().value!);
       this.#files.set(key, { last: index, ahead: index, window: 0 });
       return [];
     }
-    st.last = index;
+    st.last = Math.max(st.last, index);
+    index = st.last;
     if (st.window === 0) st.window = this.#min;
     // Ask for the next window once the reads are within half a window of what was asked.
     if (index + Math.floor(st.window / 2) < st.ahead) return [];

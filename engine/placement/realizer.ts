@@ -165,6 +165,8 @@ export class Realizer {
         continue;
       }
       const { got, failed } = await this.#fetcher.fetchMany(batch.map((w) => w.hash), 'realize', batch[0]!.id);
+      // Real content is complete here only once it is on disk (the block store stages puts).
+      if (got.size > 0) await this.#engine.blocks.sync();
       for (const w of batch) {
         const k = w.hash.toString('hex');
         if (got.has(k)) {

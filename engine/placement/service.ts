@@ -54,6 +54,8 @@ export class PlacementService {
   readonly #timers: NodeJS.Timeout[] = [];
   #enforceSoon: NodeJS.Timeout | null = null;
   #lastEnforce: EnforceReport | null = null;
+  /** fetcher.stats.blocks when the block store was last synced by the timer. */
+  #syncedAt = 0;
 
   constructor(engine: Engine, opts: PlacementOptions = {}) {
     this.#engine = engine;
@@ -125,7 +127,15 @@ export class PlacementService {
       await this.reloadSettings();
       if (this.#settings.sizeBytes < before || this.cache.overBudget) this.#scheduleEnforce();
     });
-    every(FLUSH_EVERY_MS, () => this.cache.flush());
+    every(FLUSH_EVERY_MS, async () => {
+      await this.cache.flush();
+      // Blocks fetched for reads are staged by the block store: write them out now and then,
+      // so that `realize status` (another process) sees them and a restart keeps them.
+      if (this.fetcher.stats.blocks !== this.#syncedAt) {
+        this.#syncedAt = this.fetcher.stats.blocks;
+        await this.#engine.blocks.sync();
+      }
+    });
     every(this.#opts.checkEveryMs ?? 600_000, async () => {
       // Files moved into Real directories, marks that arrived in a rebuild: look again.
       this.realizer.request(null);

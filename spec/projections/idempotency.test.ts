@@ -61,8 +61,8 @@ const CASES: Array<[string, FsEvent]> = [
   ['placement', { type: 'placement', id: F, peer: PEER, placement: 'unreal', time: T }],
 ];
 
-/** Events that only later projections (famfs, placement) will keep. */
-const NO_PROJECTION_YET = new Set<FsEvent['type']>(['famfs-alloc', 'famfs-free', 'placement']);
+/** Events that only later projections (famfs) will keep. */
+const NO_PROJECTION_YET = new Set<FsEvent['type']>(['famfs-alloc', 'famfs-free']);
 
 t.test('every kind of event is covered', async (t) => {
   const kinds = new Set(CASES.map(([, e]) => e.type));

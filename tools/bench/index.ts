@@ -4,13 +4,14 @@
  */
 import { logBench } from './log.js';
 import { syncBench } from './sync.js';
+import { placementBench } from './placement.js';
 import { modelBench } from './model.js';
 import { mountBench } from './mount.js';
 import { replayBench } from './replay.js';
 import { BenchRegistry } from './registry.js';
 import { timetravelBench } from './timetravel.js';
 
-export const benches = new BenchRegistry().add(logBench).add(timetravelBench).add(replayBench).add(modelBench).add(mountBench).add(syncBench);
+export const benches = new BenchRegistry().add(logBench).add(timetravelBench).add(replayBench).add(modelBench).add(mountBench).add(syncBench).add(placementBench);
 
 export { type Bench, type BenchOptions, type BenchResult, type BenchRow, type Better, BenchRegistry } from './registry.js';
 export { formatJsonLines, formatTable, toJsonRow, type JsonRow } from './report.js';

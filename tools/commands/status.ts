@@ -10,7 +10,6 @@
 import type { Command } from 'commander';
 import { followed, loadHousehold, readLive, syncStatus, SyncState } from '../../engine/sync/index.js';
 import { pathStatus, statusContext, type PathStatus } from '../../engine/placement/index.js';
-import type { Engine } from '../../engine/index.js';
 import type { Cli } from '../cli-context.js';
 import { withEngine } from '../with-engine.js';
 
@@ -32,13 +31,12 @@ function placementLine(s: PathStatus): string {
   return `${s.path}: ${s.placement} (${how}); content here: ${pr.presence}, ${bytes(pr.heldBytes)} of ${bytes(pr.bytes)}${share}${files}`;
 }
 
-function reportPath(cli: Cli, cmd: Command, engine: Engine, s: PathStatus, json: boolean): void {
+function reportPath(cli: Cli, cmd: Command, s: PathStatus, json: boolean): void {
   const { unavailable, ...rest } = s;
   cli.report(cmd, placementLine(s), { ...rest, unavailable: unavailable.map((u) => ({ path: u.path, presence: u.presence.presence, heldBytes: u.presence.heldBytes, bytes: u.presence.bytes, reason: u.reason })) });
   if (json) return;
   for (const u of unavailable.slice(0, LIST)) cli.report(cmd, `  unavailable: ${u.path}: ${u.reason}`, null);
   if (unavailable.length > LIST) cli.report(cmd, `  ... and ${unavailable.length - LIST} more unavailable (--json lists them all)`, null);
-  void engine;
 }
 
 export function register(program: Command, cli: Cli): void {
@@ -51,7 +49,7 @@ export function register(program: Command, cli: Cli): void {
         const json = cli.globals(cmd).json;
         if (path !== undefined) {
           const s = pathStatus(engine, path, await statusContext(engine));
-          reportPath(cli, cmd, engine, s, json);
+          reportPath(cli, cmd, s, json);
           return;
         }
         const root = engine.store.layout.root;

@@ -1,0 +1,102 @@
+/**
+ * Unreal content read through B's engine, over loopback: the metadata came with sync, no
+ * block did; a read fetches the blocks it touches (and only those), checks them, serves them
+ * and keeps them; a sequential read streams the whole file with read-ahead; sync asks for
+ * the blocks of Real files only.
+ */
+import t from 'tap';
+import { BLOCK_SIZE } from '../../log/index.js';
+import { EngineError } from '../../engine/index.js';
+import { markPath, placementOf } from '../../engine/placement/index.js';
+import { until, writeFile } from '../sync/helpers/peers.js';
+import { content } from '../engine/helpers/env.js';
+import { bigFile, connected, presence, readAt, unrealPair } from './helpers/pair.js';
+
+t.test('an Unreal file reads correctly, fetching only the blocks a read touches', async (t) => {
+  const pair = await unrealPair(t);
+  const { a, b } = pair;
+  const data = await bigFile(pair, '/home/big.bin', 40);
+  await connected(pair);
+  const id = b.engine.stat('/home/big.bin').id;
+  t.equal(placementOf(b.engine.projections, b.key, id).placement, 'unreal', 'unreal on b, inherited from /home');
+  t.equal(placementOf(a.engine.projections, a.key, id).placement, 'real', "b's mark does not change a's placement");
+  t.same(presence(b, '/home/big.bin').heldBlocks, 0, 'sync brought the metadata and no block');
+  t.equal(b.engine.stat('/home/big.bin').size, data.byteLength, 'stat shows the whole size');
+
+  const first = await readAt(b, '/home/big.bin', 0, 4096);
+  t.ok(first.equals(data.subarray(0, 4096)), 'the first 4 KiB read right');
+  t.equal(presence(b, '/home/big.bin').heldBlocks, 1, 'one block came for it');
+
+  const mid = 20 * BLOCK_SIZE - 100;
+  const span = await readAt(b, '/home/big.bin', mid, 300);
+  t.ok(span.equals(data.subarray(mid, mid + 300)), 'a read across two blocks in the middle reads right');
+  t.equal(presence(b, '/home/big.bin').heldBlocks, 3, 'the two blocks it touched came, nothing else');
+
+  const again = await readAt(b, '/home/big.bin', 0, 4096);
+  t.ok(again.equals(first), 'read again: from the cache');
+  t.equal(b.engine.placement!.fetcher.stats.blocks, 3, 'three blocks fetched in all');
+  await b.engine.placement!.cache.flush();
+  t.ok(b.engine.projections.cache.has(b.engine.projections.content.row(id)!.blocks.subarray(0, 32)), 'the fetched block is in the cache table');
+
+  // A sequential read of the whole file: read-ahead keeps the blocks coming.
+  const out: Buffer[] = [];
+  for (let off = 0; off < data.byteLength; off += BLOCK_SIZE) out.push(await readAt(b, '/home/big.bin', off, BLOCK_SIZE));
+  t.ok(Buffer.concat(out).equals(data), 'the whole file streams right');
+  t.equal(presence(b, '/home/big.bin').presence, 'all', 'and is all here now');
+  t.same(a.logs, [], `nothing went wrong on a: ${a.logs.join('\n')}`);
+  t.same(b.logs, [], `nothing went wrong on b: ${b.logs.join('\n')}`);
+});
+
+t.test('sync asks for the blocks of Real files only; a write to an Unreal file reads what it keeps', async (t) => {
+  const pair = await unrealPair(t);
+  const { a, b } = pair;
+  await until(() => a.engine.lookup('/home') !== undefined, 10_000, '/home on a');
+  await a.engine.run({ type: 'mkdir', path: '/home/keep', mode: 0o755, owner: { uid: 0, gid: 0 } });
+  await until(() => b.engine.lookup('/home/keep') !== undefined, 10_000, '/home/keep on b');
+  await markPath(b.engine, '/home/keep', 'real');
+  const kept = await bigFile(pair, '/home/keep/k.bin', 6);
+  const lazy = await bigFile(pair, '/home/lazy.bin', 6);
+  await until(() => presence(b, '/home/keep/k.bin').presence === 'all', 10_000, 'the Real file complete on b');
+  t.equal(presence(b, '/home/lazy.bin').heldBlocks, 0, 'the Unreal file: no block');
+  t.ok((await readAt(b, '/home/keep/k.bin', 0, kept.byteLength)).equals(kept), 'the Real file reads from here');
+
+  // A partial write to an Unreal block reads the rest of the block first (fetched).
+  await connected(pair);
+  const id = b.engine.stat('/home/lazy.bin').id;
+  await b.engine.write(id, 10, Buffer.from('hello'));
+  await b.engine.commit(id);
+  const want = Buffer.from(lazy);
+  want.write('hello', 10);
+  t.ok((await readAt(b, '/home/lazy.bin', 0, BLOCK_SIZE)).equals(want.subarray(0, BLOCK_SIZE)), 'the edited block reads right');
+  await until(async () => (await readAt(a, '/home/lazy.bin', 0, 64)).equals(want.subarray(0, 64)), 10_000, "b's edit on a");
+
+  // A new file written on b in the Unreal area is held whole on b (it was written here).
+  const mine = content('mine', 3 * BLOCK_SIZE);
+  await writeFile(b, '/home/mine.bin', mine);
+  t.equal(presence(b, '/home/mine.bin').presence, 'all', 'content written here is here');
+  await until(() => a.engine.lookup('/home/mine.bin') !== undefined && presence(a, '/home/mine.bin').presence === 'all', 10_000, "b's new file complete on a (Real there)");
+});
+
+t.test('a block that does not match its hash is refused: the read fails, nothing wrong is served or kept', async (t) => {
+  const pair = await unrealPair(t);
+  const { a, b } = pair;
+  const data = await bigFile(pair, '/home/f.bin', 4);
+  await connected(pair);
+  const get = a.engine.blocks.get.bind(a.engine.blocks);
+  a.engine.blocks.get = async (hash: Uint8Array) => {
+    const d = Buffer.from(await get(hash));
+    d[7] ^= 0xff;
+    return d;
+  };
+  const err = await readAt(b, '/home/f.bin', 0, 100).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  t.ok(err instanceof EngineError && err.code === 'BLOCK_MISSING', `the read fails (EIO on the mount): ${(err as Error | null)?.message}`);
+  t.equal(presence(b, '/home/f.bin').heldBlocks, 0, 'the file has no block here');
+  t.match(b.logs.join('\n'), /does not match its hash/, 'b dropped the connection that sent it');
+
+  a.engine.blocks.get = get;
+  await connected(pair);
+  t.ok((await readAt(b, '/home/f.bin', 0, data.byteLength)).equals(data), 'from an honest peer it reads right');
+});
