@@ -5,7 +5,9 @@
  * applied exactly as many entries as the feeds hold, and every feed verifies).
  */
 import t, { type Test } from 'tap';
+import { readdir } from 'node:fs/promises';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import { BLOCK_SIZE, verifyFeed } from '../../log/index.js';
 import { Engine } from '../../engine/index.js';
 import { SyncError } from '../../engine/sync/index.js';
@@ -130,7 +132,14 @@ t.test('a peer killed mid-transfer (SIGKILL) and restarted: sync resumes, nothin
   const first = await serveChild(t, bRoot);
   await a.start({ deaf: true });
   const sync = a.node!.syncWith({ key: b.key, address: first.address }).catch((e: unknown) => e);
-  await new Promise((r) => setTimeout(r, 400));
+  // Kill b as soon as a's entries start landing there: the 25 MiB of blocks are still to come.
+  // (A fixed delay was a race: on a quick machine the whole sync finished within it.)
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const names = await readdir(join(bRoot, 'feeds')).catch(() => [] as string[]);
+    if (names.some((n) => n.startsWith(a.key))) break;
+    await new Promise((r) => setTimeout(r, 2));
+  }
   await first.kill();
   const err = await sync;
   t.ok(err instanceof SyncError, `the sync was cut by the kill (${(err as Error).message})`);
