@@ -69,11 +69,19 @@ export async function history(engine: Engine, path: string): Promise<HistoryItem
     const ns = new Set<number>();
     for (const c of p.tree.nodeChanges(id)) ns.add(c.n);
     for (const c of p.content.rowChanges(id)) ns.add(c.n);
-    for (const n of ns) {
-      const row = p.positions.row(n);
-      if (row === undefined) continue;
-      const feed = engine.store.feeds.get(row.feed);
-      const entry = feed ? await feed.get(row.seq) : undefined;
+    // The entries are read concurrently (one positioned read each); the rest is index lookups.
+    const found = await Promise.all(
+      [...ns].map(async (n) => {
+        const row = p.positions.row(n);
+        if (row === undefined) return null;
+        const feed = engine.store.feeds.get(row.feed);
+        const entry = feed ? await feed.get(row.seq) : undefined;
+        return { n, row, entry };
+      }),
+    );
+    for (const f of found) {
+      if (f === null) continue;
+      const { n, row, entry } = f;
       const events = (entry?.events ?? [])
         .filter((e) => {
           const ev = e as { id?: unknown; root?: unknown };
