@@ -11,6 +11,10 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Writable } from 'node:stream';
 import { crc32 } from 'node:zlib';
+import { fakeNow, seededBytes, seededRandom } from '../../engine/helpers/env.js';
+
+// Deterministic time and randomness: the one copy, shared with the engine specs.
+export { fakeNow, seededBytes, seededRandom };
 import {
   createEntry,
   FRAME_HEADER_BYTES,
@@ -41,32 +45,9 @@ export function signerFor(label: string): Signer {
   return new Signer(keyFor(label));
 }
 
-/** A fake wall clock in milliseconds that advances by `step` on every read. */
-export function fakeNow(start = 1_700_000_000_000, step = 1): () => number {
-  let t = start - step;
-  return () => (t += step);
-}
 
 export function fakeClock(start = 1_700_000_000_000, step = 1): HybridClock {
   return new HybridClock(fakeNow(start, step));
-}
-
-/** mulberry32: a small seeded PRNG, so "random" tests replay exactly. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** A seeded randomBytes(n), the shape StoreEnv wants. */
-export function seededBytes(seed: number): (n: number) => Uint8Array {
-  const rnd = seededRandom(seed);
-  return (n) => Uint8Array.from({ length: n }, () => Math.floor(rnd() * 256));
 }
 
 export async function tempDir(t: HasTeardown, prefix = 'realize-spec-'): Promise<string> {
