@@ -99,6 +99,12 @@ export class Session {
   /** Feeds whose entries are refused for good this session (removed authors). */
   readonly #refusedFeeds = new Set<string>();
   readonly #wantQueue: Buffer[] = [];
+  /**
+   * feed -> the length up to which this session has asked for every block it lacks. Entries
+   * past it were appended by someone else (a session cut short, another peer) whose wants may
+   * have died with it: they are scanned before this side calls itself caught up.
+   */
+  readonly #covered = new Map<string, number>();
   readonly #wanted = new Set<string>();
   readonly #inflight = new Set<string>();
   readonly #unavailable: Buffer[] = [];
@@ -149,6 +155,7 @@ export class Session {
         if (raw === null) break;
         await this.#handle(decodeMessage(raw));
         if (this.#closing) break;
+        if (!this.#sentCaughtUp && this.#receiveComplete()) await this.#coverGaps();
         this.#checkCaughtUp();
         if (!this.live && this.#complete()) {
           await this.#bye('done', 'in sync');
@@ -316,9 +323,14 @@ export class Session {
     for (const f of this.#engine.store.feeds.list()) {
       if (!this.#relevantToBoth(f.id.area) || f.name.slice(0, 64) === this.#self) continue;
       const done = this.#host.state.data.blocksDone[f.name] ?? 0;
-      if (done >= f.length) continue;
+      if (done >= f.length) {
+        this.#cover(f.name, 0, f.length);
+        continue;
+      }
+      const length = f.length;
       const { missing } = await scanMissing(f, done, this.#engine.blocks, this.#wants);
       this.#want(missing);
+      this.#cover(f.name, 0, length);
     }
   }
 
@@ -389,16 +401,21 @@ export class Session {
       this.#post({ type: 'want-from', feed, from: have });
       return;
     }
-    if (first + records.length <= have) {
-      this.#scheduleAck(feed);
-      return;
-    }
     let entries: Entry[];
     try {
       entries = records.map((r) => decodeRecord(r));
     } catch (err) {
       this.#refuse(feed, records.length, (err as Error).message);
       throw err;
+    }
+    if (first + records.length <= have) {
+      // Held already, perhaps appended by another session (one cut short, another peer) that
+      // ended before their blocks came: this session asks for them, or it would call itself
+      // caught up while content is missing.
+      this.#scheduleAck(feed);
+      this.#want(missingBlocks(entries, this.#engine.blocks, this.#wants));
+      this.#cover(feed, first, first + entries.length);
+      return;
     }
     let fresh: number;
     try {
@@ -416,6 +433,7 @@ export class Session {
     this.stats.entriesIn += fresh;
     this.#scheduleAck(feed);
     this.#want(missingBlocks(entries, this.#engine.blocks, this.#wants));
+    this.#cover(feed, first, first + entries.length);
     if (id.area === '') await this.#householdChanged();
   }
 
@@ -552,6 +570,26 @@ export class Session {
       this.#wantQueue.push(h);
     }
     this.#fillWindow();
+  }
+
+  /** This session asked for the missing blocks of entries [from, to) of `feed`. */
+  #cover(feed: string, from: number, to: number): void {
+    const at = this.#covered.get(feed) ?? 0;
+    if (from <= at && to > at) this.#covered.set(feed, to);
+  }
+
+  /** Asks for the blocks of entries of the feeds this side receives that it has not covered itself. */
+  async #coverGaps(): Promise<void> {
+    for (const feed of this.#targets.keys()) {
+      if (this.#refusedFeeds.has(feed)) continue;
+      const f = this.#engine.store.feeds.get(feed);
+      const at = this.#covered.get(feed) ?? 0;
+      if (f === undefined || f.length <= at) continue;
+      const length = f.length;
+      const { missing } = await scanMissing(f, at, this.#engine.blocks, this.#wants);
+      this.#want(missing);
+      this.#cover(feed, at, length);
+    }
   }
 
   #fillWindow(): void {
