@@ -93,7 +93,8 @@ function exitCodeFor(err: unknown): number {
   if (err instanceof CliError) return err.code === 'USAGE' ? EXIT.usage : EXIT.failed;
   if (err instanceof MountError) return EXIT.store;
   if (err instanceof SyncError) return ['BAD_ARGUMENT', 'BAD_ADDRESS', 'NO_PEER'].includes(err.code) ? EXIT.usage : EXIT.failed;
-  if (err instanceof EngineError) return err.code === 'BAD_ARGUMENT' ? EXIT.usage : EXIT.store;
+  // A path or name that can never be valid is the caller's mistake; what is not there is the store's answer.
+  if (err instanceof EngineError) return ['BAD_ARGUMENT', 'INVALID', 'NAME_TOO_LONG'].includes(err.code) ? EXIT.usage : err.code === 'BLOCK_CORRUPT' ? EXIT.corrupt : EXIT.store;
   if (err instanceof LogError) {
     return ['CORRUPT_SEGMENT', 'NOT_A_SEGMENT', 'BAD_SIGNATURE', 'BAD_CHAIN', 'MALFORMED_ENTRY', 'FORK', 'GAP', 'BAD_SEQUENCE', 'WRONG_FEED'].includes(err.code)
       ? EXIT.corrupt

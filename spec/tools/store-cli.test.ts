@@ -172,22 +172,22 @@ t.test('import: progress on a terminal, nothing but one JSON line with --json', 
   t.equal(quiet.stderr, '', 'no progress when stderr is not a terminal');
 });
 
-t.test('bad paths: one clear line, exit 2 or 3', async (t) => {
+t.test('bad paths: one clear line; exit 2 for a path that cannot be, 3 for one that is not there', async (t) => {
   const { store } = await populated(t);
-  for (const [args, what] of [
-    [['ls', '/a/../b'], '".." cannot be a name'],
-    [['stat', '/home/./src'], '"." cannot be a name'],
-    [['cat', `/home/${'x'.repeat(300)}`], 'at most 255 bytes'],
-    [['ls', '/home/nope'], 'no such file or directory: /home/nope'],
-    [['ls', '/home/src/hello.txt/x'], 'is not a directory'],
-    [['import', '/definitely/not/here'], 'cannot read /definitely/not/here'],
-    [['export', '/tmp', '/home/src/hello.txt'], 'is not a directory'],
-  ] as Array<[string[], string]>) {
+  for (const [args, what, code] of [
+    [['ls', '/a/../b'], '".." cannot be a name', EXIT.usage],
+    [['stat', '/home/./src'], '"." cannot be a name', EXIT.usage],
+    [['cat', `/home/${'x'.repeat(300)}`], 'at most 255 bytes', EXIT.usage],
+    [['ls', '/home/nope'], 'no such file or directory: /home/nope', EXIT.store],
+    [['ls', '/home/src/hello.txt/x'], 'is not a directory', EXIT.store],
+    [['import', '/definitely/not/here'], 'cannot read /definitely/not/here', EXIT.store],
+    [['export', '/tmp', '/home/src/hello.txt'], 'is not a directory', EXIT.store],
+  ] as Array<[string[], string, number]>) {
     const r = await realize(store, args);
-    t.ok(r.code === EXIT.usage || r.code === EXIT.store, `${args.join(' ')}: exit ${r.code}`);
+    t.equal(r.code, code, `${args.join(' ')}: exit ${code}`);
     t.equal(lines(r.stderr).length, 1, `${args.join(' ')}: one line: ${r.stderr.trim()}`);
     t.match(r.stderr, /^realize: /);
-    if (what) t.ok(r.stderr.includes(what), `says ${what}`);
+    t.ok(r.stderr.includes(what), `says ${what}`);
     t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
   }
   const debug = await realize(store, ['--debug', 'ls', '/a/../b']);
