@@ -33,8 +33,8 @@ export interface AreaCreate extends Base {
   readonly uid: number;
   readonly gid: number;
 }
-export interface Create extends Base {
-  readonly type: 'create';
+/** What a new file and a new directory carry alike. */
+interface NewNode extends Base {
   readonly id: NodeId;
   readonly parent: NodeId;
   readonly name: string;
@@ -42,14 +42,11 @@ export interface Create extends Base {
   readonly uid: number;
   readonly gid: number;
 }
-export interface Mkdir extends Base {
+export interface Create extends NewNode {
+  readonly type: 'create';
+}
+export interface Mkdir extends NewNode {
   readonly type: 'mkdir';
-  readonly id: NodeId;
-  readonly parent: NodeId;
-  readonly name: string;
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
 }
 export interface Symlink extends Base {
   readonly type: 'symlink';

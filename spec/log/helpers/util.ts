@@ -9,7 +9,6 @@ import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { Writable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import { fakeNow, seededBytes, seededRandom } from '../../engine/helpers/env.js';
 
@@ -84,21 +83,7 @@ export function snapshotDiff(a: Map<string, Buffer>, b: Map<string, Buffer>): st
   return diffs;
 }
 
-export interface Capture extends Writable {
-  text(): string;
-}
-
-export function capture(): Capture {
-  const chunks: Buffer[] = [];
-  const w = new Writable({
-    write(chunk: Buffer | string, _enc, cb) {
-      chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
-      cb();
-    },
-  }) as Capture;
-  w.text = () => Buffer.concat(chunks).toString('utf8');
-  return w;
-}
+export { capture, type Capture } from '../../engine/helpers/capture.js';
 
 /** A chain of `n` entries of one feed, signed by `signer`, built without touching disk. */
 export function chain(signer: Signer, n: number, opts: { area?: string; hlc0?: number; events?: (seq: number) => CborValue[] } = {}): Entry[] {
