@@ -19,7 +19,7 @@ import {
   type FeedId,
   type Heads,
 } from './entry.js';
-import { encodeFrame, encodeSegmentHeader, FRAME_HEADER_BYTES } from './frame.js';
+import { checkFrame, decodeSegmentHeader, encodeFrame, encodeSegmentHeader, FRAME_HEADER_BYTES, SEGMENT_HEADER_BYTES } from './frame.js';
 import type { HybridClock, Hlc } from './hlc.js';
 import type { Signer } from './keys.js';
 import { LogError } from './log-error.js';
@@ -27,6 +27,10 @@ import { openSegment, parseSegmentFileName, readAt, scanSegment, segmentFileName
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 const MAX_WRITE_BYTES = 16 * 1024 * 1024;
+
+/** How long a read-only feed waits for an entry the writer is committing: 100 x 20 ms. */
+const ENTRY_WAIT_TRIES = 100;
+const ENTRY_WAIT_STEP_MS = 20;
 
 interface Segment {
   readonly firstSeq: number;
@@ -266,9 +270,71 @@ export class Feed {
   }
 
   async get(seq: number): Promise<Entry> {
+    if (seq >= this.length && this.#opts.readOnly === true && Number.isInteger(seq)) await this.#awaitEntry(seq);
     const [r] = await this.readRecords(seq, seq + 1);
     if (r === undefined) throw new LogError('BAD_SEQUENCE', `feed ${this.name} has no entry ${seq} (length ${this.length})`);
     return decodeRecord(r);
+  }
+
+  /**
+   * Read-only: picks up the entries the store's writer (another process) appended since this
+   * feed was opened: whole frames past the known end of the last segment, and segments begun
+   * since. A frame still being written is left for the next look. Returns the new length.
+   */
+  refresh(): Promise<number> {
+    if (this.#opts.readOnly !== true) return Promise.resolve(this.length);
+    this.#checkOpen();
+    const run = (this.#refreshing ?? Promise.resolve()).then(() => this.#refreshNow());
+    this.#refreshing = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  #refreshing: Promise<void> | null = null;
+
+  async #refreshNow(): Promise<number> {
+    const last = this.#segments.at(-1);
+    if (last !== undefined) await this.#scanTail(last);
+    for (;;) {
+      const first = this.length;
+      const path = join(this.dir, segmentFileName(first));
+      const fh = await open(path, 'r').catch(() => null);
+      if (fh === null) break;
+      const header = await readAt(fh, 0, SEGMENT_HEADER_BYTES);
+      if (header.byteLength !== SEGMENT_HEADER_BYTES || decodeSegmentHeader(header) !== first || this.#segments.some((g) => g.firstSeq === first)) {
+        await fh.close();
+        break;
+      }
+      const seg: Segment = { firstSeq: first, path, fh, offsets: [], size: SEGMENT_HEADER_BYTES };
+      this.#segments.push(seg);
+      await this.#scanTail(seg);
+      if (seg.offsets.length === 0) break;
+    }
+    return this.length;
+  }
+
+  async #scanTail(seg: Segment): Promise<void> {
+    const { size } = await seg.fh.stat();
+    if (size <= seg.size) return;
+    const buf = await readAt(seg.fh, seg.size, size - seg.size);
+    let rel = 0;
+    for (;;) {
+      const c = checkFrame(buf, rel);
+      if (c.kind !== 'ok') break;
+      seg.offsets.push(seg.size + rel);
+      rel += FRAME_HEADER_BYTES + c.payloadLength;
+    }
+    seg.size += rel;
+  }
+
+  /**
+   * Read-only: waits a moment for entry `seq`, which the writer's projections may name before
+   * its group commit has written it (they are applied first, made durable just after).
+   */
+  async #awaitEntry(seq: number): Promise<void> {
+    for (let i = 0; i < ENTRY_WAIT_TRIES; i++) {
+      if ((await this.refresh()) > seq) return;
+      await new Promise((r) => setTimeout(r, ENTRY_WAIT_STEP_MS));
+    }
   }
 
   /** Where entry `seq` sits on disk (for error messages and tools). */

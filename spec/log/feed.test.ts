@@ -247,3 +247,35 @@ t.test('read-only open', async (t) => {
   await t.rejects(Feed.open(missing, id, { readOnly: true, create: true }), { code: 'READ_ONLY' }, 'read-only cannot create');
   t.equal(await stat(missing).catch(() => null), null, 'and did not create the directory');
 });
+
+t.test('a read-only feed follows the writer: refresh picks up whole frames and new segments, get waits for an entry being committed', async (t) => {
+  const dir = join(await tempDir(t), 'feed');
+  const writer = await ownFeed(dir, { segmentBytes: 600 });
+  for (let i = 0; i < 3; i++) await writer.append([{ i, pad: 'x'.repeat(100) }]);
+  const ro = await Feed.open(dir, id, { readOnly: true });
+  t.equal(ro.length, 3);
+  for (let i = 3; i < 12; i++) await writer.append([{ i, pad: 'x'.repeat(100) }]);
+  t.ok((await readdir(dir)).filter((n) => !n.endsWith('.tmp')).length > 1, 'the writer rolled over to new segments');
+  t.equal(await ro.refresh(), 12, 'refresh finds the appended entries, across segments');
+  t.same((await ro.read(0)).map((e) => (e.events[0] as { i: number }).i), [...Array(12).keys()]);
+  t.equal(await ro.refresh(), 12, 'a second refresh finds nothing new and double-counts nothing');
+
+  // Half a frame on disk (a write in progress) is not an entry yet.
+  const last = (await readdir(dir)).filter((n) => !n.endsWith('.tmp')).sort().at(-1)!;
+  const fh = await open(join(dir, last), 'a');
+  await fh.write(Buffer.from([40, 0, 0, 0, 1, 2]));
+  await fh.close();
+  t.equal(await ro.refresh(), 12, 'an incomplete frame is left for later');
+  await writer.close();
+
+  const w2 = await ownFeed(join(dir, '..', 'feed2'));
+  await w2.append(['a']);
+  const ro2 = await Feed.open(join(dir, '..', 'feed2'), id, { readOnly: true });
+  const pending = ro2.get(1);
+  setTimeout(() => void w2.append(['b']), 50);
+  t.same((await pending).events, ['b'], 'get of the next entry waits for the writer to commit it');
+  await t.rejects(ro2.get(5), { code: 'BAD_SEQUENCE' }, 'an entry that never comes is still an error');
+  await w2.close();
+  await ro2.close();
+  await ro.close();
+});

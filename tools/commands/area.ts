@@ -3,9 +3,10 @@
  * area's entries travel only to peers that follow it; following is a local setting.
  */
 import type { Command } from 'commander';
-import { createArea, listAreas, loadHousehold, setFollow, SyncState } from '../../engine/sync/index.js';
+import { listAreas, loadHousehold, setFollow, SyncState } from '../../engine/sync/index.js';
 import type { Cli } from '../cli-context.js';
 import { withEngine } from '../with-engine.js';
+import { withWriter } from '../with-writer.js';
 
 export function register(program: Command, cli: Cli): void {
   const area = program.command('area').description('areas: the named trees a household syncs');
@@ -14,8 +15,8 @@ export function register(program: Command, cli: Cli): void {
     .description('create an area (a top-level directory of the mount) and follow it')
     .argument('<name>', '1-64 of a-z, 0-9 and "-"')
     .action(async (name: string, _opts: unknown, cmd: Command) => {
-      await withEngine(cli, cmd, {}, async (engine) => {
-        await createArea(engine, name, { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 });
+      await withWriter(cli, cmd, async (w) => {
+        await w.run('area-create', { name, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 });
         cli.report(cmd, `created area ${name} (followed)`, { area: name, created: true, followed: true });
       });
     });

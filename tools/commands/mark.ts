@@ -8,12 +8,13 @@
  * peers and returns once the content is here.
  */
 import { Option, type Command } from 'commander';
-import { formatBytes, markPath, parsePlacement, pathStatus, statusContext } from '../../engine/placement/index.js';
+import { formatBytes, parsePlacement } from '../../engine/placement/index.js';
+import type { RealizeProgressReport } from '../../engine/control/index.js';
 import { SyncNode } from '../../engine/sync/index.js';
 import { EngineError } from '../../engine/index.js';
 import type { Cli } from '../cli-context.js';
 import { CliError } from '../cli-error.js';
-import { withEngine } from '../with-engine.js';
+import { withWriter } from '../with-writer.js';
 
 export function register(program: Command, cli: Cli): void {
   program
@@ -31,46 +32,51 @@ export function register(program: Command, cli: Cli): void {
         throw new CliError('USAGE', (err as Error).message);
       }
       if (opts.wait && placement !== 'real') throw new CliError('USAGE', '--wait goes with `mark real`');
-      await withEngine(cli, cmd, {}, async (engine) => {
-        for (const path of paths) {
-          const r = await markPath(engine, path, placement);
-          cli.report(cmd, `${path}: ${placement}${r.changed ? '' : ' (already marked so)'}`, { path, id: r.id, placement, changed: r.changed });
+      await withWriter(cli, cmd, async (w) => {
+        for (const r of await w.run('mark', { placement, paths })) {
+          cli.report(cmd, `${r.path}: ${placement}${r.changed ? '' : ' (already marked so)'}`, r);
         }
         if (!opts.wait) return;
+        if (w.engine === null) {
+          // The process holding the store (a mount or `realize serve`) fetches with its own connections.
+          await waitRealized(cli, cmd, () => w.run('progress', { paths }), opts.waitTimeout);
+          return;
+        }
+        const engine = w.engine;
         const service = engine.placement;
         if (service === null) throw new EngineError('READ_ONLY', 'the store is open read-only');
         const node = await SyncNode.start(engine, { dial: true });
         try {
           service.start();
-          let last = -1;
-          let lastChange = Date.now();
-          for (;;) {
-            const done = service.realizer.idle().then(() => true);
-            const tick = new Promise<false>((r) => setTimeout(() => r(false), 250));
-            const finished = await Promise.race([done, tick]);
-            const ctx = await statusContext(engine);
-            const rows = paths.map((p) => pathStatus(engine, p, ctx, { limit: 0 }).presence);
-            const held = rows.reduce((n, r) => n + r.heldBytes, 0);
-            const total = rows.reduce((n, r) => n + r.bytes, 0);
-            if (held !== last) {
-              last = held;
-              lastChange = Date.now();
-            }
-            cli.progress(cmd, `realizing: ${formatBytes(held)} of ${formatBytes(total)} here${service.realizer.progress.waiting ? ` (${service.realizer.progress.waiting})` : ''}`);
-            if (held >= total || (finished && service.realizer.progress.queuedBlocks === 0)) {
-              cli.progressDone(cmd);
-              cli.report(cmd, `complete: ${formatBytes(total)} here`, { complete: held >= total, bytes: total, heldBytes: held });
-              if (held < total) throw new CliError('CHECK_FAILED', `only ${formatBytes(held)} of ${formatBytes(total)} could be fetched`);
-              return;
-            }
-            if (Date.now() - lastChange > opts.waitTimeout * 1000) {
-              cli.progressDone(cmd);
-              throw new CliError('CHECK_FAILED', `no progress for ${opts.waitTimeout} s: ${formatBytes(held)} of ${formatBytes(total)} here (${service.realizer.progress.waiting ?? 'no peer gave the rest'})`);
-            }
-          }
+          await waitRealized(cli, cmd, () => w.run('progress', { paths }), opts.waitTimeout);
         } finally {
           await node.close();
         }
       });
     });
+}
+
+/** Reports progress until the content is here, or nothing more comes for `timeoutS` seconds. */
+async function waitRealized(cli: Cli, cmd: Command, probe: () => Promise<RealizeProgressReport>, timeoutS: number): Promise<void> {
+  let last = -1;
+  let lastChange = Date.now();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 250));
+    const p = await probe();
+    if (p.heldBytes !== last) {
+      last = p.heldBytes;
+      lastChange = Date.now();
+    }
+    cli.progress(cmd, `realizing: ${p.line}`);
+    if (p.heldBytes >= p.bytes || (p.idle && p.queuedBlocks === 0)) {
+      cli.progressDone(cmd);
+      cli.report(cmd, `complete: ${formatBytes(p.bytes)} here`, { complete: p.heldBytes >= p.bytes, bytes: p.bytes, heldBytes: p.heldBytes });
+      if (p.heldBytes < p.bytes) throw new CliError('CHECK_FAILED', `only ${formatBytes(p.heldBytes)} of ${formatBytes(p.bytes)} could be fetched`);
+      return;
+    }
+    if (Date.now() - lastChange > timeoutS * 1000) {
+      cli.progressDone(cmd);
+      throw new CliError('CHECK_FAILED', `no progress for ${timeoutS} s: ${p.line}${p.waiting ? '' : ' (no peer gave the rest)'}`);
+    }
+  }
 }

@@ -6,6 +6,7 @@ import { Option, type Command } from 'commander';
 import { Engine, FamfsIo, famfsEngine, initStore } from '../../engine/index.js';
 import { Mount, ShadowMount } from '../../mount/index.js';
 import { loadHousehold, parseAddress, SyncNode } from '../../engine/sync/index.js';
+import { ControlServer } from '../../engine/control/index.js';
 import type { Cli } from '../cli-context.js';
 import { CliError } from '../cli-error.js';
 import { atOption, snapshotAt } from '../at-option.js';
@@ -72,6 +73,11 @@ export function register(program: Command, cli: Cli): void {
         await engine.close();
         throw err;
       }
+      // Writing commands given meanwhile (mark, restore, peer, area) run here (engine/control/).
+      const control = engine.readOnly || opts.at !== undefined || opts.shadow ? null : await ControlServer.start(engine).catch((err: unknown) => {
+        cli.stderr.write(`realize: other commands cannot reach this mount: ${(err as Error).message}\n`);
+        return null;
+      });
       cli.report(cmd, `realize: serving ${store} at ${mp} (Ctrl-C or \`realize umount ${mp}\` to stop)`, { event: 'mounted', store, mountpoint: mp, pid: process.pid });
       const stop = (): void => void mount.stop().catch((err: unknown) => cli.stderr.write(`realize: ${(err as Error).message}\n`));
       process.once('SIGINT', stop);
@@ -82,6 +88,7 @@ export function register(program: Command, cli: Cli): void {
       } finally {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
+        await control?.close();
         await node?.close();
         await engine.close();
       }

@@ -4,9 +4,10 @@
  * so they replicate to every member with the next sync.
  */
 import { Option, type Command } from 'commander';
-import { addPeer, loadHousehold, removePeer } from '../../engine/sync/index.js';
+import { loadHousehold } from '../../engine/sync/index.js';
 import type { Cli } from '../cli-context.js';
 import { withEngine } from '../with-engine.js';
+import { withWriter } from '../with-writer.js';
 
 export function register(program: Command, cli: Cli): void {
   const peer = program.command('peer').description('the household: the peers this store syncs with');
@@ -17,8 +18,8 @@ export function register(program: Command, cli: Cli): void {
     .argument('<key>', 'its public key (what `realize id` prints there)')
     .addOption(new Option('--address <host:port>', 'where it listens (leave out for a deaf peer, which only dials out)'))
     .action(async (name: string, key: string, opts: { address?: string }, cmd: Command) => {
-      await withEngine(cli, cmd, {}, async (engine) => {
-        const m = await addPeer(engine, name, key, opts.address ?? null);
+      await withWriter(cli, cmd, async (w) => {
+        const m = await w.run('peer-add', { name, key, address: opts.address ?? null });
         cli.report(cmd, `added peer ${m.name} ${m.key}${m.address ? ` at ${m.address}` : ' (deaf: it dials out)'}`, { name: m.name, key: m.key, address: m.address });
       });
     });
@@ -42,8 +43,8 @@ export function register(program: Command, cli: Cli): void {
     .description('remove a peer from the household: it can no longer connect, and its later entries are refused')
     .argument('<name>', 'its name (or key)')
     .action(async (name: string, _opts: unknown, cmd: Command) => {
-      await withEngine(cli, cmd, {}, async (engine) => {
-        const m = await removePeer(engine, name);
+      await withWriter(cli, cmd, async (w) => {
+        const m = await w.run('peer-remove', { name });
         cli.report(cmd, `removed peer ${m.name} ${m.key}`, { name: m.name, key: m.key, removed: true });
       });
     });

@@ -1,8 +1,7 @@
 /** `realize restore PATH --at POSITION`: bring a past version back as a new change. */
 import { Option, type Command } from 'commander';
-import { resolvePosition, restore } from '../../engine/index.js';
 import type { Cli } from '../cli-context.js';
-import { withEngine } from '../with-engine.js';
+import { withWriter } from '../with-writer.js';
 
 export function register(program: Command, cli: Cli): void {
   program
@@ -11,10 +10,9 @@ export function register(program: Command, cli: Cli): void {
     .argument('<path>', 'a path as it was then')
     .addOption(new Option('--at <position>', 'where to take it from').makeOptionMandatory())
     .action(async (path: string, opts: { at: string }, cmd: Command) => {
-      await withEngine(cli, cmd, {}, async (engine) => {
-        const pos = await resolvePosition(engine, opts.at);
-        const r = await restore(engine, engine.at(pos.n), path);
-        cli.report(cmd, `restored ${path} from @${pos.n}: ${r.files} files, ${r.dirs} directories, ${r.symlinks} symlinks`, { path, position: pos.n, ...r });
+      await withWriter(cli, cmd, async (w) => {
+        const r = await w.run('restore', { path, at: opts.at });
+        cli.report(cmd, `restored ${path} from @${r.position}: ${r.files} files, ${r.dirs} directories, ${r.symlinks} symlinks`, r);
       });
     });
 }

@@ -7,6 +7,7 @@
  */
 import { Option, type Command } from 'commander';
 import { parseAddress, SyncNode } from '../../engine/sync/index.js';
+import { ControlServer } from '../../engine/control/index.js';
 import type { Cli } from '../cli-context.js';
 import { withEngine } from '../with-engine.js';
 
@@ -24,6 +25,7 @@ export function register(program: Command, cli: Cli): void {
           writeLive: true,
           log: (line) => cli.stderr.write(`realize serve: ${new Date().toISOString()} ${line}\n`),
         });
+        const control = await ControlServer.start(engine);
         const a = node.address;
         cli.report(cmd, a === null ? 'deaf: dialling out only' : `listening on ${a.host}:${a.port}`, { listening: a === null ? null : `${a.host}:${a.port}`, id: engine.store.publicKey });
         await new Promise<void>((resolve) => {
@@ -35,6 +37,7 @@ export function register(program: Command, cli: Cli): void {
           process.on('SIGINT', stop);
           process.on('SIGTERM', stop);
         });
+        await control.close();
         await node.close();
       });
     });
