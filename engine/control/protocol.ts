@@ -40,13 +40,16 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-export function decodeRequest(line: string): ControlRequest {
-  let m: unknown;
+function parseLine(line: string, what: string): unknown {
   try {
-    m = JSON.parse(line);
+    return JSON.parse(line);
   } catch {
-    throw new ControlError('PROTOCOL', 'a request that is not JSON');
+    throw new ControlError('PROTOCOL', `${what} that is not JSON`);
   }
+}
+
+export function decodeRequest(line: string): ControlRequest {
+  const m = parseLine(line, 'a request');
   if (!isObject(m) || m['realize'] !== 'control') throw new ControlError('PROTOCOL', 'not a realize control request');
   if (m['v'] !== CONTROL_VERSION) throw new ControlError('PROTOCOL', `control protocol version ${JSON.stringify(m['v'])} is not ${CONTROL_VERSION}`);
   if (!Number.isSafeInteger(m['id']) || typeof m['op'] !== 'string') throw new ControlError('PROTOCOL', 'a request needs an integer id and an op');
@@ -54,12 +57,7 @@ export function decodeRequest(line: string): ControlRequest {
 }
 
 export function decodeResponse(line: string): ControlResponse {
-  let m: unknown;
-  try {
-    m = JSON.parse(line);
-  } catch {
-    throw new ControlError('PROTOCOL', 'an answer that is not JSON');
-  }
+  const m = parseLine(line, 'an answer');
   if (!isObject(m) || !Number.isSafeInteger(m['id']) || typeof m['ok'] !== 'boolean') throw new ControlError('PROTOCOL', 'not a realize control answer');
   if (m['ok']) return { id: m['id'] as number, ok: true, result: m['result'] ?? null };
   const e = m['error'];
