@@ -1,4 +1,6 @@
 /** The one error type of engine/: a string code and a message that says what was wrong. */
+import { CodedError } from '../log/index.js';
+
 export type EngineErrorCode =
   | 'NOT_A_STORE'
   | 'STORE_EXISTS'
@@ -24,11 +26,4 @@ export type EngineErrorCode =
   | 'BLOCK_CORRUPT'
   | 'NO_SPACE';
 
-export class EngineError extends Error {
-  readonly code: EngineErrorCode;
-  constructor(code: EngineErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'EngineError';
-    this.code = code;
-  }
-}
+export class EngineError extends CodedError<EngineErrorCode> {}

@@ -1,4 +1,6 @@
 /** The one error type of log/: every failure carries a string code and says what was wrong. */
+import { CodedError } from './coded-error.js';
+
 export type LogErrorCode =
   | 'BAD_SIGNATURE'
   | 'BAD_CHAIN'
@@ -17,11 +19,4 @@ export type LogErrorCode =
   | 'NAME_TOO_LONG'
   | 'IO';
 
-export class LogError extends Error {
-  readonly code: LogErrorCode;
-  constructor(code: LogErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'LogError';
-    this.code = code;
-  }
-}
+export class LogError extends CodedError<LogErrorCode> {}

@@ -1,11 +1,6 @@
 /** The one error type of mount/. */
+import { CodedError } from '../log/index.js';
+
 export type MountErrorCode = 'BUSY' | 'MOUNT_FAILED' | 'NOT_MOUNTED';
 
-export class MountError extends Error {
-  readonly code: MountErrorCode;
-  constructor(code: MountErrorCode, message: string) {
-    super(message);
-    this.name = 'MountError';
-    this.code = code;
-  }
-}
+export class MountError extends CodedError<MountErrorCode> {}

@@ -1,14 +1,9 @@
 /** The one error type of tools/: bad usage, or a check that ran and found a problem. */
+import { CodedError } from '../log/index.js';
+
 export type CliErrorCode = 'USAGE' | 'CHECK_FAILED';
 
-export class CliError extends Error {
-  readonly code: CliErrorCode;
-  constructor(code: CliErrorCode, message: string) {
-    super(message);
-    this.name = 'CliError';
-    this.code = code;
-  }
-}
+export class CliError extends CodedError<CliErrorCode> {}
 
 export function parseSeq(v: string): number {
   const n = Number(v);

@@ -1,4 +1,6 @@
 /** The one error type of engine/control/: a string code and a message that says what was wrong. */
+import { CodedError } from '../../log/index.js';
+
 export type ControlErrorCode =
   /** Nothing answers on the store's control socket (no writer runs, or it takes no commands). */
   | 'NO_DAEMON'
@@ -9,11 +11,4 @@ export type ControlErrorCode =
   /** The serving process did not answer in time. */
   | 'TIMEOUT';
 
-export class ControlError extends Error {
-  readonly code: ControlErrorCode;
-  constructor(code: ControlErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ControlError';
-    this.code = code;
-  }
-}
+export class ControlError extends CodedError<ControlErrorCode> {}

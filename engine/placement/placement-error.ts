@@ -1,4 +1,6 @@
 /** The one error type of engine/placement/: a string code and a message that says what was wrong. */
+import { CodedError } from '../../log/index.js';
+
 export type PlacementErrorCode =
   /** No connected peer could give a block (or none is connected). */
   | 'UNAVAILABLE'
@@ -9,11 +11,4 @@ export type PlacementErrorCode =
   /** The placement service is closed. */
   | 'CLOSED';
 
-export class PlacementError extends Error {
-  readonly code: PlacementErrorCode;
-  constructor(code: PlacementErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'PlacementError';
-    this.code = code;
-  }
-}
+export class PlacementError extends CodedError<PlacementErrorCode> {}

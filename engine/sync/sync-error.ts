@@ -1,4 +1,6 @@
 /** The one error type of engine/sync/: a string code and a message that says what was wrong. */
+import { CodedError } from '../../log/index.js';
+
 export type SyncErrorCode =
   /** The bytes are not this protocol (wrong magic or message type). */
   | 'NOT_REALIZE'
@@ -26,11 +28,4 @@ export type SyncErrorCode =
   | 'BAD_ARGUMENT'
   | 'IO';
 
-export class SyncError extends Error {
-  readonly code: SyncErrorCode;
-  constructor(code: SyncErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'SyncError';
-    this.code = code;
-  }
-}
+export class SyncError extends CodedError<SyncErrorCode> {}
