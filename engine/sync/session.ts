@@ -673,25 +673,26 @@ export class Session {
   }
 
   async #serveBlocks(): Promise<void> {
-    // One batch is read while the one before it is sealed and sent, so the disk and the
-    // socket both stay busy.
+    // One bulk batch is read while the one before it is sealed and sent, so the disk and the
+    // socket both stay busy; a read waiting on the other side goes before that batch.
     let next: { take: Buffer[]; read: Promise<Array<Buffer | null>> } | null = null;
     while (!this.#closing) {
-      if (next === null) {
-        if (this.#serveQueue.length === 0 && this.#servePriority.length === 0) {
-          await new Promise<void>((resolve) => (this.#serveWake = resolve));
-          this.#serveWake = null;
-          continue;
-        }
+      let cur: { take: Buffer[]; read: Promise<Array<Buffer | null>> };
+      if (this.#servePriority.length > 0 || (next === null && this.#serveQueue.length > 0)) {
         const take = this.#takeServe();
-        next = { take, read: this.#readServe(take) };
+        cur = { take, read: this.#readServe(take) };
+      } else if (next !== null) {
+        cur = next;
+        next = null;
+      } else {
+        await new Promise<void>((resolve) => (this.#serveWake = resolve));
+        this.#serveWake = null;
+        continue;
       }
-      const { take } = next;
-      const read = await next.read;
-      next = null;
-      // A read waiting on the other side does not wait behind a prefetched bulk batch.
-      if (this.#servePriority.length === 0 && this.#serveQueue.length > 0) {
-        const t = this.#takeServe();
+      const { take } = cur;
+      const read = await cur.read;
+      if (next === null && this.#servePriority.length === 0 && this.#serveQueue.length > 0) {
+        const t = this.#serveQueue.splice(0, SERVE_BATCH);
         next = { take: t, read: this.#readServe(t) };
       }
       const batch: Array<readonly [Buffer, Buffer]> = [];
