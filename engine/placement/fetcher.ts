@@ -53,7 +53,7 @@ interface Queued {
 }
 
 /** Blocks fetched ahead of reads kept in memory until a read takes them (bounded). */
-const RECENT_BLOCKS = 128;
+const RECENT_BLOCKS = 256;
 
 export class Fetcher {
   readonly #opts: FetcherOptions;

@@ -5,7 +5,7 @@
  * elsewhere in the file starts over; a single random read fetches only what it touches.
  */
 const DEFAULT_MIN = 4;
-const DEFAULT_MAX = 64;
+const DEFAULT_MAX = 128;
 const MAX_FILES = 1024;
 /** How far behind the last read a read may land and still count as sequential. */
 const REORDER = 16;

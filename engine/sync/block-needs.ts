@@ -14,6 +14,10 @@ export type WantsContent = (id: NodeId) => boolean;
 export function blocksNamedBy(entry: Entry): Array<readonly [NodeId, Uint8Array]> {
   const out: Array<readonly [NodeId, Uint8Array]> = [];
   for (const raw of entry.events) {
+    // Only writes and truncates name blocks: the others (most of a metadata-heavy entry) are
+    // not worth validating here (appending the entry validated them).
+    const type = (raw as { readonly type?: unknown } | null)?.type;
+    if (type !== 'write' && type !== 'truncate') continue;
     let e;
     try {
       e = validateEvent(raw);

@@ -4,14 +4,68 @@
  */
 import { SyncError } from './sync-error.js';
 
+/** The buffer pushCopy fills (a few sealed frames). */
+const COPY_BUFFER = 8 * 1024 * 1024;
+
 export class RecordReader {
   readonly #chunks: Buffer[] = [];
   #length = 0;
+  /** pushCopy's buffer, and where its last copy ended. */
+  #copyBuf: Buffer | null = null;
+  #copyEnd = 0;
+  /** Where records that span chunks are assembled when the caller lends it (next's `reuse`). */
+  #scratch: Buffer | null = null;
 
   push(chunk: Buffer): void {
     if (chunk.byteLength === 0) return;
     this.#chunks.push(chunk);
     this.#length += chunk.byteLength;
+  }
+
+  /**
+   * Takes a copy of `chunk`, which its owner reuses once this returns (a socket reading into
+   * one buffer of its own). The copies go one after the other into one buffer, which starts
+   * over once nothing in it is held; a new one is made only when it is full of bytes still
+   * held. Records taken from it (next()) are views into it: the caller must be done with each
+   * before the next pushCopy.
+   */
+  pushCopy(chunk: Buffer): void {
+    const n = chunk.byteLength;
+    if (n === 0) return;
+    let buf = this.#copyBuf;
+    const held = buf !== null && this.#chunks.some((c) => c.buffer === buf!.buffer);
+    if (buf !== null && held && this.#copyEnd + n <= buf.byteLength) {
+      // Right after the last copy: the last chunk grows.
+      chunk.copy(buf, this.#copyEnd);
+      const last = this.#chunks[this.#chunks.length - 1]!;
+      if (last.buffer === buf.buffer && last.byteOffset + last.byteLength === buf.byteOffset + this.#copyEnd) {
+        this.#chunks[this.#chunks.length - 1] = buf.subarray(last.byteOffset - buf.byteOffset, this.#copyEnd + n);
+      } else {
+        this.#chunks.push(buf.subarray(this.#copyEnd, this.#copyEnd + n));
+      }
+      this.#copyEnd += n;
+      this.#length += n;
+      return;
+    }
+    if (buf !== null && held && this.#chunks.every((c) => c.buffer === buf!.buffer) && this.#length + n <= buf.byteLength) {
+      // Full of one record's first bytes: move them to the front (they are all in one run, the
+      // buffer's last bytes), and go on after them.
+      const from = this.#chunks[0]!.byteOffset - buf.byteOffset;
+      buf.copyWithin(0, from, this.#copyEnd);
+      this.#chunks.length = 0;
+      this.#chunks.push(buf.subarray(0, this.#length));
+      this.#copyEnd = this.#length;
+      chunk.copy(buf, this.#copyEnd);
+      this.#chunks[0] = buf.subarray(0, this.#copyEnd + n);
+      this.#copyEnd += n;
+      this.#length += n;
+      return;
+    }
+    if (buf === null || held || buf.byteLength < n) buf = this.#copyBuf = Buffer.allocUnsafeSlow(Math.max(COPY_BUFFER, n));
+    chunk.copy(buf, 0);
+    this.#chunks.push(buf.subarray(0, n));
+    this.#copyEnd = n;
+    this.#length += n;
   }
 
   /** Bytes held that no record has taken yet. */
@@ -33,7 +87,7 @@ export class RecordReader {
     return out;
   }
 
-  #take(n: number): Buffer {
+  #take(n: number, reuse = false): Buffer {
     const first = this.#chunks[0]!;
     if (first.byteLength >= n) {
       const out = first.subarray(0, n);
@@ -42,7 +96,13 @@ export class RecordReader {
       this.#length -= n;
       return out;
     }
-    const out = Buffer.allocUnsafe(n);
+    let out: Buffer;
+    if (reuse) {
+      if (this.#scratch === null || this.#scratch.byteLength < n) this.#scratch = Buffer.allocUnsafeSlow(Math.ceil(n / 65536) * 65536);
+      out = this.#scratch.subarray(0, n);
+    } else {
+      out = Buffer.allocUnsafe(n);
+    }
     let at = 0;
     while (at < n) {
       const c = this.#chunks[0]!;
@@ -59,9 +119,11 @@ export class RecordReader {
   /**
    * The next record behind a `prefixBytes`-byte big-endian length (2 or 4), with its prefix,
    * or null until all of it has arrived. A length over `max` is refused at once, before its
-   * bytes are waited for.
+   * bytes are waited for. With `reuse` the body may be assembled in a buffer the next call
+   * overwrites: the caller must be done with it (sealed frames: opening copies them out)
+   * before asking again; this saves an allocation and a GC's worth of memory per frame.
    */
-  next(prefixBytes: 2 | 4, max: number, what: string): { prefix: Buffer; body: Buffer } | null {
+  next(prefixBytes: 2 | 4, max: number, what: string, reuse = false): { prefix: Buffer; body: Buffer } | null {
     if (this.#length < prefixBytes) return null;
     const prefix = this.#peek(prefixBytes);
     const len = prefixBytes === 2 ? prefix.readUInt16BE(0) : prefix.readUInt32BE(0);
@@ -69,6 +131,6 @@ export class RecordReader {
     if (len === 0) throw new SyncError('PROTOCOL', `an empty ${what}`);
     if (this.#length < prefixBytes + len) return null;
     const head = Buffer.from(this.#take(prefixBytes));
-    return { prefix: head, body: this.#take(len) };
+    return { prefix: head, body: this.#take(len, reuse) };
   }
 }

@@ -35,6 +35,41 @@ export interface ChannelOptions extends HandshakePolicy {
   readonly handshakeTimeoutMs?: number;
   /** Lower than MAX_MESSAGE_BYTES to test the limit. */
   readonly maxFrameBytes?: number;
+  /** The socket reads into one buffer of its own (it was made with `reads.onread`). */
+  readonly reads?: BorrowedReads;
+}
+
+/** Bytes a socket made with BorrowedReads reads at a time. */
+const READ_BUFFER = 256 * 1024;
+
+/**
+ * For a socket that reads into one buffer of its own instead of a fresh one per read (Node's
+ * `onread` socket option): give `onread` to net.connect and the object to the channel. The
+ * channel copies what arrives into its record reader, so a bulk transfer allocates (and the
+ * GC collects) nothing per read. Bytes that arrive before the channel takes over are kept.
+ */
+export class BorrowedReads {
+  readonly onread: { buffer: Buffer; callback: (n: number, buf: Buffer) => boolean };
+  #sink: ((chunk: Buffer) => boolean) | null = null;
+  readonly #early: Buffer[] = [];
+
+  constructor() {
+    this.onread = {
+      buffer: Buffer.allocUnsafeSlow(READ_BUFFER),
+      callback: (n, buf) => {
+        const chunk = buf.subarray(0, n);
+        if (this.#sink !== null) return this.#sink(chunk);
+        this.#early.push(Buffer.from(chunk));
+        return true;
+      },
+    };
+  }
+
+  /** Where reads go from now on (each chunk must be copied before returning; false pauses the socket). */
+  attach(sink: (chunk: Buffer) => boolean, early: (chunk: Buffer) => void): void {
+    for (const c of this.#early.splice(0)) early(c);
+    this.#sink = sink;
+  }
 }
 
 export interface ChannelStats {
@@ -65,17 +100,34 @@ export class SecureChannel {
   #waiter: { resolve: () => void } | null = null;
   readonly #closed: Promise<void>;
 
-  private constructor(socket: Socket, role: 'dialer' | 'listener', maxFrame: number) {
+  private constructor(socket: Socket, role: 'dialer' | 'listener', maxFrame: number, reads?: BorrowedReads) {
     this.socket = socket;
     this.role = role;
     this.#maxFrame = maxFrame;
     socket.setNoDelay(true);
     this.#closed = new Promise((resolve) => socket.once('close', () => resolve()));
-    socket.on('data', (chunk: Buffer) => {
-      this.stats.bytesIn += chunk.byteLength;
-      this.#reader.push(chunk);
-      this.#pump();
-    });
+    if (reads !== undefined) {
+      const take = (chunk: Buffer, borrowed: boolean): void => {
+        this.stats.bytesIn += chunk.byteLength;
+        // Handshake messages are kept by what decodes them: those get a buffer of their own.
+        if (borrowed && this.#mode === 'transport') this.#reader.pushCopy(chunk);
+        else this.#reader.push(borrowed ? Buffer.from(chunk) : chunk);
+        this.#pump();
+      };
+      reads.attach(
+        (chunk) => {
+          take(chunk, true);
+          return !this.#paused;
+        },
+        (chunk) => take(chunk, false),
+      );
+    } else {
+      socket.on('data', (chunk: Buffer) => {
+        this.stats.bytesIn += chunk.byteLength;
+        this.#reader.push(chunk);
+        this.#pump();
+      });
+    }
     socket.on('end', () => {
       this.#ended = true;
       // In transport mode every whole frame has been taken: what is left is a cut frame.
@@ -97,7 +149,7 @@ export class SecureChannel {
 
   /** Runs the dialer's side of the handshake on a connected socket. */
   static async dial(socket: Socket, opts: ChannelOptions): Promise<SecureChannel> {
-    const ch = new SecureChannel(socket, 'dialer', opts.maxFrameBytes ?? MAX_FRAME_BYTES);
+    const ch = new SecureChannel(socket, 'dialer', opts.maxFrameBytes ?? MAX_FRAME_BYTES, opts.reads);
     return ch.#handshake(opts, async () => {
       const { state, hello } = dialerStart(opts);
       ch.#writeRecord(hello);
@@ -116,7 +168,7 @@ export class SecureChannel {
 
   /** Runs the listener's side of the handshake on an accepted socket. */
   static async accept(socket: Socket, opts: ChannelOptions): Promise<SecureChannel> {
-    const ch = new SecureChannel(socket, 'listener', opts.maxFrameBytes ?? MAX_FRAME_BYTES);
+    const ch = new SecureChannel(socket, 'listener', opts.maxFrameBytes ?? MAX_FRAME_BYTES, opts.reads);
     return ch.#handshake(opts, async () => {
       const hello = await ch.#nextHandshake();
       let keys: SessionKeys;
@@ -218,7 +270,7 @@ export class SecureChannel {
     while (this.#error === null) {
       let rec;
       try {
-        rec = this.#reader.next(4, this.#maxFrame, 'frame');
+        rec = this.#reader.next(4, this.#maxFrame, 'frame', true); // open() copies the plaintext out
         if (rec === null) break;
         const plain = this.#opener!.open(rec.prefix, rec.body);
         if (plain.byteLength === 0) throw new SyncError('PROTOCOL', 'an empty message');

@@ -43,6 +43,8 @@ const FEED_POLL_MS = 200;
 const RETRY_BLOCKS_MS = 2000;
 /** A request for at most this many blocks is a read waiting on the other side: it is served first. */
 const PRIORITY_REQUEST = 2;
+/** Blocks per `blocks` message (2 MiB of 128 KiB blocks). */
+const SERVE_BATCH = 16;
 
 export interface SessionHost {
   readonly engine: Engine;
@@ -107,6 +109,8 @@ export class Session {
   readonly #covered = new Map<string, number>();
   readonly #wanted = new Set<string>();
   readonly #inflight = new Set<string>();
+  /** Of those, blocks that arrived and are being checked and stored (they leave the window). */
+  #storing = 0;
   readonly #unavailable: Buffer[] = [];
   /** Blocks asked for by request() (on-demand reads, realizing): who waits for each. */
   readonly #waiters = new Map<string, Array<(data: Buffer | null) => void>>();
@@ -595,7 +599,7 @@ export class Session {
   #fillWindow(): void {
     if (this.#closing) return;
     const ask: Buffer[] = [];
-    while (this.#inflight.size < BLOCK_WINDOW && this.#wantQueue.length > 0) {
+    while (this.#inflight.size - this.#storing < BLOCK_WINDOW && this.#wantQueue.length > 0) {
       const h = this.#wantQueue.shift()!;
       const k = h.toString('hex');
       if (this.#engine.blocks.has(h)) {
@@ -618,7 +622,16 @@ export class Session {
     for (const [hash] of blocks) {
       if (!this.#inflight.has(hash.toString('hex'))) throw new SyncError('PROTOCOL', `the peer sent block ${hash.toString('hex').slice(0, 16)}… that was not asked for`);
     }
-    const got = await this.#engine.blocks.putMany(blocks.map(([, data]) => data));
+    // These have arrived: ask for the next ones while they are hashed and stored, so the
+    // peer keeps sending meanwhile.
+    this.#storing += blocks.length;
+    this.#fillWindow();
+    let got: Uint8Array[];
+    try {
+      got = await this.#engine.blocks.putMany(blocks.map(([, data]) => data));
+    } finally {
+      this.#storing -= blocks.length;
+    }
     for (let i = 0; i < blocks.length; i++) {
       const [hash, data] = blocks[i]!;
       const k = hash.toString('hex');
@@ -637,29 +650,51 @@ export class Session {
     this.#fillWindow();
   }
 
-  async #serveBlocks(): Promise<void> {
+  /** Takes the next batch to serve: reads waiting on the other side go first, in a message of their own. */
+  #takeServe(): Buffer[] {
+    if (this.#servePriority.length > 0) return this.#servePriority.splice(0, SERVE_BATCH);
+    return this.#serveQueue.splice(0, SERVE_BATCH);
+  }
+
+  /** Reads a batch of blocks in parallel (null: not here). */
+  #readServe(take: readonly Buffer[]): Promise<Array<Buffer | null>> {
     const blocks = this.#engine.blocks;
+    return Promise.all(
+      take.map(async (h) => {
+        if (!blocks.has(h)) return null;
+        try {
+          const data = await blocks.get(h); // a fresh buffer: sent as it is, not copied again
+          return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+        } catch {
+          return null;
+        }
+      }),
+    );
+  }
+
+  async #serveBlocks(): Promise<void> {
+    // One bulk batch is read while the one before it is sealed and sent, so the disk and the
+    // socket both stay busy; a read waiting on the other side goes before that batch.
+    let next: { take: Buffer[]; read: Promise<Array<Buffer | null>> } | null = null;
     while (!this.#closing) {
-      if (this.#serveQueue.length === 0 && this.#servePriority.length === 0) {
+      let cur: { take: Buffer[]; read: Promise<Array<Buffer | null>> };
+      if (this.#servePriority.length > 0 || (next === null && this.#serveQueue.length > 0)) {
+        const take = this.#takeServe();
+        cur = { take, read: this.#readServe(take) };
+      } else if (next !== null) {
+        cur = next;
+        next = null;
+      } else {
         await new Promise<void>((resolve) => (this.#serveWake = resolve));
         this.#serveWake = null;
         continue;
       }
-      // Take about a message's worth of hashes and read them in parallel; reads waiting on the
-      // other side go first, in a message of their own.
-      const take: Buffer[] = [];
-      if (this.#servePriority.length > 0) take.push(...this.#servePriority.splice(0, 16));
-      else while (this.#serveQueue.length > 0 && take.length < 16) take.push(this.#serveQueue.shift()!);
-      const read = await Promise.all(
-        take.map(async (h) => {
-          if (!blocks.has(h)) return null;
-          try {
-            return Buffer.from(await blocks.get(h));
-          } catch {
-            return null;
-          }
-        }),
-      );
+      const { take } = cur;
+      const read = await cur.read;
+      if (next === null && this.#servePriority.length === 0 && this.#serveQueue.length > 0) {
+        const t = this.#serveQueue.splice(0, SERVE_BATCH);
+        next = { take: t, read: this.#readServe(t) };
+      }
       const batch: Array<readonly [Buffer, Buffer]> = [];
       const missing: Buffer[] = [];
       let bytes = 0;

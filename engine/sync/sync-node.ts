@@ -11,7 +11,7 @@ import type { Engine } from '../engine.js';
 import { Acks } from './acks.js';
 import { formatAddress, parseAddress, type Address } from './address.js';
 import { Household } from './household.js';
-import { SecureChannel } from './secure-channel.js';
+import { BorrowedReads, SecureChannel } from './secure-channel.js';
 import { Session, type SessionHost, type SessionStats } from './session.js';
 import { SyncError } from './sync-error.js';
 import { followedAreas, readFollows, SyncState, writeLive } from './sync-state.js';
@@ -180,8 +180,9 @@ export class SyncNode implements SessionHost {
   async #dial(target: SyncTarget): Promise<SecureChannel> {
     const addr = parseAddress(target.address);
     await this.refreshHousehold();
+    const reads = new BorrowedReads();
     const socket = await new Promise<Socket>((resolve, reject) => {
-      const s = connect({ host: addr.host, port: addr.port });
+      const s = connect({ host: addr.host, port: addr.port, onread: reads.onread });
       this.#track(s);
       const ms = this.#opts.connectTimeoutMs ?? 10_000;
       const timer = setTimeout(() => {
@@ -198,7 +199,7 @@ export class SyncNode implements SessionHost {
       });
     });
     try {
-      return await SecureChannel.dial(socket, this.#policy(target.key));
+      return await SecureChannel.dial(socket, { ...this.#policy(target.key), reads });
     } catch (err) {
       socket.destroy();
       throw err;

@@ -388,7 +388,7 @@ export const placementBench: Bench = {
       `goal: Unreal streaming at least half the speed of Real: ${pct(half)} through the engine${mountHalf === null ? '' : `, ${pct(mountHalf)} through the mount`} (${half >= 0.5 ? 'met' : 'NOT met'} through the engine${mountHalf === null ? '' : `, ${mountHalf >= 0.5 ? 'met' : 'NOT met'} through the mount`}).`,
       ...(runs[0]!.why !== null ? [`no FUSE here (${runs[0]!.why}): the mount rows are empty`] : []),
       'through the mount: `realize mount` of B in a child process (it syncs with A), reads by python3 os.pread in another child, timed inside it; the file was made Unreal again and evicted first, and each run drops the file\'s pages from the kernel cache (posix_fadvise DONTNEED), so both the Unreal and the Real run go through FUSE.',
-      `peer A runs \`realize serve\` in a child process; B reads through its engine (the path a FUSE read takes, without the kernel): a miss fetches the block over the encrypted channel (ChaCha20-Poly1305), checks its SHA-256, stores it in B's block store (the cache) and serves it; sequential reads fetch ahead in a window that doubles up to 64 blocks (8 MiB).`,
+      `peer A runs \`realize serve\` in a child process; B reads through its engine (the path a FUSE read takes, without the kernel): a miss fetches the block over the encrypted channel (ChaCha20-Poly1305), checks its SHA-256, stores it in B's block store (the cache) and serves it; sequential reads fetch ahead in a window that doubles up to 128 blocks (16 MiB).`,
       `the streaming run fetched ${runs[0]!.fetchedBlocks} blocks; warm page cache on both peers (the file was just written); ${runs.length} run(s), median.`,
     ];
     return { rows, notes };
