@@ -70,6 +70,17 @@ export class HistoryReader<V> {
     yield* out;
   }
 
+  /** Every change of every row whose key starts with `prefix`, in key order then oldest first. */
+  *allChanges(prefix: string): Generator<{ key: string; n: number; value: V | null }> {
+    countRangeRead(this.db);
+    const out: Array<{ key: string; n: number; value: V | null }> = [];
+    for (const { key: k, value } of this.db.getRange({ start: prefix, ...prefixEnd(prefix) })) {
+      const cut = k.lastIndexOf('\0');
+      out.push({ key: k.slice(0, cut), n: Number(k.slice(cut + 1)), value });
+    }
+    yield* out;
+  }
+
   /**
    * The rows whose keys start with `prefix`, as they were at position P, in key order:
    * for each key the last change at or before P, when that is not a tombstone.

@@ -17,13 +17,14 @@ import type { Projection } from './projection.js';
 import { Tree } from './tree.js';
 import { Positions } from './positions.js';
 import { UndoLog } from './undo-log.js';
+import { Touches } from './touches.js';
 import { ConflictCopies } from './conflict-copies.js';
 import { historyKey, HistoryReader } from './history.js';
 import { Xattrs } from './xattrs.js';
 import { CacheTable, Placements, ServedTable } from './placement.js';
 
 /** Bumped whenever the rows' layout changes; older rows are rebuilt from the log. */
-export const PROJECTIONS_FORMAT = 5;
+export const PROJECTIONS_FORMAT = 6;
 
 export interface SkippedEvent {
   readonly feed: string;
@@ -43,6 +44,8 @@ export class ProjectionSet {
   readonly blockIndex: BlockIndex;
   readonly positions: Positions;
   readonly undo: UndoLog;
+  /** Which events of each entry named each node (for `history`). */
+  readonly touches: Touches;
   readonly conflicts: ConflictCopies;
   readonly placements: Placements;
   /** This peer's content cache and where its blocks were served (not projections: never digested or cleared). */
@@ -58,6 +61,7 @@ export class ProjectionSet {
     this.checkpoint = new Checkpoint(env);
     this.positions = new Positions(env);
     this.undo = new UndoLog(env);
+    this.touches = new Touches(env, this.undo);
     const versioning = { position: (): number => this.#n, undo: this.undo };
     this.inodes = new InodeTable(env);
     this.tree = new Tree(env, versioning);
@@ -107,7 +111,7 @@ export class ProjectionSet {
   /** Applies entries (each feed's in sequence order) in one transaction. Returns how many were new. */
   applyEntries(entries: ReadonlyArray<Entry<unknown>>, opts: { rewindTo?: number } = {}): number {
     let applied = 0;
-    const caches = this.all.flatMap((p) => p.caches);
+    const caches = [...this.all.flatMap((p) => p.caches), ...this.touches.caches];
     this.env.transactionSync(() => {
       if (opts.rewindTo !== undefined && opts.rewindTo < this.positions.applied) this.#rewind(opts.rewindTo);
       for (const c of caches) c.begin();
@@ -133,6 +137,7 @@ export class ProjectionSet {
       throw new ProjectionError('BEHIND', `projections hold feed ${feed} up to entry ${have - 1}; cannot apply entry ${entry.seq} before the ones between`);
     }
     this.#n = this.positions.next({ feed, seq: entry.seq, hlc: entry.hlc, hash: entry.hash });
+    this.touches.record(entry.events, this.#n);
     entry.events.forEach((raw, index) => {
       let event: FsEvent;
       try {
@@ -155,7 +160,7 @@ export class ProjectionSet {
 
   /** Every sub-database by name. */
   #dbsByName(): Map<string, Database<unknown, Key>> {
-    return new Map(this.all.flatMap((p) => p.dbs.map(([name, db]) => [name, db] as const)));
+    return new Map([...this.all, this.touches].flatMap((p) => p.dbs.map(([name, db]) => [name, db] as const)));
   }
 
   /**
@@ -199,7 +204,7 @@ export class ProjectionSet {
 
   /** One digest per projection (hex). Local projections are marked so peers can leave them out. */
   digests(): Array<{ name: string; local: boolean; digest: string }> {
-    const parts = [...this.all.map((p) => ({ name: p.name, local: p.local, dbs: p.dbs })), { name: 'positions', local: false, dbs: this.positions.dbs }];
+    const parts = [...this.all.map((p) => ({ name: p.name, local: p.local, dbs: p.dbs })), { name: 'positions', local: false, dbs: [...this.positions.dbs, ...this.touches.dbs] }];
     return parts.map((p) => {
       const h = newDigest();
       for (const [name, db] of p.dbs) digestDb(h, name, db);
@@ -212,8 +217,8 @@ export class ProjectionSet {
     this.env.transactionSync(() => {
       this.checkpoint.clear();
       this.undo.db.clearSync();
-      for (const p of this.all) for (const c of p.caches) c.discard();
-      for (const p of this.all) for (const [, db] of p.dbs) db.clearSync();
+      for (const p of [...this.all, this.touches]) for (const c of p.caches) c.discard();
+      for (const p of [...this.all, this.touches]) for (const [, db] of p.dbs) db.clearSync();
       for (const [, db] of this.positions.dbs) db.clearSync();
       this.positions.reset();
     });
