@@ -99,7 +99,9 @@ export class ConflictCopies implements Projection {
 
   /** The file's content as the author of `feed` last saw it, given the heads it had. */
   #seenBy(id: NodeId, feed: string, heads: Map<string, number>): ContentRow | undefined {
-    const changes = [...this.content.rowChanges(id)].reverse();
+    // Only what earlier entries made: not the changes of the entry being applied.
+    const now = this.positions.applied;
+    const changes = [...this.content.rowChanges(id)].filter((c) => c.n < now).reverse();
     for (const c of changes) {
       const pos = this.positions.row(c.n);
       if (pos === undefined) continue;

@@ -14,12 +14,13 @@ import { InodeTable } from './inode-table.js';
 import { openLmdbEnv } from './lmdb-env.js';
 import { ProjectionError } from './projection-error.js';
 import type { Projection } from './projection.js';
+import type { CachedDb } from './cached-db.js';
 import { Tree } from './tree.js';
 import { Positions } from './positions.js';
 import { UndoLog } from './undo-log.js';
 import { Touches } from './touches.js';
 import { ConflictCopies } from './conflict-copies.js';
-import { historyKey, HistoryReader } from './history.js';
+import { historyKey } from './history.js';
 import { Xattrs } from './xattrs.js';
 import { CacheTable, Placements, ServedTable } from './placement.js';
 
@@ -54,6 +55,8 @@ export class ProjectionSet {
   readonly all: readonly Projection[];
   /** The position of the entry being applied. */
   #n = 0;
+  /** Every projection's write-back overlays. */
+  readonly #caches: ReadonlyArray<CachedDb<never, never>>;
   onSkipped: ((s: SkippedEvent) => void) | null = null;
 
   private constructor(env: RootDatabase) {
@@ -74,6 +77,7 @@ export class ProjectionSet {
     this.cache = new CacheTable(env);
     this.served = new ServedTable(env);
     this.all = [this.inodes, this.tree, this.content, this.xattrs, this.famfs, this.conflicts, this.placements];
+    this.#caches = [...this.all.flatMap((p) => p.caches), ...this.touches.caches];
   }
 
   /**
@@ -111,9 +115,12 @@ export class ProjectionSet {
   /** Applies entries (each feed's in sequence order) in one transaction. Returns how many were new. */
   applyEntries(entries: ReadonlyArray<Entry<unknown>>, opts: { rewindTo?: number } = {}): number {
     let applied = 0;
-    const caches = [...this.all.flatMap((p) => p.caches), ...this.touches.caches];
+    const caches = this.#caches;
     this.env.transactionSync(() => {
-      if (opts.rewindTo !== undefined && opts.rewindTo < this.positions.applied) this.#rewind(opts.rewindTo);
+      if (opts.rewindTo !== undefined && opts.rewindTo < this.positions.applied) {
+        if (!this.canRewindTo(opts.rewindTo)) throw new ProjectionError('BEHIND', `cannot rewind to position ${opts.rewindTo}: undo records start at ${this.undo.floor} (rebuild instead)`);
+        this.#rewind(opts.rewindTo);
+      }
       for (const c of caches) c.begin();
       try {
         for (const entry of entries) if (this.#applyOne(entry)) applied++;
@@ -154,6 +161,7 @@ export class ProjectionSet {
       });
     });
     this.checkpoint.set(feed, { length: entry.seq + 1, hash: entry.hash });
+    for (const c of this.#caches) c.seal(this.#n);
     this.undo.seal(this.#n);
     return true;
   }
@@ -180,10 +188,17 @@ export class ProjectionSet {
       }
       const hist = dbs.get(`${name}-history`) as Database<unknown, string> | undefined;
       if (hist === undefined) continue;
-      for (const k of hist.getKeys({ start: historyKey(key, n0 + 1), end: `${key}\x01` })) hist.removeSync(k);
-      const value = new HistoryReader(hist).at(key, n0);
-      if (value === undefined) db.removeSync(key);
-      else db.putSync(key, value);
+      // History rows from after n0 go; the last value at or before n0 (if the row was there)
+      // becomes the current row again, stamped with the position it held from.
+      for (const k of [...hist.getKeys({ start: historyKey(key, n0 + 1), end: `${key}\x01` })]) hist.removeSync(k);
+      let last: { key: string; value: unknown } | undefined;
+      for (const r of hist.getRange({ start: historyKey(key, n0), end: `${key}\0`, reverse: true, limit: 1 })) last = r;
+      if (last === undefined || last.value === null) {
+        db.removeSync(key);
+        continue;
+      }
+      hist.removeSync(last.key);
+      db.putSync(key, [Number(last.key.slice(key.length + 1)), last.value]);
     }
     this.undo.dropAfter(n0, head);
     const dropped = this.positions.truncate(n0);
@@ -195,6 +210,21 @@ export class ProjectionSet {
       if (row === undefined) this.checkpoint.remove(feed);
       else this.checkpoint.set(feed, { length: seq, hash: row.hash });
     }
+  }
+
+  /** True when the undo records reach back far enough to rewind to position n0. */
+  canRewindTo(n0: number): boolean {
+    return n0 + 1 >= this.undo.floor;
+  }
+
+  /** Stops keeping undo records (a scratch rebuild: see undo-log.ts). */
+  pauseUndo(): void {
+    this.undo.pause();
+  }
+
+  /** Keeps undo records again, from the next position on. */
+  resumeUndo(): void {
+    this.env.transactionSync(() => this.undo.resume(this.positions.applied + 1));
   }
 
   /** The head position: how many entries are applied. */
@@ -216,7 +246,7 @@ export class ProjectionSet {
   clear(): void {
     this.env.transactionSync(() => {
       this.checkpoint.clear();
-      this.undo.db.clearSync();
+      this.undo.clear();
       for (const p of [...this.all, this.touches]) for (const c of p.caches) c.discard();
       for (const p of [...this.all, this.touches]) for (const [, db] of p.dbs) db.clearSync();
       for (const [, db] of this.positions.dbs) db.clearSync();

@@ -120,6 +120,8 @@ export async function integrate(set: ProjectionSet, feeds: FeedSet, onProgress?:
     n0--;
   }
   if (n0 === head) return catchUp(set, feeds, onProgress);
+  // The projections were rebuilt without undo records that far back: rebuild them again.
+  if (!set.canRewindTo(n0)) return rebuild(set, feeds, onProgress);
   // Late arrival: gather the applied tail after n0 and everything unapplied, sorted, then
   // rewind and re-apply it all in one transaction.
   const from = new Map<string, number>();
@@ -139,8 +141,22 @@ export async function integrate(set: ProjectionSet, feeds: FeedSet, onProgress?:
   return applied;
 }
 
+export interface RebuildOptions {
+  /**
+   * false: keep no undo records (a scratch rebuild that nothing will rewind, e.g. `realize
+   * log replay --check`); a later rewind into the rebuilt part becomes a rebuild. Default true.
+   */
+  readonly undo?: boolean;
+}
+
 /** Drops every projection row and applies the whole log again. */
-export async function rebuild(set: ProjectionSet, feeds: FeedSet, onProgress?: (p: ReplayProgress) => void): Promise<number> {
+export async function rebuild(set: ProjectionSet, feeds: FeedSet, onProgress?: (p: ReplayProgress) => void, opts: RebuildOptions = {}): Promise<number> {
   set.clear();
-  return catchUp(set, feeds, onProgress);
+  if (opts.undo !== false) return catchUp(set, feeds, onProgress);
+  set.pauseUndo();
+  try {
+    return await catchUp(set, feeds, onProgress);
+  } finally {
+    set.resumeUndo();
+  }
 }
