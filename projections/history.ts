@@ -123,37 +123,38 @@ export class HistoryReader<V> {
   *rangeAt(prefix: string, p: number): Generator<[string, V]> {
     countRangeRead(this.db);
     // Read to the end before yielding (see changes()): readdir looks up every entry it yields.
-    const found = new Map<string, V | null>();
     const end = prefixEnd(prefix);
-    // Rows that hold since P or earlier answer from the current rows; the others from history.
-    for (const { key, value } of this.current.getStampedRange({ start: prefix, ...end })) found.set(key, value[0] <= p ? value[1] : null);
+    // Rows that hold since P or earlier answer from the current rows (already in key order).
+    const now: Array<[string, V]> = [];
+    const holds = new Set<string>();
+    for (const { key, value } of this.current.getStampedRange({ start: prefix, ...end })) {
+      if (value[0] <= p) {
+        now.push([key, value[1]]);
+        holds.add(key);
+      }
+    }
+    // The others: the last history row at or before P of each key, when not a tombstone.
+    const past: Array<[string, V]> = [];
     let current: string | null = null;
     let best: V | null = null;
-    let seen = false;
-    const settle = (): void => {
-      if (current === null || !seen) return;
-      const now = found.get(current);
-      if (now === undefined || now === null) found.set(current, best);
-    };
     for (const { key: k, value } of this.db.getRange({ start: prefix, ...end })) {
       const cut = k.lastIndexOf('\0');
       const key = k.slice(0, cut);
       if (key !== current) {
-        settle();
+        if (best !== null && !holds.has(current!)) past.push([current!, best]);
         current = key;
         best = null;
-        seen = false;
       }
-      if (Number(k.slice(cut + 1)) <= p) {
-        best = value;
-        seen = true;
-      }
+      if (Number(k.slice(cut + 1)) <= p) best = value;
     }
-    settle();
+    if (best !== null && !holds.has(current!)) past.push([current!, best]);
+    // Merge the two lists, both in key order.
     const out: Array<[string, V]> = [];
-    for (const key of [...found.keys()].sort(compareKeys)) {
-      const v = found.get(key);
-      if (v !== null && v !== undefined) out.push([key, v]);
+    let a = 0;
+    let b = 0;
+    while (a < now.length || b < past.length) {
+      if (b >= past.length || (a < now.length && compareKeys(now[a]![0], past[b]![0]) < 0)) out.push(now[a++]!);
+      else out.push(past[b++]!);
     }
     yield* out;
   }
