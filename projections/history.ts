@@ -14,8 +14,16 @@ import type { CachedDb } from './cached-db.js';
 
 export const POSITION_DIGITS = 12;
 
+let lastN = -1;
+let lastPad = '';
+
 export function pad(n: number): string {
-  return String(n).padStart(POSITION_DIGITS, '0');
+  // Applying an entry pads the same position for every row it changes.
+  if (n !== lastN) {
+    lastN = n;
+    lastPad = String(n).padStart(POSITION_DIGITS, '0');
+  }
+  return lastPad;
 }
 
 export function historyKey(key: string, n: number): string {
