@@ -24,7 +24,7 @@ export interface ReplayCheck {
 
 export async function replayCheck(engine: Engine, opts: { scratch?: string; onProgress?: (p: ReplayProgress) => void } = {}): Promise<ReplayCheck> {
   const dir = opts.scratch ?? (await mkdtemp(join(tmpdir(), 'realize-check-')));
-  const scratch = ProjectionSet.open(dir);
+  const scratch = ProjectionSet.open(dir, { scratch: true });
   try {
     const started = performance.now();
     // A scratch place nothing will rewind: no undo records (projections/undo-log.ts).

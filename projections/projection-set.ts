@@ -59,13 +59,13 @@ export class ProjectionSet {
   readonly #caches: ReadonlyArray<CachedDb<never, never>>;
   onSkipped: ((s: SkippedEvent) => void) | null = null;
 
-  private constructor(env: RootDatabase) {
+  private constructor(env: RootDatabase, readCache: boolean) {
     this.env = env;
     this.checkpoint = new Checkpoint(env);
     this.positions = new Positions(env);
     this.undo = new UndoLog(env);
     this.touches = new Touches(env, this.undo);
-    const versioning = { position: (): number => this.#n, undo: this.undo };
+    const versioning = { position: (): number => this.#n, undo: this.undo, readCache };
     this.inodes = new InodeTable(env);
     this.tree = new Tree(env, versioning);
     this.content = new Content(env, versioning);
@@ -84,7 +84,11 @@ export class ProjectionSet {
    * Opens the projections at `path`. Rows written by another format version are dropped
    * (the log rebuilds them) unless `readOnly`, where that is an error saying what to run.
    */
-  static open(path: string, opts: { readOnly?: boolean } = {}): ProjectionSet {
+  /**
+   * `scratch`: a place only rebuilt and digested (replay --check): the current rows are not
+   * kept decoded in memory for reads (lmdb-js's cache), which would only cost every write.
+   */
+  static open(path: string, opts: { readOnly?: boolean; scratch?: boolean } = {}): ProjectionSet {
     let env;
     try {
       env = openLmdbEnv(path, {});
@@ -93,7 +97,7 @@ export class ProjectionSet {
       if (!opts.readOnly) throw err;
       env = openLmdbEnv(path, { readOnly: true });
     }
-    const set = new ProjectionSet(env);
+    const set = new ProjectionSet(env, opts.scratch !== true);
     const meta = set.env.openDB<number, string>({ name: 'projections-meta' });
     const format = meta.get('format');
     if (format !== PROJECTIONS_FORMAT) {

@@ -20,11 +20,13 @@ export interface VersionedDb<V> {
 export interface Versioning {
   readonly position: PositionClock;
   readonly undo: UndoLog;
+  /** Keep recently read current rows decoded (lmdb-js cache): true for a store that serves reads. */
+  readonly readCache?: boolean;
 }
 
 export function versionedDb<V>(env: RootDatabase, name: string, versioning: Versioning): VersionedDb<V> {
   const history = new CachedDb<V | null, string>(env.openDB({ name: `${name}-history` }));
   // Current rows are read on every FUSE request: lmdb-js keeps recently read ones decoded.
-  const current = new CachedDb<V, string>(env.openDB({ name, cache: true }), { db: history.db as Database<unknown, string>, position: versioning.position }, { log: versioning.undo, name, kind: 'v' });
+  const current = new CachedDb<V, string>(env.openDB({ name, cache: versioning.readCache !== false }), { db: history.db as Database<unknown, string>, position: versioning.position }, { log: versioning.undo, name, kind: 'v' });
   return { current, history, past: new HistoryReader<V>(history.db, current) };
 }

@@ -239,7 +239,7 @@ export const modelBench: Bench = {
       counted = await countEvents(engine);
       for (let rep = 0; rep < opts.repeat; rep++) {
         const scratch = await freshDir(opts.dir, 'rebuild');
-        const set = ProjectionSet.open(scratch);
+        const set = ProjectionSet.open(scratch, { scratch: true });
         collectGarbage();
         await settle();
         const cpu0 = process.cpuUsage();
