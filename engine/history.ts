@@ -3,7 +3,7 @@
  * PATH across renames, and every node that PATH named before it (deletes and re-creates).
  */
 import { hlcWallMs, toHex, type NodeId } from '../log/index.js';
-import { ROOT_ID, versionHash } from '../projections/index.js';
+import { ROOT_ID, versionHash, type NodeRecord } from '../projections/index.js';
 import { EngineError } from './engine-error.js';
 import type { Engine } from './engine.js';
 import { parentAndName } from './fs-path.js';
@@ -46,6 +46,85 @@ export function pathAt(engine: Engine, id: NodeId, n: number): string | null {
   return null;
 }
 
+/** The last change at or before n in a list sorted by n (undefined: none). */
+function lastAtOrBefore<T extends { n: number }>(changes: readonly T[], n: number): T | undefined {
+  let lo = 0;
+  let hi = changes.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (changes[mid]!.n <= n) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo === 0 ? undefined : changes[lo - 1];
+}
+
+/**
+ * pathAt for many positions of the same few nodes: each node's records, each name's changes
+ * and the areas are read once (one range read each) and looked up in memory after that.
+ */
+class PastPaths {
+  readonly #engine: Engine;
+  readonly #nodes = new Map<NodeId, Array<{ n: number; value: NodeRecord | null }>>();
+  readonly #names = new Map<string, Array<{ n: number; value: NodeId | null }>>();
+  #areas: Map<string, Array<{ n: number; root: NodeId | null }>> | null = null;
+
+  constructor(engine: Engine) {
+    this.#engine = engine;
+  }
+
+  #node(id: NodeId, n: number): NodeRecord | undefined {
+    let changes = this.#nodes.get(id);
+    if (changes === undefined) {
+      changes = [...this.#engine.projections.tree.nodeChanges(id)];
+      this.#nodes.set(id, changes);
+    }
+    return lastAtOrBefore(changes, n)?.value ?? undefined;
+  }
+
+  #child(parent: NodeId, name: string, n: number): NodeId | undefined {
+    const key = `${parent}/${name}`;
+    let changes = this.#names.get(key);
+    if (changes === undefined) {
+      changes = [...this.#engine.projections.tree.direntChanges(parent, name)];
+      this.#names.set(key, changes);
+    }
+    return lastAtOrBefore(changes, n)?.value ?? undefined;
+  }
+
+  #areaOf(root: NodeId, n: number): string | undefined {
+    if (this.#areas === null) {
+      this.#areas = new Map();
+      for (const c of this.#engine.projections.tree.areaChanges()) {
+        const list = this.#areas.get(c.area) ?? [];
+        list.push(c);
+        this.#areas.set(c.area, list);
+      }
+    }
+    for (const [area, list] of this.#areas) if (lastAtOrBefore(list, n)?.root === root) return area;
+    return undefined;
+  }
+
+  /** The same answer as pathAt(engine, id, n). */
+  at(id: NodeId, n: number): string | null {
+    const parts: string[] = [];
+    let cur: NodeId | undefined = id;
+    for (let depth = 0; depth < 4096; depth++) {
+      if (cur === undefined) return null;
+      const node = this.#node(cur, n);
+      if (node === undefined || (node.nlink === 0 && depth === 0)) return null;
+      if (node.parent === undefined) {
+        const area = this.#areaOf(cur, n);
+        return area === undefined ? null : `/${[area, ...parts.reverse()].join('/')}`;
+      }
+      if (node.name === undefined) return null;
+      if (this.#child(node.parent, node.name, n) !== cur) return null;
+      parts.push(node.name);
+      cur = node.parent;
+    }
+    return null;
+  }
+}
+
 export async function history(engine: Engine, path: string): Promise<HistoryItem[]> {
   const p = engine.projections;
   const { parent: parentParts, name } = parentAndName(path);
@@ -65,31 +144,24 @@ export async function history(engine: Engine, path: string): Promise<HistoryItem
   }
   if (ids.length === 0) throw new EngineError('NOT_FOUND', `${path} has no history here (it never existed under its parent as it stands now)`);
   const items: HistoryItem[] = [];
+  const paths = new PastPaths(engine);
   for (const id of ids) {
-    const ns = new Set<number>();
-    for (const c of p.tree.nodeChanges(id)) ns.add(c.n);
-    for (const c of p.content.rowChanges(id)) ns.add(c.n);
-    // The entries are read concurrently (one positioned read each); the rest is index lookups.
-    const found = await Promise.all(
-      [...ns].map(async (n) => {
-        const row = p.positions.row(n);
-        if (row === undefined) return null;
-        const feed = engine.store.feeds.get(row.feed);
-        const entry = feed ? await feed.get(row.seq) : undefined;
-        return { n, row, entry };
-      }),
-    );
-    for (const f of found) {
-      if (f === null) continue;
-      const { n, row, entry } = f;
-      const events = (entry?.events ?? [])
-        .filter((e) => {
-          const ev = e as { id?: unknown; root?: unknown };
-          return ev.id === id || ev.root === id;
-        })
-        .map((e) => String((e as { type?: unknown }).type));
-      const node = p.tree.nodeAt(id, n);
-      const content = p.content.rowAt(id, n);
+    // Three range reads of the index (the node's records, its content rows, the kinds of the
+    // events that named it), merged by position: no entry of the log is read.
+    const nodes = [...p.tree.nodeChanges(id)];
+    const contents = [...p.content.rowChanges(id)];
+    const kinds = new Map<number, string[]>();
+    for (const t of p.touches.of(id)) kinds.set(t.n, t.kinds);
+    const ns = [...new Set([...nodes.map((c) => c.n), ...contents.map((c) => c.n)])].sort((a, b) => a - b);
+    let ni = -1;
+    let ci = -1;
+    for (const n of ns) {
+      while (ni + 1 < nodes.length && nodes[ni + 1]!.n <= n) ni++;
+      while (ci + 1 < contents.length && contents[ci + 1]!.n <= n) ci++;
+      const row = p.positions.row(n);
+      if (row === undefined) continue;
+      const node = ni >= 0 ? nodes[ni]!.value ?? undefined : undefined;
+      const content = ci >= 0 ? contents[ci]!.value ?? undefined : undefined;
       const hash = content ? (content.pending === 0 && content.version ? content.version : versionHash(content.size, content.blocks)) : null;
       items.push({
         position: n,
@@ -97,9 +169,9 @@ export async function history(engine: Engine, path: string): Promise<HistoryItem
         feed: row.feed,
         seq: row.seq,
         author: row.feed.slice(0, 64),
-        events,
+        events: kinds.get(n) ?? [],
         id,
-        path: pathAt(engine, id, n),
+        path: paths.at(id, n),
         kind: node?.kind ?? 'gone',
         size: content ? content.size : null,
         hash: hash ? toHex(hash) : null,

@@ -24,10 +24,11 @@ export interface ReplayCheck {
 
 export async function replayCheck(engine: Engine, opts: { scratch?: string; onProgress?: (p: ReplayProgress) => void } = {}): Promise<ReplayCheck> {
   const dir = opts.scratch ?? (await mkdtemp(join(tmpdir(), 'realize-check-')));
-  const scratch = ProjectionSet.open(dir);
+  const scratch = ProjectionSet.open(dir, { scratch: true });
   try {
     const started = performance.now();
-    const entries = await rebuild(scratch, engine.store.feeds, opts.onProgress);
+    // A scratch place nothing will rewind: no undo records (projections/undo-log.ts).
+    const entries = await rebuild(scratch, engine.store.feeds, opts.onProgress, { undo: false });
     const seconds = (performance.now() - started) / 1000;
     const live = new Map(engine.projections.digests().map((d) => [d.name, d.digest]));
     const projections = scratch.digests().map((d) => ({ name: d.name, live: live.get(d.name) ?? '', rebuilt: d.digest, same: live.get(d.name) === d.digest }));

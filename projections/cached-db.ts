@@ -4,14 +4,23 @@
  * overlay is written out once at the end of the batch (still inside the transaction). A
  * directory touched by a thousand creates is written once, not a thousand times. Range
  * reads flush the overlay first, so they always see every write.
+ *
+ * With a history sink (versioned rows, see history.ts), each current row is stored stamped
+ * with the position from which it holds, [n, value], and only a superseded value becomes a
+ * history row (keyed by the position it held from), when it is replaced or removed (a removal
+ * also leaves a tombstone at its own position). A row changed once costs no history row, and
+ * a row changed many times within one entry costs none for the values in between.
+ *
+ * With an undo sink, each row an entry changed is noted in the undo log when the entry is
+ * sealed (seal(n)).
  */
 import type { Database, Key, RangeOptions } from 'lmdb';
 import { historyKey } from './history.js';
 import type { UndoKind, UndoLog } from './undo-log.js';
 
-/** Where a CachedDb records every change for as-of queries, and the position of the entry being applied. */
+/** Where a CachedDb keeps superseded values for as-of queries, and the position of the entry being applied. */
 export interface HistorySink {
-  readonly db: CachedDb<unknown, string>;
+  readonly db: Database<unknown, string>;
   readonly position: () => number;
 }
 
@@ -23,21 +32,29 @@ export interface UndoSink {
   readonly kind: UndoKind;
 }
 
+/** A versioned current row: the position from which it holds, and its value. */
+export type Stamped<V> = readonly [n: number, value: V];
+
+/** Reads a stored versioned row (a bare value, e.g. written by hand, holds from 0). */
+export function unstamp<V>(raw: unknown): Stamped<V> | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  return Array.isArray(raw) ? (raw as unknown as Stamped<V>) : [0, raw as V];
+}
+
 const DELETED = Symbol('deleted');
 
 export class CachedDb<V, K extends Key> {
   readonly db: Database<V, K>;
-  readonly #overlay = new Map<K extends string | number ? K : string, V | typeof DELETED>();
+  readonly #overlay = new Map<K extends string | number ? K : string, unknown>();
   readonly #keyOf: (k: K) => K extends string | number ? K : string;
   readonly #keys = new Map<string | number, K>();
   #active = false;
+  /** Keys changed by the entry being applied (only kept with an undo sink). */
+  readonly #dirty = new Set<K>();
   readonly #history: HistorySink | null;
   readonly #undo: UndoSink | null;
 
-  /**
-   * With `history` (string keys only), every put and remove is also recorded as a history
-   * row; with `undo`, every changed key is noted in the undo log.
-   */
+  /** With `history` (string keys only), rows are stamped and superseded values kept; with `undo`, changed keys are noted. */
   constructor(db: Database<V, K>, history: HistorySink | null = null, undo: UndoSink | null = null) {
     this.db = db;
     this.#history = history;
@@ -45,12 +62,16 @@ export class CachedDb<V, K extends Key> {
     this.#keyOf = ((k: K) => (typeof k === 'string' || typeof k === 'number' ? k : Buffer.from(k as Uint8Array).toString('latin1'))) as never;
   }
 
+  get versioned(): boolean {
+    return this.#history !== null;
+  }
+
   /** Starts buffering writes (call inside a write transaction). */
   begin(): void {
     this.#active = true;
   }
 
-  get(key: K): V | undefined {
+  #raw(key: K): unknown {
     if (this.#active) {
       const v = this.#overlay.get(this.#keyOf(key));
       if (v !== undefined) return v === DELETED ? undefined : v;
@@ -58,37 +79,82 @@ export class CachedDb<V, K extends Key> {
     return this.db.get(key);
   }
 
+  get(key: K): V | undefined {
+    const raw = this.#raw(key);
+    if (this.#history === null) return raw as V | undefined;
+    return unstamp<V>(raw)?.[1];
+  }
+
+  /** A versioned row with the position from which it holds. */
+  stamped(key: K): Stamped<V> | undefined {
+    return unstamp<V>(this.#raw(key));
+  }
+
+  #write(key: K, raw: unknown): void {
+    if (!this.#active) {
+      if (raw === DELETED) this.db.removeSync(key);
+      else this.db.putSync(key, raw as V);
+      return;
+    }
+    const k = this.#keyOf(key);
+    this.#overlay.set(k, raw);
+    if (typeof k === 'string' && typeof key !== 'string') this.#keys.set(k, key);
+  }
+
+  #changed(key: K): void {
+    if (this.#undo === null || !this.#undo.log.recording) return;
+    if (this.#active) this.#dirty.add(key);
+    else this.#note(key);
+  }
+
   #note(key: K): void {
-    if (this.#undo) this.#undo.log.touch(this.#undo.kind, this.#undo.name, typeof key === 'string' ? key : Buffer.from(key as Uint8Array).toString('hex'));
+    this.#undo!.log.touch(this.#undo!.kind, this.#undo!.name, typeof key === 'string' ? key : Buffer.from(key as Uint8Array).toString('hex'));
   }
 
   put(key: K, value: V): void {
-    this.#note(key);
-    if (this.#history) this.#history.db.put(historyKey(key as string, this.#history.position()), value);
-    if (!this.#active) {
-      this.db.putSync(key, value);
+    this.#changed(key);
+    if (this.#history === null) {
+      this.#write(key, value);
       return;
     }
-    const k = this.#keyOf(key);
-    this.#overlay.set(k, value);
-    if (typeof k === 'string' && typeof key !== 'string') this.#keys.set(k, key);
+    const n = this.#history.position();
+    const prev = this.stamped(key);
+    if (prev !== undefined && prev[0] < n) this.#history.db.putSync(historyKey(key as string, prev[0]), prev[1]);
+    this.#write(key, [n, value]);
   }
 
   remove(key: K): void {
-    this.#note(key);
-    if (this.#history) this.#history.db.put(historyKey(key as string, this.#history.position()), null);
-    if (!this.#active) {
-      this.db.removeSync(key);
+    this.#changed(key);
+    if (this.#history === null) {
+      this.#write(key, DELETED);
       return;
     }
-    const k = this.#keyOf(key);
-    this.#overlay.set(k, DELETED);
-    if (typeof k === 'string' && typeof key !== 'string') this.#keys.set(k, key);
+    const prev = this.stamped(key);
+    if (prev === undefined) return;
+    const n = this.#history.position();
+    if (prev[0] < n) this.#history.db.putSync(historyKey(key as string, prev[0]), prev[1]);
+    this.#history.db.putSync(historyKey(key as string, n), null);
+    this.#write(key, DELETED);
   }
 
-  getRange(options?: RangeOptions): ReturnType<Database<V, K>['getRange']> {
+  /** The entry at position n is applied: undo notes for the keys it changed. */
+  seal(_n: number): void {
+    if (this.#dirty.size === 0) return;
+    for (const key of this.#dirty) this.#note(key);
+    this.#dirty.clear();
+  }
+
+  /** Rows in key order (versioned rows: their values, without the stamp). */
+  getRange(options?: RangeOptions): Iterable<{ key: K; value: V }> {
     this.flush();
-    return this.db.getRange(options);
+    if (this.#history === null) return this.db.getRange(options);
+    return this.db.getRange(options).map(({ key, value }) => ({ key, value: unstamp<V>(value)![1] }));
+  }
+
+  /** Versioned rows in key order, with their stamps. */
+  getStampedRange(options?: RangeOptions): Iterable<{ key: K; value: Stamped<V> }> {
+    this.flush();
+    return this.db.getRange(options).map(({ key, value }) => ({ key, value: unstamp<V>(value)! }));
   }
 
   getKeys(options?: RangeOptions): ReturnType<Database<V, K>['getKeys']> {
@@ -102,7 +168,7 @@ export class CachedDb<V, K extends Key> {
     for (const [k, v] of this.#overlay) {
       const key = (this.#keys.get(k) ?? k) as K;
       if (v === DELETED) this.db.removeSync(key);
-      else this.db.putSync(key, v);
+      else this.db.putSync(key, v as V);
     }
     this.#overlay.clear();
     this.#keys.clear();
@@ -116,6 +182,7 @@ export class CachedDb<V, K extends Key> {
 
   /** Drops the overlay without writing it (the transaction is being abandoned). */
   discard(): void {
+    this.#dirty.clear();
     this.#overlay.clear();
     this.#keys.clear();
     this.#active = false;

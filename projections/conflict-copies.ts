@@ -69,7 +69,7 @@ export class ConflictCopies implements Projection {
   resolve(event: FsEvent, ctx: ApplyContext): FsEvent[] {
     if (event.type !== 'write' && event.type !== 'truncate' && event.type !== 'commit') return [event];
     const row = this.content.row(event.id);
-    const writer = parseLast(row?.last);
+    const writer = this.#writerOf(row?.last);
     if (row === undefined || writer === null || writer.feed === ctx.feed) return [event];
     const heads = new Map(ctx.entry.heads);
     if ((heads.get(writer.feed) ?? 0) > writer.seq) return [event];
@@ -97,9 +97,18 @@ export class ConflictCopies implements Projection {
     return out;
   }
 
+  /** The feed and seq of the entry that made a content row's last write (content.ts: last). */
+  #writerOf(last: string | undefined): { feed: string; seq: number } | null {
+    if (last === undefined) return null;
+    const row = this.positions.row(Number(last.slice(0, last.indexOf('.'))));
+    return row === undefined ? null : { feed: row.feed, seq: row.seq };
+  }
+
   /** The file's content as the author of `feed` last saw it, given the heads it had. */
   #seenBy(id: NodeId, feed: string, heads: Map<string, number>): ContentRow | undefined {
-    const changes = [...this.content.rowChanges(id)].reverse();
+    // Only what earlier entries made: not the changes of the entry being applied.
+    const now = this.positions.applied;
+    const changes = [...this.content.rowChanges(id)].filter((c) => c.n < now).reverse();
     for (const c of changes) {
       const pos = this.positions.row(c.n);
       if (pos === undefined) continue;
@@ -109,11 +118,6 @@ export class ConflictCopies implements Projection {
   }
 }
 
-function parseLast(last: string | undefined): { feed: string; seq: number } | null {
-  if (last === undefined) return null;
-  const [feed, seq] = last.split('/');
-  return feed === undefined || seq === undefined ? null : { feed, seq: Number(seq) };
-}
 
 function conflictId(of: NodeId, feed: string, writerFeed: string, writerSeq: number): NodeId {
   return createHash('sha256').update(`realize/conflict\0${of}\0${feed}\0${writerFeed}\0${writerSeq}`).digest('hex').slice(0, 32);

@@ -26,7 +26,10 @@ export interface ContentRow {
   readonly pending: number;
   /** How many commits the file has had (its history rows are numbered 0..commits-1). */
   readonly commits: number;
-  /** Where the last write or truncate came from (feed/seq/index): applying it again changes nothing. */
+  /**
+   * Where the last write or truncate came from, "N.INDEX[.SUB]" (N: the apply position of its
+   * entry, whose feed and seq positions.ts holds): applying it again changes nothing.
+   */
   readonly last?: string;
 }
 
@@ -84,8 +87,10 @@ export class Content implements Projection {
   readonly #rowsHistory: CachedDb<ContentRow | null, string>;
   readonly #versions: CachedDb<VersionRow, Buffer>;
   readonly #history: CachedDb<HistoryRow, string>;
+  readonly #position: () => number;
 
   constructor(env: RootDatabase, versioning: Versioning) {
+    this.#position = versioning.position;
     const rows = versionedDb<ContentRow>(env, 'content-rows', versioning);
     this.#rows = rows.current;
     this.#rowsPast = rows.past;
@@ -131,6 +136,10 @@ export class Content implements Projection {
     for (const { value } of this.#versions.getRange()) yield* splitBlocks(value.blocks);
   }
 
+  #lastOf(ctx: ApplyContext): string {
+    return `${this.#position()}.${ctx.index}${ctx.sub ? `.${ctx.sub}` : ''}`;
+  }
+
   apply(event: FsEvent, ctx: ApplyContext): void {
     switch (event.type) {
       case 'create': {
@@ -139,7 +148,7 @@ export class Content implements Projection {
       }
       case 'write': {
         const row = this.#rows.get(event.id);
-        const last = `${ctx.feed}/${ctx.entry.seq}/${ctx.index}${ctx.sub ? `.${ctx.sub}` : ''}`;
+        const last = this.#lastOf(ctx);
         if (row === undefined || row.last === last) return;
         const count = blockCount(event.size);
         const blocks = resized(row.blocks, count);
@@ -149,7 +158,7 @@ export class Content implements Projection {
       }
       case 'truncate': {
         const row = this.#rows.get(event.id);
-        const last = `${ctx.feed}/${ctx.entry.seq}/${ctx.index}${ctx.sub ? `.${ctx.sub}` : ''}`;
+        const last = this.#lastOf(ctx);
         if (row === undefined || row.last === last) return;
         const count = blockCount(event.size);
         const blocks = resized(row.blocks, count);

@@ -7,7 +7,7 @@ export { ROOT_ID, ROOT_INO, type InodeRow } from './inode-table.js';
 export { type NodeRecord, type NodeKind, type Dirent } from './tree.js';
 export { blockAt, blockCount, splitBlocks, versionHash, type ContentRow, type VersionRow, type HistoryRow } from './content.js';
 export { type Projection, type ApplyContext } from './projection.js';
-export { catchUp, integrate, rebuild, projectionsAhead, type ReplayProgress } from './replay.js';
+export { catchUp, integrate, rebuild, projectionsAhead, type RebuildOptions, type ReplayProgress } from './replay.js';
 export { Positions, type PositionRow } from './positions.js';
 export { HistoryReader } from './history.js';
 export { Famfs, FAMFS_UNIT, deviceSpan, unitsFor, type FamfsDeviceRow, type FreeRange } from './famfs.js';

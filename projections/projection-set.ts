@@ -14,16 +14,18 @@ import { InodeTable } from './inode-table.js';
 import { openLmdbEnv } from './lmdb-env.js';
 import { ProjectionError } from './projection-error.js';
 import type { Projection } from './projection.js';
+import type { CachedDb } from './cached-db.js';
 import { Tree } from './tree.js';
 import { Positions } from './positions.js';
 import { UndoLog } from './undo-log.js';
+import { Touches } from './touches.js';
 import { ConflictCopies } from './conflict-copies.js';
-import { historyKey, HistoryReader } from './history.js';
+import { historyKey } from './history.js';
 import { Xattrs } from './xattrs.js';
 import { CacheTable, Placements, ServedTable } from './placement.js';
 
 /** Bumped whenever the rows' layout changes; older rows are rebuilt from the log. */
-export const PROJECTIONS_FORMAT = 5;
+export const PROJECTIONS_FORMAT = 8;
 
 export interface SkippedEvent {
   readonly feed: string;
@@ -43,6 +45,8 @@ export class ProjectionSet {
   readonly blockIndex: BlockIndex;
   readonly positions: Positions;
   readonly undo: UndoLog;
+  /** Which events of each entry named each node (for `history`). */
+  readonly touches: Touches;
   readonly conflicts: ConflictCopies;
   readonly placements: Placements;
   /** This peer's content cache and where its blocks were served (not projections: never digested or cleared). */
@@ -51,14 +55,17 @@ export class ProjectionSet {
   readonly all: readonly Projection[];
   /** The position of the entry being applied. */
   #n = 0;
+  /** Every projection's write-back overlays. */
+  readonly #caches: ReadonlyArray<CachedDb<never, never>>;
   onSkipped: ((s: SkippedEvent) => void) | null = null;
 
-  private constructor(env: RootDatabase) {
+  private constructor(env: RootDatabase, readCache: boolean) {
     this.env = env;
     this.checkpoint = new Checkpoint(env);
     this.positions = new Positions(env);
     this.undo = new UndoLog(env);
-    const versioning = { position: (): number => this.#n, undo: this.undo };
+    this.touches = new Touches(env, this.undo);
+    const versioning = { position: (): number => this.#n, undo: this.undo, readCache };
     this.inodes = new InodeTable(env);
     this.tree = new Tree(env, versioning);
     this.content = new Content(env, versioning);
@@ -70,13 +77,18 @@ export class ProjectionSet {
     this.cache = new CacheTable(env);
     this.served = new ServedTable(env);
     this.all = [this.inodes, this.tree, this.content, this.xattrs, this.famfs, this.conflicts, this.placements];
+    this.#caches = [...this.all.flatMap((p) => p.caches), ...this.touches.caches];
   }
 
   /**
    * Opens the projections at `path`. Rows written by another format version are dropped
    * (the log rebuilds them) unless `readOnly`, where that is an error saying what to run.
    */
-  static open(path: string, opts: { readOnly?: boolean } = {}): ProjectionSet {
+  /**
+   * `scratch`: a place only rebuilt and digested (replay --check): the current rows are not
+   * kept decoded in memory for reads (lmdb-js's cache), which would only cost every write.
+   */
+  static open(path: string, opts: { readOnly?: boolean; scratch?: boolean } = {}): ProjectionSet {
     let env;
     try {
       env = openLmdbEnv(path, {});
@@ -85,7 +97,7 @@ export class ProjectionSet {
       if (!opts.readOnly) throw err;
       env = openLmdbEnv(path, { readOnly: true });
     }
-    const set = new ProjectionSet(env);
+    const set = new ProjectionSet(env, opts.scratch !== true);
     const meta = set.env.openDB<number, string>({ name: 'projections-meta' });
     const format = meta.get('format');
     if (format !== PROJECTIONS_FORMAT) {
@@ -107,9 +119,12 @@ export class ProjectionSet {
   /** Applies entries (each feed's in sequence order) in one transaction. Returns how many were new. */
   applyEntries(entries: ReadonlyArray<Entry<unknown>>, opts: { rewindTo?: number } = {}): number {
     let applied = 0;
-    const caches = this.all.flatMap((p) => p.caches);
+    const caches = this.#caches;
     this.env.transactionSync(() => {
-      if (opts.rewindTo !== undefined && opts.rewindTo < this.positions.applied) this.#rewind(opts.rewindTo);
+      if (opts.rewindTo !== undefined && opts.rewindTo < this.positions.applied) {
+        if (!this.canRewindTo(opts.rewindTo)) throw new ProjectionError('BEHIND', `cannot rewind to position ${opts.rewindTo}: undo records start at ${this.undo.floor} (rebuild instead)`);
+        this.#rewind(opts.rewindTo);
+      }
       for (const c of caches) c.begin();
       try {
         for (const entry of entries) if (this.#applyOne(entry)) applied++;
@@ -133,6 +148,7 @@ export class ProjectionSet {
       throw new ProjectionError('BEHIND', `projections hold feed ${feed} up to entry ${have - 1}; cannot apply entry ${entry.seq} before the ones between`);
     }
     this.#n = this.positions.next({ feed, seq: entry.seq, hlc: entry.hlc, hash: entry.hash });
+    this.touches.record(entry.events, this.#n);
     entry.events.forEach((raw, index) => {
       let event: FsEvent;
       try {
@@ -149,13 +165,14 @@ export class ProjectionSet {
       });
     });
     this.checkpoint.set(feed, { length: entry.seq + 1, hash: entry.hash });
+    for (const c of this.#caches) c.seal(this.#n);
     this.undo.seal(this.#n);
     return true;
   }
 
   /** Every sub-database by name. */
   #dbsByName(): Map<string, Database<unknown, Key>> {
-    return new Map(this.all.flatMap((p) => p.dbs.map(([name, db]) => [name, db] as const)));
+    return new Map([...this.all, this.touches].flatMap((p) => p.dbs.map(([name, db]) => [name, db] as const)));
   }
 
   /**
@@ -175,10 +192,17 @@ export class ProjectionSet {
       }
       const hist = dbs.get(`${name}-history`) as Database<unknown, string> | undefined;
       if (hist === undefined) continue;
-      for (const k of hist.getKeys({ start: historyKey(key, n0 + 1), end: `${key}\x01` })) hist.removeSync(k);
-      const value = new HistoryReader(hist).at(key, n0);
-      if (value === undefined) db.removeSync(key);
-      else db.putSync(key, value);
+      // History rows from after n0 go; the last value at or before n0 (if the row was there)
+      // becomes the current row again, stamped with the position it held from.
+      for (const k of [...hist.getKeys({ start: historyKey(key, n0 + 1), end: `${key}\x01` })]) hist.removeSync(k);
+      let last: { key: string; value: unknown } | undefined;
+      for (const r of hist.getRange({ start: historyKey(key, n0), end: `${key}\0`, reverse: true, limit: 1 })) last = r;
+      if (last === undefined || last.value === null) {
+        db.removeSync(key);
+        continue;
+      }
+      hist.removeSync(last.key);
+      db.putSync(key, [Number(last.key.slice(key.length + 1)), last.value]);
     }
     this.undo.dropAfter(n0, head);
     const dropped = this.positions.truncate(n0);
@@ -192,6 +216,21 @@ export class ProjectionSet {
     }
   }
 
+  /** True when the undo records reach back far enough to rewind to position n0. */
+  canRewindTo(n0: number): boolean {
+    return n0 + 1 >= this.undo.floor;
+  }
+
+  /** Stops keeping undo records (a scratch rebuild: see undo-log.ts). */
+  pauseUndo(): void {
+    this.undo.pause();
+  }
+
+  /** Keeps undo records again, from the next position on. */
+  resumeUndo(): void {
+    this.env.transactionSync(() => this.undo.resume(this.positions.applied + 1));
+  }
+
   /** The head position: how many entries are applied. */
   get head(): number {
     return this.positions.applied;
@@ -199,7 +238,7 @@ export class ProjectionSet {
 
   /** One digest per projection (hex). Local projections are marked so peers can leave them out. */
   digests(): Array<{ name: string; local: boolean; digest: string }> {
-    const parts = [...this.all.map((p) => ({ name: p.name, local: p.local, dbs: p.dbs })), { name: 'positions', local: false, dbs: this.positions.dbs }];
+    const parts = [...this.all.map((p) => ({ name: p.name, local: p.local, dbs: p.dbs })), { name: 'positions', local: false, dbs: [...this.positions.dbs, ...this.touches.dbs] }];
     return parts.map((p) => {
       const h = newDigest();
       for (const [name, db] of p.dbs) digestDb(h, name, db);
@@ -211,9 +250,9 @@ export class ProjectionSet {
   clear(): void {
     this.env.transactionSync(() => {
       this.checkpoint.clear();
-      this.undo.db.clearSync();
-      for (const p of this.all) for (const c of p.caches) c.discard();
-      for (const p of this.all) for (const [, db] of p.dbs) db.clearSync();
+      this.undo.clear();
+      for (const p of [...this.all, this.touches]) for (const c of p.caches) c.discard();
+      for (const p of [...this.all, this.touches]) for (const [, db] of p.dbs) db.clearSync();
       for (const [, db] of this.positions.dbs) db.clearSync();
       this.positions.reset();
     });

@@ -5,6 +5,7 @@
  */
 import { feedName, type Entry, type Feed, type FeedSet } from '../log/index.js';
 import type { ProjectionSet } from './projection-set.js';
+import { ProjectionError } from './projection-error.js';
 
 const BATCH = 2048;
 
@@ -102,6 +103,19 @@ function keyBefore(a: { hlc: number; feed: string; seq: number }, b: { hlc: numb
  * see a half-rewound tree. Returns how many entries were applied (re-applied ones included).
  */
 export async function integrate(set: ProjectionSet, feeds: FeedSet, onProgress?: (p: ReplayProgress) => void): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const r = await integrateOnce(set, feeds, onProgress);
+    if (r !== STALE) return r;
+    // The projections moved on while the tail was read (an entry staged and applied meanwhile,
+    // or one applied but not yet readable from its feed): read again rather than rewind past it.
+    if (attempt >= 100) throw new ProjectionError('BEHIND', 'the projections kept moving while a late entry was being integrated');
+    await new Promise((r) => setTimeout(r, Math.min(50, 1 + attempt)));
+  }
+}
+
+const STALE = -1;
+
+async function integrateOnce(set: ProjectionSet, feeds: FeedSet, onProgress?: (p: ReplayProgress) => void): Promise<number> {
   // Each feed's first unapplied entry is its earliest (timestamps rise along a feed).
   let first: { hlc: number; feed: string; seq: number } | null = null;
   for (const feed of feeds.list()) {
@@ -120,6 +134,8 @@ export async function integrate(set: ProjectionSet, feeds: FeedSet, onProgress?:
     n0--;
   }
   if (n0 === head) return catchUp(set, feeds, onProgress);
+  // The projections were rebuilt without undo records that far back: rebuild them again.
+  if (!set.canRewindTo(n0)) return rebuild(set, feeds, onProgress);
   // Late arrival: gather the applied tail after n0 and everything unapplied, sorted, then
   // rewind and re-apply it all in one transaction.
   const from = new Map<string, number>();
@@ -133,14 +149,33 @@ export async function integrate(set: ProjectionSet, feeds: FeedSet, onProgress?:
     const start = from.get(feed.name) ?? 0;
     if (start < feed.length) tail.push(...(await feed.read(start, feed.length)));
   }
+  // No await from here on: check that the tail holds every entry the projections applied after n0.
+  if (set.positions.applied !== head) return STALE;
+  const read = new Map<string, number>();
+  for (const e of tail) read.set(feedName(e), Math.max(read.get(feedName(e)) ?? 0, e.seq + 1));
+  for (const [feed, pos] of set.checkpoint.all()) if (from.has(feed) && pos.length > (read.get(feed) ?? from.get(feed)!)) return STALE;
   tail.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
   const applied = set.applyEntries(tail, { rewindTo: n0 });
   onProgress?.({ done: applied, total: tail.length });
   return applied;
 }
 
+export interface RebuildOptions {
+  /**
+   * false: keep no undo records (a scratch rebuild that nothing will rewind, e.g. `realize
+   * log replay --check`); a later rewind into the rebuilt part becomes a rebuild. Default true.
+   */
+  readonly undo?: boolean;
+}
+
 /** Drops every projection row and applies the whole log again. */
-export async function rebuild(set: ProjectionSet, feeds: FeedSet, onProgress?: (p: ReplayProgress) => void): Promise<number> {
+export async function rebuild(set: ProjectionSet, feeds: FeedSet, onProgress?: (p: ReplayProgress) => void, opts: RebuildOptions = {}): Promise<number> {
   set.clear();
-  return catchUp(set, feeds, onProgress);
+  if (opts.undo !== false) return catchUp(set, feeds, onProgress);
+  set.pauseUndo();
+  try {
+    return await catchUp(set, feeds, onProgress);
+  } finally {
+    set.resumeUndo();
+  }
 }

@@ -163,6 +163,11 @@ export class Tree implements Projection {
     return this.#nodesPast.changes(id);
   }
 
+  /** Every change of every area's root, oldest first per area. */
+  *areaChanges(): Generator<{ area: string; n: number; root: NodeId | null }> {
+    for (const c of this.#areasPast.allChanges('')) yield { area: c.key, n: c.n, root: c.value };
+  }
+
   /** Which node the name held, change by change (null: the name was free). */
   direntChanges(parent: NodeId, name: string): Generator<{ n: number; value: NodeId | null }> {
     return this.#direntsPast.changes(direntKey(parent, name));

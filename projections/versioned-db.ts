@@ -1,8 +1,8 @@
 /**
- * A sub-database whose every change is also kept as a history row (history.ts), so the
- * projection can answer "as it was at position P" with an index lookup.
+ * A sub-database whose superseded values are kept as history rows (history.ts, cached-db.ts),
+ * so the projection can answer "as it was at position P" with an index lookup.
  */
-import type { RootDatabase } from 'lmdb';
+import type { Database, RootDatabase } from 'lmdb';
 import { CachedDb } from './cached-db.js';
 import { HistoryReader } from './history.js';
 import type { UndoLog } from './undo-log.js';
@@ -20,11 +20,13 @@ export interface VersionedDb<V> {
 export interface Versioning {
   readonly position: PositionClock;
   readonly undo: UndoLog;
+  /** Keep recently read current rows decoded (lmdb-js cache): true for a store that serves reads. */
+  readonly readCache?: boolean;
 }
 
 export function versionedDb<V>(env: RootDatabase, name: string, versioning: Versioning): VersionedDb<V> {
   const history = new CachedDb<V | null, string>(env.openDB({ name: `${name}-history` }));
   // Current rows are read on every FUSE request: lmdb-js keeps recently read ones decoded.
-  const current = new CachedDb<V, string>(env.openDB({ name, cache: true }), { db: history as CachedDb<unknown, string>, position: versioning.position }, { log: versioning.undo, name, kind: 'v' });
-  return { current, history, past: new HistoryReader<V>(history.db) };
+  const current = new CachedDb<V, string>(env.openDB({ name, cache: versioning.readCache !== false }), { db: history.db as Database<unknown, string>, position: versioning.position }, { log: versioning.undo, name, kind: 'v' });
+  return { current, history, past: new HistoryReader<V>(history.db, current) };
 }

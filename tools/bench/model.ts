@@ -8,9 +8,11 @@
  *      binary and a few shared copies; tools/bench/tree-helpers.ts) + one 1 GiB file of
  *      incompressible seeded content: files/s and MB/s against each anchor;
  *   2. the small files alone (files/s) and the 1 GiB file alone (MB/s);
- *   3. rebuild every projection from the imported log (replayCheck: a scratch LMDB
- *      environment, then the digests compared with the live ones), events/s, against the
- *      model issue's goal of 200,000 events/s;
+ *   3. rebuild every projection from the imported log into a scratch LMDB environment the
+ *      way replayCheck (`realize log replay --check`) does it (no undo records: nothing
+ *      rewinds a scratch place), events/s, against the model issue's goal of 200,000
+ *      events/s; then replayCheck itself (digests compared with the live ones), and one
+ *      rebuild with undo records (what the engine does when it rebuilds its own) for the notes;
  *   4. peak RSS of the process during the import, at the full tree and at a tenth of it
  *      (1,000 files + 100 MiB): the same figure at both sizes means memory stays flat.
  *
@@ -232,20 +234,31 @@ export const modelBench: Bench = {
     const rebuildCpu: number[] = [];
     let counted: { entries: number; events: number };
     let rebuildOk = true;
+    let rebuildWithUndo = Number.NaN;
     try {
       counted = await countEvents(engine);
       for (let rep = 0; rep < opts.repeat; rep++) {
         const scratch = await freshDir(opts.dir, 'rebuild');
-        const set = ProjectionSet.open(scratch);
+        const set = ProjectionSet.open(scratch, { scratch: true });
         collectGarbage();
         await settle();
         const cpu0 = process.cpuUsage();
-        const t = await timed(() => rebuild(set, engine.store.feeds));
+        const t = await timed(() => rebuild(set, engine.store.feeds, undefined, { undo: false }));
         const cpu = process.cpuUsage(cpu0);
         await set.close();
         if (t.value !== counted.entries) throw new Error(`bench model: the rebuild applied ${t.value} entries of ${counted.entries}`);
         rebuildSeconds.push(t.seconds);
         rebuildCpu.push((cpu.user + cpu.system) / 1e6);
+        await rm(scratch, { recursive: true, force: true });
+      }
+      {
+        const scratch = await freshDir(opts.dir, 'rebuild-undo');
+        const set = ProjectionSet.open(scratch);
+        collectGarbage();
+        await settle();
+        const t = await timed(() => rebuild(set, engine.store.feeds));
+        await set.close();
+        rebuildWithUndo = t.seconds;
         await rm(scratch, { recursive: true, force: true });
       }
       // Rebuild equals incremental: the same rebuild into a scratch place, digests compared.
@@ -304,7 +317,7 @@ export const modelBench: Bench = {
       'the goal: Realize import within 3x of cp -a (ratio >= 0.33 against cp -a) and faster than hyperdrive (ratio > 1); rebuild >= 200,000 events/s (ratio >= 1 against the goal row); peak RSS the same at both tree sizes',
       `durability: the Realize import returns when every block and entry is fsynced (blocks fdatasynced before the entry that names them); cp -a and hyperdrive never fsync (hyperdrive's RocksDB writes its WAL unsynced), so their copies are in the page cache when they finish. The "durable on both sides" row adds \`sync -f\` (syncfs of the filesystem, which on a shared disk also flushes other processes' writes) after cp -a: ${ms(times.tree.cpSync)} s`,
       `Realize: in-process Engine.open + importTree (8 files read in parallel, entries of ~2,000 events), timed from the walk to the last fsync; cp -a: a child process; ${hdName}: in-process, a walk of the same tree, readFile + drive.put of every file, ${HYPERDRIVE_IN_FLIGHT} files in flight (the 1 GiB file read whole and put in one drive.put), timed to the last put (close not timed)`,
-      `rebuild: every projection rebuilt from the log into a fresh scratch LMDB environment (projections rebuild()), median of ${rebuildSeconds.length} (${ms(rebuildSeconds)} s wall, ${ms(rebuildCpu)} s CPU: ${fmt(Math.round(rate(counted.events, median(rebuildCpu))))} events per CPU second, what an idle machine would show); ${fmt(Math.round(rate(counted.entries, rbS)))} entries/s; replayCheck of the same store: rebuilt digests ${rebuildOk ? 'equal' : 'DIFFER FROM'} the live ones`,
+      `rebuild: every projection rebuilt from the log into a fresh scratch LMDB environment as replay --check does (projections rebuild(..., { undo: false })), median of ${rebuildSeconds.length} (${ms(rebuildSeconds)} s wall, ${ms(rebuildCpu)} s CPU: ${fmt(Math.round(rate(counted.events, median(rebuildCpu))))} events per CPU second, what an idle machine would show); ${fmt(Math.round(rate(counted.entries, rbS)))} entries/s; replayCheck of the same store: rebuilt digests ${rebuildOk ? 'equal' : 'DIFFER FROM'} the live ones; a rebuild that keeps undo records (the engine rebuilding its own projections): ${fmt(Math.round(rate(counted.events, rebuildWithUndo)))} events/s`,
       `peak RSS: VmHWM reset at the start of the import and read at its end (plus 20 ms sampling); the full-size figure is the first full import, before hyperdrive was loaded (peak over all ${fullRss.length} full imports: ${(Math.max(...fullRss.map((r) => r.peak)) / MiB).toFixed(1)} MiB). RSS includes mapped LMDB pages (file-backed)`,
       `where the growth is (peak over the RSS before the import, MiB; anonymous = JS heap and native allocations, file-backed = mapped LMDB pages, reclaimable): ${splitNote('full', firstFull.split)}; ${splitNote('tenth', tenthRun.split)}`,
       'page cache: the source tree was just written, so every side reads it from the page cache',
