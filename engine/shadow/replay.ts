@@ -8,7 +8,12 @@
  *
  * Streaming: the tree is walked depth first straight from the projections; only one
  * directory's entries (and the ids of hard-linked files, --into) are held at a time, so
- * memory does not grow with the log. File writes run concurrently, a bounded number at once.
+ * memory does not grow with the log. --shadow renders each document straight from the
+ * records (renderShadow) and hands it to a writer thread (doc-writer.ts) that writes batches
+ * with synchronous calls, a bounded number of batches in flight; directories are made here,
+ * before anything inside them is queued. --into writes files concurrently, a bounded number
+ * at once. Nothing is fsynced: the replay is a view of the log, not a copy of record, and a
+ * later --shadow replay compares every document and rewrites what a crash lost.
  *
  * Incremental and idempotent: a replay over an earlier one compares as it walks. --shadow
  * renders every document and rewrites only those whose bytes differ; --into skips files
