@@ -8,7 +8,12 @@
  *
  * Streaming: the tree is walked depth first straight from the projections; only one
  * directory's entries (and the ids of hard-linked files, --into) are held at a time, so
- * memory does not grow with the log. File writes run concurrently, a bounded number at once.
+ * memory does not grow with the log. --shadow renders each document straight from the
+ * records (renderShadow) and hands it to a writer thread (doc-writer.ts) that writes batches
+ * with synchronous calls, a bounded number of batches in flight; directories are made here,
+ * before anything inside them is queued. --into writes files concurrently, a bounded number
+ * at once. Nothing is fsynced: the replay is a view of the log, not a copy of record, and a
+ * later --shadow replay compares every document and rewrites what a crash lost.
  *
  * Incremental and idempotent: a replay over an earlier one compares as it walks. --shadow
  * renders every document and rewrites only those whose bytes differ; --into skips files
@@ -26,7 +31,7 @@
  * replaced, and symlink targets are never resolved (YAML in --shadow, symlink(2) in --into).
  */
 import { constants, type Dirent as FsDirent } from 'node:fs';
-import { lstat, mkdir, open, readdir, readlink, rename, rm, symlink, link, unlink, lutimes, lchown, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readlink, rename, rm, symlink, link, unlink, lutimes, lchown } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { nameProblem, validAreaName, type NodeId } from '../../log/index.js';
 import type { NodeRecord } from '../../projections/index.js';
@@ -35,7 +40,8 @@ import type { Engine } from '../engine.js';
 import { shadowSource, type ShadowSource } from './source.js';
 import { readState, STATE_FILE, writeState, type ShadowMode, type ShadowState } from './state.js';
 import { touchedSince, type Touched } from './touched.js';
-import { DIR_DOC, emitShadow, shadowDoc, shadowName } from './yaml.js';
+import { DocOp, DocWriter } from './doc-writer.js';
+import { DIR_DOC, renderShadow, shadowName } from './yaml.js';
 
 export interface ReplayStats {
   files: number;
@@ -62,8 +68,10 @@ export interface ReplayOptions {
   readonly mode: ShadowMode;
   /** The position: "head" (the default) is all there is today. */
   readonly at?: string;
-  /** Files written at once. */
+  /** --into: files written at once. */
   readonly concurrency?: number;
+  /** --shadow: threads writing documents (doc-writer.ts). */
+  readonly writers?: number;
   readonly onProgress?: (s: Readonly<ReplayStats>) => void;
   readonly onProblem?: (p: ReplayProblem) => void;
   /** Use this source instead of the engine's (tests: crafted trees). */
@@ -81,7 +89,6 @@ export interface ReplayResult extends ReplayStats {
 }
 
 const NEW_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
-const READ_NOFOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
 const DIR_NOFOLLOW = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 const CHUNK = 1024 * 1024;
 const MAX_PROBLEMS_KEPT = 1000;
@@ -135,15 +142,6 @@ function tmpName(dir: string): string {
   return join(dir, `.realize-tmp-${process.pid}-${(tmpCounter++).toString(36)}`);
 }
 
-async function writeNew(path: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
-  const fh = await open(path, NEW_FILE, mode);
-  try {
-    await fh.writeFile(data);
-  } finally {
-    await fh.close();
-  }
-}
-
 /** Removes whatever is at `path` without following it. */
 async function removeEntry(path: string, kind: DiskKind): Promise<void> {
   if (kind === 'dir') await rm(path, { recursive: true, force: true });
@@ -156,22 +154,6 @@ async function listDir(path: string): Promise<Map<string, DiskKind>> {
   const m = new Map<string, DiskKind>();
   for (const d of await readdir(path, { withFileTypes: true })) m.set(d.name, diskKind(d));
   return m;
-}
-
-async function readNoFollow(path: string): Promise<Buffer | null> {
-  let fh: FileHandle;
-  try {
-    fh = await open(path, READ_NOFOLLOW);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP' || code === 'ENOENT') return null;
-    throw err;
-  }
-  try {
-    return await fh.readFile();
-  } finally {
-    await fh.close();
-  }
 }
 
 interface DirFix {
@@ -212,6 +194,7 @@ export async function replayShadow(engine: Engine, dirArg: string, opts: ReplayO
   const stats: ReplayStats = { files: 0, dirs: 0, symlinks: 0, written: 0, unchanged: 0, removed: 0, problems: 0, bytes: 0 };
   const problemList: ReplayProblem[] = [];
   const pool = new Pool(opts.concurrency ?? 32);
+  const docs = mode === 'shadow' ? new DocWriter({ threads: opts.writers ?? 1 }) : null;
   const dirFixes: DirFix[] = [];
   const visited = new Set<NodeId>();
   /** --into: first path and inode of each hard-linked file written or found in this replay. */
@@ -229,34 +212,24 @@ export async function replayShadow(engine: Engine, dirArg: string, opts: ReplayO
       if (problemList.length < MAX_PROBLEMS_KEPT) problemList.push({ path, reason });
       opts.onProblem?.({ path, reason });
     };
+    const report = (): void => {
+      if (opts.onProgress === undefined) return;
+      opts.onProgress(docs === null ? stats : { ...stats, written: stats.written + docs.totals.written, unchanged: stats.unchanged + docs.totals.unchanged, bytes: stats.bytes + docs.totals.bytes });
+    };
     const progress = (): void => {
       if (++sinceProgress >= 1000) {
         sinceProgress = 0;
-        opts.onProgress?.(stats);
+        report();
       }
     };
 
     // ---- --shadow: documents
 
-    const putDoc = async (path: string, text: string, had: DiskKind | undefined, fresh: boolean): Promise<void> => {
-      const data = Buffer.from(text);
-      if (had === undefined || fresh) {
-        await writeNew(path, data);
-      } else {
-        if (had === 'file') {
-          const old = await readNoFollow(path);
-          if (old !== null && old.equals(data)) {
-            stats.unchanged++;
-            return;
-          }
-        }
-        if (had === 'dir') await removeEntry(path, had);
-        const tmp = tmpName(resolve(path, '..'));
-        await writeNew(tmp, data);
-        await rename(tmp, path);
-      }
-      stats.written++;
-      stats.bytes += data.byteLength;
+    /** Queues a document for the writer threads: created, compared with what is there, or replacing it. */
+    const putDoc = async (disk: string, path: string, text: string, had: DiskKind | undefined): Promise<void> => {
+      if (had === undefined) return docs!.add(DocOp.New, path, text);
+      if (had === 'dir') await removeEntry(path, had);
+      return docs!.add(had === 'file' ? DocOp.Compare : DocOp.Replace, path, text, tmpName(disk));
     };
 
     // ---- --into: files, symlinks
@@ -347,8 +320,7 @@ export async function replayShadow(engine: Engine, dirArg: string, opts: ReplayO
       if (mode === 'shadow') {
         const had = onDisk.get(DIR_DOC);
         onDisk.delete(DIR_DOC);
-        const text = emitShadow(shadowDoc(storePath, id, node, undefined, undefined));
-        await pool.add(() => putDoc(join(disk, DIR_DOC), text, had, fresh));
+        await putDoc(disk, join(disk, DIR_DOC), renderShadow(storePath, id, node, undefined, undefined), fresh ? undefined : had);
       } else {
         if (!fresh) {
           // An earlier replay may have left it read-only: we must be able to write in it.
@@ -399,8 +371,8 @@ export async function replayShadow(engine: Engine, dirArg: string, opts: ReplayO
         else stats.files++;
         progress();
         if (mode === 'shadow') {
-          const text = emitShadow(shadowDoc(childPath, childId, child, child.kind === 'file' ? source.content(childId) : undefined, child.kind === 'file' ? source.extents(childId) : undefined));
-          await pool.add(() => putDoc(path, text, fresh ? undefined : had, fresh));
+          const isFile = child.kind === 'file';
+          await putDoc(disk, path, renderShadow(childPath, childId, child, isFile ? source.content(childId) : undefined, isFile ? source.extents(childId) : undefined), fresh ? undefined : had);
         } else if (child.kind === 'symlink') {
           await pool.add(() => putSymlink(path, child, fresh ? undefined : had, childDirty));
         } else {
@@ -443,6 +415,12 @@ export async function replayShadow(engine: Engine, dirArg: string, opts: ReplayO
       stats.removed++;
     }
     await pool.drain();
+    if (docs !== null) {
+      await docs.drain();
+      stats.written += docs.totals.written;
+      stats.unchanged += docs.totals.unchanged;
+      stats.bytes += docs.totals.bytes;
+    }
 
     // --into: directory modes and times last (writing into them moved their mtimes), deepest first.
     for (let i = dirFixes.length - 1; i >= 0; i--) {
@@ -463,6 +441,7 @@ export async function replayShadow(engine: Engine, dirArg: string, opts: ReplayO
     return { ...stats, mode, dir, at: source.at, seconds: (performance.now() - started) / 1000, incremental: !fresh, problemList };
   } finally {
     await pool.drain().catch(() => undefined);
+    await docs?.close();
     if (opts.source === undefined) await source.close();
   }
 }

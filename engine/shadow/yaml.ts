@@ -185,6 +185,43 @@ export function emitShadow(doc: ShadowDoc): string {
   );
 }
 
+/** shadowTime, remembering the last time rendered (a tree's files often share their times). */
+let lastMs = Number.NaN;
+let lastTime = '';
+function timeScalar(ms: number): string {
+  if (ms !== lastMs) {
+    lastTime = scalar(shadowTime(ms));
+    lastMs = ms;
+  }
+  return lastTime;
+}
+
+/**
+ * The bytes of the document of a node at `path`, straight from its records: the same bytes as
+ * `emitShadow(shadowDoc(...))` (the tests hold them equal) without building the document
+ * first. This is what replay renders for every file.
+ */
+export function renderShadow(path: string, id: NodeId, node: NodeRecord, content: ContentRow | undefined, extents: readonly Extent[] | undefined): string {
+  const head = `  path: ${quote(path)}\n  id: ${quote(id)}\n  owner: ${node.uid}\n  group: ${node.gid}\n`;
+  const times = `  nlink: ${node.nlink}\n  mtime: ${timeScalar(node.mtime)}\n  ctime: ${timeScalar(node.ctime)}\n`;
+  switch (node.kind) {
+    case 'dir':
+      return `directory:\n${head}  permissions: '${permissions(node.mode)}'\n${times}`;
+    case 'symlink':
+      return `symlink:\n${head}  target: ${quote(node.target ?? '')}\n${times}`;
+    case 'file': {
+      let s =
+        `file:\n${head}  permissions: '${permissions(node.mode)}'\n  size: ${content?.size ?? 0}\n${times}` +
+        `  content_hash: '${contentHash(content)}'\n  version: ${content?.commits ?? 0}\n  pending: ${content?.pending ?? 0}\n`;
+      if (extents !== undefined && extents.length > 0) {
+        s += '  extents:\n';
+        for (const e of extents) s += `    - device_uuid: ${quote(uuidString(e.device))}\n      offset: ${e.offset}\n      length: ${e.length}\n`;
+      }
+      return s;
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // Reading back
 

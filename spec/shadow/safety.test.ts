@@ -4,10 +4,11 @@
  * the tree are never followed (YAML in --shadow, symlink(2) in --into); a symlink already in
  * DIR where a directory or file belongs is removed, never followed.
  */
-import { mkdir, readFile, readlink, lstat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readlink, lstat, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { replayShadow } from '../../engine/index.js';
+import { projectionSource } from '../../engine/shadow/source.js';
 import { LogError, validateEvent } from '../../log/index.js';
 import { nid, openStore, OWNER, putFile, readTree, tempDir } from './helpers.js';
 
@@ -77,7 +78,6 @@ t.test('symlinks are never followed: not in the tree, not in DIR', async (t) => 
     const dir = join(sandbox, mode);
     await replayShadow(engine, dir, { mode });
     // Plant symlinks to the outside where a directory and a file belong, then replay again.
-    const { rm } = await import('node:fs/promises');
     await rm(join(dir, 'home/d'), { recursive: true });
     await symlink(outside, join(dir, 'home/d'));
     await rm(join(dir, 'home/g'));
@@ -91,4 +91,20 @@ t.test('symlinks are never followed: not in the tree, not in DIR', async (t) => 
   }
   t.equal(await readlink(join(sandbox, 'into/home/out')), '../../outside/secret', '--into: a symlink, made, never resolved');
   t.match(await readFile(join(sandbox, 'shadow/home/out'), 'utf8'), /^symlink:\n/, '--shadow: a YAML document');
+});
+
+t.test('a document the writer thread cannot write fails the replay (named), and leaves no thread running', async (t) => {
+  const { engine } = await openStore(t);
+  await engine.run({ type: 'mkdir', path: '/home', mode: 0o755, owner: OWNER });
+  await putFile(engine, '/home/a', 'a');
+  const home = engine.stat('/home').id;
+  const a = engine.stat('/home/a').id;
+  // A crafted source whose directory lists the same name twice: the second create meets the first.
+  const source = { ...projectionSource(engine.projections), children: (parent: string) => (parent === home ? [{ name: 'a', id: a }, { name: 'a', id: a }] : []) };
+  const dir = join(await tempDir(t), 'out');
+  await t.rejects(replayShadow(engine, dir, { mode: 'shadow', source }), /cannot write .*home\/a: EEXIST/);
+  // The threads are gone: the same replay with the real tree works and verifies.
+  await rm(dir, { recursive: true });
+  const r = await replayShadow(engine, dir, { mode: 'shadow' });
+  t.equal(r.written, 2, 'the area root document and the file');
 });

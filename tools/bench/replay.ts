@@ -202,7 +202,7 @@ export const replayBench: Bench = {
       // 5. Memory.
       rows.push({ workload: `--shadow peak RSS, ${files} files`, unit: 'MiB', realize: rss.peak / MiB, anchor: `the same at ${small.files} files`, anchorValue: smallRss.peak / MiB, better: 'lower' });
       rows.push({ workload: `--shadow RSS growth during the replay, ${files} files`, unit: 'MiB', realize: rss.growth / MiB, anchor: `the same at ${small.files} files`, anchorValue: smallRss.growth / MiB, better: 'lower' });
-      notes.push(`log: ${files} files in ${Math.ceil(files / PER_DIR)} directories, ${built.entries} entries, ${built.events} events; ${CONCURRENCY} writes in flight for Realize and the anchor loop`);
+      notes.push(`log: ${files} files in ${Math.ceil(files / PER_DIR)} directories, ${built.entries} entries, ${built.events} events; --shadow writes its documents from one writer thread (synchronous calls, batches of 256); --into and the anchor loop keep ${CONCURRENCY} writes in flight`);
       notes.push('RSS includes the LMDB pages mapped while reading the projections (file-backed, reclaimable): it grows with the part of the tree touched, the JS heap does not');
       notes.push('the minimal-loop anchor is given the YAML bytes in memory (not timed: reading them back from disk); Realize reads the projections and renders every document');
       return { rows, notes };
