@@ -158,7 +158,8 @@ function decideUnchecked(view: TreeView, cmd: Command, ctx: DecideContext): Deci
     case 'write': {
       const node = file(view, cmd.id);
       if (cmd.blocks.length === 0) return NONE;
-      return { area: node.area, events: [{ type: 'write', id: cmd.id, size: cmd.size, blocks: cmd.blocks, time }] };
+      const write: FsEvent = { type: 'write', id: cmd.id, size: cmd.size, blocks: cmd.blocks, time };
+      return { area: node.area, events: cmd.commit === true ? [write, { type: 'commit', id: cmd.id, time }] : [write] };
     }
     case 'truncate': {
       const node = file(view, cmd.id);

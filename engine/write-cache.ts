@@ -54,6 +54,11 @@ interface Branch {
   /** When the branch was last written (ms), until its events carry the time. */
   mtime: number;
   readonly dirty: Map<number, Block>;
+  /**
+   * Blocks being flushed: taken out of `dirty` (no copy) and still read from here until the
+   * write event naming them is applied. A write into one of them copies it into `dirty` first.
+   */
+  readonly inflight: Map<number, Block>;
   bytes: number;
   timer: unknown;
   flushing: Promise<void> | null;
@@ -120,10 +125,9 @@ export class WriteCache {
     if (b === undefined || !this.#detached(id)) return;
     if (b.timer !== null) this.#clearTimer(b.timer);
     b.timer = null;
-    this.#total -= b.bytes;
-    b.bytes = 0;
-    for (const blk of b.dirty.values()) giveBuffer(blk.buf);
+    for (const blk of b.dirty.values()) this.#release(b, blk);
     b.dirty.clear();
+    // Inflight blocks belong to the flush under way; it drops them when it ends.
     this.#branches.delete(id);
   }
 
@@ -132,7 +136,7 @@ export class WriteCache {
     if (b === undefined) {
       const row = this.#engine.projections.content.row(id);
       if (row === undefined) throw new EngineError('NOT_FOUND', `no such file: ${id}`);
-      b = { size: row.size, floor: Infinity, mtime: 0, dirty: new Map(), bytes: 0, timer: null, flushing: null, error: null, writers: 0 };
+      b = { size: row.size, floor: Infinity, mtime: 0, dirty: new Map(), inflight: new Map(), bytes: 0, timer: null, flushing: null, error: null, writers: 0 };
       this.#branches.set(id, b);
     }
     return b;
@@ -158,6 +162,13 @@ export class WriteCache {
     // Blocks only partly covered and not yet in memory need their current content first.
     for (let i = first; i <= last; i++) {
       if (b.dirty.has(i)) continue;
+      const flushing = b.inflight.get(i);
+      if (flushing !== undefined) {
+        const buf = takeBuffer();
+        flushing.buf.copy(buf, 0, 0, flushing.len);
+        this.#adopt(b, i, { buf, len: flushing.len });
+        continue;
+      }
       const blockStart = i * BLOCK_SIZE;
       const covered = offset <= blockStart && end >= Math.min(blockStart + BLOCK_SIZE, Math.max(b.size, end));
       if (!covered && blockStart < b.size) {
@@ -167,8 +178,10 @@ export class WriteCache {
           const old = await this.#readBase(id, b, blockStart, len);
           if (b.dirty.has(i)) return;
           const buf = takeBuffer();
-          old.copy(buf);
-          this.#adopt(b, i, { buf, len: old.byteLength });
+          const flushing = b.inflight.get(i); // a flush took the block while we read
+          if (flushing !== undefined) flushing.buf.copy(buf, 0, 0, flushing.len);
+          else old.copy(buf);
+          this.#adopt(b, i, { buf, len: flushing?.len ?? old.byteLength });
         });
       }
     }
@@ -214,7 +227,7 @@ export class WriteCache {
       pending.push(this.#readBase(id, b, s, e - s).then((d) => void d.copy(out, s - offset)));
     };
     for (let i = first; i <= last; i++) {
-      const block = b.dirty.get(i);
+      const block = b.dirty.get(i) ?? b.inflight.get(i);
       if (block === undefined) {
         if (cleanFrom < 0) cleanFrom = i;
         continue;
@@ -271,9 +284,9 @@ export class WriteCache {
     b.timer = t;
   }
 
-  #startFlush(id: NodeId, b: Branch): Promise<void> {
+  #startFlush(id: NodeId, b: Branch, commit = false): Promise<void> {
     if (b.flushing !== null) return b.flushing;
-    b.flushing = this.#flushBranch(id, b)
+    b.flushing = this.#flushBranch(id, b, commit)
       .catch((err: Error) => {
         b.error ??= err;
       })
@@ -283,46 +296,66 @@ export class WriteCache {
     return b.flushing;
   }
 
-  async #flushBranch(id: NodeId, b: Branch): Promise<void> {
+  async #flushBranch(id: NodeId, b: Branch, commit: boolean): Promise<void> {
     while (b.dirty.size > 0) {
       if (this.#detached(id)) return; // unlinked: stays in memory until discarded
       const indexes = [...b.dirty.keys()].sort((x, y) => x - y);
+      // The blocks are taken, not copied: writes landing meanwhile copy them back into `dirty`.
       const taken = indexes.map((i) => [i, b.dirty.get(i)!] as const);
-      const size = b.size;
-      // Copy out what is flushed: writes may land in these blocks while hashing and storing.
-      const contents = taken.map(([, blk]) => Buffer.from(blk.buf.subarray(0, blk.len)));
-      const stored = await this.#engine.gate.shared(async () => {
-        const hashes = await this.#engine.blocks.putMany(contents);
-        try {
-          await this.#engine.submit({ type: 'write', id, size, blocks: taken.map(([i], k) => [i, hashes[k]!] as const) });
-        } catch (err) {
-          if (this.#detached(id)) return false; // unlinked meanwhile
-          throw err;
-        }
-        return true;
-      });
-      if (!stored) return;
-      for (let k = 0; k < taken.length; k++) {
-        const [i, blk] = taken[k]!;
-        // Keep a block that was written again meanwhile; it goes in the next round.
-        if (b.dirty.get(i) === blk && blk.len === contents[k]!.byteLength && blk.buf.subarray(0, blk.len).equals(contents[k]!)) {
-          b.dirty.delete(i);
-          giveBuffer(blk.buf);
-          b.bytes -= BLOCK_SIZE;
-          this.#total -= BLOCK_SIZE;
-        }
+      for (const [i, blk] of taken) {
+        b.dirty.delete(i);
+        b.inflight.set(i, blk);
       }
+      const size = b.size;
+      const contents = taken.map(([, blk]) => blk.buf.subarray(0, blk.len));
+      let stored: boolean;
+      try {
+        stored = await this.#engine.gate.shared(async () => {
+          const hashes = await this.#engine.blocks.putMany(contents);
+          try {
+            const blocks = taken.map(([i], k) => [i, hashes[k]!] as const);
+            await this.#engine.submit({ type: 'write', id, size, blocks, ...(commit ? { commit } : {}) });
+          } catch (err) {
+            if (this.#detached(id)) return false; // unlinked meanwhile
+            throw err;
+          }
+          return true;
+        });
+      } catch (err) {
+        // Nothing was named: the blocks go back (unless written again meanwhile, which copied them).
+        for (const [i, blk] of taken) {
+          b.inflight.delete(i);
+          if (!b.dirty.has(i) && this.#branches.get(id) === b) b.dirty.set(i, blk);
+          else this.#release(b, blk);
+        }
+        throw err;
+      }
+      for (const [i, blk] of taken) {
+        b.inflight.delete(i);
+        if (!stored && !b.dirty.has(i) && this.#branches.get(id) === b) b.dirty.set(i, blk); // unlinked: kept in memory
+        else this.#release(b, blk);
+      }
+      if (!stored) return;
     }
     if (b.dirty.size === 0 && b.writers === 0 && this.#branches.get(id) === b && b.timer === null) {
       this.#branches.delete(id);
     }
   }
 
+  /** A block leaves the branch: its buffer goes back to the pool. */
+  #release(b: Branch, blk: Block): void {
+    giveBuffer(blk.buf);
+    b.bytes -= BLOCK_SIZE;
+    this.#total -= BLOCK_SIZE;
+  }
+
   /**
    * Turns the file's branch into events (applied at once; durable soon after, in a group
-   * commit). With `durable`, resolves only once they are on disk. Reports a failed flush.
+   * commit). With `durable`, resolves only once they are on disk; with `commit`, the write
+   * event is followed by a commit in the same entry (the last close of the file). Reports a
+   * failed flush.
    */
-  async flush(id: NodeId, opts: { durable?: boolean } = {}): Promise<void> {
+  async flush(id: NodeId, opts: { durable?: boolean; commit?: boolean } = {}): Promise<void> {
     const b = this.#branches.get(id);
     if (b === undefined) {
       // Flushed already (at close, after the rest period), maybe not durable yet: fsync waits.
@@ -334,7 +367,7 @@ export class WriteCache {
       b.timer = null;
     }
     while (b.flushing !== null) await b.flushing;
-    if (b.dirty.size > 0) await this.#startFlush(id, b);
+    if (b.dirty.size > 0) await this.#startFlush(id, b, opts.commit === true);
     const err = b.error;
     b.error = null;
     if (b.dirty.size === 0 && b.writers === 0 && this.#branches.get(id) === b) this.#branches.delete(id);

@@ -189,7 +189,9 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     flush: (_path, fd, cb) =>
       answer('flush', cb, async () => {
         const f = fds.get(fd);
-        if (f?.written) await cache.flush(f.id);
+        // The close of the file's only handle: its data and the commit that folds it into a
+        // new version go in one entry (release then finds nothing left to commit).
+        if (f?.written) await cache.flush(f.id, { commit: !opts.readOnly && fds.count(f.id) === 1 });
       }),
 
     fsync: (_path, _datasync, fd, cb) =>
