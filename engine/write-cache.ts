@@ -13,23 +13,22 @@ import { BLOCK_SIZE, type NodeId } from '../log/index.js';
 import type { Engine } from './engine.js';
 import { EngineError } from './engine-error.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import { blockBuffers } from './block-store.js';
 
 
 /**
- * Block buffers are reused: a 1 GiB write passes 8,192 of them through the cache, and
- * glibc keeps freed 128 KiB chunks instead of returning them, so without reuse the
- * daemon's memory grew with every large write.
+ * Block buffers come from the pool the block store shares (engine/block-files.ts BufferPool):
+ * a flushed block's buffer is handed to the store as the record's payload, not copied, and
+ * comes back to the pool once both are done with it.
  */
-const POOL_MAX = 256;
-const pool: Buffer[] = [];
-
 function takeBuffer(): Buffer {
-  return pool.pop() ?? Buffer.allocUnsafe(BLOCK_SIZE);
+  return blockBuffers.take();
 }
 
 function giveBuffer(buf: Buffer): void {
-  if (pool.length < POOL_MAX && buf.byteLength === BLOCK_SIZE) pool.push(buf);
+  blockBuffers.give(buf);
 }
+
 export interface WriteCacheOptions {
   /** Flush a file whose dirty bytes pass this. */
   readonly fileBound?: number;
@@ -159,37 +158,74 @@ export class WriteCache {
     const end = offset + data.byteLength;
     const first = Math.floor(offset / BLOCK_SIZE);
     const last = Math.floor((end - 1) / BLOCK_SIZE);
-    // Blocks only partly covered and not yet in memory need their current content first.
-    for (let i = first; i <= last; i++) {
-      if (b.dirty.has(i)) continue;
-      const flushing = b.inflight.get(i);
-      if (flushing !== undefined) {
-        const buf = takeBuffer();
-        flushing.buf.copy(buf, 0, 0, flushing.len);
-        this.#adopt(b, i, { buf, len: flushing.len });
-        continue;
-      }
-      const blockStart = i * BLOCK_SIZE;
-      const covered = offset <= blockStart && end >= Math.min(blockStart + BLOCK_SIZE, Math.max(b.size, end));
-      if (!covered && blockStart < b.size) {
-        await this.#mutex.run(`${id}:${i}`, async () => {
-          if (b.dirty.has(i)) return;
-          const len = Math.min(BLOCK_SIZE, b.size - blockStart);
-          const old = await this.#readBase(id, b, blockStart, len);
-          if (b.dirty.has(i)) return;
-          const buf = takeBuffer();
-          const flushing = b.inflight.get(i); // a flush took the block while we read
-          if (flushing !== undefined) flushing.buf.copy(buf, 0, 0, flushing.len);
-          else old.copy(buf);
-          this.#adopt(b, i, { buf, len: flushing?.len ?? old.byteLength });
-        });
+    // Blocks only partly covered and not yet in memory need their current content first
+    // (again if a flush dropped one while another was read).
+    while (this.#needsBase(b, offset, end)) {
+      for (let i = first; i <= last; i++) {
+        if (b.dirty.has(i) || b.inflight.has(i)) continue;
+        const blockStart = i * BLOCK_SIZE;
+        const covered = offset <= blockStart && end >= Math.min(blockStart + BLOCK_SIZE, Math.max(b.size, end));
+        if (!covered && blockStart < b.size) {
+          await this.#mutex.run(`${id}:${i}`, async () => {
+            if (b.dirty.has(i)) return;
+            const len = Math.min(BLOCK_SIZE, b.size - blockStart);
+            const old = await this.#readBase(id, b, blockStart, len);
+            if (b.dirty.has(i)) return;
+            const buf = takeBuffer();
+            const flushing = b.inflight.get(i); // a flush took the block while we read
+            if (flushing !== undefined) flushing.buf.copy(buf, 0, 0, flushing.len);
+            else old.copy(buf);
+            this.#adopt(b, i, { buf, len: flushing?.len ?? old.byteLength });
+          });
+        }
       }
     }
+    this.#copyIn(id, b, offset, data);
+  }
+
+  /** Whether a write of [offset, end) needs a block's current content read first (it is partly covered, not in memory). */
+  #needsBase(b: Branch, offset: number, end: number): boolean {
+    const first = Math.floor(offset / BLOCK_SIZE);
+    const last = Math.floor((end - 1) / BLOCK_SIZE);
+    for (let i = first; i <= last; i++) {
+      if (b.dirty.has(i) || b.inflight.has(i)) continue;
+      const blockStart = i * BLOCK_SIZE;
+      const covered = offset <= blockStart && end >= Math.min(blockStart + BLOCK_SIZE, Math.max(b.size, end));
+      if (!covered && blockStart < b.size) return true;
+    }
+    return false;
+  }
+
+  /**
+   * The write when it needs no read (appends, whole blocks, blocks already in memory: nearly
+   * every FUSE write): done before returning, without a promise. False when it must wait
+   * (a read of current content, or the cache over its bound): then call write().
+   */
+  writeNow(id: NodeId, offset: number, data: Uint8Array): boolean {
+    if (data.byteLength === 0) return true;
+    if (this.#total >= this.#totalBound) return false;
+    const b = this.#branch(id);
+    if (this.#needsBase(b, offset, offset + data.byteLength)) return false;
+    this.#copyIn(id, b, offset, data);
+    return true;
+  }
+
+  /** Copies the bytes into the branch's blocks (every partly covered block is in memory or starts past the end). */
+  #copyIn(id: NodeId, b: Branch, offset: number, data: Uint8Array): void {
+    const end = offset + data.byteLength;
+    const first = Math.floor(offset / BLOCK_SIZE);
+    const last = Math.floor((end - 1) / BLOCK_SIZE);
     for (let i = first; i <= last; i++) {
       const blockStart = i * BLOCK_SIZE;
       let block = b.dirty.get(i);
       if (block === undefined) {
+        const flushing = b.inflight.get(i);
         block = { buf: takeBuffer(), len: 0 };
+        if (flushing !== undefined) {
+          // Being flushed: written again here, as a copy (the flush keeps what it took).
+          flushing.buf.copy(block.buf, 0, 0, flushing.len);
+          block.len = flushing.len;
+        }
         this.#adopt(b, i, block);
       }
       const from = Math.max(offset, blockStart) - blockStart;
@@ -311,7 +347,10 @@ export class WriteCache {
       let stored: boolean;
       try {
         stored = await this.#engine.gate.shared(async () => {
-          const hashes = await this.#engine.blocks.putMany(contents);
+          // Handed over, not copied: the store holds each buffer until its record is written,
+          // the branch until the write event is applied (reads are served from it meanwhile).
+          for (const c of contents) blockBuffers.hold(c);
+          const hashes = await this.#engine.blocks.putMany(contents, { owned: true });
           try {
             const blocks = taken.map(([i], k) => [i, hashes[k]!] as const);
             await this.#engine.submit({ type: 'write', id, size, blocks, ...(commit ? { commit } : {}) });
@@ -325,14 +364,14 @@ export class WriteCache {
         // Nothing was named: the blocks go back (unless written again meanwhile, which copied them).
         for (const [i, blk] of taken) {
           b.inflight.delete(i);
-          if (!b.dirty.has(i) && this.#branches.get(id) === b) b.dirty.set(i, blk);
+          if (!b.dirty.has(i) && this.#branches.get(id) === b) this.#reclaim(b, i, blk);
           else this.#release(b, blk);
         }
         throw err;
       }
       for (const [i, blk] of taken) {
         b.inflight.delete(i);
-        if (!stored && !b.dirty.has(i) && this.#branches.get(id) === b) b.dirty.set(i, blk); // unlinked: kept in memory
+        if (!stored && !b.dirty.has(i) && this.#branches.get(id) === b) this.#reclaim(b, i, blk); // unlinked: kept in memory
         else this.#release(b, blk);
       }
       if (!stored) return;
@@ -340,6 +379,17 @@ export class WriteCache {
     if (b.dirty.size === 0 && b.writers === 0 && this.#branches.get(id) === b && b.timer === null) {
       this.#branches.delete(id);
     }
+  }
+
+  /**
+   * A block that was handed to the store goes back into `dirty`, as a copy: the store may
+   * still hold the buffer as a record's payload, which must not change under it.
+   */
+  #reclaim(b: Branch, index: number, blk: Block): void {
+    const buf = takeBuffer();
+    blk.buf.copy(buf, 0, 0, blk.len);
+    b.dirty.set(index, { buf, len: blk.len });
+    giveBuffer(blk.buf);
   }
 
   /** A block leaves the branch: its buffer goes back to the pool. */

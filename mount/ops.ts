@@ -180,6 +180,15 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         return;
       }
       file.written = true;
+      try {
+        if (cache.writeNow(file.id, position, buffer.subarray(0, length))) {
+          cb(length);
+          return;
+        }
+      } catch (err) {
+        cb(fail('write')(err));
+        return;
+      }
       cache.write(file.id, position, buffer.subarray(0, length)).then(
         () => cb(length),
         (err: unknown) => cb(fail('write')(err)),
