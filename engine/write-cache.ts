@@ -29,6 +29,12 @@ function giveBuffer(buf: Buffer): void {
   blockBuffers.give(buf);
 }
 
+/** What a flush's write event may carry in its entry. */
+export interface FlushExtra {
+  readonly commit?: boolean;
+  readonly times?: { readonly atime?: number; readonly mtime?: number };
+}
+
 export interface WriteCacheOptions {
   /** Flush a file whose dirty bytes pass this. */
   readonly fileBound?: number;
@@ -320,21 +326,27 @@ export class WriteCache {
     b.timer = t;
   }
 
-  #startFlush(id: NodeId, b: Branch, commit = false): Promise<void> {
-    if (b.flushing !== null) return b.flushing;
-    b.flushing = this.#flushBranch(id, b, commit)
+  /** Starts a flush (or joins the one under way); resolves true when `extra` went with a write event. */
+  #startFlush(id: NodeId, b: Branch, extra: FlushExtra = {}): Promise<boolean> {
+    if (b.flushing !== null) return b.flushing.then(() => false);
+    let carried = false;
+    b.flushing = this.#flushBranch(id, b, extra)
+      .then((c) => {
+        carried = c;
+      })
       .catch((err: Error) => {
         b.error ??= err;
       })
       .finally(() => {
         b.flushing = null;
       });
-    return b.flushing;
+    return b.flushing.then(() => carried);
   }
 
-  async #flushBranch(id: NodeId, b: Branch, commit: boolean): Promise<void> {
+  async #flushBranch(id: NodeId, b: Branch, extra: FlushExtra): Promise<boolean> {
+    let carried = false;
     while (b.dirty.size > 0) {
-      if (this.#detached(id)) return; // unlinked: stays in memory until discarded
+      if (this.#detached(id)) return false; // unlinked: stays in memory until discarded
       const indexes = [...b.dirty.keys()].sort((x, y) => x - y);
       // The blocks are taken, not copied: writes landing meanwhile copy them back into `dirty`.
       const taken = indexes.map((i) => [i, b.dirty.get(i)!] as const);
@@ -353,7 +365,8 @@ export class WriteCache {
           const hashes = await this.#engine.blocks.putMany(contents, { owned: true });
           try {
             const blocks = taken.map(([i], k) => [i, hashes[k]!] as const);
-            await this.#engine.submit({ type: 'write', id, size, blocks, ...(commit ? { commit } : {}) });
+            const { commit, times } = extra;
+            await this.#engine.submit({ type: 'write', id, size, blocks, ...(commit === true ? { commit } : {}), ...(times ? { times } : {}) });
           } catch (err) {
             if (this.#detached(id)) return false; // unlinked meanwhile
             throw err;
@@ -374,11 +387,13 @@ export class WriteCache {
         if (!stored && !b.dirty.has(i) && this.#branches.get(id) === b) this.#reclaim(b, i, blk); // unlinked: kept in memory
         else this.#release(b, blk);
       }
-      if (!stored) return;
+      if (!stored) return false;
+      carried = true;
     }
     if (b.dirty.size === 0 && b.writers === 0 && this.#branches.get(id) === b && b.timer === null) {
       this.#branches.delete(id);
     }
+    return carried;
   }
 
   /**
@@ -401,28 +416,31 @@ export class WriteCache {
 
   /**
    * Turns the file's branch into events (applied at once; durable soon after, in a group
-   * commit). With `durable`, resolves only once they are on disk; with `commit`, the write
-   * event is followed by a commit in the same entry (the last close of the file). Reports a
-   * failed flush.
+   * commit). With `durable`, resolves only once they are on disk. With `commit`, the write
+   * event is followed by a commit in the same entry (the last close of the file); with
+   * `times`, by a setattr of those times (utimens after writes: cp -a, tar, rsync). Resolves
+   * true when there was data and those extras went with it; false when the caller must still
+   * carry them out itself. Reports a failed flush.
    */
-  async flush(id: NodeId, opts: { durable?: boolean; commit?: boolean } = {}): Promise<void> {
+  async flush(id: NodeId, opts: { durable?: boolean } & FlushExtra = {}): Promise<boolean> {
     const b = this.#branches.get(id);
     if (b === undefined) {
       // Flushed already (at close, after the rest period), maybe not durable yet: fsync waits.
       if (opts.durable) await this.#engine.flush();
-      return;
+      return false;
     }
     if (b.timer !== null) {
       this.#clearTimer(b.timer);
       b.timer = null;
     }
     while (b.flushing !== null) await b.flushing;
-    if (b.dirty.size > 0) await this.#startFlush(id, b, opts.commit === true);
+    const carried = b.dirty.size > 0 && (await this.#startFlush(id, b, { ...(opts.commit === true ? { commit: true } : {}), ...(opts.times ? { times: opts.times } : {}) }));
     const err = b.error;
     b.error = null;
     if (b.dirty.size === 0 && b.writers === 0 && this.#branches.get(id) === b) this.#branches.delete(id);
     if (err) throw err;
     if (opts.durable) await this.#engine.flush();
+    return carried;
   }
 
   /** Flushes every branch, durably. */

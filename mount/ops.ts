@@ -271,15 +271,18 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     utimens: (path, atime, mtime, cb) =>
       answer('utimens', cb, async () => {
         const info = reader.stat(path);
-        // Data still in the write cache would take the time of its flush: flush it first, so
-        // that the times set here are the ones that stay (cp -a, rsync, tar set them last).
-        if (mtime !== null && info.kind === 'file') await cache.flush(info.id);
-        await submit({
-          type: 'setattr',
-          id: info.id,
+        const times = {
           ...(atime !== null ? { atime: Number(atime / 1_000_000n) } : {}),
           ...(mtime !== null ? { mtime: Number(mtime / 1_000_000n) } : {}),
-        });
+        };
+        // Data still in the write cache would take the time of its flush: it is flushed first,
+        // with the times set in the same entry, so that they are the ones that stay (cp -a,
+        // rsync, tar set them last, on the only handle: the commit goes with them too).
+        if (mtime !== null && info.kind === 'file') {
+          writable();
+          if (await cache.flush(info.id, { times, commit: fds.count(info.id) <= 1 })) return;
+        }
+        await submit({ type: 'setattr', id: info.id, ...times });
       }),
 
     setxattr: (path, name, value, _position, flags, cb) => {
