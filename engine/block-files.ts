@@ -160,6 +160,55 @@ export class BlockCache {
   }
 }
 
+/**
+ * Whole-block buffers, reused: the write cache takes one per dirty block and hands it to the
+ * block store with the block (putMany `owned`), which gives it back once the record is in its
+ * pack. A 1 GiB write passes 8,192 blocks through; fresh 128 KiB buffers for each cost page
+ * faults, GC work and, with glibc keeping freed chunks, memory that grew with every write.
+ */
+export class BufferPool {
+  readonly #size: number;
+  readonly #max: number;
+  readonly #free: Buffer[] = [];
+  /** Holders of each buffer out of the pool: it comes back when the last one gives it. */
+  readonly #refs = new Map<ArrayBufferLike, number>();
+
+  constructor(size: number, max: number) {
+    this.#size = size;
+    this.#max = max;
+  }
+
+  /** Buffers waiting in the pool. */
+  get free(): number {
+    return this.#free.length;
+  }
+
+  /** A buffer of the pool's size, held once by the caller. */
+  take(): Buffer {
+    const b = this.#free.pop() ?? Buffer.allocUnsafe(this.#size);
+    this.#refs.set(b.buffer, 1);
+    return b;
+  }
+
+  /** One more holder of a buffer from take() (or a view of one); others are ignored. */
+  hold(buf: Uint8Array): void {
+    const n = this.#refs.get(buf.buffer);
+    if (n !== undefined) this.#refs.set(buf.buffer, n + 1);
+  }
+
+  /** A holder gives its buffer back (or a view of it); the last one returns it to the pool. */
+  give(buf: Uint8Array): void {
+    const n = this.#refs.get(buf.buffer);
+    if (n === undefined) return;
+    if (n > 1) {
+      this.#refs.set(buf.buffer, n - 1);
+      return;
+    }
+    this.#refs.delete(buf.buffer);
+    if (this.#free.length < this.#max) this.#free.push(Buffer.from(buf.buffer, 0, this.#size));
+  }
+}
+
 /** Runs functions one at a time, in call order. */
 export class Mutex {
   #tail: Promise<unknown> = Promise.resolve();

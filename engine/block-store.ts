@@ -22,7 +22,7 @@ import { deflateRaw as deflateRawCb, inflateRaw as inflateRawCb, constants as zc
 import { syncDir, ZERO_BLOCK } from '../log/index.js';
 import type { BlockIndex, BlockLocation } from '../projections/block-index.js';
 import { EngineError } from './engine-error.js';
-import { BlockCache, Mutex, PackFiles } from './block-files.js';
+import { BlockCache, BufferPool, Mutex, PackFiles } from './block-files.js';
 import {
   CODEC_DEFLATE,
   CODEC_RAW,
@@ -37,6 +37,8 @@ import {
   encodeGcIntent,
   encodePackHeader,
   encodeRecord,
+  encodeRecordHead,
+  recordCrcHolds,
   encodeSynced,
   packFileName,
   parsePackFileName,
@@ -82,6 +84,12 @@ const DEFAULT_CACHE_BYTES = 8 * 1024 * 1024;
 const DEFAULT_MAX_OPEN_PACKS = 64;
 /** gc rewrites a pack when at least this fraction of its bytes is dead. */
 const DEFAULT_MIN_DEAD_FRACTION = 0.5;
+/**
+ * Written bytes after which a pack's fdatasync starts in the background: a long write (an
+ * import, a 1 GiB file through the mount) then reaches the disk while it runs, and the sync
+ * that makes it durable at the end finds little left to write.
+ */
+const EARLY_SYNC_BYTES = 32 * 1024 * 1024;
 /** Rows per LMDB transaction when reindexing. */
 const INDEX_BATCH = 50_000;
 /** Bytes of live records read at a time when gc copies a pack. */
@@ -175,9 +183,16 @@ interface PendingWrite {
 }
 
 interface Staged {
-  readonly rec: Buffer;
+  /** The record's 52-byte header and its payload (two views of one buffer, or two buffers). */
+  readonly head: Buffer;
+  readonly payload: Buffer;
   readonly loc: BlockLocation;
+  /** The payload is a pool buffer handed over by putMany `owned`: given back once written. */
+  readonly owned: boolean;
 }
+
+/** Whole-block buffers shared by the write cache and the block store (see BufferPool). */
+export const blockBuffers = new BufferPool(BLOCK_SIZE, 256);
 
 export class BlockStore {
   readonly dir: string;
@@ -213,6 +228,9 @@ export class BlockStore {
   /** Read-only opens keep what recovery found here instead of in the index (null: hidden). */
   readonly #overlay = new Map<string, BlockLocation | null>();
   #broken: Error | null = null;
+  /** Bytes written since the last early sync was started (see #syncEarly). */
+  #unsynced = 0;
+  #early: Promise<void> | null = null;
   #closed = false;
 
   #blocks = 0;
@@ -269,9 +287,18 @@ export class BlockStore {
    * readable at once) and written when enough are queued or at sync(): ten thousand small
    * files make a few large writes, not ten thousand small ones.
    */
-  async putMany(blocks: readonly Uint8Array[], opts: { compress?: boolean } = {}): Promise<Uint8Array[]> {
-    this.#checkWritable();
-    const hashes = await this.#stage(blocks, opts.compress === true);
+  async putMany(blocks: readonly Uint8Array[], opts: { compress?: boolean; owned?: boolean } = {}): Promise<Uint8Array[]> {
+    if (opts.owned === true) {
+      try {
+        this.#checkWritable();
+      } catch (err) {
+        for (const b of blocks) blockBuffers.give(b);
+        throw err;
+      }
+    } else {
+      this.#checkWritable();
+    }
+    const hashes = await this.#stage(blocks, opts.compress === true, opts.owned === true);
     if (this.#queuedBytes >= this.#flushBytes) await this.#io.run(() => this.#flush());
     return hashes;
   }
@@ -283,41 +310,88 @@ export class BlockStore {
     await this.#io.run(() => this.#syncLocked());
   }
 
-  async #stage(blocks: readonly Uint8Array[], compress: boolean): Promise<Buffer[]> {
+  /**
+   * Hashes and stages blocks. With `owned`, each block is (a view of) a blockBuffers buffer
+   * the caller holds once more for the store (BufferPool.hold) and must not change again: a
+   * raw record's payload is that buffer itself, not a copy, and the store gives its hold back
+   * once the record is written; a block not kept (held already, zeros, compressed) now.
+   */
+  async #stage(blocks: readonly Uint8Array[], compress: boolean, owned = false): Promise<Buffer[]> {
     const out: Buffer[] = [];
     const todo: { data: Uint8Array; hash: Buffer; key: string }[] = [];
     const seen = new Set<string>();
-    for (const data of blocks) {
-      if (data.byteLength > this.#blockSize) {
-        throw new EngineError('BAD_ARGUMENT', `a block holds at most ${this.#blockSize} bytes, not ${data.byteLength}`);
+    const done = (data: Uint8Array): void => {
+      if (owned) blockBuffers.give(data);
+    };
+    try {
+      for (const data of blocks) {
+        if (data.byteLength > this.#blockSize) {
+          throw new EngineError('BAD_ARGUMENT', `a block holds at most ${this.#blockSize} bytes, not ${data.byteLength}`);
+        }
       }
+    } catch (err) {
+      blocks.forEach(done);
+      throw err;
+    }
+    for (const data of blocks) {
       if (data.byteLength === this.#blockSize && isZero(data)) {
         out.push(Buffer.from(ZERO_BLOCK));
+        done(data);
         continue;
       }
       const hash = sha256(data);
       const key = hash.toString('hex');
       out.push(hash);
-      if (seen.has(key) || this.#present(hash, key)) continue;
+      if (seen.has(key) || this.#present(hash, key)) {
+        done(data);
+        continue;
+      }
       seen.add(key);
       todo.push({ data, hash, key });
     }
     if (todo.length === 0) return out;
-    const payloads: (Buffer | null)[] = compress
-      ? await Promise.all(todo.map(({ data }) => deflateRaw(data, { level: zc.Z_BEST_SPEED }).then((z) => (z.byteLength * 8 <= data.byteLength * 7 ? z : null))))
-      : todo.map(() => null);
-    this.#checkWritable();
+    let payloads: (Buffer | null)[];
+    try {
+      payloads = compress
+        ? await Promise.all(todo.map(({ data }) => deflateRaw(data, { level: zc.Z_BEST_SPEED }).then((z) => (z.byteLength * 8 <= data.byteLength * 7 ? z : null))))
+        : todo.map(() => null);
+      this.#checkWritable();
+    } catch (err) {
+      for (const { data } of todo) done(data);
+      throw err;
+    }
     todo.forEach(({ data, hash, key }, i) => {
-      if (this.#present(hash, key)) return; // put by someone else while we compressed
+      if (this.#present(hash, key)) {
+        done(data); // put by someone else while we compressed
+        return;
+      }
       const z = payloads[i]!;
-      const rec = z === null ? encodeRecord(hash, CODEC_RAW, data, data.byteLength) : encodeRecord(hash, CODEC_DEFLATE, z, data.byteLength);
-      const at = this.#append(rec);
-      const loc: BlockLocation = { ...at, stored: rec.byteLength - RECORD_HEADER_BYTES, size: data.byteLength, codec: z === null ? CODEC_RAW : CODEC_DEFLATE };
-      this.#queue.at(-1)!.rows.push({ hash, key, loc });
-      this.#staged.set(key, { rec, loc });
-      this.#count(loc, +1);
+      let staged: Staged;
+      const size = data.byteLength;
+      if (z === null && owned) {
+        const payload = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+        const head = encodeRecordHead(hash, CODEC_RAW, payload, size);
+        staged = { head, payload, owned: true, loc: this.#place([head, payload], hash, key, CODEC_RAW, size) };
+      } else {
+        const rec = z === null ? encodeRecord(hash, CODEC_RAW, data, size) : encodeRecord(hash, CODEC_DEFLATE, z, size);
+        done(data);
+        const head = rec.subarray(0, RECORD_HEADER_BYTES);
+        const payload = rec.subarray(RECORD_HEADER_BYTES);
+        staged = { head, payload, owned: false, loc: this.#place([rec], hash, key, z === null ? CODEC_RAW : CODEC_DEFLATE, size) };
+      }
+      this.#staged.set(key, staged);
+      this.#count(staged.loc, +1);
     });
     return out;
+  }
+
+  /** Appends a new record (as one or two buffers) and queues its index row. */
+  #place(parts: Buffer[], hash: Buffer, key: string, codec: number, size: number): BlockLocation {
+    const bytes = parts.reduce((n, b) => n + b.byteLength, 0);
+    const at = this.#append(parts, bytes);
+    const loc: BlockLocation = { ...at, stored: bytes - RECORD_HEADER_BYTES, size, codec };
+    this.#queue.at(-1)!.rows.push({ hash, key, loc });
+    return loc;
   }
 
   #present(hash: Buffer, key: string): boolean {
@@ -329,19 +403,19 @@ export class BlockStore {
   }
 
   /** Assigns a record its place at the end of the active pack and queues it. */
-  #append(rec: Buffer): { pack: number; offset: number } {
+  #append(parts: Buffer[], bytes: number): { pack: number; offset: number } {
     let a = this.#active;
-    if (a === null || (a.size > PACK_HEADER_BYTES && a.size + rec.byteLength > this.#packBytes)) a = this.#roll();
+    if (a === null || (a.size > PACK_HEADER_BYTES && a.size + bytes > this.#packBytes)) a = this.#roll();
     const offset = a.size;
-    a.size += rec.byteLength;
+    a.size += bytes;
     const last = this.#queue.at(-1);
     if (last !== undefined && last.pack === a.n && last.offset + last.bytes === offset) {
-      last.bufs.push(rec);
-      last.bytes += rec.byteLength;
+      last.bufs.push(...parts);
+      last.bytes += bytes;
     } else {
-      this.#queue.push({ pack: a.n, offset, bufs: [rec], bytes: rec.byteLength, create: false, rows: [] });
+      this.#queue.push({ pack: a.n, offset, bufs: [...parts], bytes, create: false, rows: [] });
     }
-    this.#queuedBytes += rec.byteLength;
+    this.#queuedBytes += bytes;
     return { pack: a.n, offset };
   }
 
@@ -379,6 +453,8 @@ export class BlockStore {
         this.#dirty.add(w.pack);
         await this.#files.with(w.pack, (fh) => writeAllAt(fh, w.bufs, w.offset));
         rows.push(...w.rows);
+        this.#unsynced += w.bytes;
+        if (this.#unsynced >= EARLY_SYNC_BYTES) this.#syncEarly(w.pack);
       }
       if (rows.length > 0) this.#index.putMany(rows.map((r) => [r.hash, r.loc] as const));
     } catch (err) {
@@ -387,14 +463,41 @@ export class BlockStore {
       this.#queuedBytes += bytes;
       throw ioError(err, `cannot write blocks to ${this.dir}`);
     }
-    for (const r of rows) if (this.#staged.get(r.key)?.loc === r.loc) this.#staged.delete(r.key);
+    for (const r of rows) {
+      const s = this.#staged.get(r.key);
+      if (s?.loc !== r.loc) continue;
+      this.#staged.delete(r.key);
+      if (s.owned) blockBuffers.give(s.payload);
+    }
     return mark;
+  }
+
+  /**
+   * Starts an fdatasync of the pack in the background (one at a time). It marks nothing
+   * durable (sync() does); it only starts the disk early. A failure breaks the store as a
+   * failed sync() would: after it the kernel may have dropped dirty pages, and a later
+   * fdatasync could succeed without them.
+   */
+  #syncEarly(pack: number): void {
+    if (this.#early !== null) return;
+    this.#unsynced = 0;
+    this.#early = this.#files
+      .with(pack, (fh) => fh.datasync())
+      .catch((err: unknown) => {
+        this.#broken ??= ioError(err, `cannot make the blocks in ${this.dir} durable; reopen the store`);
+      })
+      .finally(() => {
+        this.#early = null;
+      });
   }
 
   /** Flush, fdatasync every pack written since the last sync, fsync the directory if a pack was made. Holds #io. */
   async #syncLocked(): Promise<void> {
     if (this.#broken) throw this.#broken;
     const mark = await this.#flush();
+    if (this.#early !== null) await this.#early;
+    if (this.#broken) throw this.#broken;
+    this.#unsynced = 0;
     const dirty = [...this.#dirty];
     try {
       await Promise.all(dirty.map((n) => this.#files.with(n, (fh) => fh.datasync())));
@@ -442,21 +545,27 @@ export class BlockStore {
       this.#checkOpen();
       return Buffer.alloc(this.#blockSize);
     }
-    return Buffer.from(await this.#content(hash));
+    const { c, own } = await this.#content(hash);
+    return own ? c : Buffer.from(c);
   }
 
   /**
    * Bytes [offset, offset + length) of a block's content (shorter when the content is);
-   * ZERO_BLOCK yields `length` zeros.
+   * ZERO_BLOCK yields `length` zeros. The buffer is the caller's to read, not to change.
    */
   async getRange(hash: Uint8Array, offset: number, length: number): Promise<Uint8Array> {
     if (isZero(hash) && hash.byteLength === 32) {
       this.#checkOpen();
       return Buffer.alloc(length);
     }
-    const c = await this.#content(hash);
-    if (offset > 0 || offset + length < c.byteLength) this.#cache.set(hex(hash), c);
-    return Buffer.from(c.subarray(Math.min(offset, c.byteLength), Math.min(offset + length, c.byteLength)));
+    const { c, own } = await this.#content(hash);
+    if (offset > 0 || offset + length < c.byteLength) {
+      this.#cache.set(hex(hash), c);
+      return Buffer.from(c.subarray(Math.min(offset, c.byteLength), Math.min(offset + length, c.byteLength)));
+    }
+    // A whole block read from its pack is a buffer of its own: handed over without a copy.
+    // (Concurrent readers of one block share it; readers only read.)
+    return own ? c : Buffer.from(c);
   }
 
   has(hash: Uint8Array): boolean {
@@ -471,18 +580,29 @@ export class BlockStore {
     return { blocks: this.#blocks, storedBytes: this.#storedBytes, logicalBytes: this.#logicalBytes, packs: this.#packs.size, fileBytes };
   }
 
-  async #content(hash: Uint8Array): Promise<Buffer> {
+  /**
+   * A block's content; `own` when the buffer is no one else's (read from its pack now, or
+   * copied from a staged record: a staged payload may be a pool buffer, given back and reused
+   * once written, so it is copied before anything else can run).
+   */
+  async #content(hash: Uint8Array): Promise<{ c: Buffer; own: boolean }> {
     this.#checkOpen();
     const key = hex(hash);
     const staged = this.#staged.get(key);
-    if (staged !== undefined) return this.#decode(staged.rec, Buffer.from(hash), staged.loc);
+    if (staged !== undefined) return { c: await this.#decodeStaged(staged, Buffer.from(hash)), own: true };
     const cached = this.#cache.get(key);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined) return { c: cached, own: false };
     const reading = this.#reading.get(key);
-    if (reading !== undefined) return reading;
+    if (reading !== undefined) return { c: await reading, own: true };
     const p = this.#read(Buffer.from(hash), key).finally(() => this.#reading.delete(key));
     this.#reading.set(key, p);
-    return p;
+    return { c: await p, own: true };
+  }
+
+  /** The content of a staged record, as a buffer of its own (copied synchronously). */
+  #decodeStaged(s: Staged, hash: Buffer): Promise<Buffer> | Buffer {
+    if (s.loc.codec === CODEC_RAW) return Buffer.from(s.payload);
+    return this.#decode(s.head, s.payload, hash, s.loc, true);
   }
 
   async #read(hash: Buffer, key: string): Promise<Buffer> {
@@ -490,7 +610,7 @@ export class BlockStore {
       const loc = this.#locate(hash, key);
       if (loc === undefined) {
         const staged = this.#staged.get(key); // staged again after gc dropped it
-        if (staged !== undefined) return this.#decode(staged.rec, hash, staged.loc);
+        if (staged !== undefined) return this.#decodeStaged(staged, hash);
         throw new EngineError('BLOCK_MISSING', `block ${key} is not in the block store at ${this.dir}`);
       }
       // gc may move the block between the lookup and the read: then look again.
@@ -506,7 +626,8 @@ export class BlockStore {
         throw ioError(err, `cannot read block ${key} from ${packFileName(loc.pack)} at offset ${loc.offset}`);
       }
       try {
-        return await this.#decode(rec, hash, loc);
+        if (rec.byteLength < RECORD_HEADER_BYTES + loc.stored) throw this.#corrupt(hash, loc, `the pack ends ${RECORD_HEADER_BYTES + loc.stored - rec.byteLength} bytes short of the record`);
+        return await this.#decode(rec.subarray(0, RECORD_HEADER_BYTES), rec.subarray(RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + loc.stored), hash, loc);
       } catch (err) {
         if (moved()) continue;
         throw err;
@@ -514,16 +635,24 @@ export class BlockStore {
     }
   }
 
-  /** Checks a record against what the index says and the content against its hash. */
-  async #decode(rec: Buffer, hash: Buffer, loc: BlockLocation): Promise<Buffer> {
-    const corrupt = (what: string, cause?: unknown): EngineError =>
-      new EngineError('BLOCK_CORRUPT', `block ${hash.toString('hex')} in ${join(this.dir, packFileName(loc.pack))} at offset ${loc.offset} is corrupt: ${what}`, cause === undefined ? undefined : { cause });
-    if (rec.byteLength < RECORD_HEADER_BYTES + loc.stored) throw corrupt(`the pack ends ${RECORD_HEADER_BYTES + loc.stored - rec.byteLength} bytes short of the record`);
-    const h = parseRecordHeader(rec, 0);
+  #corrupt(hash: Buffer, loc: BlockLocation, what: string, cause?: unknown): EngineError {
+    return new EngineError('BLOCK_CORRUPT', `block ${hash.toString('hex')} in ${join(this.dir, packFileName(loc.pack))} at offset ${loc.offset} is corrupt: ${what}`, cause === undefined ? undefined : { cause });
+  }
+
+  /**
+   * Checks a record against what the index says, and its bytes against the record's CRC-32
+   * (header and payload): the hot path of every read, ~2x cheaper than hashing the content
+   * again. The SHA-256 names the content when it is put; a record whose CRC holds is the
+   * record that was written (a damaged byte, a torn or misplaced record all fail it). A
+   * record staged in memory was built here from content just hashed: it is taken as it is.
+   */
+  async #decode(head: Buffer, payload: Buffer, hash: Buffer, loc: BlockLocation, fresh = false): Promise<Buffer> {
+    const corrupt = (what: string, cause?: unknown): EngineError => this.#corrupt(hash, loc, what, cause);
+    const h = parseRecordHeader(head, 0);
     if (typeof h === 'string') throw corrupt(h);
     if (!h.hash.equals(hash)) throw corrupt(`the record there holds block ${h.hash.toString('hex')}`);
     if (h.codec !== loc.codec || h.stored !== loc.stored || h.size !== loc.size) throw corrupt('the record header disagrees with the index');
-    const payload = rec.subarray(RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + h.stored);
+    if (!fresh && !recordCrcHolds(head, payload)) throw corrupt('the record does not match its CRC-32');
     let content: Buffer;
     if (h.codec === CODEC_RAW) {
       content = payload;
@@ -535,7 +664,6 @@ export class BlockStore {
       }
     }
     if (content.byteLength !== h.size) throw corrupt(`content is ${content.byteLength} bytes, the header says ${h.size}`);
-    if (!sha256(content).equals(hash)) throw corrupt('content does not match its SHA-256');
     return content;
   }
 
@@ -627,7 +755,7 @@ export class BlockStore {
             continue;
           }
           const rec = buf.subarray(at, at + RECORD_HEADER_BYTES + row.loc.stored);
-          const to = this.#append(rec);
+          const to = this.#append([rec], rec.byteLength);
           moves.push({ row, to: { ...row.loc, ...to } });
           copiedBytes += rec.byteLength;
         }
@@ -914,6 +1042,7 @@ export class BlockStore {
         if (!this.#readOnly && this.#broken === null) await this.#syncLocked();
       } finally {
         this.#closed = true;
+        if (this.#early !== null) await this.#early;
         await this.#files.closeAll();
         await this.#markFh?.close().catch(() => undefined);
         this.#markFh = null;

@@ -25,7 +25,16 @@ export type Command =
     }
   | { readonly type: 'setxattr'; readonly id: NodeId; readonly name: string; readonly value: Uint8Array; readonly flag?: 'create' | 'replace' }
   | { readonly type: 'removexattr'; readonly id: NodeId; readonly name: string }
-  | { readonly type: 'write'; readonly id: NodeId; readonly size: number; readonly blocks: ReadonlyArray<readonly [number, BlockHash]> }
+  | {
+      readonly type: 'write';
+      readonly id: NodeId;
+      readonly size: number;
+      readonly blocks: ReadonlyArray<readonly [number, BlockHash]>;
+      /** Also fold the file's pending writes into a new version, in the same entry (a close). */
+      readonly commit?: boolean;
+      /** Then set these times, in the same entry (utimens after writes). */
+      readonly times?: { readonly atime?: number; readonly mtime?: number };
+    }
   | { readonly type: 'truncate'; readonly id: NodeId; readonly size: number; readonly tail: BlockHash | null }
   | { readonly type: 'commit'; readonly id: NodeId };
 

@@ -158,7 +158,12 @@ function decideUnchecked(view: TreeView, cmd: Command, ctx: DecideContext): Deci
     case 'write': {
       const node = file(view, cmd.id);
       if (cmd.blocks.length === 0) return NONE;
-      return { area: node.area, events: [{ type: 'write', id: cmd.id, size: cmd.size, blocks: cmd.blocks, time }] };
+      const events: FsEvent[] = [{ type: 'write', id: cmd.id, size: cmd.size, blocks: cmd.blocks, time }];
+      if (cmd.commit === true) events.push({ type: 'commit', id: cmd.id, time });
+      if (cmd.times !== undefined && (cmd.times.atime !== undefined || cmd.times.mtime !== undefined)) {
+        events.push({ type: 'setattr', id: cmd.id, ...cmd.times, time });
+      }
+      return { area: node.area, events };
     }
     case 'truncate': {
       const node = file(view, cmd.id);

@@ -6,10 +6,11 @@
  * touch it yet), in entries of up to ~2,000 events; blocks are made durable before the
  * entry that names them.
  */
-import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { basename, join } from 'node:path';
 import { BLOCK_SIZE, nameProblem, type FsEvent, type NodeId } from '../log/index.js';
+import { blockBuffers } from './block-store.js';
 import { EngineError } from './engine-error.js';
 import type { Engine } from './engine.js';
 import { parentAndName, splitPath } from './fs-path.js';
@@ -30,6 +31,57 @@ export interface ImportResult extends ImportProgress {
 const EVENTS_PER_ENTRY = 2000;
 const READ_CHUNK = 8 * BLOCK_SIZE;
 const PARALLEL_FILES = 8;
+
+interface Chunk {
+  /** Bytes asked for: one more than the file was said to hold past `offset` (to see growth), at most READ_CHUNK. */
+  readonly want: number;
+  readonly got: number;
+  /** The bytes read, cut at block boundaries. */
+  readonly pieces: Uint8Array[];
+  /** The pieces are views of pool buffers, handed to the block store (putMany `owned`). */
+  readonly owned: boolean;
+}
+
+/**
+ * Reads up to READ_CHUNK bytes at `offset`. Whole blocks are read into the pool buffers the
+ * block store keeps as record payloads (no copy); a file smaller than a block gets a buffer
+ * of its own size (thousands of small records would otherwise pin a 128 KiB buffer each).
+ */
+async function readChunk(fh: FileHandle, offset: number, size: number): Promise<Chunk> {
+  const want = Math.max(1, Math.min(READ_CHUNK, size - offset + 1));
+  const owned = want > BLOCK_SIZE;
+  const bufs: Buffer[] = [];
+  if (owned) {
+    for (let at = 0; at < want; at += BLOCK_SIZE) bufs.push(blockBuffers.take().subarray(0, Math.min(BLOCK_SIZE, want - at)));
+  } else {
+    bufs.push(Buffer.allocUnsafe(want));
+  }
+  let got = 0;
+  try {
+    while (got < want) {
+      // The rest of the buffers, from the first one not yet full.
+      const k = Math.floor(got / BLOCK_SIZE);
+      const rest = owned ? [bufs[k]!.subarray(got - k * BLOCK_SIZE), ...bufs.slice(k + 1)] : [bufs[0]!.subarray(got)];
+      const { bytesRead } = await fh.readv(rest, offset + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+  } catch (err) {
+    if (owned) for (const b of bufs) blockBuffers.give(b);
+    throw err;
+  }
+  const pieces: Uint8Array[] = [];
+  if (owned) {
+    for (let k = 0; k < bufs.length; k++) {
+      const len = Math.min(BLOCK_SIZE, got - k * BLOCK_SIZE);
+      if (len > 0) pieces.push(bufs[k]!.subarray(0, len));
+      else blockBuffers.give(bufs[k]!);
+    }
+  } else if (got > 0) {
+    for (let at = 0; at < got; at += BLOCK_SIZE) pieces.push(bufs[0]!.subarray(at, Math.min(got, at + BLOCK_SIZE)));
+  }
+  return { want, got, pieces, owned };
+}
 
 export async function importTree(
   engine: Engine,
@@ -99,35 +151,34 @@ export async function importTree(
     if (st.nlink > 1) links.set(key, id);
     const out: FsEvent[] = [{ type: 'create', id, parent: parentId, name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, time: now }];
     const fh = await open(path, 'r');
+    let next: Promise<Chunk> | null = null;
     try {
       let offset = 0;
       let blocks: Array<readonly [number, Uint8Array]> = [];
+      // The next chunk is read while this one is hashed and stored.
+      next = readChunk(fh, 0, st.size);
       for (;;) {
-        // A fresh buffer per chunk, sized to what the file holds: the blocks keep slices of it.
-        const want = Math.max(1, Math.min(READ_CHUNK, st.size - offset + 1));
-        const buf = Buffer.allocUnsafe(want);
-        let got = 0;
-        while (got < want) {
-          const { bytesRead } = await fh.read(buf, got, want - got, offset + got);
-          if (bytesRead === 0) break;
-          got += bytesRead;
-        }
-        if (got === 0) break;
-        const pieces: Uint8Array[] = [];
-        for (let at = 0; at < got; at += BLOCK_SIZE) pieces.push(buf.subarray(at, Math.min(got, at + BLOCK_SIZE)));
-        const hashes = await engine.blocks.putMany(pieces, { compress: opts.compress === true });
+        const chunk: Chunk = await next!;
+        next = null;
+        if (chunk.got === 0) break;
+        const more = chunk.got === chunk.want;
+        if (more) next = readChunk(fh, offset + chunk.got, st.size);
+        const hashes = await engine.blocks.putMany(chunk.pieces, { compress: opts.compress === true, owned: chunk.owned });
         const firstIndex = offset / BLOCK_SIZE;
         hashes.forEach((h, k) => blocks.push([firstIndex + k, h] as const));
-        offset += got;
-        state.bytes += got;
+        offset += chunk.got;
+        state.bytes += chunk.got;
         if (blocks.length >= 1024) {
           out.push({ type: 'write', id, size: offset, blocks, time: now });
           blocks = [];
         }
-        if (got < want) break;
+        if (!more) break;
       }
       if (blocks.length > 0) out.push({ type: 'write', id, size: offset, blocks, time: now });
     } finally {
+      // A chunk read ahead and never stored (an error above) gives its buffers back.
+      const left = next === null ? null : await next.catch(() => null);
+      if (left?.owned) for (const p of left.pieces) blockBuffers.give(p);
       await fh.close();
     }
     out.push({ type: 'commit', id, time: now }, times(id, st, now));

@@ -152,7 +152,7 @@ export class Snapshot {
   async readBlocks(blocks: Uint8Array, size: number, offset: number, length: number, id?: NodeId): Promise<Buffer> {
     const end = Math.min(size, offset + length);
     if (end <= offset) return Buffer.alloc(0);
-    const out = Buffer.alloc(end - offset);
+    let out: Buffer | undefined;
     const first = Math.floor(offset / BLOCK_SIZE);
     const last = Math.floor((end - 1) / BLOCK_SIZE);
     const reads: Promise<void>[] = [];
@@ -181,9 +181,21 @@ export class Snapshot {
       } else {
         read = this.#blocks.getRange(hash, from, to - from);
       }
+      if (first === last && from === 0) {
+        // The common FUSE read (one block, from its start): the block's buffer, not a copy.
+        const data = await read;
+        hook?.read(id === undefined ? { blocks, first, last } : { id, blocks, first, last });
+        if (data.byteLength >= to) return Buffer.from(data.buffer, data.byteOffset, to);
+        out ??= Buffer.alloc(end - offset);
+        out.set(data);
+        return out;
+      }
+      out ??= Buffer.alloc(end - offset);
+      const dest = out;
       // Only the slice is copied; a block shorter than the slice (a file's old tail) reads as zeros past its end.
-      reads.push(read.then((data) => void out.set(data.subarray(0, to - from), blockStart + from - offset)));
+      reads.push(read.then((data) => void dest.set(data.subarray(0, to - from), blockStart + from - offset)));
     }
+    out ??= Buffer.alloc(end - offset);
     await Promise.all(reads);
     hook?.read(id === undefined ? { blocks, first, last } : { id, blocks, first, last });
     return out;

@@ -13,23 +13,28 @@ import { BLOCK_SIZE, type NodeId } from '../log/index.js';
 import type { Engine } from './engine.js';
 import { EngineError } from './engine-error.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import { blockBuffers } from './block-store.js';
 
 
 /**
- * Block buffers are reused: a 1 GiB write passes 8,192 of them through the cache, and
- * glibc keeps freed 128 KiB chunks instead of returning them, so without reuse the
- * daemon's memory grew with every large write.
+ * Block buffers come from the pool the block store shares (engine/block-files.ts BufferPool):
+ * a flushed block's buffer is handed to the store as the record's payload, not copied, and
+ * comes back to the pool once both are done with it.
  */
-const POOL_MAX = 256;
-const pool: Buffer[] = [];
-
 function takeBuffer(): Buffer {
-  return pool.pop() ?? Buffer.allocUnsafe(BLOCK_SIZE);
+  return blockBuffers.take();
 }
 
 function giveBuffer(buf: Buffer): void {
-  if (pool.length < POOL_MAX && buf.byteLength === BLOCK_SIZE) pool.push(buf);
+  blockBuffers.give(buf);
 }
+
+/** What a flush's write event may carry in its entry. */
+export interface FlushExtra {
+  readonly commit?: boolean;
+  readonly times?: { readonly atime?: number; readonly mtime?: number };
+}
+
 export interface WriteCacheOptions {
   /** Flush a file whose dirty bytes pass this. */
   readonly fileBound?: number;
@@ -54,6 +59,11 @@ interface Branch {
   /** When the branch was last written (ms), until its events carry the time. */
   mtime: number;
   readonly dirty: Map<number, Block>;
+  /**
+   * Blocks being flushed: taken out of `dirty` (no copy) and still read from here until the
+   * write event naming them is applied. A write into one of them copies it into `dirty` first.
+   */
+  readonly inflight: Map<number, Block>;
   bytes: number;
   timer: unknown;
   flushing: Promise<void> | null;
@@ -120,10 +130,9 @@ export class WriteCache {
     if (b === undefined || !this.#detached(id)) return;
     if (b.timer !== null) this.#clearTimer(b.timer);
     b.timer = null;
-    this.#total -= b.bytes;
-    b.bytes = 0;
-    for (const blk of b.dirty.values()) giveBuffer(blk.buf);
+    for (const blk of b.dirty.values()) this.#release(b, blk);
     b.dirty.clear();
+    // Inflight blocks belong to the flush under way; it drops them when it ends.
     this.#branches.delete(id);
   }
 
@@ -132,7 +141,7 @@ export class WriteCache {
     if (b === undefined) {
       const row = this.#engine.projections.content.row(id);
       if (row === undefined) throw new EngineError('NOT_FOUND', `no such file: ${id}`);
-      b = { size: row.size, floor: Infinity, mtime: 0, dirty: new Map(), bytes: 0, timer: null, flushing: null, error: null, writers: 0 };
+      b = { size: row.size, floor: Infinity, mtime: 0, dirty: new Map(), inflight: new Map(), bytes: 0, timer: null, flushing: null, error: null, writers: 0 };
       this.#branches.set(id, b);
     }
     return b;
@@ -155,28 +164,74 @@ export class WriteCache {
     const end = offset + data.byteLength;
     const first = Math.floor(offset / BLOCK_SIZE);
     const last = Math.floor((end - 1) / BLOCK_SIZE);
-    // Blocks only partly covered and not yet in memory need their current content first.
-    for (let i = first; i <= last; i++) {
-      if (b.dirty.has(i)) continue;
-      const blockStart = i * BLOCK_SIZE;
-      const covered = offset <= blockStart && end >= Math.min(blockStart + BLOCK_SIZE, Math.max(b.size, end));
-      if (!covered && blockStart < b.size) {
-        await this.#mutex.run(`${id}:${i}`, async () => {
-          if (b.dirty.has(i)) return;
-          const len = Math.min(BLOCK_SIZE, b.size - blockStart);
-          const old = await this.#readBase(id, b, blockStart, len);
-          if (b.dirty.has(i)) return;
-          const buf = takeBuffer();
-          old.copy(buf);
-          this.#adopt(b, i, { buf, len: old.byteLength });
-        });
+    // Blocks only partly covered and not yet in memory need their current content first
+    // (again if a flush dropped one while another was read).
+    while (this.#needsBase(b, offset, end)) {
+      for (let i = first; i <= last; i++) {
+        if (b.dirty.has(i) || b.inflight.has(i)) continue;
+        const blockStart = i * BLOCK_SIZE;
+        const covered = offset <= blockStart && end >= Math.min(blockStart + BLOCK_SIZE, Math.max(b.size, end));
+        if (!covered && blockStart < b.size) {
+          await this.#mutex.run(`${id}:${i}`, async () => {
+            if (b.dirty.has(i)) return;
+            const len = Math.min(BLOCK_SIZE, b.size - blockStart);
+            const old = await this.#readBase(id, b, blockStart, len);
+            if (b.dirty.has(i)) return;
+            const buf = takeBuffer();
+            const flushing = b.inflight.get(i); // a flush took the block while we read
+            if (flushing !== undefined) flushing.buf.copy(buf, 0, 0, flushing.len);
+            else old.copy(buf);
+            this.#adopt(b, i, { buf, len: flushing?.len ?? old.byteLength });
+          });
+        }
       }
     }
+    this.#copyIn(id, b, offset, data);
+  }
+
+  /** Whether a write of [offset, end) needs a block's current content read first (it is partly covered, not in memory). */
+  #needsBase(b: Branch, offset: number, end: number): boolean {
+    const first = Math.floor(offset / BLOCK_SIZE);
+    const last = Math.floor((end - 1) / BLOCK_SIZE);
+    for (let i = first; i <= last; i++) {
+      if (b.dirty.has(i) || b.inflight.has(i)) continue;
+      const blockStart = i * BLOCK_SIZE;
+      const covered = offset <= blockStart && end >= Math.min(blockStart + BLOCK_SIZE, Math.max(b.size, end));
+      if (!covered && blockStart < b.size) return true;
+    }
+    return false;
+  }
+
+  /**
+   * The write when it needs no read (appends, whole blocks, blocks already in memory: nearly
+   * every FUSE write): done before returning, without a promise. False when it must wait
+   * (a read of current content, or the cache over its bound): then call write().
+   */
+  writeNow(id: NodeId, offset: number, data: Uint8Array): boolean {
+    if (data.byteLength === 0) return true;
+    if (this.#total >= this.#totalBound) return false;
+    const b = this.#branch(id);
+    if (this.#needsBase(b, offset, offset + data.byteLength)) return false;
+    this.#copyIn(id, b, offset, data);
+    return true;
+  }
+
+  /** Copies the bytes into the branch's blocks (every partly covered block is in memory or starts past the end). */
+  #copyIn(id: NodeId, b: Branch, offset: number, data: Uint8Array): void {
+    const end = offset + data.byteLength;
+    const first = Math.floor(offset / BLOCK_SIZE);
+    const last = Math.floor((end - 1) / BLOCK_SIZE);
     for (let i = first; i <= last; i++) {
       const blockStart = i * BLOCK_SIZE;
       let block = b.dirty.get(i);
       if (block === undefined) {
+        const flushing = b.inflight.get(i);
         block = { buf: takeBuffer(), len: 0 };
+        if (flushing !== undefined) {
+          // Being flushed: written again here, as a copy (the flush keeps what it took).
+          flushing.buf.copy(block.buf, 0, 0, flushing.len);
+          block.len = flushing.len;
+        }
         this.#adopt(b, i, block);
       }
       const from = Math.max(offset, blockStart) - blockStart;
@@ -214,7 +269,7 @@ export class WriteCache {
       pending.push(this.#readBase(id, b, s, e - s).then((d) => void d.copy(out, s - offset)));
     };
     for (let i = first; i <= last; i++) {
-      const block = b.dirty.get(i);
+      const block = b.dirty.get(i) ?? b.inflight.get(i);
       if (block === undefined) {
         if (cleanFrom < 0) cleanFrom = i;
         continue;
@@ -271,75 +326,121 @@ export class WriteCache {
     b.timer = t;
   }
 
-  #startFlush(id: NodeId, b: Branch): Promise<void> {
-    if (b.flushing !== null) return b.flushing;
-    b.flushing = this.#flushBranch(id, b)
+  /** Starts a flush (or joins the one under way); resolves true when `extra` went with a write event. */
+  #startFlush(id: NodeId, b: Branch, extra: FlushExtra = {}): Promise<boolean> {
+    if (b.flushing !== null) return b.flushing.then(() => false);
+    let carried = false;
+    b.flushing = this.#flushBranch(id, b, extra)
+      .then((c) => {
+        carried = c;
+      })
       .catch((err: Error) => {
         b.error ??= err;
       })
       .finally(() => {
         b.flushing = null;
       });
-    return b.flushing;
+    return b.flushing.then(() => carried);
   }
 
-  async #flushBranch(id: NodeId, b: Branch): Promise<void> {
+  async #flushBranch(id: NodeId, b: Branch, extra: FlushExtra): Promise<boolean> {
+    let carried = false;
     while (b.dirty.size > 0) {
-      if (this.#detached(id)) return; // unlinked: stays in memory until discarded
+      if (this.#detached(id)) return false; // unlinked: stays in memory until discarded
       const indexes = [...b.dirty.keys()].sort((x, y) => x - y);
+      // The blocks are taken, not copied: writes landing meanwhile copy them back into `dirty`.
       const taken = indexes.map((i) => [i, b.dirty.get(i)!] as const);
-      const size = b.size;
-      // Copy out what is flushed: writes may land in these blocks while hashing and storing.
-      const contents = taken.map(([, blk]) => Buffer.from(blk.buf.subarray(0, blk.len)));
-      const stored = await this.#engine.gate.shared(async () => {
-        const hashes = await this.#engine.blocks.putMany(contents);
-        try {
-          await this.#engine.submit({ type: 'write', id, size, blocks: taken.map(([i], k) => [i, hashes[k]!] as const) });
-        } catch (err) {
-          if (this.#detached(id)) return false; // unlinked meanwhile
-          throw err;
-        }
-        return true;
-      });
-      if (!stored) return;
-      for (let k = 0; k < taken.length; k++) {
-        const [i, blk] = taken[k]!;
-        // Keep a block that was written again meanwhile; it goes in the next round.
-        if (b.dirty.get(i) === blk && blk.len === contents[k]!.byteLength && blk.buf.subarray(0, blk.len).equals(contents[k]!)) {
-          b.dirty.delete(i);
-          giveBuffer(blk.buf);
-          b.bytes -= BLOCK_SIZE;
-          this.#total -= BLOCK_SIZE;
-        }
+      for (const [i, blk] of taken) {
+        b.dirty.delete(i);
+        b.inflight.set(i, blk);
       }
+      const size = b.size;
+      const contents = taken.map(([, blk]) => blk.buf.subarray(0, blk.len));
+      let stored: boolean;
+      try {
+        stored = await this.#engine.gate.shared(async () => {
+          // Handed over, not copied: the store holds each buffer until its record is written,
+          // the branch until the write event is applied (reads are served from it meanwhile).
+          for (const c of contents) blockBuffers.hold(c);
+          const hashes = await this.#engine.blocks.putMany(contents, { owned: true });
+          try {
+            const blocks = taken.map(([i], k) => [i, hashes[k]!] as const);
+            const { commit, times } = extra;
+            await this.#engine.submit({ type: 'write', id, size, blocks, ...(commit === true ? { commit } : {}), ...(times ? { times } : {}) });
+          } catch (err) {
+            if (this.#detached(id)) return false; // unlinked meanwhile
+            throw err;
+          }
+          return true;
+        });
+      } catch (err) {
+        // Nothing was named: the blocks go back (unless written again meanwhile, which copied them).
+        for (const [i, blk] of taken) {
+          b.inflight.delete(i);
+          if (!b.dirty.has(i) && this.#branches.get(id) === b) this.#reclaim(b, i, blk);
+          else this.#release(b, blk);
+        }
+        throw err;
+      }
+      for (const [i, blk] of taken) {
+        b.inflight.delete(i);
+        if (!stored && !b.dirty.has(i) && this.#branches.get(id) === b) this.#reclaim(b, i, blk); // unlinked: kept in memory
+        else this.#release(b, blk);
+      }
+      if (!stored) return false;
+      carried = true;
     }
     if (b.dirty.size === 0 && b.writers === 0 && this.#branches.get(id) === b && b.timer === null) {
       this.#branches.delete(id);
     }
+    return carried;
+  }
+
+  /**
+   * A block that was handed to the store goes back into `dirty`, as a copy: the store may
+   * still hold the buffer as a record's payload, which must not change under it.
+   */
+  #reclaim(b: Branch, index: number, blk: Block): void {
+    const buf = takeBuffer();
+    blk.buf.copy(buf, 0, 0, blk.len);
+    b.dirty.set(index, { buf, len: blk.len });
+    giveBuffer(blk.buf);
+  }
+
+  /** A block leaves the branch: its buffer goes back to the pool. */
+  #release(b: Branch, blk: Block): void {
+    giveBuffer(blk.buf);
+    b.bytes -= BLOCK_SIZE;
+    this.#total -= BLOCK_SIZE;
   }
 
   /**
    * Turns the file's branch into events (applied at once; durable soon after, in a group
-   * commit). With `durable`, resolves only once they are on disk. Reports a failed flush.
+   * commit). With `durable`, resolves only once they are on disk. With `commit`, the write
+   * event is followed by a commit in the same entry (the last close of the file); with
+   * `times`, by a setattr of those times (utimens after writes: cp -a, tar, rsync). Resolves
+   * true when there was data and those extras went with it; false when the caller must still
+   * carry them out itself. Reports a failed flush.
    */
-  async flush(id: NodeId, opts: { durable?: boolean } = {}): Promise<void> {
+  async flush(id: NodeId, opts: { durable?: boolean } & FlushExtra = {}): Promise<boolean> {
     const b = this.#branches.get(id);
     if (b === undefined) {
       // Flushed already (at close, after the rest period), maybe not durable yet: fsync waits.
       if (opts.durable) await this.#engine.flush();
-      return;
+      return false;
     }
     if (b.timer !== null) {
       this.#clearTimer(b.timer);
       b.timer = null;
     }
     while (b.flushing !== null) await b.flushing;
-    if (b.dirty.size > 0) await this.#startFlush(id, b);
+    const carried = b.dirty.size > 0 && (await this.#startFlush(id, b, { ...(opts.commit === true ? { commit: true } : {}), ...(opts.times ? { times: opts.times } : {}) }));
     const err = b.error;
     b.error = null;
     if (b.dirty.size === 0 && b.writers === 0 && this.#branches.get(id) === b) this.#branches.delete(id);
     if (err) throw err;
     if (opts.durable) await this.#engine.flush();
+    return carried;
   }
 
   /** Flushes every branch, durably. */

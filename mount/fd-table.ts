@@ -40,6 +40,11 @@ export class FdTable {
     return { file, last: n <= 0 };
   }
 
+  /** Handles open on the node. */
+  count(id: NodeId): number {
+    return this.#perNode.get(id) ?? 0;
+  }
+
   isOpen(id: NodeId): boolean {
     return this.#perNode.has(id);
   }

@@ -180,6 +180,15 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         return;
       }
       file.written = true;
+      try {
+        if (cache.writeNow(file.id, position, buffer.subarray(0, length))) {
+          cb(length);
+          return;
+        }
+      } catch (err) {
+        cb(fail('write')(err));
+        return;
+      }
       cache.write(file.id, position, buffer.subarray(0, length)).then(
         () => cb(length),
         (err: unknown) => cb(fail('write')(err)),
@@ -189,7 +198,9 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     flush: (_path, fd, cb) =>
       answer('flush', cb, async () => {
         const f = fds.get(fd);
-        if (f?.written) await cache.flush(f.id);
+        // The close of the file's only handle: its data and the commit that folds it into a
+        // new version go in one entry (release then finds nothing left to commit).
+        if (f?.written) await cache.flush(f.id, { commit: !opts.readOnly && fds.count(f.id) === 1 });
       }),
 
     fsync: (_path, _datasync, fd, cb) =>
@@ -260,15 +271,18 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     utimens: (path, atime, mtime, cb) =>
       answer('utimens', cb, async () => {
         const info = reader.stat(path);
-        // Data still in the write cache would take the time of its flush: flush it first, so
-        // that the times set here are the ones that stay (cp -a, rsync, tar set them last).
-        if (mtime !== null && info.kind === 'file') await cache.flush(info.id);
-        await submit({
-          type: 'setattr',
-          id: info.id,
+        const times = {
           ...(atime !== null ? { atime: Number(atime / 1_000_000n) } : {}),
           ...(mtime !== null ? { mtime: Number(mtime / 1_000_000n) } : {}),
-        });
+        };
+        // Data still in the write cache would take the time of its flush: it is flushed first,
+        // with the times set in the same entry, so that they are the ones that stay (cp -a,
+        // rsync, tar set them last, on the only handle: the commit goes with them too).
+        if (mtime !== null && info.kind === 'file') {
+          writable();
+          if (await cache.flush(info.id, { times, commit: fds.count(info.id) <= 1 })) return;
+        }
+        await submit({ type: 'setattr', id: info.id, ...times });
       }),
 
     setxattr: (path, name, value, _position, flags, cb) => {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { open as openLmdb, type RootDatabase } from 'lmdb';
 import { BlockIndex, type BlockLocation } from '../../projections/block-index.js';
 import { BLOCK_SIZE as FORMAT_BLOCK_SIZE, ZERO_BLOCK } from '../../log/index.js';
-import { BLOCK_SIZE, BlockStore, type BlockStoreOptions, type GcStep } from '../../engine/block-store.js';
+import { BLOCK_SIZE, BlockStore, blockBuffers, type BlockStoreOptions, type GcStep } from '../../engine/block-store.js';
+import { BufferPool } from '../../engine/block-files.js';
 import { PACK_HEADER_BYTES, RECORD_HEADER_BYTES, packFileName, sha256 } from '../../engine/block-pack.js';
 import { EngineError } from '../../engine/engine-error.js';
 
@@ -478,4 +479,55 @@ t.test('read-only: reads, refuses writes, cuts nothing', async (t) => {
   await rejectsCode(t, s.put(r(10)), 'READ_ONLY');
   await rejectsCode(t, s.gc(() => true), 'READ_ONLY');
   await s.close();
+});
+
+t.test('BufferPool: a buffer comes back when its last holder gives it', async (t) => {
+  const pool = new BufferPool(1024, 4);
+  const a = pool.take();
+  t.equal(a.byteLength, 1024);
+  pool.hold(a.subarray(0, 10)); // a view names the same memory
+  pool.give(a);
+  t.equal(pool.free, 0, 'still held once');
+  pool.give(a.subarray(5));
+  t.equal(pool.free, 1, 'back in the pool');
+  pool.give(a);
+  t.equal(pool.free, 1, 'a buffer given back twice is not pooled twice');
+  t.equal(pool.take().buffer, a.buffer, 'and taken again');
+  pool.give(Buffer.alloc(1024));
+  t.equal(pool.free, 0, 'a buffer the pool never gave out is not taken in');
+});
+
+t.test('putMany owned: the pool buffers are the records, read back right, and come back once written', async (t) => {
+  const e = setup(t);
+  const s = await e.open({ blockSize: BLOCK_SIZE, flushBytes: 4 * BLOCK_SIZE });
+  const r = rng(11);
+  const want: Buffer[] = [];
+  const given: Buffer[] = [];
+  for (let i = 0; i < 6; i++) {
+    const b = blockBuffers.take();
+    r(BLOCK_SIZE).copy(b);
+    want.push(Buffer.from(b));
+    given.push(b);
+  }
+  const dup = blockBuffers.take();
+  want[0]!.copy(dup);
+  const free0 = blockBuffers.free;
+  const hashes = await s.putMany([...given.map((b, i) => (i === 5 ? b.subarray(0, 1000) : b)), dup], { owned: true });
+  t.same(Buffer.from(hashes[6]!), Buffer.from(hashes[0]!), 'a duplicate names the same block');
+  for (let i = 0; i < 6; i++) {
+    const w = i === 5 ? want[i]!.subarray(0, 1000) : want[i]!;
+    t.same(Buffer.from(hashes[i]!), sha256(w), `block ${i} is named by its SHA-256`);
+    t.ok(Buffer.from(await s.get(hashes[i]!)).equals(w), `block ${i} reads back`);
+  }
+  await s.sync();
+  t.ok(blockBuffers.free >= Math.min(256, free0 + 7), 'every buffer went back to the pool once written');
+  for (let i = 0; i < 6; i++) given[i]!.fill(0xee); // reused by someone else: the store kept nothing of them
+  for (let i = 0; i < 6; i++) {
+    const w = i === 5 ? want[i]!.subarray(0, 1000) : want[i]!;
+    t.ok(Buffer.from(await s.getRange(hashes[i]!, 0, BLOCK_SIZE)).equals(w), `block ${i} reads back from its pack`);
+  }
+  await s.close();
+  const again = await e.open({ blockSize: BLOCK_SIZE });
+  t.ok(Buffer.from(await again.get(hashes[2]!)).equals(want[2]!), 'and after a reopen');
+  await again.close();
 });

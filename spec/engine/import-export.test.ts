@@ -250,3 +250,23 @@ t.test('export errors: DEST not empty, PATH not a directory', async (t) => {
   t.equal(r.files, 1, 'an existing empty directory is fine; "/" exports every area');
   t.equal((await readFile(join(empty, 'home', 'src', 'f'))).toString(), 'x');
 });
+
+t.test('a file of many read chunks (read ahead into pool buffers) comes in byte for byte', async (t) => {
+  const dir = await tempDir(t);
+  const src = join(dir, 'src');
+  await mkdir(src);
+  // 2.5 MiB + a tail: three read chunks of 8 blocks, the last one short, and a block of zeros.
+  const data = Buffer.concat([content('chunked', 20 * BLOCK_SIZE + 777)]);
+  data.fill(0, 9 * BLOCK_SIZE, 10 * BLOCK_SIZE);
+  await writeFile(join(src, 'big.bin'), data);
+  await writeFile(join(src, 'one-more-byte'), content('obb', BLOCK_SIZE + 1));
+  const { engine } = await openStore(t);
+  const r = await importTree(engine, src, '/home');
+  t.equal(r.files, 2);
+  t.equal(r.bytes, data.length + BLOCK_SIZE + 1);
+  const id = engine.stat('/home/src/big.bin').id;
+  t.ok((await engine.read(id, 0, data.length + 10)).equals(data), 'every byte as it was');
+  const one = engine.stat('/home/src/one-more-byte').id;
+  t.ok((await engine.read(one, 0, BLOCK_SIZE + 10)).equals(content('obb', BLOCK_SIZE + 1)));
+  t.equal(engine.contentState(id)!.pending, 0, 'committed');
+});

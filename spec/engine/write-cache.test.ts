@@ -276,3 +276,91 @@ t.test('flushAll: every branch, durably', async (t) => {
   t.equal(cache.dirtyBytes, 0);
   for (const [k, id] of ids.entries()) t.equal((await engine.read(id, k * 100, 6)).toString(), `file ${k}`);
 });
+
+t.test('writeNow: a write that needs no read lands at once, without a promise; one that does says so', async (t) => {
+  const { engine, cache, file } = await setup(t);
+  const id = await file('/home/f', content('base', BLOCK_SIZE + 100));
+  const fresh = await file('/home/g');
+  t.ok(cache.writeNow(fresh, 0, content('a', 4096)), 'an append to an empty file');
+  t.ok(cache.writeNow(fresh, 4096, content('b', 4096)), 'the next append, into the block in memory');
+  t.equal(cache.size(fresh), 8192);
+  t.ok((await cache.read(fresh, 4096, 4096)).equals(content('b', 4096)), 'read back at once');
+  t.notOk(cache.writeNow(id, 10, Buffer.from('x')), 'a write inside a stored block needs that block read first');
+  t.equal(cache.dirtyBytes, BLOCK_SIZE, 'nothing written by the refusal (one block in memory, the other file\'s)');
+  t.ok(cache.writeNow(id, 0, content('whole', BLOCK_SIZE)), 'a whole block needs no read');
+  await cache.write(id, 10, Buffer.from('x'));
+  const want = Buffer.concat([content('whole', BLOCK_SIZE), content('base', BLOCK_SIZE + 100).subarray(BLOCK_SIZE)]);
+  want[10] = 'x'.charCodeAt(0);
+  t.ok((await cache.read(id, 0, 2 * BLOCK_SIZE)).equals(want));
+  await cache.flush(id);
+  await cache.flush(fresh);
+  t.ok((await engine.read(id, 0, 2 * BLOCK_SIZE)).equals(want), 'flushed as written');
+  t.ok((await engine.read(fresh, 0, 8192)).equals(Buffer.concat([content('a', 4096), content('b', 4096)])));
+});
+
+t.test('flush with commit: the write and the commit go in one entry', async (t) => {
+  const { engine, cache, feed, file } = await setup(t);
+  const id = await file('/home/f');
+  const before = feed.length;
+  await cache.write(id, 0, content('c', 5000));
+  await cache.flush(id, { commit: true });
+  await engine.flush();
+  t.equal(feed.length, before + 1, 'one entry');
+  const [entry] = await feed.read(before);
+  t.same((entry!.events as unknown as FsEvent[]).map((e) => e.type), ['write', 'commit'], 'a write, then a commit');
+  const state = engine.contentState(id)!;
+  t.equal(state.pending, 0, 'nothing left pending');
+  t.equal(state.commits, 1, 'one version');
+  t.ok((await engine.read(id, 0, 5000)).equals(content('c', 5000)));
+});
+
+t.test('a write during a flush lands in a copy of the block being flushed; neither is torn', async (t) => {
+  const { engine, cache, file } = await setup(t);
+  const id = await file('/home/f');
+  const first = content('first', 2 * BLOCK_SIZE);
+  await cache.write(id, 0, first);
+  const flushing = cache.flush(id);
+  // The flush took the blocks; this write lands while it hashes and stores them.
+  await cache.write(id, 100, Buffer.from('second'));
+  t.ok((await cache.read(id, 0, 2 * BLOCK_SIZE)).subarray(100, 106).equals(Buffer.from('second')), 'reads see the new write at once');
+  await flushing;
+  await cache.flush(id);
+  const want = Buffer.from(first);
+  Buffer.from('second').copy(want, 100);
+  t.ok((await engine.read(id, 0, 2 * BLOCK_SIZE)).equals(want), 'both writes are in the file');
+  t.equal(cache.dirtyBytes, 0, 'every block buffer was let go');
+});
+
+t.test('flushed blocks are handed to the block store uncopied and read back right', async (t) => {
+  const { engine, cache, file } = await setup(t);
+  const ids: string[] = [];
+  for (let f = 0; f < 4; f++) {
+    const id = await file(`/home/f${f}`);
+    ids.push(id);
+    // Enough blocks that the store writes some out (and gives their buffers back) while others are staged.
+    for (let i = 0; i < 80; i++) await cache.write(id, i * BLOCK_SIZE, content(`f${f}-${i}`, BLOCK_SIZE));
+    await cache.flush(id);
+  }
+  await engine.flush();
+  for (let f = 0; f < 4; f++) {
+    for (const i of [0, 33, 79]) {
+      t.ok((await engine.read(ids[f]!, i * BLOCK_SIZE, BLOCK_SIZE)).equals(content(`f${f}-${i}`, BLOCK_SIZE)), `file ${f} block ${i}`);
+    }
+  }
+});
+
+t.test('flush with times: write, commit and the times go in one entry, and the times stay', async (t) => {
+  const { engine, cache, feed, file } = await setup(t);
+  const id = await file('/home/f');
+  const before = feed.length;
+  await cache.write(id, 0, content('t', 3000));
+  const mtime = 1_600_000_000_000;
+  t.equal(await cache.flush(id, { commit: true, times: { mtime } }), true, 'the times went with the data');
+  await engine.flush();
+  t.equal(feed.length, before + 1, 'one entry');
+  const [entry] = await feed.read(before);
+  t.same((entry!.events as unknown as FsEvent[]).map((e) => e.type), ['write', 'commit', 'setattr']);
+  t.equal(engine.info(id)!.mtime, mtime, 'the mtime set is the one that stays');
+  t.equal(engine.info(id)!.size, 3000);
+  t.equal(await cache.flush(id, { times: { mtime } }), false, 'nothing to flush: the caller sets the times itself');
+});
