@@ -67,17 +67,7 @@ export function decodePackHeader(b: Buffer): number | null {
 
 /** One record: header and payload in one buffer. */
 export function encodeRecord(hash: Uint8Array, codec: number, payload: Uint8Array, size: number): Buffer {
-  const b = Buffer.allocUnsafe(RECORD_HEADER_BYTES + payload.byteLength);
-  RECORD_MAGIC.copy(b, 0);
-  b[4] = RECORD_VERSION;
-  b[5] = codec;
-  b.writeUInt16LE(0, 6);
-  b.writeUInt32LE(payload.byteLength, 8);
-  b.writeUInt32LE(size, 12);
-  b.set(hash, 16);
-  b.set(payload, RECORD_HEADER_BYTES);
-  b.writeUInt32LE(recordCrc(b, payload.byteLength), 48);
-  return b;
+  return Buffer.concat([encodeRecordHead(hash, codec, payload, size), payload], RECORD_HEADER_BYTES + payload.byteLength);
 }
 
 /**
