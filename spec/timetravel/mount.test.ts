@@ -9,7 +9,8 @@ import { appendFile, chmod, link, lstat, mkdir, mkdtemp, readdir, readFile, read
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { AtMount, within } from './helpers/mount.js';
+import { MountServer, mountLine } from '../mount/helpers/server.js';
+import { within } from '../mount/helpers/proc.js';
 import { writeStory, type Step } from './helpers/story.js';
 
 if (!existsSync('/dev/fuse')) {
@@ -25,16 +26,16 @@ t.teardown(() => rm(dir, { recursive: true, force: true }));
 const io = <T>(what: string, p: Promise<T>): Promise<T> => within(10_000, what, p);
 
 /** Mounts the store at `at` for the length of `fn`, and always unmounts. */
-async function withMount(at: string, fn: (mnt: string, m: AtMount) => Promise<void>): Promise<void> {
+async function withMount(at: string, fn: (mnt: string, m: MountServer) => Promise<void>): Promise<void> {
   const mnt = join(dir, `mnt-${at.replace(/[^a-z0-9]/gi, '_')}`);
   await mkdir(mnt);
-  const m = await AtMount.start(story.root, mnt, at);
+  const m = await MountServer.start(story.root, mnt, { extraArgs: ['--at', at] });
   try {
     await fn(mnt, m);
   } finally {
     await m.stop();
   }
-  if (await m.isMounted()) throw new Error(`${mnt} is still mounted after stop()`);
+  if (await mountLine(mnt)) throw new Error(`${mnt} is still mounted after stop()`);
 }
 
 /** Every path of the model at `step`, read back through the mount. */
@@ -108,7 +109,7 @@ t.test('mount --at TIME: the tree at @45, after the rename over a.txt', { timeou
 t.test('mount --at a position that does not exist: exit 2, nothing mounted', { timeout: 60_000 }, async (t) => {
   const mnt = join(dir, 'mnt-bad');
   await mkdir(mnt);
-  await t.rejects(AtMount.start(story.root, mnt, '@999'), /exited \(code 2\) before mounting:\nrealize: no position @999: the log holds @0 to @52/);
+  await t.rejects(MountServer.start(story.root, mnt, { extraArgs: ['--at', '@999'] }), /exited \(\{"code":2,"signal":null\}\) before mounting:\nrealize: no position @999: the log holds @0 to @52/);
   const info = await readFile('/proc/self/mountinfo', 'utf8');
   t.notOk(info.split('\n').some((l) => l.split(' ')[4] === mnt), 'not mounted');
 });
