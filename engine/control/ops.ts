@@ -6,6 +6,7 @@
  */
 import type { Engine } from '../engine.js';
 import { EngineError } from '../engine-error.js';
+import { collectGarbage, type GcResult } from '../gc.js';
 import { formatBytes, markPath, parsePlacement, pathStatus, statusContext } from '../placement/index.js';
 import { resolvePosition } from '../resolve-position.js';
 import { restore } from '../restore.js';
@@ -43,6 +44,12 @@ function int(args: unknown, name: string): number {
   const v = field(args, name);
   if (!Number.isSafeInteger(v) || (v as number) < 0) bad(`${name} must be a non-negative integer`);
   return v as number;
+}
+
+function optInt(args: unknown, name: string): number | undefined {
+  const v = field(args, name);
+  if (v === undefined || v === null) return undefined;
+  return int(args, name);
 }
 
 function writable(engine: Engine): NonNullable<Engine['placement']> {
@@ -107,6 +114,13 @@ export const CONTROL_OPS = {
     const pos = await resolvePosition(engine, str(args, 'at'));
     const r = await restore(engine, engine.at(pos.n), path);
     return { path, position: pos.n, ...r };
+  },
+
+  /** Frees the blocks no version inside the retention window needs (the writers' gate keeps it safe beside the mount). */
+  async gc(engine: Engine, args: unknown): Promise<GcResult> {
+    const keepDays = optInt(args, 'keepDays');
+    const keepVersions = optInt(args, 'keepVersions');
+    return collectGarbage(engine, { ...(keepDays !== undefined ? { keepDays } : {}), ...(keepVersions !== undefined ? { keepVersions } : {}) });
   },
 
   async 'area-create'(engine: Engine, args: unknown): Promise<{ area: string }> {

@@ -94,6 +94,9 @@ t.test('the CLI forwards writing commands to the process holding the store', asy
   const s = await openStore(t);
   await seeded(s.engine);
   const before = s.engine.projections.head;
+  const id = s.engine.stat('/home/docs/a.txt').id;
+  await s.engine.write(id, 0, content('v2', 5000));
+  await s.engine.commit(id);
   await s.close();
   const serve = await serveChild(t, s.root);
 
@@ -117,6 +120,11 @@ t.test('the CLI forwards writing commands to the process holding the store', asy
   const nope = await realize('--store', s.root, 'mark', 'real', '/home/nope');
   t.equal(nope.code, 3);
   t.match(nope.stderr, /^realize: no such file or directory: \/home\/nope\n$/);
+
+  const gc = await realize('--store', s.root, '--json', 'gc', '--keep-versions', '1');
+  t.equal(gc.code, 0, gc.stderr);
+  t.match(JSON.parse(gc.stdout), { freedBlocks: Number, liveBlocks: Number }, 'gc runs in the holder');
+  t.ok((JSON.parse(gc.stdout) as { freedBlocks: number }).freedBlocks > 0, 'and frees the blocks of the version the restore replaced');
 
   const remove = await realize('--store', s.root, 'peer', 'remove', 'bob');
   t.equal(remove.code, 0, remove.stderr);
