@@ -73,16 +73,40 @@ export class PeakRss {
   readonly #hwmReset: boolean;
   readonly baseline: number;
   #peak: number;
+  /** Peak anonymous RSS (heap, buffers: what is not a mapped file such as LMDB's pages); null where unknown. */
+  #anonPeak: number | null = null;
+  #anonBaseline: number | null = null;
 
   private constructor(hwmReset: boolean, everyMs: number) {
     this.#hwmReset = hwmReset;
     this.baseline = rssNow();
     this.#peak = this.baseline;
+    this.#sampleAnon(true);
     this.#timer = setInterval(() => {
       const r = rssNow();
       if (r > this.#peak) this.#peak = r;
+      this.#sampleAnon(false);
     }, everyMs);
     this.#timer.unref();
+  }
+
+  #sampleAnon(first: boolean): void {
+    void readFile('/proc/self/status', 'utf8').then(
+      (s) => {
+        const m = /^RssAnon:\s+(\d+) kB$/m.exec(s);
+        if (!m) return;
+        const v = Number(m[1]) * 1024;
+        if (first) this.#anonBaseline = v;
+        if (this.#anonPeak === null || v > this.#anonPeak) this.#anonPeak = v;
+      },
+      () => undefined,
+    );
+  }
+
+  /** Peak anonymous RSS and its growth over the start (null off Linux). */
+  get anon(): { peak: number; growth: number } | null {
+    if (this.#anonPeak === null) return null;
+    return { peak: this.#anonPeak, growth: Math.max(0, this.#anonPeak - (this.#anonBaseline ?? this.#anonPeak)) };
   }
 
   static async start(everyMs = 20): Promise<PeakRss> {
