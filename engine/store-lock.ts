@@ -5,7 +5,8 @@
 import { open, readFile, unlink } from 'node:fs/promises';
 import { EngineError } from './engine-error.js';
 
-function alive(pid: number): boolean {
+/** Whether process `pid` runs (one of another user counts: signalling it is only refused). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -30,7 +31,7 @@ export async function acquireLock(path: string, storeRoot: string): Promise<() =
       }
       if (code !== 'EEXIST') throw new EngineError('IO', `cannot lock ${storeRoot}: ${(err as Error).message}`, { cause: err });
       const pid = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
         throw new EngineError('STORE_LOCKED', `the store ${storeRoot} is in use by process ${pid} (a mount or another realize command)`);
       }
       await unlink(path).catch(() => undefined);

@@ -12,6 +12,7 @@ import { followersOf, viewFromStore, type PeerView } from './peer-view.js';
 import { filesUnder, rowPresence, sumPresence, type ContentPresence } from './presence.js';
 import { PlacementResolver } from './resolve.js';
 import { readUnavailable, type UnavailableFile } from './unavailable.js';
+import { processAlive } from '../store-lock.js';
 
 export interface FileProblem {
   readonly path: string;
@@ -53,15 +54,6 @@ export function pathOf(engine: Engine, id: NodeId): string | null {
   return null;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export interface StatusContext {
   readonly view: PeerView;
   readonly unavailable: UnavailableFile;
@@ -72,7 +64,7 @@ export interface StatusContext {
 export async function statusContext(engine: Engine): Promise<StatusContext> {
   const root = engine.store.layout.root;
   const live = await readLive(root).catch(() => null);
-  const running = live !== null && live.pid > 0 && (live.pid === process.pid || alive(live.pid));
+  const running = live !== null && live.pid > 0 && (live.pid === process.pid || processAlive(live.pid));
   const connected = running ? Object.entries(live.peers).filter(([, p]) => p.connected).map(([k]) => k) : null;
   return { view: await viewFromStore(engine), unavailable: await readUnavailable(root), connected };
 }

@@ -7,6 +7,7 @@
 import { parseFeedName, type FeedSet } from '../../log/index.js';
 import type { Household } from './household.js';
 import type { LiveFile, StateFile } from './sync-state.js';
+import { processAlive } from '../store-lock.js';
 
 export interface PeerStatus {
   readonly key: string;
@@ -22,15 +23,6 @@ export interface PeerStatus {
   readonly selfBehind: { readonly entries: number };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Bytes of the records [from, to) of a feed, read in chunks. */
 async function recordBytes(feeds: FeedSet, name: string, from: number, to: number): Promise<number> {
   const feed = feeds.get(name);
@@ -43,7 +35,7 @@ async function recordBytes(feeds: FeedSet, name: string, from: number, to: numbe
 }
 
 export async function syncStatus(feeds: FeedSet, household: Household, state: StateFile, live: LiveFile | null, follows: ReadonlySet<string>): Promise<PeerStatus[]> {
-  const running = live !== null && live.pid > 0 && alive(live.pid) ? live : null;
+  const running = live !== null && live.pid > 0 && processAlive(live.pid) ? live : null;
   const out: PeerStatus[] = [];
   for (const m of household.peers()) {
     const theirFollows = state.peerFollows[m.key] ?? [];
