@@ -23,8 +23,11 @@ export interface Cli {
   progressDone(cmd: Command): void;
 }
 
+/** The real clock and randomness (tests inject their own). */
+export const systemEnv: StoreEnv = { now: () => Date.now(), randomBytes: (n) => new Uint8Array(randomBytes(n)) };
+
 export function makeCli(overrides: Partial<Pick<Cli, 'env' | 'stdout' | 'stderr'>> = {}): Cli {
-  const env: StoreEnv = overrides.env ?? { now: () => Date.now(), randomBytes: (n) => new Uint8Array(randomBytes(n)) };
+  const env: StoreEnv = overrides.env ?? systemEnv;
   const stdout = overrides.stdout ?? process.stdout;
   const stderr = overrides.stderr ?? process.stderr;
   let progressShown = false;

@@ -6,22 +6,10 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import t from 'tap';
 import { makeCli } from '../../tools/cli-context.js';
 import { main } from '../../tools/main.js';
-
-function capture(): Writable & { text(): string } {
-  const chunks: Buffer[] = [];
-  const w = new Writable({
-    write(chunk: Buffer | string, _enc, cb) {
-      chunks.push(Buffer.from(chunk));
-      cb();
-    },
-  }) as Writable & { text(): string };
-  w.text = () => Buffer.concat(chunks).toString('utf8');
-  return w;
-}
+import { capture } from '../engine/helpers/capture.js';
 
 t.test('bench placement --scale 0.001 --json: one sane row per workload, through the engine and the mount', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'realize-spec-bench-placement-'));

@@ -4,25 +4,13 @@
  * where, how much is here, what is unavailable and why), `status` (unavailable files), and
  * `cache --size` (budget, kept and evicted bytes); bad arguments are usage errors.
  */
-import { Writable } from 'node:stream';
 import t from 'tap';
 import { Engine } from '../../engine/index.js';
 import { makeCli } from '../../tools/cli-context.js';
 import { main } from '../../tools/main.js';
+import { capture } from '../engine/helpers/capture.js';
 import { rowPresence } from '../../engine/placement/index.js';
 import { bigFile, unrealPair } from './helpers/pair.js';
-
-function capture(): Writable & { text(): string } {
-  const chunks: Buffer[] = [];
-  const w = new Writable({
-    write(chunk: Buffer | string, _enc, cb) {
-      chunks.push(Buffer.from(chunk));
-      cb();
-    },
-  }) as Writable & { text(): string };
-  w.text = () => Buffer.concat(chunks).toString('utf8');
-  return w;
-}
 
 async function realize(...args: string[]): Promise<{ code: number; stdout: string; stderr: string; rows: Array<Record<string, unknown>> }> {
   const stdout = capture();

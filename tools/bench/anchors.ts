@@ -48,7 +48,8 @@ export interface HypercoreAnchor {
 
 export type Loaded<T> = { readonly ok: true; readonly anchor: T } | { readonly ok: false; readonly reason: string };
 
-function versionOf(pkg: string): string {
+/** The installed version of package `pkg` ('?' when it cannot be read). */
+export function versionOf(pkg: string): string {
   try {
     return (require(`${pkg}/package.json`) as { version: string }).version;
   } catch {

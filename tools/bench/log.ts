@@ -29,6 +29,7 @@ import {
 import { loadHypercore, type HypercoreAnchor, type HypercoreSession, type CorestoreInstance } from './anchors.js';
 import { collectGarbage, freshDir, rate, scaled, settle, timed } from './harness.js';
 import type { Bench, BenchOptions, BenchResult, BenchRow } from './registry.js';
+import { fmtN } from './report.js';
 
 const FULL_EVENTS = 100_000;
 const BATCH = 100;
@@ -278,10 +279,6 @@ export const logBench: Bench = {
     return { rows, notes };
   },
 };
-
-function fmtN(n: number): string {
-  return n.toLocaleString('en-US');
-}
 
 function check(got: number, want: number, what: string): void {
   if (got !== want) throw new Error(`bench log: ${what} saw ${got} events, expected ${want}`);

@@ -3,12 +3,10 @@
  * dynamically; it is a devDependency, so the bench says plainly when it is missing), each
  * copying the same plain tree the Realize import reads, on the same disk.
  */
-import { createRequire } from 'node:module';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runOk } from './proc-helpers.js';
-
-const require = createRequire(import.meta.url);
+import { versionOf, type Loaded } from './anchors.js';
 
 /** The parts of hyperdrive 13's API the bench uses (it ships no types). */
 export interface HyperdriveInstance {
@@ -30,15 +28,6 @@ export interface HyperdriveAnchor {
   open(dir: string): Promise<{ drive: HyperdriveInstance; close(): Promise<void> }>;
 }
 
-export type Loaded<T> = { readonly ok: true; readonly anchor: T } | { readonly ok: false; readonly reason: string };
-
-function versionOf(pkg: string): string {
-  try {
-    return (require(`${pkg}/package.json`) as { version: string }).version;
-  } catch {
-    return '?';
-  }
-}
 
 /** hyperdrive + corestore, or why not. */
 export async function loadHyperdrive(): Promise<Loaded<HyperdriveAnchor>> {

@@ -20,16 +20,17 @@
  * content. Each side's copy is removed after its run; the runs alternate (Realize, cp -a,
  * hyperdrive) so load on the shared machine falls on all three alike.
  */
-import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Engine, importTree, initStore, replayCheck, type StoreEnv } from '../../engine/index.js';
+import { Engine, importTree, initStore, replayCheck } from '../../engine/index.js';
 import { ProjectionSet, rebuild } from '../../projections/index.js';
 import { collectGarbage, freshDir, MiB, PeakRss, rate, scaled, settle, timed } from './harness.js';
 import { cpA, hyperdriveImport, loadHyperdrive, MemSampler, type HyperdriveAnchor, type MemSplit } from './model-helpers.js';
 import { runOk } from './proc-helpers.js';
 import type { Bench, BenchOptions, BenchResult, BenchRow } from './registry.js';
 import { generateTree, type GeneratedTree } from './tree-helpers.js';
+import { systemEnv as env } from '../cli-context.js';
+import { fmtN } from './report.js';
 
 const FULL_SMALL_FILES = 10_000;
 const FULL_BIG_BYTES = 1024 * MiB;
@@ -51,7 +52,6 @@ function median(xs: readonly number[]): number {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-const env: StoreEnv = { now: () => Date.now(), randomBytes: (n) => new Uint8Array(randomBytes(n)) };
 
 interface RealizeRun {
   readonly seconds: number;
@@ -274,7 +274,7 @@ export const modelBench: Bench = {
 
     const hdName = hd?.label ?? 'hyperdrive (missing)';
     const rows: BenchRow[] = [];
-    const fmt = (n: number): string => n.toLocaleString('en-US');
+    const fmt = fmtN;
     const big = `${fmt(bigBytes / MiB)} MiB`;
     const sides = (w: Workload, label: string): void => {
       const t = times[w.key];

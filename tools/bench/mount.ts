@@ -25,6 +25,7 @@ import { ensureBindfs, forceUnmount, fuseUsable, mountLine, SMALLFILES_SCRIPT, s
 import { run, runOk, sleep } from './proc-helpers.js';
 import type { Bench, BenchOptions, BenchResult, BenchRow } from './registry.js';
 import { smallFiles, writeBigFile, writeSmallFiles, type SmallFile } from './tree-helpers.js';
+import { fmtN } from './report.js';
 
 const FULL_BYTES = 1024 * MiB;
 const FULL_FILES = 10_000;
@@ -285,7 +286,7 @@ export const mountBench: Bench = {
 
     const rows: BenchRow[] = [];
     const plainRows: BenchRow[] = [];
-    const fmt = (n: number): string => n.toLocaleString('en-US');
+    const fmt = fmtN;
     const size = bytes >= 1024 * MiB ? `${fmt(bytes / (1024 * MiB))} GiB` : `${fmt(bytes / MiB)} MiB`;
     for (const steps of STEPS) {
       for (const step of steps) {

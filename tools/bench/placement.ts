@@ -17,16 +17,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Engine, initStore, type StoreEnv } from '../../engine/index.js';
+import { Engine, initStore } from '../../engine/index.js';
 import { markPath } from '../../engine/placement/index.js';
 import { addPeer, setFollow, SyncNode } from '../../engine/sync/index.js';
 import { BLOCK_SIZE, type PlacementMark } from '../../log/index.js';
 import { freshDir, MiB, Stopwatch } from './harness.js';
 import { fuseUsable, startRealize } from './mount-helpers.js';
-import { run } from './proc-helpers.js';
+import { freePort, run } from './proc-helpers.js';
+import { systemEnv as env } from '../cli-context.js';
 import type { Bench, BenchOptions, BenchResult, BenchRow } from './registry.js';
 
 const BIN = fileURLToPath(new URL('../bin/realize.js', import.meta.url));
@@ -35,15 +35,6 @@ const CHUNK = MiB;
 const FIRST_BYTE_READS = 15;
 const GOAL_FIRST_BYTE_MS = 20;
 
-const env: StoreEnv = { now: () => Date.now(), randomBytes: (n) => new Uint8Array(randomBytes(n)) };
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();

@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 
 export interface Ran {
   readonly code: number | null;
@@ -83,4 +84,13 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 export async function have(cmd: string): Promise<boolean> {
   const r = await run('sh', ['-c', `command -v ${cmd}`], { timeoutMs: 10_000 });
   return r.code === 0;
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
 }

@@ -16,6 +16,11 @@ export interface JsonRow {
   readonly ratio: number | null;
 }
 
+/** A count with thousands separators (100,000). */
+export function fmtN(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
 export function betterOf(row: Pick<BenchRow, 'unit' | 'better'>): Better {
   return row.better ?? (row.unit.endsWith('/s') ? 'higher' : 'lower');
 }

@@ -19,14 +19,16 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createCipheriv, createDecipheriv, randomBytes, randomFillSync } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Engine, importTree, initStore, type StoreEnv } from '../../engine/index.js';
+import { Engine, importTree, initStore } from '../../engine/index.js';
 import { addPeer, setFollow, SyncNode, type SessionStats } from '../../engine/sync/index.js';
 import { BLOCK_SIZE, type FsEvent } from '../../log/index.js';
 import { freshDir, MiB, scaled, Stopwatch } from './harness.js';
 import type { Bench, BenchOptions, BenchResult, BenchRow } from './registry.js';
+import { systemEnv as env } from '../cli-context.js';
+import { freePort } from './proc-helpers.js';
+import { fmtN } from './report.js';
 
 const BIN = fileURLToPath(new URL('../bin/realize.js', import.meta.url));
 const FULL_SMALL = 10_000;
@@ -35,19 +37,6 @@ const FULL_BIG = 1024 * MiB;
 const FULL_EVENTS = 100_000;
 const EVENTS_PER_ENTRY = 100;
 
-const env: StoreEnv = { now: () => Date.now(), randomBytes: (n) => new Uint8Array(randomBytes(n)) };
-
-function fmtN(n: number): string {
-  return n.toLocaleString('en-US');
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function waitForPort(port: number, ms: number): Promise<void> {
   const { connect } = await import('node:net');
