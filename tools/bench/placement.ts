@@ -25,7 +25,7 @@ import { addPeer, setFollow, SyncNode } from '../../engine/sync/index.js';
 import { BLOCK_SIZE, type PlacementMark } from '../../log/index.js';
 import { freshDir, MiB, Stopwatch } from './harness.js';
 import { fuseUsable, startRealize } from './mount-helpers.js';
-import { freePort, run } from './proc-helpers.js';
+import { freePort, run, stopChild } from './proc-helpers.js';
 import { systemEnv as env } from '../cli-context.js';
 import type { Bench, BenchOptions, BenchResult, BenchRow } from './registry.js';
 
@@ -34,19 +34,6 @@ const FULL_BYTES = 1024 * MiB;
 const CHUNK = MiB;
 const FIRST_BYTE_READS = 15;
 const GOAL_FIRST_BYTE_MS = 20;
-
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
 
 async function startServe(store: string, port: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, [BIN, '--store', store, 'serve', '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -27,7 +27,7 @@ import { BLOCK_SIZE, type FsEvent } from '../../log/index.js';
 import { freshDir, MiB, scaled, Stopwatch } from './harness.js';
 import type { Bench, BenchOptions, BenchResult, BenchRow } from './registry.js';
 import { systemEnv as env } from '../cli-context.js';
-import { freePort } from './proc-helpers.js';
+import { freePort, stopChild } from './proc-helpers.js';
 import { fmtN } from './report.js';
 
 const BIN = fileURLToPath(new URL('../bin/realize.js', import.meta.url));
@@ -36,7 +36,6 @@ const SMALL_BYTES = 2048;
 const FULL_BIG = 1024 * MiB;
 const FULL_EVENTS = 100_000;
 const EVENTS_PER_ENTRY = 100;
-
 
 async function waitForPort(port: number, ms: number): Promise<void> {
   const { connect } = await import('node:net');
@@ -53,18 +52,6 @@ async function waitForPort(port: number, ms: number): Promise<void> {
     if (Date.now() > end) throw new Error(`nothing listens on 127.0.0.1:${port} after ${ms} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill(signal);
-  });
 }
 
 // ---------------------------------------------------------------------------------------
