@@ -32,4 +32,6 @@ export { mkfs, readSuperblock, encodeSuperblock, decodeSuperblock, uuidString, u
 export { FamfsIo, mapRange, allocatedBytes } from './famfs/io.js';
 export { famfsEngine } from './famfs/engine.js';
 export { famfsFsck, type FsckResult, type FsckProblem } from './famfs/fsck.js';
+export { addFamfsDevice, type AddedDevice } from './famfs/add-device.js';
+export { copyIntoFamfs, type CopiedIn } from './famfs/copy-in.js';
 export { listConflicts, type ConflictInfo } from './conflicts.js';

@@ -9,9 +9,14 @@ import { EngineError, type Engine } from '../engine/index.js';
 import type { Cli } from './cli-context.js';
 import { withEngine } from './with-engine.js';
 
+export interface RunOptions {
+  /** Progress of a long operation, as the operation reports it (the same object either way). */
+  readonly onProgress?: (p: unknown) => void;
+}
+
 export interface Writer {
   /** Runs `op` where the store is writable; the result is the same either way. */
-  run<K extends ControlOp>(op: K, args: unknown): Promise<ControlResult<K>>;
+  run<K extends ControlOp>(op: K, args: unknown, opts?: RunOptions): Promise<ControlResult<K>>;
   /** The engine when the store is open here; null when another process holds it. */
   readonly engine: Engine | null;
 }
@@ -22,11 +27,14 @@ export async function withWriter<T>(cli: Cli, cmd: Command, fn: (w: Writer) => P
   try {
     return await withEngine(cli, cmd, {}, (engine) => {
       opened = true;
-      return fn({ engine, run: (op, args) => CONTROL_OPS[op](engine, args) as never });
+      return fn({
+        engine,
+        run: (op, args, o = {}) => CONTROL_OPS[op](engine, args, { now: cli.env.now, ...(o.onProgress ? { progress: o.onProgress } : {}) }) as never,
+      });
     });
   } catch (err) {
     if (opened || !(err instanceof EngineError && err.code === 'STORE_LOCKED')) throw err;
-    const remote: Writer = { engine: null, run: (op, args) => callControl(store, op, args) };
+    const remote: Writer = { engine: null, run: (op, args, o = {}) => callControl(store, op, args, o) };
     try {
       return await fn(remote);
     } catch (e) {

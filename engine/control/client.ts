@@ -8,6 +8,8 @@ import { controlSocketPath } from './socket-path.js';
 export interface CallOptions {
   /** Give up waiting for the answer after this long (restoring a big tree takes a while). */
   readonly timeoutMs?: number;
+  /** Asks for progress lines and hands each one here (see spec/control-format.md). */
+  readonly onProgress?: (p: unknown) => void;
 }
 
 let nextId = 1;
@@ -30,18 +32,21 @@ export function callControl<K extends ControlOp>(storeRoot: string, op: K, args:
     const ms = opts.timeoutMs ?? 10 * 60_000;
     const timer = setTimeout(() => finish(new ControlError('TIMEOUT', `the process holding ${storeRoot} did not answer ${op} within ${ms / 1000} s`)), ms);
     socket.setEncoding('utf8');
-    socket.once('connect', () => socket.write(encodeLine({ realize: 'control', v: CONTROL_VERSION, id, op, args })));
+    socket.once('connect', () => socket.write(encodeLine({ realize: 'control', v: CONTROL_VERSION, id, op, args, ...(opts.onProgress ? { progress: true } : {}) })));
     socket.on('data', (chunk: string) => {
       buffered += chunk;
-      const nl = buffered.indexOf('\n');
-      if (nl < 0) return;
-      try {
-        const r = decodeResponse(buffered.slice(0, nl));
-        if (r.id !== id) throw new ControlError('PROTOCOL', `an answer to request ${r.id}, not ${id}`);
-        if (r.ok) finish(null, r.result);
-        else finish(rebuildError(r.error));
-      } catch (err) {
-        finish(err as Error);
+      for (let nl = buffered.indexOf('\n'); nl >= 0 && !settled; nl = buffered.indexOf('\n')) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        try {
+          const r = decodeResponse(line);
+          if (r.id !== id) throw new ControlError('PROTOCOL', `an answer to request ${r.id}, not ${id}`);
+          if ('progress' in r) opts.onProgress?.(r.progress);
+          else if (r.ok) finish(null, r.result);
+          else finish(rebuildError(r.error));
+        } catch (err) {
+          finish(err as Error);
+        }
       }
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {

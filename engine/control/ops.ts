@@ -1,16 +1,40 @@
 /**
  * The operations a store's writer runs for other processes: the writing commands a user
- * gives while a mount or `realize serve` holds the store (mark, restore, areas, the
- * household). The CLI runs the very same functions itself when no writer holds the store, so
- * both ways behave alike. Arguments come from a socket: each operation checks them.
+ * gives while a mount or `realize serve` holds the store (mark, restore, import, gc, the
+ * cache budget, areas, the household, sync, famfs). The CLI runs the very same functions
+ * itself when no writer holds the store, so both ways behave alike. Arguments come from a
+ * socket: each operation checks them.
  */
+import { isAbsolute, relative, resolve } from 'node:path';
 import type { Engine } from '../engine.js';
 import { EngineError } from '../engine-error.js';
+import { addFamfsDevice, type AddedDevice } from '../famfs/add-device.js';
+import { copyIntoFamfs, type CopiedIn } from '../famfs/copy-in.js';
+import { FamfsIo } from '../famfs/io.js';
 import { collectGarbage, type GcResult } from '../gc.js';
-import { formatBytes, markPath, parsePlacement, pathStatus, statusContext } from '../placement/index.js';
+import { importTree, type ImportResult } from '../import-tree.js';
+import { formatBytes, markPath, parsePlacement, pathStatus, statusContext, writeSettings, type EnforceReport } from '../placement/index.js';
 import { resolvePosition } from '../resolve-position.js';
 import { restore } from '../restore.js';
-import { addPeer, createArea, removePeer } from '../sync/index.js';
+import { addPeer, createArea, removePeer, syncOnce, syncTargets, type SyncNode, type SyncOutcome } from '../sync/index.js';
+
+/**
+ * What the process running an operation lends it: where progress goes (a line of the
+ * protocol when the caller asked for it), and the holder's own resources, so an operation
+ * run for another process shares them instead of opening a second of each.
+ */
+export interface OpContext {
+  /** Progress of a long operation (import, famfs cp): a JSON value the caller formats. */
+  readonly progress?: (p: unknown) => void;
+  /** The holder's running sync node (a mount with peers, `realize serve`). */
+  readonly syncNode?: SyncNode | null;
+  /** The holder's famfs I/O (a famfs mount), or null when it serves none. */
+  readonly famfs?: FamfsIo | null;
+  /** Directories the holder serves (its mountpoint): importing from them would read back into this very process. */
+  readonly serving?: readonly string[];
+  /** Wall-clock time for events the operation makes. */
+  readonly now?: () => number;
+}
 
 function bad(what: string): never {
   throw new EngineError('BAD_ARGUMENT', `control request: ${what}`);
@@ -38,6 +62,19 @@ function strs(args: unknown, name: string): string[] {
   const v = field(args, name);
   if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'string')) bad(`${name} must be a list of strings`);
   return v as string[];
+}
+
+function optBool(args: unknown, name: string): boolean {
+  const v = field(args, name);
+  if (v === undefined || v === null) return false;
+  if (typeof v !== 'boolean') bad(`${name} must be true or false`);
+  return v;
+}
+
+function absolute(args: unknown, name: string): string {
+  const v = str(args, name);
+  if (!isAbsolute(v)) bad(`${name} must be an absolute path (the caller resolves it)`);
+  return v;
 }
 
 function int(args: unknown, name: string): number {
@@ -137,6 +174,50 @@ export const CONTROL_OPS = {
   async 'peer-remove'(engine: Engine, args: unknown): Promise<{ name: string; key: string }> {
     const m = await removePeer(engine, str(args, 'name'));
     return { name: m.name, key: m.key };
+  },
+
+  /** A plain directory (or file) of the caller's into the store. */
+  async import(engine: Engine, args: unknown, ctx: OpContext = {}): Promise<ImportResult> {
+    const src = absolute(args, 'src');
+    for (const dir of ctx.serving ?? []) {
+      const rel = relative(resolve(dir), resolve(src));
+      if (!rel.startsWith('..') && !isAbsolute(rel)) throw new EngineError('INVALID', `${src} is inside ${dir}, which this process serves: import from a plain directory`);
+    }
+    return importTree(engine, src, str(args, 'dest'), { compress: optBool(args, 'compress'), ...(ctx.progress ? { onProgress: ctx.progress } : {}) });
+  },
+
+  /** Sets the cache budget (when sizeBytes is given) and evicts down to it now. */
+  async cache(engine: Engine, args: unknown): Promise<EnforceReport & { fetchTimeoutMs: number }> {
+    const sizeBytes = optInt(args, 'sizeBytes');
+    const service = writable(engine);
+    if (sizeBytes !== undefined) await writeSettings(engine.store.layout.root, { sizeBytes });
+    const r = await service.enforce();
+    return { ...r, fetchTimeoutMs: service.settings.fetchTimeoutMs };
+  },
+
+  /** Syncs once with a member (or every member with an address), with the holder's node when it runs one. */
+  async sync(engine: Engine, args: unknown, ctx: OpContext = {}): Promise<SyncOutcome[]> {
+    const targets = await syncTargets(engine, optStr(args, 'peer'));
+    return syncOnce(engine, targets, { node: ctx.syncNode ?? null });
+  },
+
+  async 'famfs-add'(engine: Engine, args: unknown, ctx: OpContext = {}): Promise<AddedDevice> {
+    if (ctx.famfs === null) {
+      throw new EngineError('STORE_LOCKED', 'the mount holding this store serves no famfs area (it started before the store had a famfs device): unmount, add the device, and mount again');
+    }
+    return addFamfsDevice(engine, str(args, 'area'), absolute(args, 'device'), (ctx.now ?? Date.now)());
+  },
+
+  async 'famfs-cp'(engine: Engine, args: unknown, ctx: OpContext = {}): Promise<CopiedIn> {
+    const src = absolute(args, 'src');
+    const dest = str(args, 'dest');
+    if (ctx.famfs === null) throw new EngineError('STORE_LOCKED', 'the mount holding this store serves no famfs area: unmount it to copy into famfs');
+    const own = ctx.famfs === undefined ? new FamfsIo(engine) : null;
+    try {
+      return await copyIntoFamfs(own ?? ctx.famfs!, src, dest, ctx.progress);
+    } finally {
+      await own?.close();
+    }
   },
 } as const;
 

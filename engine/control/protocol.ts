@@ -20,6 +20,8 @@ export interface ControlRequest {
   readonly id: number;
   readonly op: string;
   readonly args: unknown;
+  /** The caller shows progress: send progress lines before the answer. */
+  readonly progress?: boolean;
 }
 
 export interface RemoteErrorInfo {
@@ -32,7 +34,13 @@ export type ControlResponse =
   | { readonly id: number; readonly ok: true; readonly result: unknown }
   | { readonly id: number; readonly ok: false; readonly error: RemoteErrorInfo };
 
-export function encodeLine(m: ControlRequest | ControlResponse): Buffer {
+/** How far a long operation has come: sent before its answer, only to a caller that asked. */
+export interface ControlProgress {
+  readonly id: number;
+  readonly progress: unknown;
+}
+
+export function encodeLine(m: ControlRequest | ControlResponse | ControlProgress): Buffer {
   return Buffer.from(`${JSON.stringify(m)}\n`, 'utf8');
 }
 
@@ -53,11 +61,14 @@ export function decodeRequest(line: string): ControlRequest {
   if (!isObject(m) || m['realize'] !== 'control') throw new ControlError('PROTOCOL', 'not a realize control request');
   if (m['v'] !== CONTROL_VERSION) throw new ControlError('PROTOCOL', `control protocol version ${JSON.stringify(m['v'])} is not ${CONTROL_VERSION}`);
   if (!Number.isSafeInteger(m['id']) || typeof m['op'] !== 'string') throw new ControlError('PROTOCOL', 'a request needs an integer id and an op');
-  return { realize: 'control', v: CONTROL_VERSION, id: m['id'] as number, op: m['op'], args: m['args'] ?? null };
+  if (m['progress'] !== undefined && typeof m['progress'] !== 'boolean') throw new ControlError('PROTOCOL', 'progress must be true or false');
+  return { realize: 'control', v: CONTROL_VERSION, id: m['id'] as number, op: m['op'], args: m['args'] ?? null, ...(m['progress'] === true ? { progress: true } : {}) };
 }
 
-export function decodeResponse(line: string): ControlResponse {
+/** An answer, or a progress line (only to a request that asked for them). */
+export function decodeResponse(line: string): ControlResponse | ControlProgress {
   const m = parseLine(line, 'an answer');
+  if (isObject(m) && Number.isSafeInteger(m['id']) && m['ok'] === undefined && 'progress' in m) return { id: m['id'] as number, progress: m['progress'] };
   if (!isObject(m) || !Number.isSafeInteger(m['id']) || typeof m['ok'] !== 'boolean') throw new ControlError('PROTOCOL', 'not a realize control answer');
   if (m['ok']) return { id: m['id'] as number, ok: true, result: m['result'] ?? null };
   const e = m['error'];

@@ -8,14 +8,19 @@ import { chmod, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Engine } from '../engine.js';
 import { ControlError } from './control-error.js';
-import { CONTROL_OPS, isControlOp } from './ops.js';
+import { CONTROL_OPS, isControlOp, type OpContext } from './ops.js';
 import { decodeRequest, encodeLine, errorInfo, MAX_LINE_BYTES, type ControlResponse } from './protocol.js';
 import { controlSocketPath } from './socket-path.js';
 
 export interface ControlServerOptions {
   /** One line per command run for another process (what, and how it ended). */
   readonly log?: (line: string) => void;
+  /** The holder's own resources, lent to the operations (engine/control/ops.ts). */
+  readonly context?: Omit<OpContext, 'progress'>;
 }
+
+/** Progress lines of one operation are sent at most this often. */
+const PROGRESS_EVERY_MS = 100;
 
 export class ControlServer {
   readonly path: string;
@@ -59,20 +64,28 @@ export class ControlServer {
       for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
         const line = buffered.slice(0, nl);
         buffered = buffered.slice(nl + 1);
-        void this.#answer(engine, line, opts).then((r) => {
+        void this.#answer(engine, line, opts, socket).then((r) => {
           if (!socket.destroyed) socket.write(encodeLine(r));
         });
       }
     });
   }
 
-  async #answer(engine: Engine, line: string, opts: ControlServerOptions): Promise<ControlResponse> {
+  async #answer(engine: Engine, line: string, opts: ControlServerOptions, socket: Socket): Promise<ControlResponse> {
     let id = 0;
     try {
       const req = decodeRequest(line);
       id = req.id;
       if (!isControlOp(req.op)) throw new ControlError('UNKNOWN_OP', `this realize does not know the control operation ${JSON.stringify(req.op)}`);
-      const result = await CONTROL_OPS[req.op](engine, req.args);
+      let last = 0;
+      const progress = (p: unknown): void => {
+        const now = performance.now();
+        if (now - last < PROGRESS_EVERY_MS || socket.destroyed) return;
+        last = now;
+        socket.write(encodeLine({ id: req.id, progress: p }));
+      };
+      const ctx: OpContext = { ...opts.context, ...(req.progress ? { progress } : {}) };
+      const result = await CONTROL_OPS[req.op](engine, req.args, ctx);
       opts.log?.(`control: ${req.op} done`);
       return { id, ok: true, result };
     } catch (err) {

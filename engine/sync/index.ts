@@ -14,5 +14,6 @@ export { SyncNode, type NodeOptions, type SyncTarget } from './sync-node.js';
 export { applyReceived } from './apply-received.js';
 export { blocksNamed, missingBlocks, scanMissing } from './block-needs.js';
 export { syncStatus, type PeerStatus } from './sync-status.js';
+export { syncOnce, syncTargets, type SyncOutcome } from './sync-once.js';
 export { addPeer, removePeer, loadHousehold } from './membership.js';
 export { createArea, setFollow, followed, heldAreas, listAreas, type AreaRow } from './areas.js';

@@ -164,4 +164,11 @@ t.test('golden lines (spec/control-format.md): encoded byte for byte, decoded to
   const err = rebuildError((failed as { error: { type: string; code: string; message: string } }).error);
   t.ok(err instanceof EngineError && err.code === 'NOT_FOUND', 'rebuilt as the engine error it was');
   t.same(encodeLine(failed), await read('error-answer.jsonl'));
+
+  const withProgress = { realize: 'control', v: CONTROL_VERSION, id: 9, op: 'import', args: { src: '/srv/photos', dest: '/home/photos' }, progress: true } as const;
+  t.same(encodeLine(withProgress), await read('import-request.jsonl'));
+  t.same(decodeRequest((await read('import-request.jsonl')).toString('utf8').trimEnd()), withProgress);
+  const progress = { id: 9, progress: { files: 120, dirs: 4, bytes: 52428800 } };
+  t.same(encodeLine(progress), await read('import-progress.jsonl'));
+  t.same(decodeResponse((await read('import-progress.jsonl')).toString('utf8').trimEnd()), progress, 'a progress line decodes as one, not as an answer');
 });

@@ -2,15 +2,14 @@
  * `realize cache [--size SIZE]`: the content cache of Unreal files. Shows its budget, what it
  * holds (evictable, and kept: pinned Real content, content not yet acknowledged by every
  * follower, content whose only known copy is here), and with --size sets the budget and
- * evicts the least recently read blocks at once until the cache fits (a running serve or
- * mount reads the new size within seconds).
+ * evicts the least recently read blocks at once until the cache fits (while a mount or
+ * `realize serve` holds the store, that process does it).
  */
 import type { Command } from 'commander';
-import { formatBytes, parseSize, writeSettings, PlacementError } from '../../engine/placement/index.js';
-import { EngineError } from '../../engine/index.js';
+import { formatBytes, parseSize, PlacementError } from '../../engine/placement/index.js';
 import type { Cli } from '../cli-context.js';
 import { CliError } from '../cli-error.js';
-import { withEngine } from '../with-engine.js';
+import { withWriter } from '../with-writer.js';
 
 export function register(program: Command, cli: Cli): void {
   program
@@ -27,18 +26,15 @@ export function register(program: Command, cli: Cli): void {
           throw err;
         }
       }
-      await withEngine(cli, cmd, {}, async (engine) => {
-        if (size !== undefined) await writeSettings(engine.store.layout.root, { sizeBytes: size });
-        const service = engine.placement;
-        if (service === null) throw new EngineError('READ_ONLY', 'the store is open read-only');
-        const r = await service.enforce();
+      await withWriter(cli, cmd, async (w) => {
+        const r = await w.run('cache', size === undefined ? {} : { sizeBytes: size });
         const kept = r.protectedBy;
         const human = [
           `cache budget ${formatBytes(r.sizeBytes)}${r.budget < r.sizeBytes ? ` (${formatBytes(r.budget)} now: the disk is short of free space, Real content comes first)` : ''}`,
           `evictable   ${formatBytes(r.after)}${r.evictedBlocks > 0 ? ` (evicted ${r.evictedBlocks} blocks, ${formatBytes(r.evictedBytes)}, least recently read first)` : ''}`,
           `kept        ${formatBytes(r.protectedBytes)}: ${formatBytes(kept.real)} Real, ${formatBytes(kept.unacked)} not yet acknowledged by every follower, ${formatBytes(kept['only-copy'])} with no known copy elsewhere`,
         ].join('\n');
-        cli.report(cmd, human, { ...r, fetchTimeoutMs: service.settings.fetchTimeoutMs });
+        cli.report(cmd, human, r);
       });
     });
 }

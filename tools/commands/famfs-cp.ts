@@ -1,12 +1,9 @@
 /** `realize famfs cp SRC DEST`: a regular file into a famfs area, its bytes written straight into the device. */
-import { open } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { EngineError, FamfsIo } from '../../engine/index.js';
 import type { Cli } from '../cli-context.js';
 import { formatBytes } from '../format.js';
-import { withEngine } from '../with-engine.js';
-
-const CHUNK = 8 * 1024 * 1024;
+import { withWriter } from '../with-writer.js';
 
 export function register(famfs: Command, cli: Cli): void {
   famfs
@@ -15,32 +12,12 @@ export function register(famfs: Command, cli: Cli): void {
     .argument('<src>', 'a regular file')
     .argument('<dest>', 'the new file, e.g. /area/dir/name')
     .action(async (src: string, dest: string, _opts: unknown, cmd: Command) => {
-      await withEngine(cli, cmd, {}, async (engine) => {
-        const fh = await open(src, 'r');
-        const io = new FamfsIo(engine);
-        try {
-          const st = await fh.stat();
-          if (!st.isFile()) throw new EngineError('INVALID', `${src} is not a regular file`);
-          await engine.run({ type: 'create', path: dest, mode: st.mode & 0o7777, owner: { uid: st.uid, gid: st.gid } });
-          const info = engine.stat(dest);
-          if (!io.isFamfs(info.id)) throw new EngineError('INVALID', `${dest} is not in a famfs area (add a device with \`realize famfs add AREA DEVICE\`)`);
-          const buf = Buffer.alloc(CHUNK);
-          let offset = 0;
-          for (;;) {
-            const { bytesRead } = await fh.read(buf, 0, CHUNK, offset);
-            if (bytesRead === 0) break;
-            await io.write(info.id, offset, buf.subarray(0, bytesRead));
-            offset += bytesRead;
-            cli.progress(cmd, `copying ${src}: ${formatBytes(offset)}`);
-          }
-          await engine.commit(info.id);
-          cli.progressDone(cmd);
-          const extents = engine.projections.famfs.extents(info.id) ?? [];
-          cli.report(cmd, `copied ${src} to ${dest}: ${formatBytes(offset)} in ${extents.length} extents`, { src, dest, bytes: offset, extents });
-        } finally {
-          await io.close();
-          await fh.close();
-        }
+      await withWriter(cli, cmd, async (w) => {
+        const r = await w.run('famfs-cp', { src: resolve(src), dest }, {
+          onProgress: (p) => cli.progress(cmd, `copying ${src}: ${formatBytes((p as { bytes: number }).bytes)}`),
+        });
+        cli.progressDone(cmd);
+        cli.report(cmd, `copied ${src} to ${dest}: ${formatBytes(r.bytes)} in ${r.extents.length} extents`, { ...r, src });
       });
     });
 }

@@ -1,9 +1,13 @@
-/** `realize import SRC [DEST]`: a plain directory into the store, keeping modes, times, symlinks. */
+/**
+ * `realize import SRC [DEST]`: a plain directory into the store, keeping modes, times,
+ * symlinks. While a mount or `realize serve` holds the store, that process imports it.
+ */
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { importTree } from '../../engine/index.js';
+import type { ImportProgress } from '../../engine/index.js';
 import type { Cli } from '../cli-context.js';
 import { formatBytes } from '../format.js';
-import { withEngine } from '../with-engine.js';
+import { withWriter } from '../with-writer.js';
 
 export function register(program: Command, cli: Cli): void {
   program
@@ -13,11 +17,13 @@ export function register(program: Command, cli: Cli): void {
     .argument('[dest]', 'where in the store: /AREA or a path inside one', '/home')
     .option('--compress', 'store blocks compressed when that saves space')
     .action(async (src: string, dest: string, opts: { compress?: boolean }, cmd: Command) => {
-      await withEngine(cli, cmd, {}, async (engine) => {
+      await withWriter(cli, cmd, async (w) => {
         const started = performance.now();
-        const r = await importTree(engine, src, dest, {
-          compress: opts.compress === true,
-          onProgress: (p) => cli.progress(cmd, `importing: ${p.files} files, ${p.dirs} directories, ${formatBytes(p.bytes)}`),
+        const r = await w.run('import', { src: resolve(src), dest, compress: opts.compress === true }, {
+          onProgress: (v) => {
+            const p = v as ImportProgress;
+            cli.progress(cmd, `importing: ${p.files} files, ${p.dirs} directories, ${formatBytes(p.bytes)}`);
+          },
         });
         cli.progressDone(cmd);
         const seconds = (performance.now() - started) / 1000;

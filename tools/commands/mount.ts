@@ -45,6 +45,7 @@ export function register(program: Command, cli: Cli): void {
       // With other peers in the household, the mount syncs with them as `realize serve` does: reads
       // of Unreal content fetch from them, and content marked Real is downloaded (engine/placement).
       let node: SyncNode | null = null;
+      let famfsIo: FamfsIo | null = null;
       try {
         if (!engine.readOnly && opts.at === undefined && !opts.shadow && (await loadHousehold(engine)).peers().length > 0) {
           node = await SyncNode.start(engine, {
@@ -57,9 +58,10 @@ export function register(program: Command, cli: Cli): void {
         const at = opts.at === undefined ? undefined : await snapshotAt(engine, opts.at);
         // Files of famfs areas are read and written on their device (engine/famfs/engine.ts).
         const famfs = at === undefined && !opts.shadow && engine.projections.famfs.devices().next().done !== true;
+        famfsIo = famfs ? new FamfsIo(engine) : null;
         mount = opts.shadow
           ? await ShadowMount.start(engine, mp, { allowOther: opts.allowOther === true, attrTimeout: opts.attrTimeout, debug, log: (line) => cli.stderr.write(`${line}\n`) })
-          : await Mount.start(famfs ? famfsEngine(engine, new FamfsIo(engine)) : engine, mp, {
+          : await Mount.start(famfsIo !== null ? famfsEngine(engine, famfsIo) : engine, mp, {
           ...(at ? { at } : {}),
           readOnly: opts.readOnly === true,
           allowOther: opts.allowOther === true,
@@ -74,7 +76,7 @@ export function register(program: Command, cli: Cli): void {
         throw err;
       }
       // Writing commands given meanwhile (mark, restore, peer, area) run here (engine/control/).
-      const control = engine.readOnly || opts.at !== undefined || opts.shadow ? null : await ControlServer.start(engine).catch((err: unknown) => {
+      const control = engine.readOnly || opts.at !== undefined || opts.shadow ? null : await ControlServer.start(engine, { context: { syncNode: node, famfs: famfsIo, serving: [mp], now: cli.env.now } }).catch((err: unknown) => {
         cli.stderr.write(`realize: other commands cannot reach this mount: ${(err as Error).message}\n`);
         return null;
       });

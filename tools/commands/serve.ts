@@ -25,7 +25,7 @@ export function register(program: Command, cli: Cli): void {
           writeLive: true,
           log: (line) => cli.stderr.write(`realize serve: ${new Date().toISOString()} ${line}\n`),
         });
-        const control = await ControlServer.start(engine);
+        const control = await ControlServer.start(engine, { context: { syncNode: node, now: cli.env.now } });
         const a = node.address;
         cli.report(cmd, a === null ? 'deaf: dialling out only' : `listening on ${a.host}:${a.port}`, { listening: a === null ? null : `${a.host}:${a.port}`, id: engine.store.publicKey });
         await new Promise<void>((resolve) => {
