@@ -6,33 +6,14 @@
  */
 import t from 'tap';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { callControl, ControlServer } from '../../engine/control/index.js';
 import { Engine, EngineError } from '../../engine/index.js';
 import { formatAddress, SyncNode } from '../../engine/sync/index.js';
 import { openStore, OWNER, tempDir, testEnv, type HasTeardown } from '../engine/helpers/env.js';
+import { rawLine } from '../helpers/raw-line.js';
 import { realize } from '../helpers/run-cli.js';
 import { serveChild } from '../sync/helpers/serve-child.js';
-
-/** Sends one request on a fresh connection and returns the first line that comes back. */
-function firstLine(path: string, request: unknown): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = connect(path);
-    let got = '';
-    sock.setEncoding('utf8');
-    sock.on('connect', () => sock.write(`${JSON.stringify(request)}\n`));
-    sock.on('data', (d: string) => {
-      got += d;
-      const nl = got.indexOf('\n');
-      if (nl >= 0) {
-        sock.destroy();
-        resolve(got.slice(0, nl));
-      }
-    });
-    sock.on('error', reject);
-  });
-}
 
 /** Text, so that `realize cat` output compares as a string. */
 function text(i: number): string {
@@ -61,7 +42,7 @@ t.test('in the holder: progress lines for a caller that asks, and refusals that 
   t.match(seen[0], { files: Number, dirs: Number, bytes: Number });
   t.equal(s.engine.stat('/home/in/sub/f1.txt').size, Buffer.byteLength(text(1)), 'the holder imported it');
 
-  const first = JSON.parse(await firstLine(server.path, { realize: 'control', v: 1, id: 5, op: 'import', args: { src, dest: '/home/again' } })) as Record<string, unknown>;
+  const first = JSON.parse(await rawLine(server.path, `${JSON.stringify({ realize: 'control', v: 1, id: 5, op: 'import', args: { src, dest: '/home/again' } })}\n`)) as Record<string, unknown>;
   t.match(first, { id: 5, ok: true, result: { files: 6 } }, 'without progress: true the first line is the answer');
 
   const own = await callControl(s.root, 'import', { src: join(served, 'x'), dest: '/home/x' }).catch((e: unknown) => e);

@@ -7,13 +7,13 @@
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { connect } from 'node:net';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { callControl, CONTROL_VERSION, controlSocketPath, ControlError, ControlServer, decodeRequest, decodeResponse, encodeLine, rebuildError } from '../../engine/control/index.js';
 import { EngineError, type Engine } from '../../engine/index.js';
 import { SyncError } from '../../engine/sync/index.js';
 import { content, openStore, OWNER } from '../engine/helpers/env.js';
+import { rawLine } from '../helpers/raw-line.js';
 import { realize } from '../helpers/run-cli.js';
 import { serveChild } from '../sync/helpers/serve-child.js';
 
@@ -24,25 +24,6 @@ async function seeded(engine: Engine): Promise<void> {
   const id = engine.stat('/home/docs/a.txt').id;
   await engine.write(id, 0, content('v1', 5000));
   await engine.commit(id);
-}
-
-/** Sends raw bytes and returns the first line of the answer. */
-function rawLine(path: string, bytes: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect(path);
-    let got = '';
-    s.setEncoding('utf8');
-    s.on('connect', () => s.write(bytes));
-    s.on('data', (d: string) => {
-      got += d;
-      const nl = got.indexOf('\n');
-      if (nl >= 0) {
-        s.destroy();
-        resolve(got.slice(0, nl));
-      }
-    });
-    s.on('error', reject);
-  });
 }
 
 t.test('the server runs operations for other processes and answers errors with their type and code', async (t) => {
