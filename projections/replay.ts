@@ -14,7 +14,7 @@ const BATCH = 2048;
  * bounded only by entries would grow with the tree when entries are large (an import
  * makes entries of thousands of events). A single entry is never split.
  */
-const BATCH_EVENTS = 16_384;
+const BATCH_EVENTS = 4_096;
 
 export interface ReplayProgress {
   readonly done: number;
@@ -34,27 +34,39 @@ export async function projectionsAhead(set: ProjectionSet, feeds: FeedSet): Prom
 }
 
 /**
- * Reads one feed ahead of the merge, a chunk at a time. Chunks hold about BATCH_EVENTS
- * events (the number of entries read adapts to their size), so the decoded entries held
- * in memory do not grow with the log.
+ * Reads one feed ahead of the merge, a chunk at a time, the next chunk already on its way
+ * while this one is applied. Chunks hold about BATCH_EVENTS events (the number of entries
+ * read adapts to their size), so the decoded entries held in memory do not grow with the log.
  */
 class Cursor {
   #buf: Entry[] = [];
   #at = 0;
   #next: number;
   #chunk = 16;
+  #ahead: Promise<Entry[]> | null = null;
   constructor(readonly feed: Feed, from: number) {
     this.#next = from;
   }
+  #read(): Promise<Entry[]> | null {
+    if (this.#next >= this.feed.length) return null;
+    const to = Math.min(this.feed.length, this.#next + this.#chunk);
+    const p = this.feed.read(this.#next, to);
+    this.#next = to;
+    // Handled when awaited; a rejection must not go unhandled meanwhile.
+    p.catch(() => undefined);
+    return p;
+  }
   async peek(): Promise<Entry | undefined> {
-    if (this.#at === this.#buf.length && this.#next < this.feed.length) {
-      const to = Math.min(this.feed.length, this.#next + this.#chunk);
-      this.#buf = await this.feed.read(this.#next, to);
+    if (this.#at === this.#buf.length) {
+      const p = this.#ahead ?? this.#read();
+      this.#ahead = null;
+      if (p === null) return undefined;
+      this.#buf = await p;
       this.#at = 0;
-      this.#next = to;
       let events = 0;
       for (const e of this.#buf) events += e.events.length;
       this.#chunk = Math.max(1, Math.min(BATCH, Math.floor((BATCH_EVENTS * this.#buf.length) / Math.max(1, events))));
+      this.#ahead = this.#read();
     }
     return this.#buf[this.#at];
   }
