@@ -118,8 +118,9 @@ export class CachedDb<V, K extends Key> {
   }
 
   #write(key: K, raw: unknown): void {
+    const k = this.#keyOf(key);
     if (this.#written !== null) {
-      this.#written.add(this.#keyOf(key));
+      this.#written.add(k);
       if (!this.#written.useful) this.#written = null;
     }
     if (!this.#active) {
@@ -127,7 +128,6 @@ export class CachedDb<V, K extends Key> {
       else this.db.putSync(key, raw as V);
       return;
     }
-    const k = this.#keyOf(key);
     this.#overlay.set(k, raw);
     if (typeof k === 'string' && typeof key !== 'string') this.#keys.set(k, key);
   }
