@@ -17,6 +17,7 @@
 import type { Database, Key, RangeOptions } from 'lmdb';
 import { historyKey } from './history.js';
 import type { UndoKind, UndoLog } from './undo-log.js';
+import { WrittenKeys } from './written-keys.js';
 
 /** Where a CachedDb keeps superseded values for as-of queries, and the position of the entry being applied. */
 export interface HistorySink {
@@ -49,6 +50,11 @@ export class CachedDb<V, K extends Key> {
   readonly #keyOf: (k: K) => K extends string | number ? K : string;
   readonly #keys = new Map<string | number, K>();
   #active = false;
+  /**
+   * Set when the sub-database was emptied (markEmpty): every key written through this
+   * overlay since. A key it never saw is not in LMDB, so a read of it costs no LMDB read.
+   */
+  #written: WrittenKeys | null = null;
   /** Keys changed by the entry being applied (only kept with an undo sink). */
   readonly #dirty = new Set<K>();
   readonly #history: HistorySink | null;
@@ -66,6 +72,11 @@ export class CachedDb<V, K extends Key> {
     return this.#history !== null;
   }
 
+  /** The sub-database this overlay writes superseded values into directly (not through its overlay). */
+  get historyDb(): Database<unknown, string> | null {
+    return this.#history?.db ?? null;
+  }
+
   /** Starts buffering writes (call inside a write transaction). */
   begin(): void {
     this.#active = true;
@@ -73,10 +84,26 @@ export class CachedDb<V, K extends Key> {
 
   #raw(key: K): unknown {
     if (this.#active) {
-      const v = this.#overlay.get(this.#keyOf(key));
+      const k = this.#keyOf(key);
+      const v = this.#overlay.get(k);
       if (v !== undefined) return v === DELETED ? undefined : v;
+      if (this.#written !== null && !this.#written.mayHave(k)) return undefined;
     }
     return this.db.get(key);
+  }
+
+  /**
+   * The sub-database was just emptied (inside the clearing transaction), and from now on
+   * its rows are written only through this overlay: reads of keys never written since skip
+   * LMDB. Anything that writes the database directly must call forgetEmpty() first.
+   */
+  markEmpty(): void {
+    this.#written = new WrittenKeys();
+  }
+
+  /** Reads ask LMDB again (rows were or will be written around this overlay, e.g. by a rewind). */
+  forgetEmpty(): void {
+    this.#written = null;
   }
 
   get(key: K): V | undefined {
@@ -91,12 +118,16 @@ export class CachedDb<V, K extends Key> {
   }
 
   #write(key: K, raw: unknown): void {
+    const k = this.#keyOf(key);
+    if (this.#written !== null) {
+      this.#written.add(k);
+      if (!this.#written.useful) this.#written = null;
+    }
     if (!this.#active) {
       if (raw === DELETED) this.db.removeSync(key);
       else this.db.putSync(key, raw as V);
       return;
     }
-    const k = this.#keyOf(key);
     this.#overlay.set(k, raw);
     if (typeof k === 'string' && typeof key !== 'string') this.#keys.set(k, key);
   }

@@ -8,7 +8,7 @@
  *
  * Versions are kept (by hash) for history and time travel; gc decides which to drop.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Database, Key, RootDatabase } from 'lmdb';
 import { BLOCK_SIZE, ZERO_BLOCK, type FsEvent, type NodeId } from '../log/index.js';
 import { CachedDb } from './cached-db.js';
@@ -57,9 +57,13 @@ export function blockCount(size: number): number {
 }
 
 export function versionHash(size: number, blocks: Uint8Array): Uint8Array {
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64BE(BigInt(size));
-  return createHash('sha256').update(VERSION_TAG).update(len).update(blocks).digest();
+  // One buffer and one-shot hashing: a rebuild hashes every commit, and createHash's
+  // per-call setup cost several times the hashing of these few bytes.
+  const buf = Buffer.allocUnsafe(VERSION_TAG.byteLength + 8 + blocks.byteLength);
+  VERSION_TAG.copy(buf, 0);
+  buf.writeBigUInt64BE(BigInt(size), VERSION_TAG.byteLength);
+  buf.set(blocks, VERSION_TAG.byteLength + 8);
+  return hash('sha256', buf, 'buffer');
 }
 
 function resized(blocks: Uint8Array, count: number): Uint8Array {

@@ -22,6 +22,10 @@ export function openLmdbEnv(path: string, opts: LmdbEnvOptions = {}): RootDataba
       maxDbs: 64,
       mapSize: 64 * 1024 * 1024 * 1024,
       remapChunks: false,
+      // Objects as plain MessagePack maps (msgpackr's option, passed through; lmdb-js's types
+      // omit it): without shared structures, records write each row's structure definition
+      // inline, slower to encode and to decode and no smaller.
+      ...({ useRecords: false } as object),
     });
   } catch (err) {
     throw new ProjectionError(opts.readOnly ? 'READ_ONLY' : 'CORRUPT', `cannot open the projections at ${path}: ${(err as Error).message}`, { cause: err });

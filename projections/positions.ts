@@ -20,6 +20,8 @@ export class Positions {
   readonly #byFeed: Database<number, string>;
   readonly #meta: Database<number, string>;
   #applied: number;
+  /** The last row written or read: applying an entry asks for its own row once per event (conflict-copies.ts). */
+  #recent: { n: number; row: PositionRow } | null = null;
 
   constructor(env: RootDatabase) {
     this.#byN = env.openDB({ name: 'positions' });
@@ -48,11 +50,15 @@ export class Positions {
     this.#byFeed.putSync(`${row.feed}/${pad(row.seq)}`, n);
     this.#meta.putSync('applied', n);
     this.#applied = n;
+    this.#recent = { n, row };
     return n;
   }
 
   row(n: number): PositionRow | undefined {
-    return this.#byN.get(n);
+    if (this.#recent?.n === n) return this.#recent.row;
+    const row = this.#byN.get(n);
+    if (row !== undefined) this.#recent = { n, row };
+    return row;
   }
 
   /** The position at which entry `seq` of `feed` was applied. */
@@ -76,6 +82,7 @@ export class Positions {
   /** Forgets everything (a rebuild starts counting again). */
   reset(): void {
     this.#applied = 0;
+    this.#recent = null;
   }
 
   /** Drops every position after n0 (inside a write transaction); returns the rows dropped, newest first. */
@@ -90,11 +97,13 @@ export class Positions {
     }
     this.#meta.putSync('applied', n0);
     this.#applied = n0;
+    this.#recent = null;
     return dropped;
   }
 
   /** Re-reads the head from disk (after an aborted transaction). */
   reload(): void {
     this.#applied = this.#meta.get('applied') ?? 0;
+    this.#recent = null;
   }
 }

@@ -25,7 +25,7 @@ import { Xattrs } from './xattrs.js';
 import { CacheTable, Placements, ServedTable } from './placement.js';
 
 /** Bumped whenever the rows' layout changes; older rows are rebuilt from the log. */
-export const PROJECTIONS_FORMAT = 8;
+export const PROJECTIONS_FORMAT = 9;
 
 export interface SkippedEvent {
   readonly feed: string;
@@ -123,6 +123,8 @@ export class ProjectionSet {
     this.env.transactionSync(() => {
       if (opts.rewindTo !== undefined && opts.rewindTo < this.positions.applied) {
         if (!this.canRewindTo(opts.rewindTo)) throw new ProjectionError('BEHIND', `cannot rewind to position ${opts.rewindTo}: undo records start at ${this.undo.floor} (rebuild instead)`);
+        // The rewind writes rows directly, around the overlays.
+        for (const c of caches) c.forgetEmpty();
         this.#rewind(opts.rewindTo);
       }
       for (const c of caches) c.begin();
@@ -254,6 +256,10 @@ export class ProjectionSet {
       for (const p of [...this.all, this.touches]) for (const c of p.caches) c.discard();
       for (const p of [...this.all, this.touches]) for (const [, db] of p.dbs) db.clearSync();
       for (const [, db] of this.positions.dbs) db.clearSync();
+      // Reads may skip LMDB for keys never written since, except in history sub-databases
+      // (their rows are written directly by the current rows' overlays).
+      const direct = new Set(this.#caches.map((c) => c.historyDb));
+      for (const c of this.#caches) if (!direct.has(c.db as Database<unknown, string>)) c.markEmpty();
       this.positions.reset();
     });
   }

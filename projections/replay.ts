@@ -8,6 +8,13 @@ import type { ProjectionSet } from './projection-set.js';
 import { ProjectionError } from './projection-error.js';
 
 const BATCH = 2048;
+/**
+ * A batch (one LMDB transaction, one write-back overlay) also ends once it holds this many
+ * events: the overlay and LMDB's dirty pages live in memory until the commit, so a batch
+ * bounded only by entries would grow with the tree when entries are large (an import
+ * makes entries of thousands of events). A single entry is never split.
+ */
+const BATCH_EVENTS = 4_096;
 
 export interface ReplayProgress {
   readonly done: number;
@@ -26,22 +33,47 @@ export async function projectionsAhead(set: ProjectionSet, feeds: FeedSet): Prom
   return null;
 }
 
+/**
+ * Reads one feed ahead of the merge, a chunk at a time, the next chunk already on its way
+ * while this one is applied. Chunks hold about BATCH_EVENTS events (the number of entries
+ * read adapts to their size), so the decoded entries held in memory do not grow with the log.
+ */
 class Cursor {
   #buf: Entry[] = [];
+  #at = 0;
   #next: number;
+  #chunk = 16;
+  #ahead: Promise<Entry[]> | null = null;
   constructor(readonly feed: Feed, from: number) {
     this.#next = from;
   }
+  #read(): Promise<Entry[]> | null {
+    if (this.#next >= this.feed.length) return null;
+    const to = Math.min(this.feed.length, this.#next + this.#chunk);
+    const p = this.feed.read(this.#next, to);
+    this.#next = to;
+    // Handled when awaited; a rejection must not go unhandled meanwhile.
+    p.catch(() => undefined);
+    return p;
+  }
   async peek(): Promise<Entry | undefined> {
-    if (this.#buf.length === 0 && this.#next < this.feed.length) {
-      const to = Math.min(this.feed.length, this.#next + BATCH);
-      this.#buf = await this.feed.read(this.#next, to);
-      this.#next = to;
+    if (this.#at === this.#buf.length) {
+      const p = this.#ahead ?? this.#read();
+      this.#ahead = null;
+      if (p === null) return undefined;
+      this.#buf = await p;
+      this.#at = 0;
+      let events = 0;
+      for (const e of this.#buf) events += e.events.length;
+      this.#chunk = Math.max(1, Math.min(BATCH, Math.floor((BATCH_EVENTS * this.#buf.length) / Math.max(1, events))));
+      this.#ahead = this.#read();
     }
-    return this.#buf[0];
+    return this.#buf[this.#at];
   }
   take(): Entry {
-    return this.#buf.shift()!;
+    const e = this.#buf[this.#at]!;
+    this.#buf[this.#at++] = undefined as never;
+    return e;
   }
 }
 
@@ -66,6 +98,7 @@ export async function catchUp(set: ProjectionSet, feeds: FeedSet, onProgress?: (
   }
   let done = 0;
   const batch: Entry[] = [];
+  let events = 0;
   for (;;) {
     let best: Cursor | undefined;
     let bestEntry: Entry | undefined;
@@ -77,10 +110,13 @@ export async function catchUp(set: ProjectionSet, feeds: FeedSet, onProgress?: (
       }
     }
     if (best === undefined) break;
-    batch.push(best.take());
-    if (batch.length >= BATCH) {
+    const entry = best.take();
+    batch.push(entry);
+    events += entry.events.length;
+    if (batch.length >= BATCH || events >= BATCH_EVENTS) {
       done += set.applyEntries(batch);
       batch.length = 0;
+      events = 0;
       onProgress?.({ done, total });
     }
   }

@@ -74,6 +74,8 @@ t.test(`bench model --scale ${SCALE} --json`, async (t) => {
   t.ok(has('MB/s', /1 file of .* alone/), 'the large file alone');
   t.ok(has('events/s', /^rebuild/), 'rebuild speed');
   t.ok(has('MiB', /peak RSS/), 'peak RSS at two sizes');
+  t.ok(has('MiB', /^rebuild RSS growth/, /^the same at /), "the rebuild's RSS growth at two sizes");
+  t.ok(has('MiB', /^rebuild anonymous memory growth/, /^the same at /), "the rebuild's anonymous memory growth at two sizes");
   t.same(await readdir(dir), [], 'the bench removed its data');
 });
 

@@ -43,7 +43,8 @@ const MB = 1e6;
 function splitNote(label: string, s: RealizeRun['split']): string {
   if (s === null) return `${label}: not measured`;
   const f = (b: number): string => (b / MiB).toFixed(1);
-  return `${label}: anonymous ${f(s.peak.anon)} (+${f(s.peak.anon - s.base.anon)}), file-backed ${f(s.peak.file)} (+${f(s.peak.file - s.base.file)})`;
+  // A part can shrink during the run (a collection right after the baseline): no growth then.
+  return `${label}: anonymous ${f(s.peak.anon)} (+${f(Math.max(0, s.peak.anon - s.base.anon))}), file-backed ${f(s.peak.file)} (+${f(Math.max(0, s.peak.file - s.base.file))})`;
 }
 
 function median(xs: readonly number[]): number {
@@ -135,6 +136,36 @@ async function countEvents(engine: Engine): Promise<{ entries: number; events: n
   return { entries, events };
 }
 
+interface RebuildMemory {
+  readonly events: number;
+  readonly rss: { peak: number; growth: number };
+  readonly split: RealizeRun['split'];
+}
+
+/** One rebuild of `store`'s projections into a fresh scratch place, as replay --check does it, with its memory measured. */
+async function rebuildMemory(parent: string, store: string): Promise<RebuildMemory> {
+  const engine = await Engine.open(store, env);
+  try {
+    const { events } = await countEvents(engine);
+    const scratch = await freshDir(parent, 'rebuild-memory');
+    const set = ProjectionSet.open(scratch, { scratch: true });
+    try {
+      collectGarbage();
+      await settle();
+      const rss = await PeakRss.start();
+      const split = await MemSampler.start();
+      await rebuild(set, engine.store.feeds, undefined, { undo: false });
+      const s = await split.stop();
+      return { events, rss: await rss.stop(), split: s };
+    } finally {
+      await set.close();
+      await rm(scratch, { recursive: true, force: true });
+    }
+  } finally {
+    await engine.close();
+  }
+}
+
 interface Workload {
   readonly key: 'tree' | 'small' | 'big';
   readonly src: string;
@@ -173,7 +204,8 @@ export const modelBench: Bench = {
 
     // Memory at a tenth of the tree, before anything else has grown the process.
     say('bench model: Realize import of the tenth-size tree (peak RSS)');
-    const tenthRun = await realizeImport(opts.dir, tenth.root, false);
+    // Kept for the rebuild's memory at a tenth of the tree (removed after it).
+    const tenthRun = await realizeImport(opts.dir, tenth.root, true);
     if (tenthRun.files !== tenth.smallCount + 1) throw new Error(`bench model: imported ${tenthRun.files} files of ${tenth.smallCount + 1}`);
 
     const times: Record<Workload['key'], { realize: number[]; cp: number[]; cpSync: number[]; hd: number[] }> = {
@@ -226,6 +258,12 @@ export const modelBench: Bench = {
         }
       }
     }
+
+    // The rebuild's memory, at a tenth of the tree and at the whole tree, each in a fresh scratch place.
+    say('bench model: rebuild memory at both tree sizes');
+    const tenthRebuild = await rebuildMemory(opts.dir, tenthRun.store!);
+    await rm(join(tenthRun.store!, '..'), { recursive: true, force: true });
+    const fullRebuild = await rebuildMemory(opts.dir, keptStore!);
 
     // Rebuild over the last imported store (the whole tree).
     say('bench model: rebuilding the projections from the log');
@@ -308,6 +346,9 @@ export const modelBench: Bench = {
     const tenthLabel = `the same at ${fmt(tenth.smallCount)} files + ${fmt(tenthBig / MiB)} MiB`;
     rows.push({ workload: `import peak RSS, ${fmt(tree.smallCount)} files + ${big}`, unit: 'MiB', realize: firstFull.peak / MiB, anchor: tenthLabel, anchorValue: tenthRun.rss.peak / MiB, better: 'lower' });
     rows.push({ workload: `import RSS growth over the RSS before it, ${fmt(tree.smallCount)} files + ${big}`, unit: 'MiB', realize: firstFull.growth / MiB, anchor: tenthLabel, anchorValue: tenthRun.rss.growth / MiB, better: 'lower' });
+    const anonGrowth = (r: RebuildMemory): number => (r.split === null ? Number.NaN : Math.max(0, r.split.peak.anon - r.split.base.anon) / MiB);
+    rows.push({ workload: `rebuild RSS growth over the RSS before it, ${fmt(counted.events)} events`, unit: 'MiB', realize: fullRebuild.rss.growth / MiB, anchor: `the same at ${fmt(tenthRebuild.events)} events`, anchorValue: tenthRebuild.rss.growth / MiB, better: 'lower' });
+    rows.push({ workload: `rebuild anonymous memory growth (heap, native), ${fmt(counted.events)} events`, unit: 'MiB', realize: anonGrowth(fullRebuild), anchor: `the same at ${fmt(tenthRebuild.events)} events`, anchorValue: anonGrowth(tenthRebuild), better: 'lower' });
 
     const ms = (xs: readonly number[]): string => xs.map((s) => `${s.toFixed(2)}`).join(', ');
     const notes = [
@@ -320,6 +361,7 @@ export const modelBench: Bench = {
       `rebuild: every projection rebuilt from the log into a fresh scratch LMDB environment as replay --check does (projections rebuild(..., { undo: false })), median of ${rebuildSeconds.length} (${ms(rebuildSeconds)} s wall, ${ms(rebuildCpu)} s CPU: ${fmt(Math.round(rate(counted.events, median(rebuildCpu))))} events per CPU second, what an idle machine would show); ${fmt(Math.round(rate(counted.entries, rbS)))} entries/s; replayCheck of the same store: rebuilt digests ${rebuildOk ? 'equal' : 'DIFFER FROM'} the live ones; a rebuild that keeps undo records (the engine rebuilding its own projections): ${fmt(Math.round(rate(counted.events, rebuildWithUndo)))} events/s`,
       `peak RSS: VmHWM reset at the start of the import and read at its end (plus 20 ms sampling); the full-size figure is the first full import, before hyperdrive was loaded (peak over all ${fullRss.length} full imports: ${(Math.max(...fullRss.map((r) => r.peak)) / MiB).toFixed(1)} MiB). RSS includes mapped LMDB pages (file-backed)`,
       `where the growth is (peak over the RSS before the import, MiB; anonymous = JS heap and native allocations, file-backed = mapped LMDB pages, reclaimable): ${splitNote('full', firstFull.split)}; ${splitNote('tenth', tenthRun.split)}`,
+      `rebuild memory: one rebuild (as replay --check) of each store into a fresh scratch place, VmHWM reset before it; batches of at most 4,096 events, so the anonymous part should not grow with the log; the file-backed part is the scratch LMDB's mapped pages (it grows with the projections, and is reclaimable): ${splitNote('full', fullRebuild.split)}; ${splitNote('tenth', tenthRebuild.split)}`,
       'page cache: the source tree was just written, so every side reads it from the page cache',
       ...(loaded === null || loaded.ok ? [] : [loaded.reason]),
     ];
