@@ -111,6 +111,8 @@ export class Session {
   readonly #inflight = new Set<string>();
   /** Of those, blocks that arrived and are being checked and stored (they leave the window). */
   #storing = 0;
+  /** The last write of received blocks started (they were readable before it). */
+  #writing: Promise<void> | null = null;
   readonly #unavailable: Buffer[] = [];
   /** Blocks asked for by request() (on-demand reads, realizing): who waits for each. */
   readonly #waiters = new Map<string, Array<(data: Buffer | null) => void>>();
@@ -184,6 +186,7 @@ export class Session {
       this.#engine.placement?.removeSource(this);
       for (const k of [...this.#waiters.keys()]) this.#settleWaiters(k, null);
       await this.channel.close().catch(() => undefined);
+      await this.#writing?.catch(() => undefined); // #settleBlocks syncs: a failed write fails it again
       this.stats.wireBytesIn = this.channel.stats.bytesIn;
       this.stats.wireBytesOut = this.channel.stats.bytesOut;
       await this.#settleBlocks().catch(() => undefined);
@@ -627,8 +630,9 @@ export class Session {
     this.#storing += blocks.length;
     this.#fillWindow();
     let got: Uint8Array[];
+    let written: Promise<void> | null;
     try {
-      got = await this.#engine.blocks.putMany(blocks.map(([, data]) => data));
+      ({ hashes: got, written } = await this.#engine.blocks.stageMany(blocks.map(([, data]) => data)));
     } finally {
       this.#storing -= blocks.length;
     }
@@ -648,6 +652,14 @@ export class Session {
       this.stats.blockBytesIn += data.byteLength;
     }
     this.#fillWindow();
+    // The blocks are readable (staged) and their waiters have them: the write they started
+    // runs while the next messages are hashed; the one before it must be done first.
+    if (written !== null) {
+      written.catch(() => undefined); // awaited below by the next one, or when the session ends
+      const before = this.#writing;
+      this.#writing = written;
+      await before;
+    }
   }
 
   /** Takes the next batch to serve: reads waiting on the other side go first, in a message of their own. */
