@@ -187,7 +187,7 @@ interface Staged {
   readonly head: Buffer;
   readonly payload: Buffer;
   readonly loc: BlockLocation;
-  /** The payload is a pool buffer handed over by putMany `owned`: given back once written. */
+  /** The payload is a pool buffer handed over by putMany `owned`: given back once written (stageMany's are only let go). */
   readonly owned: boolean;
 }
 
@@ -303,6 +303,21 @@ export class BlockStore {
     return hashes;
   }
 
+  /**
+   * Stores blocks as putMany does, without waiting for the write they may start: resolves
+   * once they are hashed and staged (readable at once) with their hashes and `written`, the
+   * write they started (null when none was due). A caller that keeps blocks coming must await
+   * each `written` before it starts many more (that is the wait putMany makes itself), so
+   * staged bytes stay bounded; meanwhile it can hash the next blocks while the disk writes.
+   * The blocks are kept as they are until written, not copied: the caller never changes them.
+   */
+  async stageMany(blocks: readonly Uint8Array[]): Promise<{ hashes: Uint8Array[]; written: Promise<void> | null }> {
+    this.#checkWritable();
+    const hashes = await this.#stage(blocks, false, false, true);
+    const written = this.#queuedBytes >= this.#flushBytes ? this.#io.run(() => this.#flush()).then(() => undefined) : null;
+    return { hashes, written };
+  }
+
   /** Makes every block put so far durable. */
   async sync(): Promise<void> {
     this.#checkOpen();
@@ -316,7 +331,7 @@ export class BlockStore {
    * raw record's payload is that buffer itself, not a copy, and the store gives its hold back
    * once the record is written; a block not kept (held already, zeros, compressed) now.
    */
-  async #stage(blocks: readonly Uint8Array[], compress: boolean, owned = false): Promise<Buffer[]> {
+  async #stage(blocks: readonly Uint8Array[], compress: boolean, owned = false, kept = false): Promise<Buffer[]> {
     const out: Buffer[] = [];
     const todo: { data: Uint8Array; hash: Buffer; key: string }[] = [];
     const seen = new Set<string>();
@@ -368,10 +383,10 @@ export class BlockStore {
       const z = payloads[i]!;
       let staged: Staged;
       const size = data.byteLength;
-      if (z === null && owned) {
+      if (z === null && (owned || kept)) {
         const payload = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
         const head = encodeRecordHead(hash, CODEC_RAW, payload, size);
-        staged = { head, payload, owned: true, loc: this.#place([head, payload], hash, key, CODEC_RAW, size) };
+        staged = { head, payload, owned, loc: this.#place([head, payload], hash, key, CODEC_RAW, size) };
       } else {
         const rec = z === null ? encodeRecord(hash, CODEC_RAW, data, size) : encodeRecord(hash, CODEC_DEFLATE, z, size);
         done(data);

@@ -52,8 +52,8 @@ interface Queued {
   readonly id: NodeId | undefined;
 }
 
-/** Blocks fetched ahead of reads kept in memory until a read takes them (bounded). */
-const RECENT_BLOCKS = 256;
+/** Blocks fetched ahead of reads kept in memory until a read takes them (bounded: twice the largest read-ahead window). */
+const RECENT_BLOCKS = 512;
 
 export class Fetcher {
   readonly #opts: FetcherOptions;

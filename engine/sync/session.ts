@@ -45,6 +45,8 @@ const RETRY_BLOCKS_MS = 2000;
 const PRIORITY_REQUEST = 2;
 /** Blocks per `blocks` message (2 MiB of 128 KiB blocks). */
 const SERVE_BATCH = 16;
+/** Writes of received blocks (a block store flush each, 8 MiB) that may run behind the receive loop. */
+const WRITES_BEHIND = 3;
 
 export interface SessionHost {
   readonly engine: Engine;
@@ -111,6 +113,8 @@ export class Session {
   readonly #inflight = new Set<string>();
   /** Of those, blocks that arrived and are being checked and stored (they leave the window). */
   #storing = 0;
+  /** Writes of received blocks started and not yet awaited (the blocks were readable before them), oldest first. */
+  readonly #writing: Promise<void>[] = [];
   readonly #unavailable: Buffer[] = [];
   /** Blocks asked for by request() (on-demand reads, realizing): who waits for each. */
   readonly #waiters = new Map<string, Array<(data: Buffer | null) => void>>();
@@ -184,6 +188,7 @@ export class Session {
       this.#engine.placement?.removeSource(this);
       for (const k of [...this.#waiters.keys()]) this.#settleWaiters(k, null);
       await this.channel.close().catch(() => undefined);
+      for (const w of this.#writing.splice(0)) await w.catch(() => undefined); // #settleBlocks syncs: a failed write fails it again
       this.stats.wireBytesIn = this.channel.stats.bytesIn;
       this.stats.wireBytesOut = this.channel.stats.bytesOut;
       await this.#settleBlocks().catch(() => undefined);
@@ -627,8 +632,9 @@ export class Session {
     this.#storing += blocks.length;
     this.#fillWindow();
     let got: Uint8Array[];
+    let written: Promise<void> | null;
     try {
-      got = await this.#engine.blocks.putMany(blocks.map(([, data]) => data));
+      ({ hashes: got, written } = await this.#engine.blocks.stageMany(blocks.map(([, data]) => data)));
     } finally {
       this.#storing -= blocks.length;
     }
@@ -648,6 +654,14 @@ export class Session {
       this.stats.blockBytesIn += data.byteLength;
     }
     this.#fillWindow();
+    // The blocks are readable (staged) and their waiters have them: the write they started
+    // runs while the next messages are hashed. A few writes may run behind (a disk that
+    // stalls a moment does not stall the reads); past that, the oldest must be done first.
+    if (written !== null) {
+      written.catch(() => undefined); // awaited below, or when the session ends
+      this.#writing.push(written);
+      if (this.#writing.length > WRITES_BEHIND) await this.#writing.shift();
+    }
   }
 
   /** Takes the next batch to serve: reads waiting on the other side go first, in a message of their own. */

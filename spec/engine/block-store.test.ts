@@ -531,3 +531,28 @@ t.test('putMany owned: the pool buffers are the records, read back right, and co
   t.ok(Buffer.from(await again.get(hashes[2]!)).equals(want[2]!), 'and after a reopen');
   await again.close();
 });
+
+t.test('stageMany: readable at once, the write it starts runs behind, blocks kept without a copy', async (t) => {
+  const e = setup(t);
+  const s = await e.open({ flushBytes: 4 * BS });
+  const r = rng(12);
+  const frame = r(6 * BS); // one received message: the blocks are views of it
+  const blocks = Array.from({ length: 6 }, (_, i) => frame.subarray(i * BS, (i + 1) * BS));
+  const first = await s.stageMany(blocks.slice(0, 2));
+  t.equal(first.written, null, 'under the flush size: no write started');
+  for (let i = 0; i < 2; i++) {
+    t.same(Buffer.from(first.hashes[i]!), sha256(blocks[i]!), `block ${i} is named by its SHA-256`);
+    t.ok(s.has(first.hashes[i]!), `block ${i} is held at once`);
+  }
+  const second = await s.stageMany(blocks.slice(2));
+  t.not(second.written, null, 'past the flush size: a write started');
+  for (let i = 2; i < 6; i++) t.ok(Buffer.from(await s.get(second.hashes[i - 2]!)).equals(blocks[i]!), `block ${i} reads back before it is written`);
+  await second.written;
+  t.equal(s.stats().blocks, 6);
+  await s.sync();
+  await s.close();
+  const again = await e.open();
+  for (let i = 0; i < 6; i++) t.ok(Buffer.from(await again.get(sha256(blocks[i]!))).equals(blocks[i]!), `block ${i} after a reopen`);
+  await rejectsCode(t, (async () => again.stageMany([r(BS + 1)]))(), 'BAD_ARGUMENT');
+  await again.close();
+});

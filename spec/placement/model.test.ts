@@ -100,13 +100,42 @@ t.test('read-ahead: none for a single or random read, a growing window for a seq
   t.same(ooo.onRead('h', 12, 12, 100), [], 'a read past what was asked for is a jump');
   const w3 = ooo.onRead('h', 13, 13, 100);
   t.ok(w3.length > 0, 'sequential again: a window is asked for');
-  ooo.onRead('h', 15, 15, 100);
+  const asked = [...ooo.onRead('h', 15, 15, 100)];
   t.same(ooo.onRead('h', 14, 14, 100), [], 'a read finishing a little behind the last (out of order) does not start over');
-  let next: number[] = [];
-  for (let i = 16; i < 40 && next.length === 0; i++) next = ooo.onRead('h', i, i, 100);
-  t.equal(next[0], w3.at(-1)! + 1, 'the next window starts where the last ended: nothing asked twice, the state kept');
+  for (let i = 16; i < 40; i++) asked.push(...ooo.onRead('h', i, i, 100));
+  t.equal(asked[0], w3.at(-1)! + 1, 'the next window starts where the last ended, the state kept');
+  t.ok(asked.every((x, i) => i === 0 || x === asked[i - 1]! + 1), 'nothing asked twice, no gap');
   t.same(ra.onRead('g', 98, 98, 100), [], 'another file has its own state');
   t.same(ra.onRead('g', 99, 99, 100), [], 'nothing past the end of the file');
+});
+
+t.test('read-ahead is bounded: topped up each quarter of the window, never more than the window ahead, nothing once the reads stop', async (t) => {
+  const max = 64;
+  const ra = new Readahead({ min: 4, max });
+  const count = 100_000; // a huge file
+  const asked = new Set<number>();
+  let requests = 0;
+  let last = -1;
+  let twice = 0;
+  let mostAhead = 0;
+  for (let i = 0; i < 2000; i++) {
+    const got = ra.onRead('big', i, i, count);
+    if (got.length > 0) requests++;
+    for (const x of got) {
+      if (asked.has(x)) twice++;
+      asked.add(x);
+      last = Math.max(last, x);
+    }
+    mostAhead = Math.max(mostAhead, last - i);
+  }
+  t.equal(twice, 0, 'no block asked twice');
+  t.ok(mostAhead <= max, `never more than the window ahead of the reads (at most ${mostAhead})`);
+  t.ok(last - 1999 > max / 2, `at the largest window, more than half of it is ahead of the reads (${last - 1999})`);
+  t.ok(requests > 2000 / max, `topped up often (${requests} requests), not one whole window at a time`);
+  t.ok(asked.size <= 2000 + max, `the reads stopped: at most one window past them was asked for (${asked.size - 2000})`);
+  const one = new Readahead({ min: 4, max });
+  t.same(one.onRead('huge', 5000, 5000, count), [], 'one 4 KiB read of a huge file: nothing ahead');
+  t.same(one.onRead('huge', 70_000, 70_000, count), [], 'another read far away: nothing ahead');
 });
 
 t.test('cache sizes', async (t) => {
