@@ -386,3 +386,26 @@ t.test('sequential reads read the next blocks ahead, by hash, from the pack', as
   t.same(await cache.read(id, 2 * BLOCK_SIZE, BLOCK_SIZE), data.subarray(2 * BLOCK_SIZE, 3 * BLOCK_SIZE), 'the block read ahead is served');
   await t.rejects(cache.read(id, 2 * BLOCK_SIZE, BLOCK_SIZE), { code: 'BLOCK_CORRUPT' }, 'a read that is not sequential goes to the pack');
 });
+
+t.test('a timer that can be refreshed (Node\'s) is restarted in place by each write, not made again', async (t) => {
+  const made: Array<{ refreshed: number; cleared: boolean }> = [];
+  const { engine } = await openStore(t);
+  await engine.run({ type: 'mkdir', path: '/home', mode: 0o755, owner: OWNER });
+  const cache = new WriteCache(engine, {
+    restMs: 1000,
+    setTimer: () => {
+      const h = { refreshed: 0, cleared: false, unref: () => undefined, refresh: () => void h.refreshed++ };
+      made.push(h);
+      return h;
+    },
+    clearTimer: (h) => void ((h as { cleared: boolean }).cleared = true),
+  });
+  await engine.run({ type: 'create', path: '/home/r', mode: 0o644, owner: OWNER });
+  const { id } = engine.stat('/home/r');
+  for (let i = 0; i < 5; i++) await cache.write(id, i * 10, Buffer.from('0123456789'));
+  t.equal(made.length, 1, 'one timer for the branch');
+  t.equal(made[0]!.refreshed, 4, 'each later write refreshed it');
+  await cache.flush(id);
+  t.ok(made[0]!.cleared, 'the flush cleared it');
+  t.equal((await cache.read(id, 0, 50)).toString(), '0123456789'.repeat(5));
+});
