@@ -4,7 +4,7 @@
  * entry stays right while the engine's pathGeneration holds (nothing moved or removed a
  * directory); when it changes, everything is forgotten. Head reads only.
  */
-import { EngineError, type Engine, type NodeId, type NodeInfo } from '../engine/index.js';
+import type { Engine, NodeId, NodeInfo } from '../engine/index.js';
 
 /** Directories remembered at most (then the cache starts again). */
 const MAX_DIRS = 16_384;
@@ -21,19 +21,17 @@ export class DirCache {
   /** The node at `path` at the head: what engine.head.stat answers, errors included. */
   stat(path: string): NodeInfo {
     const id = this.#childId(path);
-    if (id === null) return this.#engine.head.stat(path);
-    const info = id === undefined ? undefined : this.#engine.head.info(id);
-    if (info === undefined) throw new EngineError('NOT_FOUND', `no such file or directory: ${path}`);
+    // Not found here: the head resolves the path itself, for the exact error (a bad name, ...).
+    if (id == null) return this.#engine.head.stat(path);
+    const info = this.#engine.head.info(id);
+    if (info === undefined) return this.#engine.head.stat(path);
     if (info.kind === 'dir') this.#remember(path, info.id);
     return info;
   }
 
   /** The id of the node at `path` at the head: what engine.head.idOf answers. */
   idOf(path: string): NodeId {
-    const id = this.#childId(path);
-    if (id === null) return this.#engine.head.idOf(path);
-    if (id === undefined) throw new EngineError('NOT_FOUND', `no such file or directory: ${path}`);
-    return id;
+    return this.#childId(path) ?? this.#engine.head.idOf(path);
   }
 
   /** The id under the cached parent directory; undefined: no such child; null: the parent is not known as a directory. */

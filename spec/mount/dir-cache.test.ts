@@ -4,7 +4,7 @@
  * id after a change that moved or removed it.
  */
 import t, { type Test } from 'tap';
-import { EngineError, type Engine } from '../../engine/index.js';
+import type { EngineError, Engine } from '../../engine/index.js';
 import { DirCache } from '../../mount/dir-cache.js';
 import { OWNER, openStore } from '../engine/helpers/env.js';
 
@@ -34,7 +34,7 @@ t.test('answers as the head does, before and after directories move and go', asy
   await run({ type: 'mkdir', path: '/home/a/b', mode: 0o755, owner: OWNER });
   await run({ type: 'create', path: '/home/a/b/f', mode: 0o644, owner: OWNER });
   await run({ type: 'symlink', path: '/home/a/l', target: 'b', owner: OWNER });
-  const paths = ['/', '/home', '/nope', '/home/a', '/home/a/b', '/home/a/b/f', '/home/a/b/f/x', '/home/a/l', '/home/a/l/f', '/home/a/x', '/home/x/y', '/home/c/b/f', '/home/c/b'];
+  const paths = ['/', `/home/a/${'n'.repeat(256)}`, '/home/a/b/f\0', '/home', '/nope', '/home/a', '/home/a/b', '/home/a/b/f', '/home/a/b/f/x', '/home/a/l', '/home/a/l/f', '/home/a/x', '/home/x/y', '/home/c/b/f', '/home/c/b'];
   for (const p of paths) same(t, engine, cache, p);
 
   await run({ type: 'rename', from: '/home/a', to: '/home/c' });
