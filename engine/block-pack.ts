@@ -14,7 +14,7 @@
  * follow each other with no padding.
  */
 import { readAt } from '../log/index.js';
-import { createHash } from 'node:crypto';
+import { createHash, webcrypto } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 
@@ -48,6 +48,11 @@ export function parsePackFileName(name: string): number | null {
 
 export function sha256(data: Uint8Array): Buffer {
   return createHash('sha256').update(data).digest();
+}
+
+/** The same hash, computed in libuv's thread pool (WebCrypto's digest runs there). */
+export async function sha256Async(data: Uint8Array): Promise<Buffer> {
+  return Buffer.from(await webcrypto.subtle.digest('SHA-256', data));
 }
 
 export function encodePackHeader(n: number): Buffer {

@@ -46,6 +46,7 @@ import {
   readAt,
   scanPack,
   sha256,
+  sha256Async,
   writeAllAt,
   type SyncedMark,
 } from './block-pack.js';
@@ -81,6 +82,10 @@ export const DEFAULT_PACK_BYTES = 256 * 1024 * 1024;
 /** Staged bytes that make put() write them out (bounds the memory of the write buffer). */
 const DEFAULT_FLUSH_BYTES = 8 * 1024 * 1024;
 const DEFAULT_CACHE_BYTES = 8 * 1024 * 1024;
+/** Blocks from this size on are hashed in the thread pool (see #stage). */
+const ASYNC_HASH_BYTES = 32 * 1024;
+/** Blocks read ahead and not taken yet, at most (see prefetch). */
+const MAX_AHEAD = 8;
 const DEFAULT_MAX_OPEN_PACKS = 64;
 /** gc rewrites a pack when at least this fraction of its bytes is dead. */
 const DEFAULT_MIN_DEAD_FRACTION = 0.5;
@@ -219,6 +224,8 @@ export class BlockStore {
   #queuedBytes = 0;
   readonly #staged = new Map<string, Staged>();
   readonly #reading = new Map<string, Promise<Buffer>>();
+  /** Blocks read ahead of a sequential read (prefetch), each until its read takes it. */
+  readonly #ahead = new Map<string, Promise<Buffer>>();
   readonly #dirty = new Set<number>();
   #dirDirty = false;
   #mark: SyncedMark | null = null;
@@ -348,13 +355,17 @@ export class BlockStore {
       blocks.forEach(done);
       throw err;
     }
-    for (const data of blocks) {
-      if (data.byteLength === this.#blockSize && isZero(data)) {
+    // Big blocks are hashed in the thread pool, in parallel, while the event loop serves
+    // requests; small ones here (a thread-pool round trip costs more than hashing a few KiB).
+    const zero = blocks.map((data) => data.byteLength === this.#blockSize && isZero(data));
+    const hashed = await Promise.all(blocks.map((data, i) => (zero[i] ? null : data.byteLength >= ASYNC_HASH_BYTES ? sha256Async(data) : sha256(data))));
+    for (const [i, data] of blocks.entries()) {
+      if (zero[i]) {
         out.push(Buffer.from(ZERO_BLOCK));
         done(data);
         continue;
       }
-      const hash = sha256(data);
+      const hash = hashed[i]!;
       const key = hash.toString('hex');
       out.push(hash);
       if (seen.has(key) || this.#present(hash, key)) {
@@ -583,6 +594,24 @@ export class BlockStore {
     return own ? c : Buffer.from(c);
   }
 
+  /**
+   * Starts reading a block that a read will probably ask for soon (the next block of a
+   * sequential read), so that its pack read and check overlap the request before it. The
+   * block waits for that read (at most MAX_AHEAD blocks; the oldest go). A block that is not
+   * here is left alone: the read itself fetches it (Unreal content).
+   */
+  prefetch(hash: Uint8Array): void {
+    if (this.#closed || this.#broken !== null || (hash.byteLength === 32 && isZero(hash))) return;
+    const key = hex(hash);
+    if (this.#ahead.has(key) || this.#staged.has(key) || this.#reading.has(key) || this.#cache.get(key) !== undefined) return;
+    const h = Buffer.from(hash);
+    if (this.#locate(h, key) === undefined) return;
+    const p = this.#read(h, key);
+    p.catch(() => undefined); // reported to the read that takes it
+    this.#ahead.set(key, p);
+    if (this.#ahead.size > MAX_AHEAD) this.#ahead.delete(this.#ahead.keys().next().value!);
+  }
+
   has(hash: Uint8Array): boolean {
     if (hash.byteLength === 32 && isZero(hash)) return true;
     const key = hex(hash);
@@ -605,6 +634,11 @@ export class BlockStore {
     const key = hex(hash);
     const staged = this.#staged.get(key);
     if (staged !== undefined) return { c: await this.#decodeStaged(staged, Buffer.from(hash)), own: true };
+    const ahead = this.#ahead.get(key);
+    if (ahead !== undefined) {
+      this.#ahead.delete(key);
+      return { c: await ahead, own: true };
+    }
     const cached = this.#cache.get(key);
     if (cached !== undefined) return { c: cached, own: false };
     const reading = this.#reading.get(key);
@@ -1058,6 +1092,9 @@ export class BlockStore {
       } finally {
         this.#closed = true;
         if (this.#early !== null) await this.#early;
+        // Reads ahead still under way finish before the files close (their results are dropped).
+        await Promise.all([...this.#ahead.values()].map((p) => p.catch(() => undefined)));
+        this.#ahead.clear();
         await this.#files.closeAll();
         await this.#markFh?.close().catch(() => undefined);
         this.#markFh = null;

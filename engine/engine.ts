@@ -22,6 +22,9 @@ import { Snapshot, type DirEntry } from './snapshot.js';
 import { headSource, pastSource } from './snapshot-source.js';
 import { PlacementService } from './placement/service.js';
 
+/** Local events that never move or remove an existing directory (see Engine.pathGeneration). */
+const PATH_KEEPING: ReadonlySet<string> = new Set(['create', 'mkdir', 'symlink', 'link', 'unlink', 'write', 'truncate', 'commit', 'setattr', 'setxattr', 'removexattr']);
+
 export interface EngineOptions extends OpenOptions {
   /** Progress of catching up or rebuilding projections at open. */
   readonly onReplay?: (p: ReplayProgress & { readonly rebuild: boolean }) => void;
@@ -50,6 +53,8 @@ export class Engine {
    * keeps the content cache, realizes Real content. Null when the store is open read-only.
    */
   placement: PlacementService | null = null;
+  /** See pathGeneration. */
+  #pathGeneration = 0;
 
   private constructor(store: Store, projections: ProjectionSet, blocks: BlockStore, env: StoreEnv) {
     this.store = store;
@@ -105,6 +110,15 @@ export class Engine {
     } else {
       await integrate(this.projections, this.store.feeds, (p) => onReplay?.({ ...p, rebuild: false }));
     }
+  }
+
+  /**
+   * Changes whenever an applied change may have moved or removed an existing directory
+   * (rename, rmdir, area and peer events, anything received, a rebuild): a path resolved to a
+   * directory id stays right while it holds (the mount's directory cache keys on it).
+   */
+  get pathGeneration(): number {
+    return this.#pathGeneration;
   }
 
   get readOnly(): boolean {
@@ -223,6 +237,7 @@ export class Engine {
       const replica = await this.store.feeds.replica(feed);
       const fresh = await replica.appendVerified(entries);
       if (fresh > 0) await integrate(this.projections, this.store.feeds);
+      this.#pathGeneration++;
       return fresh;
     })();
     this.#integrating = work;
@@ -249,6 +264,7 @@ export class Engine {
   #stage(feed: Feed, decision: Decision): { entry: Entry; durable: Promise<unknown> } {
     const { entry, durable } = feed.stage(decision.events as never, this.#heads(decision.area, feed.name));
     this.projections.applyEntries([entry]);
+    if (!(decision.events as readonly FsEvent[]).every((e) => PATH_KEEPING.has(e.type))) this.#pathGeneration++;
     const settled = durable.catch(async (err: unknown) => {
       // The entry was applied but never made durable: the projections are ahead of the log.
       await this.#recover(err as Error);
@@ -266,6 +282,7 @@ export class Engine {
       while (this.store.feeds.list().some((f) => f.pending > 0)) await new Promise((r) => setImmediate(r));
       await rebuild(this.projections, this.store.feeds);
     } finally {
+      this.#pathGeneration++;
       this.#broken = null;
     }
   }

@@ -14,6 +14,12 @@ import type { Engine } from './engine.js';
 import { EngineError } from './engine-error.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { blockBuffers } from './block-store.js';
+import { blockAt } from '../projections/index.js';
+
+/** Blocks read ahead of a sequential read. */
+const READ_AHEAD_BLOCKS = 2;
+/** Files whose last read end is remembered, at most. */
+const READ_ENDS_KEPT = 1024;
 
 
 /**
@@ -42,7 +48,8 @@ export interface WriteCacheOptions {
   readonly totalBound?: number;
   /** Flush a file this long after its last write (ms). */
   readonly restMs?: number;
-  readonly setTimer?: (fn: () => void, ms: number) => { unref?: () => void };
+  /** A timer with refresh() (Node's) is restarted in place by each write; others are cleared and set again. */
+  readonly setTimer?: (fn: () => void, ms: number) => { unref?: () => void; refresh?: () => unknown };
   readonly clearTimer?: (t: unknown) => void;
 }
 
@@ -83,11 +90,13 @@ export class WriteCache {
   readonly #setTimer: NonNullable<WriteCacheOptions['setTimer']>;
   readonly #clearTimer: NonNullable<WriteCacheOptions['clearTimer']>;
   #total = 0;
+  /** Where the last read of each file ended (see #readAhead). */
+  readonly #readEnds = new Map<NodeId, number>();
 
   constructor(engine: Engine, opts: WriteCacheOptions = {}) {
     this.#engine = engine;
-    this.#fileBound = opts.fileBound ?? 64 * 1024 * 1024;
-    this.#totalBound = opts.totalBound ?? 512 * 1024 * 1024;
+    this.#fileBound = opts.fileBound ?? 16 * 1024 * 1024;
+    this.#totalBound = opts.totalBound ?? 64 * 1024 * 1024;
     this.#restMs = opts.restMs ?? 2000;
     this.#setTimer = opts.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
     this.#clearTimer = opts.clearTimer ?? ((t) => clearTimeout(t as NodeJS.Timeout));
@@ -255,7 +264,11 @@ export class WriteCache {
   /** Reads through the branch: dirty blocks from memory, the rest from the store. */
   async read(id: NodeId, offset: number, length: number): Promise<Buffer> {
     const b = this.#branches.get(id);
-    if (b === undefined) return this.#engine.read(id, offset, length);
+    if (b === undefined) {
+      const data = this.#engine.read(id, offset, length);
+      this.#readAhead(id, offset, length);
+      return data;
+    }
     const end = Math.min(b.size, offset + length);
     if (end <= offset) return Buffer.alloc(0);
     const out = Buffer.alloc(end - offset);
@@ -289,6 +302,22 @@ export class WriteCache {
   }
 
   /**
+   * A read that starts where the file's last read ended is sequential: the blocks after it
+   * are read ahead (by hash: content cannot change under them), so that the next requests
+   * find them in memory instead of waiting for the pack read.
+   */
+  #readAhead(id: NodeId, offset: number, length: number): void {
+    const sequential = this.#readEnds.get(id) === offset;
+    if (this.#readEnds.size >= READ_ENDS_KEPT) this.#readEnds.clear();
+    this.#readEnds.set(id, offset + length);
+    if (!sequential) return;
+    const row = this.#engine.projections.content.row(id);
+    if (row === undefined) return;
+    const next = Math.ceil((offset + length) / BLOCK_SIZE);
+    for (let i = next; i < next + READ_AHEAD_BLOCKS && i * BLOCK_SIZE < row.size; i++) this.#engine.blocks.prefetch(blockAt(row.blocks, i));
+  }
+
+  /**
    * Sets the size: the branch is flushed first, then the truncate is an event of its own.
    * An unlinked file is truncated in memory.
    */
@@ -317,7 +346,16 @@ export class WriteCache {
   }
 
   #schedule(id: NodeId, b: Branch): void {
-    if (b.timer !== null) this.#clearTimer(b.timer);
+    if (b.timer !== null) {
+      // Every write re-arms the timer: a Node timer is restarted in place (refresh), which
+      // costs far less than clearing it and making a new one (dd bs=4k: 256k writes a GiB).
+      const refresh = (b.timer as { refresh?: () => unknown }).refresh;
+      if (typeof refresh === 'function') {
+        refresh.call(b.timer);
+        return;
+      }
+      this.#clearTimer(b.timer);
+    }
     const t = this.#setTimer(() => {
       b.timer = null;
       void this.#startFlush(id, b);

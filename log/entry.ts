@@ -76,14 +76,25 @@ export function encodeBody<E>(f: EntryFields<E>): Uint8Array {
 }
 
 export function createEntry<E>(fields: EntryFields<E>, signer: Signer): Entry<E> {
+  const entry = prepareEntry(fields, signer);
+  entry.signature.set(signer.sign(entry.hash));
+  return entry;
+}
+
+/**
+ * An entry whose body and hash are final but whose signature is not made yet: its
+ * `signature` is 64 zero bytes, to be filled in place (signer.signAsync(entry.hash)) before
+ * the entry is written anywhere. The hash, and so the chain, does not depend on the
+ * signature: the feed's group-commit writer signs a batch off the request path.
+ */
+export function prepareEntry<E>(fields: EntryFields<E>, signer: Signer): Entry<E> {
   if (!bytesEqual(fields.author, signer.publicKey)) {
     throw new LogError('WRONG_FEED', 'only the author of a feed may sign its entries');
   }
   checkFields(fields);
   const body = encodeBody(fields);
   const hash = entryHash(body);
-  const signature = signer.sign(hash);
-  return { ...fields, heads: sortHeads(fields.heads), body, hash, signature };
+  return { ...fields, heads: sortHeads(fields.heads), body, hash, signature: new Uint8Array(SIGNATURE_BYTES) };
 }
 
 export function encodeRecord(entry: Entry<unknown>): Buffer {

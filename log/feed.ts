@@ -10,7 +10,8 @@ import { bytesEqual } from './bytes.js';
 import type { CborValue } from './cbor.js';
 import {
   checkLink,
-  createEntry,
+  prepareEntry,
+  SIGNATURE_BYTES,
   decodeRecord,
   encodeRecord,
   feedName,
@@ -71,8 +72,10 @@ export interface FeedOptions {
 }
 
 interface Staged {
+  /** Its signature is filled in by the writer, just before the entry is written. */
   readonly entry: Entry;
-  readonly frame: Buffer;
+  /** Bytes of the entry's frame on disk. */
+  readonly size: number;
   readonly resolve: (e: Entry) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -357,10 +360,12 @@ export class Feed {
   }
 
   /**
-   * Creates, signs and sequences the next entry now (synchronously, so callers can apply it
-   * before it is durable, in the order it will have in the feed), and queues it for the next
-   * group write. `durable` resolves once it is written and fsynced; if that write fails it
-   * rejects, and neither this entry nor any staged after it is kept.
+   * Creates and sequences the next entry now (synchronously, so callers can apply it before
+   * it is durable, in the order it will have in the feed), and queues it for the next group
+   * write. Its hash (what the chain and the projections use) is final at once; its signature
+   * is made by the writer, off the caller's path, and is in place when `durable` resolves.
+   * `durable` resolves once it is written and fsynced; if that write fails it rejects, and
+   * neither this entry nor any staged after it is kept.
    */
   stage(events: readonly CborValue[], heads: Heads = []): { entry: Entry; durable: Promise<Entry> } {
     this.#checkOpen();
@@ -370,7 +375,7 @@ export class Feed {
     if (!signer || !clock) throw new LogError('WRONG_FEED', `feed ${this.name}: only its owner can append`);
     if (!bytesEqual(signer.publicKey, this.id.author)) throw new LogError('WRONG_FEED', `feed ${this.name}: the signer is not its author`);
     const last = this.#staged.at(-1)?.entry ?? this.#head;
-    const entry = createEntry(
+    const entry = prepareEntry(
       {
         author: this.id.author,
         area: this.id.area,
@@ -388,7 +393,7 @@ export class Feed {
       resolve = res;
       reject = rej;
     });
-    this.#staged.push({ entry, frame: encodeFrame(encodeRecord(entry)), resolve, reject });
+    this.#staged.push({ entry, size: FRAME_HEADER_BYTES + entry.body.byteLength + SIGNATURE_BYTES, resolve, reject });
     this.#kick();
     return { entry, durable };
   }
@@ -418,13 +423,17 @@ export class Feed {
     while (this.#staged.length > 0) {
       let bytes = 0;
       let n = 0;
-      while (n < this.#staged.length && (n === 0 || bytes + this.#staged[n]!.frame.byteLength <= MAX_WRITE_BYTES)) {
-        bytes += this.#staged[n]!.frame.byteLength;
+      while (n < this.#staged.length && (n === 0 || bytes + this.#staged[n]!.size <= MAX_WRITE_BYTES)) {
+        bytes += this.#staged[n]!.size;
         n++;
       }
       const batch = this.#staged.slice(0, n);
       try {
-        await this.#writeFrames(batch.map((p) => p.entry), batch.map((p) => p.frame), bytes);
+        // One signature per entry, made in the thread pool (in parallel) while the event loop serves requests.
+        const signer = this.#opts.signer!;
+        const signatures = await Promise.all(batch.map((p) => signer.signAsync(p.entry.hash)));
+        batch.forEach((p, k) => p.entry.signature.set(signatures[k]!));
+        await this.#writeFrames(batch.map((p) => p.entry), batch.map((p) => encodeFrame(encodeRecord(p.entry))), bytes);
       } catch (err) {
         // Everything staged after a failed write chains onto it: none of it can be kept.
         const failed = this.#staged.splice(0);

@@ -43,6 +43,12 @@ export class Signer {
   sign(message: Uint8Array): Uint8Array {
     return new Uint8Array(nodeSign(null, message, this.#key));
   }
+  /** The same signature, computed in libuv's thread pool (off the event loop). */
+  signAsync(message: Uint8Array): Promise<Uint8Array> {
+    return new Promise((resolve, reject) => {
+      nodeSign(null, message, this.#key, (err, sig) => (err ? reject(err) : resolve(new Uint8Array(sig))));
+    });
+  }
 }
 
 const publicKeyCache = new Map<string, KeyObject>();

@@ -9,6 +9,7 @@ import { EngineError, WriteCache, type Command, type Engine, type NodeInfo, type
 import { toStat } from './attr.js';
 import { errnoOf } from './errno.js';
 import { FdTable } from './fd-table.js';
+import { DirCache } from './dir-cache.js';
 import { markNode, parsePlacement, placementOf } from '../engine/placement/index.js';
 import { isVirtual, PLACEMENT_XATTR, virtualNames, virtualXattr } from './virtual-xattrs.js';
 
@@ -39,6 +40,10 @@ type Cb<T> = (err: number, value?: T) => void;
 
 export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: OpsOptions): Fuse.Operations {
   const reader = opts.reader ?? engine.head;
+  /** Paths resolve through the directory cache at the head; a past snapshot resolves them itself. */
+  const dirs = reader === engine.head ? new DirCache(engine) : null;
+  const statPath = (path: string): NodeInfo => (dirs ? dirs.stat(path) : reader.stat(path));
+  const idOf = (path: string): string => (dirs ? dirs.idOf(path) : reader.idOf(path));
   /** Reads of file content: through the write cache at the head, straight from the snapshot in the past. */
   const readContent = (id: string, offset: number, length: number): Promise<Buffer> =>
     reader === engine.head ? cache.read(id, offset, length) : reader.read(id, offset, length);
@@ -86,7 +91,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
   /** libfuse passes path "" for a file unlinked while open: such a node is reached by its handle only. */
   const byPath = (path: string): NodeInfo => {
     if (path === '') throw new EngineError('NOT_FOUND', 'the node has no path any more');
-    return reader.stat(path);
+    return statPath(path);
   };
 
   const fileOf = (fd: number) => {
@@ -96,7 +101,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
   };
 
   const openFile = (path: string, flags: number): number => {
-    const info = reader.stat(path);
+    const info = statPath(path);
     if (info.kind === 'dir') throw new EngineError('IS_A_DIRECTORY', `${path} is a directory`);
     const acc = flags & O_ACCMODE;
     if (opts.readOnly && (acc === O_WRONLY || acc === O_RDWR || (flags & O_TRUNC) !== 0)) throw new EngineError('READ_ONLY', 'mounted read-only');
@@ -104,7 +109,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
   };
 
   const setattr = (path: string, fields: Omit<Extract<Command, { type: 'setattr' }>, 'type' | 'id'>): Promise<void> =>
-    submit({ type: 'setattr', id: reader.stat(path).id, ...fields });
+    submit({ type: 'setattr', id: statPath(path).id, ...fields });
 
   return {
     init: (cb) => cb(0),
@@ -115,7 +120,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         return { bsize: s.bsize, frsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, favail: s.ffree, fsid: 0, flag: 0, namemax: 255 };
       }),
 
-    getattr: (path, cb) => answer('getattr', cb, () => statOf(reader.stat(path))),
+    getattr: (path, cb) => answer('getattr', cb, () => statOf(statPath(path))),
 
     fgetattr: (path, fd, cb) =>
       answer('fgetattr', cb, () => {
@@ -125,7 +130,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         return statOf(info);
       }),
 
-    access: (path, _mode, cb) => answer('access', cb, () => void reader.stat(path)),
+    access: (path, _mode, cb) => answer('access', cb, () => void statPath(path)),
 
     // Names with their attributes: the kernel learns each entry's type (d_type) from them, so
     // find and ls need no lookup per entry to tell directories from files.
@@ -133,7 +138,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
       let names: string[];
       let stats: Fuse.Stat[];
       try {
-        const dir = statOf(reader.stat(path === '' ? '/' : path));
+        const dir = statOf(statPath(path === '' ? '/' : path));
         const entries = path === '' ? [] : reader.readdir(path);
         names = ['.', '..', ...entries.map((e) => e.name)];
         stats = [dir, dir, ...entries.map((e) => statOf(e.info))];
@@ -235,7 +240,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     truncate: (path, size, cb) =>
       answer('truncate', cb, async () => {
         writable();
-        const info = reader.stat(path);
+        const info = statPath(path);
         if (info.kind === 'dir') throw new EngineError('IS_A_DIRECTORY', `${path} is a directory`);
         await cache.truncate(info.id, size);
       }),
@@ -270,7 +275,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
 
     utimens: (path, atime, mtime, cb) =>
       answer('utimens', cb, async () => {
-        const info = reader.stat(path);
+        const info = statPath(path);
         const times = {
           ...(atime !== null ? { atime: Number(atime / 1_000_000n) } : {}),
           ...(mtime !== null ? { mtime: Number(mtime / 1_000_000n) } : {}),
@@ -291,12 +296,12 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
       answer('setxattr', cb, async () => {
         if (name === PLACEMENT_XATTR) {
           writable();
-          await markNode(engine, reader.stat(path).id, parsePlacement(copy.toString('utf8').replace(/\0+$/, '')));
+          await markNode(engine, statPath(path).id, parsePlacement(copy.toString('utf8').replace(/\0+$/, '')));
           return;
         }
         if (isVirtual(name)) throw new EngineError('NOT_PERMITTED', `${name} is computed by Realize and cannot be set`);
         const flag = flags & XATTR_CREATE ? 'create' : flags & XATTR_REPLACE ? 'replace' : undefined;
-        return submit({ type: 'setxattr', id: reader.stat(path).id, name, value: copy, ...(flag ? { flag } : {}) });
+        return submit({ type: 'setxattr', id: statPath(path).id, name, value: copy, ...(flag ? { flag } : {}) });
       });
     },
 
@@ -306,7 +311,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         // answered from the id alone, without building the node's attributes or an Error.
         let id: string;
         try {
-          id = reader.idOf(path);
+          id = idOf(path);
         } catch (err) {
           cb(fail('getxattr')(err));
           return;
@@ -317,7 +322,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         return;
       }
       answer('getxattr', cb, () => {
-        const { id } = reader.stat(path);
+        const { id } = statPath(path);
         if (POSIX_ACL.test(name)) throw new EngineError('NO_ATTRIBUTE', name);
         if (isVirtual(name)) {
           const v = virtualXattr(reader, id, name, placementLabel);
@@ -330,7 +335,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
 
     listxattr: (path, cb) =>
       answer('listxattr', cb, () => {
-        const { id } = reader.stat(path);
+        const { id } = statPath(path);
         return [...reader.listxattr(id).filter((n) => !POSIX_ACL.test(n)), ...virtualNames(reader, id)];
       }),
 
@@ -338,7 +343,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
       answer('removexattr', cb, () => {
         if (POSIX_ACL.test(name)) throw new EngineError('NO_ATTRIBUTE', name);
         if (isVirtual(name)) throw new EngineError('NOT_PERMITTED', `${name} is computed by Realize`);
-        return submit({ type: 'removexattr', id: reader.stat(path).id, name });
+        return submit({ type: 'removexattr', id: statPath(path).id, name });
       }),
   };
 }

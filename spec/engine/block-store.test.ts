@@ -252,6 +252,31 @@ t.test('a missing block names its hash', async (t) => {
   await s.close();
 });
 
+t.test('prefetch: a block read ahead is served from memory, once; absent and zero blocks are left alone', async (t) => {
+  const e = setup(t);
+  const r = rng(11);
+  const a = r(BS);
+  const s0 = await e.open();
+  const [ha] = await s0.putMany([a]);
+  await s0.close();
+  const s = await e.open();
+  s.prefetch(ha!);
+  await new Promise((res) => setTimeout(res, 50));
+  // The pack is damaged after the read ahead: the block still comes back whole, from memory.
+  const loc = e.index.get(ha!)!;
+  const fh = await openFile(join(e.dir, packFileName(loc.pack)), 'r+');
+  await fh.write(Buffer.from([0xff ^ a[100]!]), 0, 1, loc.offset + RECORD_HEADER_BYTES + 100);
+  await fh.close();
+  t.same(await s.getRange(ha!, 0, BS), a, 'the read takes the block read ahead');
+  // Taken once: the next read goes to the pack, and sees the damage.
+  await rejectsCode(t, s.get(ha!), 'BLOCK_CORRUPT');
+  s.prefetch(sha256(Buffer.from('absent')));
+  s.prefetch(ZERO_BLOCK);
+  await rejectsCode(t, s.get(sha256(Buffer.from('absent'))), 'BLOCK_MISSING');
+  t.same(await s.get(ZERO_BLOCK), Buffer.alloc(BS), 'the zero block still reads as zeros');
+  await s.close();
+});
+
 t.test('reindex: after the index is lost it equals the old index', async (t) => {
   const e = setup(t);
   const r = rng(8);

@@ -4,10 +4,14 @@
  * into one write event; fsync (flush with durable) resolves only once that event is on disk;
  * a rest period or a bound starts a flush on its own.
  */
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { BLOCK_SIZE, type Feed, type FsEvent } from '../../log/index.js';
 import { WriteCache, type Engine, type WriteCacheOptions } from '../../engine/index.js';
 import { content, OWNER, openStore } from './helpers/env.js';
+import { blockAt } from '../../projections/index.js';
+import { packFileName, RECORD_HEADER_BYTES } from '../../engine/block-pack.js';
 
 /** Timers that fire only when told to. */
 class FakeTimers {
@@ -363,4 +367,45 @@ t.test('flush with times: write, commit and the times go in one entry, and the t
   t.equal(engine.info(id)!.mtime, mtime, 'the mtime set is the one that stays');
   t.equal(engine.info(id)!.size, 3000);
   t.equal(await cache.flush(id, { times: { mtime } }), false, 'nothing to flush: the caller sets the times itself');
+});
+
+t.test('sequential reads read the next blocks ahead, by hash, from the pack', async (t) => {
+  const { engine, cache, file } = await setup(t);
+  const data = content(5, 4 * BLOCK_SIZE);
+  const id = await file('/home/seq', data);
+  await engine.flush();
+  t.same(await cache.read(id, 0, BLOCK_SIZE), data.subarray(0, BLOCK_SIZE));
+  t.same(await cache.read(id, BLOCK_SIZE, BLOCK_SIZE), data.subarray(BLOCK_SIZE, 2 * BLOCK_SIZE), 'a second read where the first ended is sequential');
+  await new Promise((res) => setTimeout(res, 50));
+  // Block 2 was read ahead: damage to its record in the pack now cannot reach the read.
+  const hash = blockAt(engine.projections.content.row(id)!.blocks, 2);
+  const loc = engine.projections.blockIndex.get(hash)!;
+  const fh = await open(join(engine.blocks.dir, packFileName(loc.pack)), 'r+');
+  await fh.write(Buffer.from([data[2 * BLOCK_SIZE + 7]! ^ 0xff]), 0, 1, loc.offset + RECORD_HEADER_BYTES + 7);
+  await fh.close();
+  t.same(await cache.read(id, 2 * BLOCK_SIZE, BLOCK_SIZE), data.subarray(2 * BLOCK_SIZE, 3 * BLOCK_SIZE), 'the block read ahead is served');
+  await t.rejects(cache.read(id, 2 * BLOCK_SIZE, BLOCK_SIZE), { code: 'BLOCK_CORRUPT' }, 'a read that is not sequential goes to the pack');
+});
+
+t.test('a timer that can be refreshed (Node\'s) is restarted in place by each write, not made again', async (t) => {
+  const made: Array<{ refreshed: number; cleared: boolean }> = [];
+  const { engine } = await openStore(t);
+  await engine.run({ type: 'mkdir', path: '/home', mode: 0o755, owner: OWNER });
+  const cache = new WriteCache(engine, {
+    restMs: 1000,
+    setTimer: () => {
+      const h = { refreshed: 0, cleared: false, unref: () => undefined, refresh: () => void h.refreshed++ };
+      made.push(h);
+      return h;
+    },
+    clearTimer: (h) => void ((h as { cleared: boolean }).cleared = true),
+  });
+  await engine.run({ type: 'create', path: '/home/r', mode: 0o644, owner: OWNER });
+  const { id } = engine.stat('/home/r');
+  for (let i = 0; i < 5; i++) await cache.write(id, i * 10, Buffer.from('0123456789'));
+  t.equal(made.length, 1, 'one timer for the branch');
+  t.equal(made[0]!.refreshed, 4, 'each later write refreshed it');
+  await cache.flush(id);
+  t.ok(made[0]!.cleared, 'the flush cleared it');
+  t.equal((await cache.read(id, 0, 50)).toString(), '0123456789'.repeat(5));
 });

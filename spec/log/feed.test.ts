@@ -10,6 +10,7 @@ import {
   Feed,
   LogError,
   SEGMENT_HEADER_BYTES,
+  verifyEntry,
   verifyFeed,
   type Entry,
   type FeedId,
@@ -135,6 +136,21 @@ t.test('group commit: concurrent appends share writes and fsyncs', async (t) => 
   t.same(norm((await again.get(5 + 123)).events), [{ i: 123, pad: 'x'.repeat(123 % 50) }]);
   t.equal(await verifyFeed(again), null);
   await again.close();
+});
+
+t.test('stage: the hash is final at once, the signature is made by the writer before the entry is durable', async (t) => {
+  const dir = join(await tempDir(t), 'feed');
+  const feed = await ownFeed(dir);
+  const staged = [0, 1, 2].map((i) => feed.stage([{ type: 'note', i }]));
+  const hashes = staged.map((s) => Buffer.from(s.entry.hash).toString('hex'));
+  t.same(Buffer.from(staged[1]!.entry.prev!).toString('hex'), hashes[0], 'the chain links by hash before any signature exists');
+  const durable = await Promise.all(staged.map((s) => s.durable));
+  for (const e of durable) t.doesNotThrow(() => verifyEntry(e), `entry ${e.seq} carries its author's signature once durable`);
+  t.same(durable.map((e) => Buffer.from(e.hash).toString('hex')), hashes, 'signing changed no hash');
+  const read = await feed.read(0);
+  for (const e of read) t.doesNotThrow(() => verifyEntry(e), `entry ${e.seq} as read back from disk verifies`);
+  t.same(read.map((e) => Buffer.from(e.signature).toString('hex')), durable.map((e) => Buffer.from(e.signature).toString('hex')), 'the signatures on disk are the ones made');
+  await feed.close();
 });
 
 t.test('close waits for queued appends', async (t) => {
