@@ -1,0 +1,141 @@
+/**
+ * Directory listings as of a past position, without reading a directory's whole history.
+ * Two kinds of rows, both only ever added (a rewind drops those after its position: they are
+ * noted as created rows in the undo log):
+ *
+ *   tree-dirlog:   `${dir}\0${n as 12 digits}\0${name}` -> the node the name took at n | null (freed)
+ *   tree-listings: `${dir}\0${n as 12 digits}\0${count}` -> [name, id, name, id, ...] after entry n,
+ *                                                          in name order
+ *
+ * The dirlog is the directory's changes in position order; a listing is written when the
+ * changes since the directory's last listing reach max(LISTING_EVERY, the size of that
+ * listing), so the rows cost O(1) per change and `ls --at P` reads one listing and at most
+ * that many changes after it. The rule reads only stored rows, so a rebuild writes the same
+ * listings as the entries applied one by one.
+ */
+import type { Database, Key, RootDatabase } from 'lmdb';
+import type { NodeId } from '../log/index.js';
+import { CachedDb } from './cached-db.js';
+import { compareKeys, countRangeRead, pad, POSITION_DIGITS } from './history.js';
+import type { Dirent } from './tree.js';
+import type { UndoLog } from './undo-log.js';
+
+/** The fewest changes between two listings of a directory. */
+export const LISTING_EVERY = 256;
+
+interface DirState {
+  /** The position of the directory's last listing (0: none), and how many entries it holds. */
+  since: number;
+  size: number;
+  /** Dirlog rows after `since`, up to the position being applied. */
+  changes: number;
+  /** The last position at which the directory changed (in this batch). */
+  lastN: number;
+}
+
+export class DirListings {
+  readonly #log: CachedDb<NodeId | null, string>;
+  readonly #listings: CachedDb<string[], string>;
+  /** Per batch: what each directory changed in it has since its last listing (see batchHook). */
+  readonly #state = new Map<NodeId, DirState>();
+  readonly #position: () => number;
+  readonly #current: (dir: NodeId) => Iterable<Dirent>;
+
+  constructor(env: RootDatabase, undo: UndoLog, position: () => number, current: (dir: NodeId) => Iterable<Dirent>) {
+    this.#log = new CachedDb(env.openDB({ name: 'tree-dirlog' }), null, { log: undo, name: 'tree-dirlog', kind: 'c' });
+    this.#listings = new CachedDb(env.openDB({ name: 'tree-listings' }), null, { log: undo, name: 'tree-listings', kind: 'c' });
+    this.#position = position;
+    this.#current = current;
+  }
+
+  get caches(): ReadonlyArray<CachedDb<never, never>> {
+    return [this.#log as unknown as CachedDb<never, never>, this.#listings as unknown as CachedDb<never, never>, this.#batchHook as unknown as CachedDb<never, never>];
+  }
+
+  get dbs(): ReadonlyArray<readonly [string, Database<unknown, Key>]> {
+    return [['tree-dirlog', this.#log.db as Database<unknown, Key>], ['tree-listings', this.#listings.db as Database<unknown, Key>]];
+  }
+
+  /**
+   * The per-batch state is forgotten when a batch begins or is abandoned (a rewind or an
+   * aborted transaction changes the rows it was counted from); the projection set calls these
+   * as it does for every write-back overlay.
+   */
+  readonly #batchHook = {
+    begin: (): void => this.#state.clear(),
+    end: (): void => undefined,
+    seal: (): void => undefined,
+    discard: (): void => this.#state.clear(),
+    flush: (): void => undefined,
+  };
+
+  /** Notes that name `name` of directory `dir` now holds `id` (null: it was freed); call before changing the row. */
+  changed(dir: NodeId, name: string, id: NodeId | null): void {
+    const n = this.#position();
+    let s = this.#state.get(dir);
+    if (s === undefined) {
+      s = this.#count(dir, n);
+      this.#state.set(dir, s);
+    }
+    if (s.lastN < n) {
+      // The first change of the directory in entry n: its rows still say how it was after n - 1.
+      if (s.changes >= Math.max(LISTING_EVERY, s.size) && s.since < n - 1) {
+        const flat: string[] = [];
+        for (const e of this.#current(dir)) flat.push(e.name, e.id);
+        this.#listings.put(`${dir}\0${pad(n - 1)}\0${flat.length / 2}`, flat);
+        s.since = n - 1;
+        s.size = flat.length / 2;
+        s.changes = 0;
+      }
+      s.lastN = n;
+    }
+    const key = `${dir}\0${pad(n)}\0${name}`;
+    if (this.#log.get(key) === undefined) s.changes++;
+    this.#log.put(key, id);
+  }
+
+  /** The state of a directory not yet seen in this batch, from its rows (all before position n). */
+  #count(dir: NodeId, n: number): DirState {
+    let since = 0;
+    let size = 0;
+    for (const key of this.#listings.getKeys({ start: `${dir}\x01`, end: `${dir}\0`, reverse: true, limit: 1 })) {
+      const at = parseListingKey(dir, key as string);
+      since = at.n;
+      size = at.size;
+    }
+    let changes = 0;
+    for (const _ of this.#log.getKeys({ start: `${dir}\0${pad(since + 1)}`, end: `${dir}\x01` })) changes++;
+    return { since, size, changes, lastN: n - 1 };
+  }
+
+  /** The entries of directory `dir` after entry p, in name order. */
+  childrenAt(dir: NodeId, p: number): Dirent[] {
+    countRangeRead(this.#log.db);
+    const names = new Map<string, NodeId>();
+    let since = 0;
+    let sorted: Dirent[] | null = null;
+    for (const { key, value } of this.#listings.getRange({ start: `${dir}\0${pad(p)}\x01`, end: `${dir}\0`, reverse: true, limit: 1 })) {
+      since = parseListingKey(dir, key).n;
+      sorted = [];
+      for (let i = 0; i + 1 < value.length; i += 2) {
+        names.set(value[i]!, value[i + 1]!);
+        sorted.push({ name: value[i]!, id: value[i + 1]! });
+      }
+    }
+    const skip = dir.length + 2 + POSITION_DIGITS;
+    let tail = 0;
+    for (const { key, value } of this.#log.getRange({ start: `${dir}\0${pad(since + 1)}`, end: `${dir}\0${pad(p + 1)}` })) {
+      const name = key.slice(skip);
+      if (value === null) names.delete(name);
+      else names.set(name, value);
+      tail++;
+    }
+    if (tail === 0 && sorted !== null) return sorted;
+    return [...names.keys()].sort(compareKeys).map((name) => ({ name, id: names.get(name)! }));
+  }
+}
+
+function parseListingKey(dir: string, key: string): { n: number; size: number } {
+  const at = dir.length + 1;
+  return { n: Number(key.slice(at, at + POSITION_DIGITS)), size: Number(key.slice(at + POSITION_DIGITS + 1)) };
+}
