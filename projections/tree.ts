@@ -9,6 +9,7 @@ import type { Database, Key, RootDatabase } from 'lmdb';
 import type { FsEvent, NodeId } from '../log/index.js';
 import { CachedDb } from './cached-db.js';
 import { DirListings } from './dir-listings.js';
+import { nodeRecordCodec } from './row-codec.js';
 import type { HistoryReader } from './history.js';
 import { versionedDb, type Versioning } from './versioned-db.js';
 import type { ApplyContext, Projection } from './projection.js';
@@ -81,7 +82,7 @@ export class Tree implements Projection {
   readonly #listings: DirListings;
 
   constructor(env: RootDatabase, versioning: Versioning) {
-    const nodes = versionedDb<NodeRecord>(env, 'tree-nodes', versioning);
+    const nodes = versionedDb<NodeRecord>(env, 'tree-nodes', versioning, nodeRecordCodec);
     this.#nodes = nodes.current;
     this.#nodesPast = nodes.past;
     this.#nodesHistory = nodes.history;
