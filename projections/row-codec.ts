@@ -12,6 +12,7 @@
  * lmdb-js calls encode(value) -> Buffer and decode(buffer, end?) where the buffer may be a
  * reused one: decoding copies what it keeps (strings do).
  */
+import type { ContentRow, HistoryRow } from './content.js';
 import type { NodeKind, NodeRecord } from './tree.js';
 
 const MAX_VARINT_INT = 2 ** 50;
@@ -119,6 +120,15 @@ class Reader {
     return s;
   }
 
+  /** n bytes, copied (the buffer may be reused). */
+  copy(n: number): Buffer {
+    this.need(n);
+    const out = Buffer.allocUnsafe(n);
+    out.set(this.buf.subarray(this.pos, this.pos + n));
+    this.pos += n;
+    return out;
+  }
+
   hex(n: number): string {
     this.need(n);
     const s = Buffer.from(this.buf.buffer, this.buf.byteOffset + this.pos, n).toString('hex');
@@ -203,6 +213,69 @@ export const nodeRecordCodec: ValueCodec<NodeRecord> = {
     return out;
   },
 };
+
+// Flags of a content row.
+const HAS_VERSION = 1;
+const HAS_LAST = 2;
+
+/** A file's branch: size, block hashes (32 bytes each), its last version, counters, where its last write came from. */
+export const contentRowCodec: ValueCodec<ContentRow> = {
+  write(w, v) {
+    w.byte((v.version !== null ? HAS_VERSION : 0) | (v.last !== undefined ? HAS_LAST : 0));
+    w.num(v.size);
+    w.uvarint(v.blocks.byteLength);
+    w.bytes(v.blocks);
+    if (v.version !== null) {
+      w.uvarint(v.version.byteLength);
+      w.bytes(v.version);
+    }
+    w.num(v.pending);
+    w.num(v.commits);
+    if (v.last !== undefined) w.str(v.last);
+  },
+  read(r) {
+    const flags = r.byte();
+    const size = r.num();
+    const blocks = r.copy(r.uvarint());
+    const version = flags & HAS_VERSION ? r.copy(r.uvarint()) : null;
+    const pending = r.num();
+    const commits = r.num();
+    const out: { -readonly [K in keyof ContentRow]: ContentRow[K] } = { size, blocks, version, pending, commits };
+    if (flags & HAS_LAST) out.last = r.str();
+    return out;
+  },
+};
+
+/** One commit of a file: the version it made, its size and time. */
+export const commitRowCodec: ValueCodec<HistoryRow> = {
+  write(w, v) {
+    w.uvarint(v.version.byteLength);
+    w.bytes(v.version);
+    w.num(v.size);
+    w.num(v.time);
+  },
+  read(r) {
+    const version = r.copy(r.uvarint());
+    return { version, size: r.num(), time: r.num() };
+  },
+};
+
+/** The lmdb-js encoder of a plain (not versioned) sub-database whose values `codec` writes. */
+export function plainEncoder<V>(codec: ValueCodec<V>): { encode(v: V): Buffer; decode(buf: Uint8Array, end?: unknown): V } {
+  return {
+    encode(v: V): Buffer {
+      const w = new Writer();
+      codec.write(w, v);
+      return w.done();
+    },
+    decode(buf: Uint8Array, end?: unknown): V {
+      const r = new Reader(buf, typeof end === 'number' ? end : buf.length);
+      const out = codec.read(r);
+      if (r.pos !== r.end) throw new Error('row value longer than its fields');
+      return out;
+    },
+  };
+}
 
 const BARE = 0;
 const NULL = 1;

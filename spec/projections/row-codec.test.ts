@@ -42,3 +42,23 @@ t.test('decoding reads only up to the end it is given (lmdb-js reuses its buffer
   t.same(enc.decode(big, bytes.length), [7, file]);
   t.throws(() => enc.decode(bytes, bytes.length - 3), 'a value cut short is an error');
 });
+
+t.test('content rows and commit rows round-trip, with copies of their bytes', async (t) => {
+  const { contentRowCodec, commitRowCodec, plainEncoder } = await import('../../projections/row-codec.js');
+  const rows = versionedEncoder(contentRowCodec);
+  const blocks = Buffer.from(new Uint8Array(96).map((_, i) => i));
+  const version = Buffer.alloc(32, 9);
+  const cases = [
+    { size: 0, blocks: Buffer.alloc(0), version: null, pending: 0, commits: 0 },
+    { size: 70000, blocks, version, pending: 2, commits: 17, last: '1234.5.2' },
+    { size: 1.5, blocks, version: null, pending: 1, commits: 0, last: '' },
+  ];
+  for (const v of cases) t.same(rows.decode(rows.encode([3, v])), [3, v], `row ${v.size}`);
+  const bytes = rows.encode(cases[1]);
+  const back = rows.decode(bytes) as { blocks: Uint8Array };
+  bytes.fill(0);
+  t.same(back.blocks, blocks, 'the block list is a copy, not a view of the (reused) buffer');
+  const commits = plainEncoder(commitRowCodec);
+  const c = { version, size: 1048576, time: 1767225600000 };
+  t.same(commits.decode(commits.encode(c)), c, 'a commit row');
+});
