@@ -3,7 +3,9 @@
  * Two kinds of rows, both only ever added (a rewind drops those after its position: they are
  * noted as created rows in the undo log):
  *
- *   tree-dirlog:   `${dir}\0${n as 12 digits}\0${name}` -> the node the name took at n | null (freed)
+ *   tree-dirlog:   `${dir}\0${n as 12 digits}` -> [name, id | null, ...]: the names entry n changed and
+ *                                                the node each took (null: freed), one row per
+ *                                                directory and entry (the key is most of a row)
  *   tree-listings: `${dir}\0${n as 12 digits}\0${count}` -> [name, id, name, id, ...] after entry n,
  *                                                          in name order
  *
@@ -27,14 +29,14 @@ interface DirState {
   /** The position of the directory's last listing (0: none), and how many entries it holds. */
   since: number;
   size: number;
-  /** Dirlog rows after `since`, up to the position being applied. */
+  /** Names changed (counted once per entry) after `since`, up to the position being applied. */
   changes: number;
   /** The last position at which the directory changed (in this batch). */
   lastN: number;
 }
 
 export class DirListings {
-  readonly #log: CachedDb<NodeId | null, string>;
+  readonly #log: CachedDb<Array<string | null>, string>;
   readonly #listings: CachedDb<string[], string>;
   /** Per batch: what each directory changed in it has since its last listing (see batchHook). */
   readonly #state = new Map<NodeId, DirState>();
@@ -89,9 +91,15 @@ export class DirListings {
       }
       s.lastN = n;
     }
-    const key = `${dir}\0${pad(n)}\0${name}`;
-    if (this.#log.get(key) === undefined) s.changes++;
-    this.#log.put(key, id);
+    const key = `${dir}\0${pad(n)}`;
+    const row = this.#log.get(key)?.slice() ?? [];
+    let at = -1;
+    for (let i = 0; i < row.length; i += 2) if (row[i] === name) at = i;
+    if (at < 0) {
+      row.push(name, id);
+      s.changes++;
+    } else row[at + 1] = id;
+    this.#log.put(key, row);
   }
 
   /** The state of a directory not yet seen in this batch, from its rows (all before position n). */
@@ -104,7 +112,7 @@ export class DirListings {
       size = at.size;
     }
     let changes = 0;
-    for (const _ of this.#log.getKeys({ start: `${dir}\0${pad(since + 1)}`, end: `${dir}\x01` })) changes++;
+    for (const { value } of this.#log.getRange({ start: `${dir}\0${pad(since + 1)}`, end: `${dir}\x01` })) changes += value.length / 2;
     return { since, size, changes, lastN: n - 1 };
   }
 
@@ -122,12 +130,13 @@ export class DirListings {
         sorted.push({ name: value[i]!, id: value[i + 1]! });
       }
     }
-    const skip = dir.length + 2 + POSITION_DIGITS;
     let tail = 0;
-    for (const { key, value } of this.#log.getRange({ start: `${dir}\0${pad(since + 1)}`, end: `${dir}\0${pad(p + 1)}` })) {
-      const name = key.slice(skip);
-      if (value === null) names.delete(name);
-      else names.set(name, value);
+    for (const { value } of this.#log.getRange({ start: `${dir}\0${pad(since + 1)}`, end: `${dir}\0${pad(p + 1)}` })) {
+      for (let i = 0; i + 1 < value.length; i += 2) {
+        const id = value[i + 1];
+        if (id === null || id === undefined) names.delete(value[i]!);
+        else names.set(value[i]!, id);
+      }
       tail++;
     }
     if (tail === 0 && sorted !== null) return sorted;
