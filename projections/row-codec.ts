@@ -137,6 +137,15 @@ class Reader {
   }
 }
 
+/**
+ * A reader over a fresh view of the value: lmdb-js hands over its reused buffer, whose
+ * `length` it redefines per value, and indexing such an object is several times slower.
+ */
+function readerOf(buf: Uint8Array, end: unknown): Reader {
+  const len = typeof end === 'number' ? end : buf.length;
+  return new Reader(new Uint8Array(buf.buffer, buf.byteOffset, len), len);
+}
+
 export interface ValueCodec<V> {
   write(w: Writer, v: V): void;
   read(r: Reader): V;
@@ -269,7 +278,7 @@ export function plainEncoder<V>(codec: ValueCodec<V>): { encode(v: V): Buffer; d
       return w.done();
     },
     decode(buf: Uint8Array, end?: unknown): V {
-      const r = new Reader(buf, typeof end === 'number' ? end : buf.length);
+      const r = readerOf(buf, end);
       const out = codec.read(r);
       if (r.pos !== r.end) throw new Error('row value longer than its fields');
       return out;
@@ -298,7 +307,7 @@ export function versionedEncoder<V>(codec: ValueCodec<V>): { encode(v: unknown):
       return w.done();
     },
     decode(buf: Uint8Array, end?: unknown): unknown {
-      const r = new Reader(buf, typeof end === 'number' ? end : buf.length);
+      const r = readerOf(buf, end);
       const tag = r.byte();
       let out: unknown;
       if (tag === NULL) out = null;
