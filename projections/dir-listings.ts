@@ -38,38 +38,29 @@ interface DirState {
 export class DirListings {
   readonly #log: CachedDb<Array<string | null>, string>;
   readonly #listings: CachedDb<string[], string>;
-  /** Per batch: what each directory changed in it has since its last listing (see batchHook). */
+  /**
+   * Per batch: what each directory changed in it has since its last listing. Forgotten when a
+   * batch begins or is abandoned (a rewind or an aborted transaction changes the rows it was
+   * counted from): the projection set begins and discards the dirlog's overlay then.
+   */
   readonly #state = new Map<NodeId, DirState>();
   readonly #position: () => number;
   readonly #current: (dir: NodeId) => Iterable<Dirent>;
 
   constructor(env: RootDatabase, undo: UndoLog, position: () => number, current: (dir: NodeId) => Iterable<Dirent>) {
-    this.#log = new CachedDb(env.openDB({ name: 'tree-dirlog' }), null, { log: undo, name: 'tree-dirlog', kind: 'c' });
+    this.#log = new BatchAwareDb(env.openDB({ name: 'tree-dirlog' }), null, { log: undo, name: 'tree-dirlog', kind: 'c' }, () => this.#state.clear());
     this.#listings = new CachedDb(env.openDB({ name: 'tree-listings' }), null, { log: undo, name: 'tree-listings', kind: 'c' });
     this.#position = position;
     this.#current = current;
   }
 
   get caches(): ReadonlyArray<CachedDb<never, never>> {
-    return [this.#log as unknown as CachedDb<never, never>, this.#listings as unknown as CachedDb<never, never>, this.#batchHook as unknown as CachedDb<never, never>];
+    return [this.#log as unknown as CachedDb<never, never>, this.#listings as unknown as CachedDb<never, never>];
   }
 
   get dbs(): ReadonlyArray<readonly [string, Database<unknown, Key>]> {
     return [['tree-dirlog', this.#log.db as Database<unknown, Key>], ['tree-listings', this.#listings.db as Database<unknown, Key>]];
   }
-
-  /**
-   * The per-batch state is forgotten when a batch begins or is abandoned (a rewind or an
-   * aborted transaction changes the rows it was counted from); the projection set calls these
-   * as it does for every write-back overlay.
-   */
-  readonly #batchHook = {
-    begin: (): void => this.#state.clear(),
-    end: (): void => undefined,
-    seal: (): void => undefined,
-    discard: (): void => this.#state.clear(),
-    flush: (): void => undefined,
-  };
 
   /** Notes that name `name` of directory `dir` now holds `id` (null: it was freed); call before changing the row. */
   changed(dir: NodeId, name: string, id: NodeId | null): void {
@@ -141,6 +132,26 @@ export class DirListings {
     }
     if (tail === 0 && sorted !== null) return sorted;
     return [...names.keys()].sort(compareKeys).map((name) => ({ name, id: names.get(name)! }));
+  }
+}
+
+/** A write-back overlay that also says when a batch begins or is abandoned. */
+class BatchAwareDb<V, K extends Key> extends CachedDb<V, K> {
+  readonly #reset: () => void;
+
+  constructor(db: Database<V, K>, history: null, undo: ConstructorParameters<typeof CachedDb<V, K>>[2], reset: () => void) {
+    super(db, history, undo);
+    this.#reset = reset;
+  }
+
+  override begin(): void {
+    this.#reset();
+    super.begin();
+  }
+
+  override discard(): void {
+    this.#reset();
+    super.discard();
   }
 }
 
