@@ -14,6 +14,7 @@ import { BLOCK_SIZE, ZERO_BLOCK, type FsEvent, type NodeId } from '../log/index.
 import { CachedDb } from './cached-db.js';
 import type { HistoryReader } from './history.js';
 import { versionedDb, type Versioning } from './versioned-db.js';
+import { commitRowCodec, contentRowCodec, plainEncoder } from './row-codec.js';
 import type { ApplyContext, Projection } from './projection.js';
 
 export interface ContentRow {
@@ -95,12 +96,12 @@ export class Content implements Projection {
 
   constructor(env: RootDatabase, versioning: Versioning) {
     this.#position = versioning.position;
-    const rows = versionedDb<ContentRow>(env, 'content-rows', versioning);
+    const rows = versionedDb<ContentRow>(env, 'content-rows', versioning, contentRowCodec);
     this.#rows = rows.current;
     this.#rowsPast = rows.past;
     this.#rowsHistory = rows.history;
     this.#versions = new CachedDb(env.openDB({ name: 'content-versions', keyEncoding: 'binary' }), null, { log: versioning.undo, name: 'content-versions', kind: 'c' });
-    this.#history = new CachedDb(env.openDB({ name: 'content-history' }), null, { log: versioning.undo, name: 'content-history', kind: 'c' });
+    this.#history = new CachedDb(env.openDB({ name: 'content-history', ...{ encoder: plainEncoder(commitRowCodec) } }), null, { log: versioning.undo, name: 'content-history', kind: 'c' });
   }
 
   /** The file's commits, oldest first. */

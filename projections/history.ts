@@ -52,14 +52,14 @@ function prefixEnd(prefix: string): { end?: string } {
 const RENEW_EVERY = 256;
 let rangeReads = 0;
 
-function countRangeRead(db: Database<unknown, string>): void {
+export function countRangeRead(db: Database<any, string>): void {
   if (++rangeReads < RENEW_EVERY) return;
   rangeReads = 0;
   db.resetReadTxn();
 }
 
 /** Compares keys the way LMDB orders them (UTF-8 bytes, i.e. code points). */
-function compareKeys(a: string, b: string): number {
+export function compareKeys(a: string, b: string): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
     const x = a.codePointAt(i)!;

@@ -13,3 +13,4 @@ export { HistoryReader } from './history.js';
 export { Famfs, FAMFS_UNIT, deviceSpan, unitsFor, type FamfsDeviceRow, type FreeRange } from './famfs.js';
 export { ConflictCopies, type ConflictRow } from './conflict-copies.js';
 export { Placements, CacheTable, ServedTable } from './placement.js';
+export { LISTING_EVERY } from './dir-listings.js';

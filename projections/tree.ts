@@ -8,6 +8,8 @@
 import type { Database, Key, RootDatabase } from 'lmdb';
 import type { FsEvent, NodeId } from '../log/index.js';
 import { CachedDb } from './cached-db.js';
+import { DirListings } from './dir-listings.js';
+import { nodeRecordCodec } from './row-codec.js';
 import type { HistoryReader } from './history.js';
 import { versionedDb, type Versioning } from './versioned-db.js';
 import type { ApplyContext, Projection } from './projection.js';
@@ -63,10 +65,10 @@ export class Tree implements Projection {
   readonly name = 'tree';
   readonly local = false;
   get caches(): ReadonlyArray<CachedDb<never, never>> {
-    return [this.#nodes as unknown as CachedDb<never, never>, this.#nodesHistory as unknown as CachedDb<never, never>, this.#dirents as unknown as CachedDb<never, never>, this.#direntsHistory as unknown as CachedDb<never, never>, this.#areas as unknown as CachedDb<never, never>, this.#areasHistory as unknown as CachedDb<never, never>];
+    return [this.#nodes as unknown as CachedDb<never, never>, this.#nodesHistory as unknown as CachedDb<never, never>, this.#dirents as unknown as CachedDb<never, never>, this.#direntsHistory as unknown as CachedDb<never, never>, this.#areas as unknown as CachedDb<never, never>, this.#areasHistory as unknown as CachedDb<never, never>, ...this.#listings.caches];
   }
   get dbs(): ReadonlyArray<readonly [string, Database<unknown, Key>]> {
-    return [['tree-nodes', this.#nodes.db as Database<unknown, Key>], ['tree-nodes-history', this.#nodesHistory.db as Database<unknown, Key>], ['tree-dirents', this.#dirents.db as Database<unknown, Key>], ['tree-dirents-history', this.#direntsHistory.db as Database<unknown, Key>], ['tree-areas', this.#areas.db as Database<unknown, Key>], ['tree-areas-history', this.#areasHistory.db as Database<unknown, Key>]];
+    return [['tree-nodes', this.#nodes.db as Database<unknown, Key>], ['tree-nodes-history', this.#nodesHistory.db as Database<unknown, Key>], ['tree-dirents', this.#dirents.db as Database<unknown, Key>], ['tree-dirents-history', this.#direntsHistory.db as Database<unknown, Key>], ['tree-areas', this.#areas.db as Database<unknown, Key>], ['tree-areas-history', this.#areasHistory.db as Database<unknown, Key>], ...this.#listings.dbs];
   }
   readonly #nodes: CachedDb<NodeRecord, string>;
   readonly #nodesPast: HistoryReader<NodeRecord>;
@@ -77,9 +79,10 @@ export class Tree implements Projection {
   readonly #areas: CachedDb<NodeId, string>;
   readonly #areasPast: HistoryReader<NodeId>;
   readonly #areasHistory: CachedDb<NodeId | null, string>;
+  readonly #listings: DirListings;
 
   constructor(env: RootDatabase, versioning: Versioning) {
-    const nodes = versionedDb<NodeRecord>(env, 'tree-nodes', versioning);
+    const nodes = versionedDb<NodeRecord>(env, 'tree-nodes', versioning, nodeRecordCodec);
     this.#nodes = nodes.current;
     this.#nodesPast = nodes.past;
     this.#nodesHistory = nodes.history;
@@ -91,6 +94,7 @@ export class Tree implements Projection {
     this.#areas = areas.current;
     this.#areasPast = areas.past;
     this.#areasHistory = areas.history;
+    this.#listings = new DirListings(env, versioning.undo, versioning.position, (dir) => this.children(dir));
   }
 
   // ---- queries ----
@@ -145,9 +149,9 @@ export class Tree implements Projection {
     return this.#direntsPast.at(direntKey(parent, name), p);
   }
 
-  *childrenAt(parent: NodeId, p: number): Generator<Dirent> {
-    const prefix = `${parent}/`;
-    for (const [key, id] of this.#direntsPast.rangeAt(prefix, p)) yield { name: key.slice(prefix.length), id };
+  /** Directory entries in name order as they were after entry p: a listing and the changes after it (dir-listings.ts). */
+  childrenAt(parent: NodeId, p: number): Dirent[] {
+    return this.#listings.childrenAt(parent, p);
   }
 
   areaRootAt(area: string, p: number): NodeId | undefined {
@@ -203,7 +207,7 @@ export class Tree implements Projection {
           parent: event.parent,
           name,
         });
-        this.#dirents.put(direntKey(event.parent, name), event.id);
+        this.#setEntry(event.parent, name, event.id);
         this.#touchDir(event.parent, event.time, kind === 'dir' ? 1 : 0);
         return;
       }
@@ -217,7 +221,7 @@ export class Tree implements Projection {
         // Applied again after the name was taken: the link is already there, under its conflict name.
         if (taken !== undefined && conflictNames(event.name, event.id, ctx.entry.author, event.time).some((c) => this.child(event.parent, c) === event.id)) return;
         const name = this.#freeName(event.parent, event.name, event.id, ctx, event.time);
-        this.#dirents.put(direntKey(event.parent, name), event.id);
+        this.#setEntry(event.parent, name, event.id);
         this.#nodes.put(event.id, { ...node, nlink: node.nlink + 1, ctime: event.time });
         this.#touchDir(event.parent, event.time, 0);
         return;
@@ -248,8 +252,8 @@ export class Tree implements Projection {
             this.#dropEntry(event.newParent, event.newName, replaced, old, event.time);
           }
         }
-        this.#dirents.remove(direntKey(event.parent, event.name));
-        this.#dirents.put(direntKey(event.newParent, event.newName), event.id);
+        this.#setEntry(event.parent, event.name, null);
+        this.#setEntry(event.newParent, event.newName, event.id);
         const isDir = node.kind === 'dir';
         // A directory's one link, or a file's first link, moves with the rename.
         const primary = isDir || (node.parent === event.parent && node.name === event.name);
@@ -316,8 +320,15 @@ export class Tree implements Projection {
     return candidates.find((c) => this.child(parent, c) === undefined) ?? candidates.at(-1)!;
   }
 
+  /** Points name `name` of `parent` at `id` (null: frees it), noting the change for past listings. */
+  #setEntry(parent: NodeId, name: string, id: NodeId | null): void {
+    this.#listings.changed(parent, name, id);
+    if (id === null) this.#dirents.remove(direntKey(parent, name));
+    else this.#dirents.put(direntKey(parent, name), id);
+  }
+
   #dropEntry(parent: NodeId, name: string, id: NodeId, node: NodeRecord, time: number): void {
-    this.#dirents.remove(direntKey(parent, name));
+    this.#setEntry(parent, name, null);
     const nlink = node.kind === 'dir' ? 0 : Math.max(0, node.nlink - 1);
     this.#nodes.put(id, { ...node, nlink, ctime: time });
     this.#touchDir(parent, time, node.kind === 'dir' ? -1 : 0);

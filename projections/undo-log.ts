@@ -5,20 +5,27 @@
  * was at n0, and drops what was created after n0; the entries are then applied again in the
  * one order. Only the tail is touched, never the whole log.
  *
- *   undo: n -> ["v\0DB\0KEY" | "c\0DB\0KEY", ...]   (v: a versioned row, c: a created row)
+ *   undo: n -> deflate(JSON [["v\0DB", [KEY, ...]] | ["c\0DB", [KEY, ...]], ...])
+ *              (v: a versioned row, c: a created row)
+ *
+ * An entry of a thousand events names a thousand rows or more (ids of 32 hex digits): the
+ * record is grouped by sub-database and deflated, about a fifth of the plain list, since
+ * the records of every entry ever applied are kept.
  *
  * A rebuild into a scratch place (`realize log replay --check`) can skip the records: nothing
  * rewinds it, and should something want to, it can be rebuilt again. `floor` says from which
  * position on the records exist; a rewind below it is a rebuild (replay.ts integrate).
  */
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Database, RootDatabase } from 'lmdb';
 
 export type UndoKind = 'v' | 'c';
 
 export class UndoLog {
-  readonly db: Database<string[], number>;
+  readonly db: Database<Uint8Array, number>;
   readonly #meta: Database<number, string>;
-  #current = new Set<string>();
+  /** `${kind}\0${name}` -> the keys the entry being applied changed. */
+  #current = new Map<string, Set<string>>();
   #recording = true;
   #floor: number;
 
@@ -36,7 +43,7 @@ export class UndoLog {
   /** Stops keeping records (a scratch rebuild); resume() keeps them again from position `from` on. */
   pause(): void {
     this.#recording = false;
-    this.#current = new Set();
+    this.#current = new Map();
   }
 
   /** Keeps records again; positions before `from` have none (inside a write transaction). */
@@ -54,14 +61,19 @@ export class UndoLog {
 
   /** Notes that the entry being applied changed row `key` of sub-database `name`. */
   touch(kind: UndoKind, name: string, key: string): void {
-    if (this.#recording) this.#current.add(`${kind}\0${name}\0${key}`);
+    if (!this.#recording) return;
+    const group = `${kind}\0${name}`;
+    let keys = this.#current.get(group);
+    if (keys === undefined) this.#current.set(group, (keys = new Set()));
+    keys.add(key);
   }
 
   /** Writes the record of the entry at n (inside the apply transaction). */
   seal(n: number): void {
     if (this.#current.size > 0) {
-      this.db.putSync(n, [...this.#current]);
-      this.#current = new Set();
+      const groups = [...this.#current].map(([group, keys]) => [group, [...keys]]);
+      this.db.putSync(n, deflateRawSync(JSON.stringify(groups), { level: 1 }));
+      this.#current = new Map();
     }
   }
 
@@ -70,21 +82,24 @@ export class UndoLog {
     this.db.clearSync();
     this.#meta.clearSync();
     this.#floor = 0;
-    this.#current = new Set();
+    this.#current = new Map();
   }
 
   discard(): void {
-    this.#current = new Set();
+    this.#current = new Map();
   }
 
   /** Every row changed after position n0, de-duplicated. */
   changedAfter(n0: number, head: number): Array<{ kind: UndoKind; name: string; key: string }> {
-    const all = new Set<string>();
-    for (const { value } of this.db.getRange({ start: n0 + 1, end: head + 1 })) for (const r of value) all.add(r);
-    return [...all].map((r) => {
-      const [kind, name, ...rest] = r.split('\0');
-      return { kind: kind as UndoKind, name: name!, key: rest.join('\0') };
-    });
+    const all = new Map<string, { kind: UndoKind; name: string; key: string }>();
+    for (const { value } of this.db.getRange({ start: n0 + 1, end: head + 1 })) {
+      const groups = JSON.parse(inflateRawSync(value).toString('utf8')) as Array<[string, string[]]>;
+      for (const [group, keys] of groups) {
+        const [kind, name] = group.split('\0') as [UndoKind, string];
+        for (const key of keys) all.set(`${group}\0${key}`, { kind, name, key });
+      }
+    }
+    return [...all.values()];
   }
 
   dropAfter(n0: number, head: number): void {

@@ -5,6 +5,7 @@
 import type { Database, RootDatabase } from 'lmdb';
 import { CachedDb } from './cached-db.js';
 import { HistoryReader } from './history.js';
+import { versionedEncoder, type ValueCodec } from './row-codec.js';
 import type { UndoLog } from './undo-log.js';
 
 /** The apply position of the entry being applied (1 for the first entry ever applied). */
@@ -24,9 +25,11 @@ export interface Versioning {
   readonly readCache?: boolean;
 }
 
-export function versionedDb<V>(env: RootDatabase, name: string, versioning: Versioning): VersionedDb<V> {
-  const history = new CachedDb<V | null, string>(env.openDB({ name: `${name}-history` }));
+/** `codec`: a compact encoding of the values (row-codec.ts); msgpack without one. */
+export function versionedDb<V>(env: RootDatabase, name: string, versioning: Versioning, codec?: ValueCodec<V>): VersionedDb<V> {
+  const encoder = codec === undefined ? {} : { encoder: versionedEncoder(codec) };
+  const history = new CachedDb<V | null, string>(env.openDB({ name: `${name}-history`, ...encoder }));
   // Current rows are read on every FUSE request: lmdb-js keeps recently read ones decoded.
-  const current = new CachedDb<V, string>(env.openDB({ name, cache: versioning.readCache !== false }), { db: history.db as Database<unknown, string>, position: versioning.position }, { log: versioning.undo, name, kind: 'v' });
+  const current = new CachedDb<V, string>(env.openDB({ name, cache: versioning.readCache !== false, ...encoder }), { db: history.db as Database<unknown, string>, position: versioning.position }, { log: versioning.undo, name, kind: 'v' });
   return { current, history, past: new HistoryReader<V>(history.db, current) };
 }

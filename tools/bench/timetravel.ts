@@ -82,7 +82,7 @@ interface Built {
 }
 
 /** Builds the log (and its projections, applied as each entry is appended). */
-async function build(root: string, scale: number, progress: (s: string) => void): Promise<Built> {
+export async function build(root: string, scale: number, progress: (s: string) => void): Promise<Built> {
   const clock = { t: Date.UTC(2026, 0, 1) };
   const env: StoreEnv = { now: () => clock.t, randomBytes: (n) => new Uint8Array(randomBytes(n)) };
   await initStore(root, env);
@@ -326,7 +326,7 @@ export const timetravelBench: Bench = {
           `log: ${built.events.toLocaleString('en-US')} events in ${built.entries.toLocaleString('en-US')} entries over ${built.files.toLocaleString('en-US')} files (head @${head}), built in ${built.seconds.toFixed(1)} s through Engine.appendEvents (projections applied as each entry is appended).`,
           `past positions: ${POSITIONS} drawn at random from @${built.firstFull}..@${head - 1}; each figure is the median over them of the best of ${reps} tries; the head query is timed right after each past one.`,
           'queries go through Engine.at(n) / Engine.head (the Snapshot the CLI commands use), without process start-up or position parsing; stat is per file, averaged over 100 files of the directory.',
-          `LMDB pages in use: history rows (superseded values, commits, touches) ${(dbBytes.history / 2 ** 20).toFixed(1)} MiB, current rows ${(dbBytes.current / 2 ** 20).toFixed(1)} MiB, positions ${(dbBytes.positions / 2 ** 20).toFixed(1)} MiB, other ${(dbBytes.other / 2 ** 20).toFixed(1)} MiB (the file also holds free pages).`,
+          `LMDB pages in use: history rows (superseded values, commits, touches, directory changes and listings) ${(dbBytes.history / 2 ** 20).toFixed(1)} MiB, current rows ${(dbBytes.current / 2 ** 20).toFixed(1)} MiB, undo records ${(dbBytes.undo / 2 ** 20).toFixed(1)} MiB, positions ${(dbBytes.positions / 2 ** 20).toFixed(1)} MiB, other ${(dbBytes.other / 2 ** 20).toFixed(1)} MiB (the file also holds free pages).`,
           'goal: every past query under 50 ms and within 3x of the same query at the head (ratio >= 0.33); the index no larger than the log (ratio >= 1).',
         ],
       };
@@ -337,14 +337,15 @@ export const timetravelBench: Bench = {
 };
 
 /** Bytes of the LMDB pages each kind of sub-database uses. */
-function historyDbBytes(engine: Engine): { history: number; current: number; positions: number; other: number } {
-  const out = { history: 0, current: 0, positions: 0, other: 0 };
+function historyDbBytes(engine: Engine): { history: number; current: number; positions: number; undo: number; other: number } {
+  const out = { history: 0, current: 0, positions: 0, undo: 0, other: 0 };
   const p = engine.projections;
-  const dbs = [...p.all.flatMap((x) => x.dbs), ...p.positions.dbs, ...p.touches.dbs];
+  const dbs: Array<readonly [string, { getStats(): unknown }]> = [...p.all.flatMap((x) => x.dbs), ...p.positions.dbs, ...p.touches.dbs, ['undo', p.undo.db]];
   for (const [name, db] of dbs) {
     const s = db.getStats() as { pageSize?: number; treeBranchPageCount?: number; treeLeafPageCount?: number; overflowPages?: number };
     const bytes = (s.pageSize ?? 4096) * ((s.treeBranchPageCount ?? 0) + (s.treeLeafPageCount ?? 0) + (s.overflowPages ?? 0));
-    if (name.endsWith('-history') || name === 'touches') out.history += bytes;
+    if (name.endsWith('-history') || ['touches', 'tree-dirlog', 'tree-listings'].includes(name)) out.history += bytes;
+    else if (name === 'undo') out.undo += bytes;
     else if (name.startsWith('positions')) out.positions += bytes;
     else if (['tree-nodes', 'tree-dirents', 'tree-areas', 'content-rows', 'xattrs', 'inode-by-id'].includes(name)) out.current += bytes;
     else out.other += bytes;

@@ -1,0 +1,323 @@
+/**
+ * Compact binary values for the rows there are most of: a node record is kept once per
+ * node and once per superseded version, so its encoding is most of the index's size. The
+ * default (msgpack) spells every field name in every row; this writes the fields in a fixed
+ * order, ids of 32 hex digits as 16 bytes, integers as varints and the three times as two
+ * differences from ctime (usually 0: one byte each). About a third of the msgpack size.
+ *
+ * A versioned sub-database holds three shapes (cached-db.ts, history.ts), told apart by the
+ * first byte: 0 a bare value (a history row), 1 null (a tombstone), 2 [n, value] (a current
+ * row stamped with the position it holds from).
+ *
+ * lmdb-js calls encode(value) -> Buffer and decode(buffer, end?) where the buffer may be a
+ * reused one: decoding copies what it keeps (strings do).
+ */
+import type { ContentRow, HistoryRow } from './content.js';
+import type { NodeKind, NodeRecord } from './tree.js';
+
+const MAX_VARINT_INT = 2 ** 50;
+
+class Writer {
+  buf = Buffer.allocUnsafe(128);
+  pos = 0;
+
+  #room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  byte(b: number): void {
+    this.#room(1);
+    this.buf[this.pos++] = b;
+  }
+
+  uvarint(x: number): void {
+    this.#room(10);
+    while (x >= 128) {
+      this.buf[this.pos++] = (x % 128) | 128;
+      x = Math.floor(x / 128);
+    }
+    this.buf[this.pos++] = x;
+  }
+
+  /** Any number: an even varint for an integer of less than 2^50 (zigzag, doubled), else 1 and a float64. */
+  num(x: number): void {
+    if (Number.isInteger(x) && Math.abs(x) < MAX_VARINT_INT && !Object.is(x, -0)) {
+      this.uvarint((x >= 0 ? x * 2 : -x * 2 - 1) * 2);
+      return;
+    }
+    this.uvarint(1);
+    this.#room(8);
+    this.buf.writeDoubleLE(x, this.pos);
+    this.pos += 8;
+  }
+
+  str(s: string): void {
+    const len = Buffer.byteLength(s);
+    this.uvarint(len);
+    this.#room(len);
+    this.buf.write(s, this.pos, len, 'utf8');
+    this.pos += len;
+  }
+
+  bytes(b: Uint8Array): void {
+    this.#room(b.byteLength);
+    this.buf.set(b, this.pos);
+    this.pos += b.byteLength;
+  }
+
+  done(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+class Reader {
+  pos = 0;
+  constructor(
+    readonly buf: Uint8Array,
+    readonly end: number,
+  ) {}
+
+  byte(): number {
+    this.need(1);
+    return this.buf[this.pos++]!;
+  }
+
+  need(n: number): void {
+    if (this.pos + n > this.end) throw new Error('row value cut short');
+  }
+
+  uvarint(): number {
+    let x = 0;
+    let scale = 1;
+    for (;;) {
+      const b = this.byte();
+      x += (b & 127) * scale;
+      if (b < 128) return x;
+      scale *= 128;
+    }
+  }
+
+  num(): number {
+    const v = this.uvarint();
+    if (v === 1) {
+      this.need(8);
+      const out = Buffer.from(this.buf.buffer, this.buf.byteOffset, this.end).readDoubleLE(this.pos);
+      this.pos += 8;
+      return out;
+    }
+    const z = v / 2;
+    return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+  }
+
+  str(): string {
+    const len = this.uvarint();
+    this.need(len);
+    const s = Buffer.from(this.buf.buffer, this.buf.byteOffset + this.pos, len).toString('utf8');
+    this.pos += len;
+    return s;
+  }
+
+  /** n bytes, copied (the buffer may be reused). */
+  copy(n: number): Buffer {
+    this.need(n);
+    const out = Buffer.allocUnsafe(n);
+    out.set(this.buf.subarray(this.pos, this.pos + n));
+    this.pos += n;
+    return out;
+  }
+
+  hex(n: number): string {
+    this.need(n);
+    const s = Buffer.from(this.buf.buffer, this.buf.byteOffset + this.pos, n).toString('hex');
+    this.pos += n;
+    return s;
+  }
+}
+
+/**
+ * A reader over a fresh view of the value: lmdb-js hands over its reused buffer, whose
+ * `length` it redefines per value, and indexing such an object is several times slower.
+ */
+function readerOf(buf: Uint8Array, end: unknown): Reader {
+  const len = typeof end === 'number' ? end : buf.length;
+  return new Reader(new Uint8Array(buf.buffer, buf.byteOffset, len), len);
+}
+
+export interface ValueCodec<V> {
+  write(w: Writer, v: V): void;
+  read(r: Reader): V;
+}
+
+const KINDS: readonly NodeKind[] = ['file', 'dir', 'symlink'];
+const HEX_ID = /^[0-9a-f]{32}$/;
+
+// Flags of a node record.
+const HAS_TARGET = 1;
+const HAS_PARENT = 2;
+const HEX_PARENT = 4;
+const HAS_NAME = 8;
+const RAW_ATIME = 16;
+const RAW_MTIME = 32;
+
+/** ctime - t as a varint when both are integers that stay exact, else undefined (t is written as is). */
+function delta(t: number, ctime: number): number | undefined {
+  if (!Number.isSafeInteger(t) || !Number.isSafeInteger(ctime)) return undefined;
+  const d = t - ctime;
+  return Math.abs(d) < MAX_VARINT_INT && d + ctime === t ? d : undefined;
+}
+
+export const nodeRecordCodec: ValueCodec<NodeRecord> = {
+  write(w, v) {
+    const kind = KINDS.indexOf(v.kind);
+    if (kind < 0) throw new Error(`node kind ${String(v.kind)}`);
+    const da = delta(v.atime, v.ctime);
+    const dm = delta(v.mtime, v.ctime);
+    let flags = 0;
+    if (v.target !== undefined) flags |= HAS_TARGET;
+    if (v.parent !== undefined) flags |= HAS_PARENT | (HEX_ID.test(v.parent) ? HEX_PARENT : 0);
+    if (v.name !== undefined) flags |= HAS_NAME;
+    if (da === undefined) flags |= RAW_ATIME;
+    if (dm === undefined) flags |= RAW_MTIME;
+    w.byte(kind);
+    w.byte(flags);
+    w.num(v.mode);
+    w.num(v.uid);
+    w.num(v.gid);
+    w.num(v.ctime);
+    w.num(da ?? v.atime);
+    w.num(dm ?? v.mtime);
+    w.num(v.nlink);
+    w.str(v.area);
+    if (v.target !== undefined) w.str(v.target);
+    if (v.parent !== undefined) {
+      if (flags & HEX_PARENT) w.bytes(Buffer.from(v.parent, 'hex'));
+      else w.str(v.parent);
+    }
+    if (v.name !== undefined) w.str(v.name);
+  },
+  read(r) {
+    const kind = KINDS[r.byte()];
+    if (kind === undefined) throw new Error('bad node kind');
+    const flags = r.byte();
+    const mode = r.num();
+    const uid = r.num();
+    const gid = r.num();
+    const ctime = r.num();
+    const a = r.num();
+    const m = r.num();
+    const nlink = r.num();
+    const area = r.str();
+    const out: { -readonly [K in keyof NodeRecord]: NodeRecord[K] } = {
+      kind, mode, uid, gid,
+      atime: flags & RAW_ATIME ? a : ctime + a,
+      mtime: flags & RAW_MTIME ? m : ctime + m,
+      ctime, nlink, area,
+    };
+    if (flags & HAS_TARGET) out.target = r.str();
+    if (flags & HAS_PARENT) out.parent = flags & HEX_PARENT ? r.hex(16) : r.str();
+    if (flags & HAS_NAME) out.name = r.str();
+    return out;
+  },
+};
+
+// Flags of a content row.
+const HAS_VERSION = 1;
+const HAS_LAST = 2;
+
+/** A file's branch: size, block hashes (32 bytes each), its last version, counters, where its last write came from. */
+export const contentRowCodec: ValueCodec<ContentRow> = {
+  write(w, v) {
+    w.byte((v.version !== null ? HAS_VERSION : 0) | (v.last !== undefined ? HAS_LAST : 0));
+    w.num(v.size);
+    w.uvarint(v.blocks.byteLength);
+    w.bytes(v.blocks);
+    if (v.version !== null) {
+      w.uvarint(v.version.byteLength);
+      w.bytes(v.version);
+    }
+    w.num(v.pending);
+    w.num(v.commits);
+    if (v.last !== undefined) w.str(v.last);
+  },
+  read(r) {
+    const flags = r.byte();
+    const size = r.num();
+    const blocks = r.copy(r.uvarint());
+    const version = flags & HAS_VERSION ? r.copy(r.uvarint()) : null;
+    const pending = r.num();
+    const commits = r.num();
+    const out: { -readonly [K in keyof ContentRow]: ContentRow[K] } = { size, blocks, version, pending, commits };
+    if (flags & HAS_LAST) out.last = r.str();
+    return out;
+  },
+};
+
+/** One commit of a file: the version it made, its size and time. */
+export const commitRowCodec: ValueCodec<HistoryRow> = {
+  write(w, v) {
+    w.uvarint(v.version.byteLength);
+    w.bytes(v.version);
+    w.num(v.size);
+    w.num(v.time);
+  },
+  read(r) {
+    const version = r.copy(r.uvarint());
+    return { version, size: r.num(), time: r.num() };
+  },
+};
+
+/** The lmdb-js encoder of a plain (not versioned) sub-database whose values `codec` writes. */
+export function plainEncoder<V>(codec: ValueCodec<V>): { encode(v: V): Buffer; decode(buf: Uint8Array, end?: unknown): V } {
+  return {
+    encode(v: V): Buffer {
+      const w = new Writer();
+      codec.write(w, v);
+      return w.done();
+    },
+    decode(buf: Uint8Array, end?: unknown): V {
+      const r = readerOf(buf, end);
+      const out = codec.read(r);
+      if (r.pos !== r.end) throw new Error('row value longer than its fields');
+      return out;
+    },
+  };
+}
+
+const BARE = 0;
+const NULL = 1;
+const STAMPED = 2;
+
+/** The lmdb-js encoder of a versioned sub-database whose values `codec` writes. */
+export function versionedEncoder<V>(codec: ValueCodec<V>): { encode(v: unknown): Buffer; decode(buf: Uint8Array, end?: unknown): unknown } {
+  return {
+    encode(v: unknown): Buffer {
+      const w = new Writer();
+      if (v === null) w.byte(NULL);
+      else if (Array.isArray(v)) {
+        w.byte(STAMPED);
+        w.uvarint(v[0] as number);
+        codec.write(w, v[1] as V);
+      } else {
+        w.byte(BARE);
+        codec.write(w, v as V);
+      }
+      return w.done();
+    },
+    decode(buf: Uint8Array, end?: unknown): unknown {
+      const r = readerOf(buf, end);
+      const tag = r.byte();
+      let out: unknown;
+      if (tag === NULL) out = null;
+      else if (tag === STAMPED) {
+        const n = r.uvarint();
+        out = [n, codec.read(r)];
+      } else if (tag === BARE) out = codec.read(r);
+      else throw new Error(`bad row tag ${tag}`);
+      if (r.pos !== r.end) throw new Error('row value longer than its fields');
+      return out;
+    },
+  };
+}

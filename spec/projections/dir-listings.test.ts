@@ -1,0 +1,143 @@
+/**
+ * Past listings (dir-listings.ts): a directory changed often enough to get periodic listings
+ * lists, at every past position, exactly what a model of its names says; the listings are
+ * the same whether the entries were applied one by one, in one batch, or rewound into.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { createEntry, keyPairFromSeed, Signer, type Entry, type FsEvent, type NodeId } from '../../log/index.js';
+import { LISTING_EVERY, ProjectionSet } from '../../projections/index.js';
+import { nid } from '../engine/helpers/given.js';
+
+const R = nid(1);
+const D = nid(2);
+const o = { uid: 0, gid: 0 };
+
+function feedOf(seed: number): (seq: number, hlc: number, events: FsEvent[], prev: Entry | null) => Entry {
+  const signer = new Signer(keyPairFromSeed(new Uint8Array(32).fill(seed)));
+  return (seq, hlc, events, prev) => createEntry({ author: signer.publicKey, area: 'home', seq, prev: prev?.hash ?? null, hlc, heads: [], events: events as never }, signer);
+}
+
+async function open(t: { teardown(fn: () => Promise<void>): void }): Promise<ProjectionSet> {
+  const dir = await mkdtemp(join(tmpdir(), 'realize-spec-listings-'));
+  const set = ProjectionSet.open(dir);
+  t.teardown(async () => {
+    await set.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return set;
+}
+
+/** mulberry32: the same story every run. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = a;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Entries of creates, renames (some back and forth within one entry), unlinks and re-creates
+ * in one directory; `model[p]` is its listing after entry p (position p + 1 once the area's
+ * entry is applied: the first entry is position 1).
+ */
+function story(entries: number): { log: Entry[]; model: Array<Map<string, NodeId>> } {
+  const feed = feedOf(3);
+  const rnd = prng(9);
+  let next = 0x100;
+  let time = 100;
+  const names = new Map<string, NodeId>();
+  const log: Entry[] = [];
+  const model: Array<Map<string, NodeId>> = [new Map()];
+  const first = feed(0, time, [
+    { type: 'area-create', area: 'home', root: R, mode: 0o755, ...o, time },
+    { type: 'mkdir', id: D, parent: R, name: 'd', mode: 0o755, ...o, time },
+  ], null);
+  log.push(first);
+  model.push(new Map());
+  for (let e = 1; e <= entries; e++) {
+    time++;
+    const events: FsEvent[] = [];
+    for (let k = 0; k < 40; k++) {
+      const r = rnd();
+      const existing = [...names.keys()];
+      if (existing.length < 20 || r < 0.35) {
+        const name = `f${Math.floor(rnd() * 400)}`;
+        if (names.has(name)) continue;
+        const id = nid(next++);
+        events.push({ type: 'create', id, parent: D, name, mode: 0o644, ...o, time });
+        names.set(name, id);
+      } else if (r < 0.7) {
+        const from = existing[Math.floor(rnd() * existing.length)]!;
+        const to = `g${Math.floor(rnd() * 400)}`;
+        if (names.has(to)) continue;
+        const id = names.get(from)!;
+        events.push({ type: 'rename', id, parent: D, name: from, newParent: D, newName: to, time });
+        names.delete(from);
+        names.set(to, id);
+        if (rnd() < 0.3) {
+          // Back again in the same entry: the name changes twice at one position.
+          events.push({ type: 'rename', id, parent: D, name: to, newParent: D, newName: from, time });
+          names.delete(to);
+          names.set(from, id);
+        }
+      } else {
+        const name = existing[Math.floor(rnd() * existing.length)]!;
+        events.push({ type: 'unlink', id: names.get(name)!, parent: D, name, time });
+        names.delete(name);
+      }
+    }
+    log.push(feed(e, time, events, log.at(-1)!));
+    model.push(new Map(names));
+  }
+  return { log, model };
+}
+
+const sorted = (m: Map<string, NodeId>): Array<{ name: string; id: NodeId }> =>
+  [...m.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))).map((name) => ({ name, id: m.get(name)! }));
+
+const ENTRIES = Math.ceil((LISTING_EVERY * 6) / 40);
+
+t.test('every past listing equals the model, across several periodic listings', async (t) => {
+  const { log, model } = story(ENTRIES);
+  const one = await open(t);
+  for (const e of log) one.applyEntries([e]);
+  const batch = await open(t);
+  batch.applyEntries(log);
+  t.equal(one.head, log.length);
+  let mismatches = 0;
+  for (let p = 1; p <= one.head; p++) {
+    const want = sorted(model[p]!);
+    const a = one.tree.childrenAt(D, p);
+    const b = batch.tree.childrenAt(D, p);
+    if (JSON.stringify(a) !== JSON.stringify(want) || JSON.stringify(b) !== JSON.stringify(want)) mismatches++;
+  }
+  t.equal(mismatches, 0, `all ${one.head} positions list what the model says`);
+  t.same([...one.tree.childrenAt(D, one.head)], [...one.tree.children(D)], 'the head listing equals the current rows');
+  const tree = (s: ProjectionSet): string | undefined => s.digests().find((d) => d.name === 'tree')?.digest;
+  t.equal(tree(one), tree(batch), 'one by one and in one batch: the same rows (listings included)');
+  const listings = [...one.env.openDB<string[], string>({ name: 'tree-listings' }).getKeys({ start: `${D}\0`, end: `${D}\x01` })];
+  t.ok(listings.length >= 3, `periodic listings were written (${listings.length})`);
+});
+
+t.test('a rewind drops the listings and changes after its position and writes the same again', async (t) => {
+  const { log } = story(ENTRIES);
+  const late = await open(t);
+  const cut = Math.floor(log.length / 2);
+  // Apply everything, rewind to the middle, apply the tail again: the same rows as in order.
+  for (const e of log) late.applyEntries([e]);
+  late.applyEntries(log.slice(cut), { rewindTo: cut });
+  const ordered = await open(t);
+  ordered.applyEntries(log);
+  const tree = (s: ProjectionSet): string | undefined => s.digests().find((d) => d.name === 'tree')?.digest;
+  t.equal(tree(late), tree(ordered), 'the tree rows, listings included, equal');
+  for (const p of [1, cut - 1, cut, cut + 1, log.length]) {
+    t.same(late.tree.childrenAt(D, p), ordered.tree.childrenAt(D, p), `children of d at @${p}`);
+  }
+});
