@@ -19,7 +19,8 @@
  * start, holds every block those entries name, and the other side acknowledged everything it
  * had itself at the start.
  */
-import { decodeRecord, LogError, parseFeedName, toHex, type Entry, type Feed } from '../../log/index.js';
+import { BLOCK_SIZE, decodeRecord, LogError, parseFeedName, toHex, type Entry, type Feed } from '../../log/index.js';
+import { blockBuffers } from '../block-store.js';
 import type { Engine } from '../engine.js';
 import type { Acks } from './acks.js';
 import { applyReceived } from './apply-received.js';
@@ -43,6 +44,8 @@ const FEED_POLL_MS = 200;
 const RETRY_BLOCKS_MS = 2000;
 /** A request for at most this many blocks is a read waiting on the other side: it is served first. */
 const PRIORITY_REQUEST = 2;
+/** Received blocks at least this large are stored through the block store's buffer pool. */
+const POOLED_BLOCK = 32 * 1024;
 /** Blocks per `blocks` message (2 MiB of 128 KiB blocks). */
 const SERVE_BATCH = 16;
 
@@ -100,7 +103,9 @@ export class Session {
   readonly #stalled = new Map<string, number>();
   /** Feeds whose entries are refused for good this session (removed authors). */
   readonly #refusedFeeds = new Set<string>();
-  readonly #wantQueue: Buffer[] = [];
+  /** Blocks to ask for, in order, from #wantHead on (taken by index: shift() is linear in V8's large arrays). */
+  #wantQueue: Buffer[] = [];
+  #wantHead = 0;
   /**
    * feed -> the length up to which this session has asked for every block it lacks. Entries
    * past it were appended by someone else (a session cut short, another peer) whose wants may
@@ -599,8 +604,8 @@ export class Session {
   #fillWindow(): void {
     if (this.#closing) return;
     const ask: Buffer[] = [];
-    while (this.#inflight.size - this.#storing < BLOCK_WINDOW && this.#wantQueue.length > 0) {
-      const h = this.#wantQueue.shift()!;
+    while (this.#inflight.size - this.#storing < BLOCK_WINDOW && this.#wantHead < this.#wantQueue.length) {
+      const h = this.#wantQueue[this.#wantHead++]!;
       const k = h.toString('hex');
       if (this.#engine.blocks.has(h)) {
         this.#wanted.delete(k);
@@ -609,6 +614,13 @@ export class Session {
       if (this.#inflight.has(k)) continue; // asked for by request(): its answer settles it
       this.#inflight.add(k);
       ask.push(h);
+    }
+    if (this.#wantHead === this.#wantQueue.length) {
+      this.#wantQueue = [];
+      this.#wantHead = 0;
+    } else if (this.#wantHead >= 4096 && this.#wantHead * 2 >= this.#wantQueue.length) {
+      this.#wantQueue = this.#wantQueue.slice(this.#wantHead);
+      this.#wantHead = 0;
     }
     if (ask.length > 0) this.#post({ type: 'want-blocks', hashes: ask });
   }
@@ -628,7 +640,7 @@ export class Session {
     this.#fillWindow();
     let got: Uint8Array[];
     try {
-      got = await this.#engine.blocks.putMany(blocks.map(([, data]) => data));
+      got = await this.#store(blocks.map(([, data]) => data));
     } finally {
       this.#storing -= blocks.length;
     }
@@ -648,6 +660,33 @@ export class Session {
       this.stats.blockBytesIn += data.byteLength;
     }
     this.#fillWindow();
+  }
+
+  /**
+   * Hashes and stores received blocks; their hashes, in order. A large block is copied into a
+   * buffer of the store's pool (putMany `owned`) rather than kept as a view of its frame: the
+   * frame then dies young, and the pool's buffers are reused, where frames kept until the
+   * store writes them would be promoted and make V8 run a full GC every few MiB.
+   */
+  async #store(contents: readonly Buffer[]): Promise<Uint8Array[]> {
+    const blocks = this.#engine.blocks;
+    const large: number[] = [];
+    const small: number[] = [];
+    contents.forEach((c, i) => (c.byteLength >= POOLED_BLOCK && c.byteLength <= BLOCK_SIZE ? large : small).push(i));
+    const copies = large.map((i) => {
+      const c = contents[i]!;
+      const b = blockBuffers.take().subarray(0, c.byteLength);
+      c.copy(b);
+      return b;
+    });
+    const [a, b] = await Promise.all([
+      copies.length > 0 ? blocks.putMany(copies, { owned: true }) : [],
+      small.length > 0 ? blocks.putMany(small.map((i) => contents[i]!)) : [],
+    ]);
+    const out: Uint8Array[] = new Array(contents.length);
+    large.forEach((i, k) => (out[i] = a[k]!));
+    small.forEach((i, k) => (out[i] = b[k]!));
+    return out;
   }
 
   /** Takes the next batch to serve: reads waiting on the other side go first, in a message of their own. */
@@ -746,7 +785,7 @@ export class Session {
       if (this.#refusedFeeds.has(feed)) continue;
       if ((feeds.get(feed)?.length ?? 0) < n) return false;
     }
-    return this.#wantQueue.length === 0 && this.#inflight.size === 0;
+    return this.#wantHead === this.#wantQueue.length && this.#inflight.size === 0;
   }
 
   /** Tells the peer each time this side becomes caught up. */
