@@ -568,6 +568,30 @@ export class BlockStore {
     return own ? c : Buffer.from(c);
   }
 
+  /**
+   * Like get, but a raw block read from its pack lands in a blockBuffers buffer, which the
+   * caller gives back (blockBuffers.give) once done with it; other blocks (staged, cached,
+   * compressed, zeros) come as they do from get, and give ignores them. For bulk readers (sync
+   * serving a peer): a fresh buffer per block, held while the batch is sealed and sent, is what
+   * makes V8 run full GCs.
+   */
+  async getPooled(hash: Uint8Array): Promise<Uint8Array> {
+    const key = hex(hash);
+    const loc = isZero(hash) || this.#staged.has(key) || this.#cache.get(key) !== undefined ? undefined : this.#locate(hash, key);
+    if (loc === undefined || loc.codec !== CODEC_RAW || loc.stored > blockBuffers.size) return this.get(hash);
+    this.#checkOpen();
+    const head = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
+    const body = blockBuffers.take().subarray(0, loc.stored);
+    try {
+      const n = await this.#files.with(loc.pack, (fh) => fh.readv([head, body], loc.offset));
+      if (n.bytesRead === RECORD_HEADER_BYTES + loc.stored) return await this.#decode(head, body, Buffer.from(hash), loc);
+    } catch {
+      // gc moved it, or the read failed: get() looks again and says why.
+    }
+    blockBuffers.give(body);
+    return this.get(hash);
+  }
+
   has(hash: Uint8Array): boolean {
     if (hash.byteLength === 32 && isZero(hash)) return true;
     const key = hex(hash);
