@@ -44,6 +44,11 @@ const FEED_POLL_MS = 200;
 const RETRY_BLOCKS_MS = 2000;
 /** A request for at most this many blocks is a read waiting on the other side: it is served first. */
 const PRIORITY_REQUEST = 2;
+/** Gives the pool buffers of a batch read and never sent back to the block store's pool. */
+function giveBack(batch: { read: Promise<Array<Buffer | null>> } | null): void {
+  if (batch !== null) void batch.read.then((read) => read.forEach((d) => d !== null && blockBuffers.give(d)));
+}
+
 /** Received blocks at least this large are stored through the block store's buffer pool. */
 const POOLED_BLOCK = 32 * 1024;
 /** Blocks per `blocks` message (2 MiB of 128 KiB blocks). */
@@ -695,14 +700,14 @@ export class Session {
     return this.#serveQueue.splice(0, SERVE_BATCH);
   }
 
-  /** Reads a batch of blocks in parallel (null: not here). */
+  /** Reads a batch of blocks in parallel (null: not here), into pool buffers given back once sent. */
   #readServe(take: readonly Buffer[]): Promise<Array<Buffer | null>> {
     const blocks = this.#engine.blocks;
     return Promise.all(
       take.map(async (h) => {
         if (!blocks.has(h)) return null;
         try {
-          const data = await blocks.get(h); // a fresh buffer: sent as it is, not copied again
+          const data = await blocks.getPooled(h); // sent as it is (sealing copies it), then given back
           return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
         } catch {
           return null;
@@ -754,9 +759,13 @@ export class Session {
         }
         if (missing.length > 0) await this.#send({ type: 'no-blocks', hashes: missing });
       } catch {
+        giveBack(next);
         return; // the channel closed; the receive loop reports why
+      } finally {
+        for (const [, data] of batch) blockBuffers.give(data);
       }
     }
+    giveBack(next);
   }
 
   /** After the session: makes the blocks durable, then moves each feed's "all blocks held" mark. */
