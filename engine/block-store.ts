@@ -539,8 +539,17 @@ export class BlockStore {
    * The content of a block (a fresh buffer). ZERO_BLOCK reads as blockSize zeros. A whole
    * block read is not kept in the cache (the kernel's page cache above FUSE keeps what was
    * read whole); a partial read by getRange is, for the reads of the rest of the block.
+   * With `pooled`, a raw block read from its pack lands in a blockBuffers buffer, which the
+   * caller gives back (blockBuffers.give) once done with it; other blocks come as without it,
+   * and give() ignores those. For bulk readers that hold a batch of blocks while it is sealed
+   * and sent (sync serving a peer): a fresh buffer per block is what makes V8 run full GCs.
    */
-  async get(hash: Uint8Array): Promise<Uint8Array> {
+  async get(hash: Uint8Array, opts: { pooled?: boolean } = {}): Promise<Uint8Array> {
+    if (opts.pooled === true) {
+      this.#checkOpen();
+      const got = await this.#getPooled(hash);
+      if (got !== null) return got;
+    }
     if (isZero(hash) && hash.byteLength === 32) {
       this.#checkOpen();
       return Buffer.alloc(this.#blockSize);
@@ -569,27 +578,25 @@ export class BlockStore {
   }
 
   /**
-   * Like get, but a raw block read from its pack lands in a blockBuffers buffer, which the
-   * caller gives back (blockBuffers.give) once done with it; other blocks (staged, cached,
-   * compressed, zeros) come as they do from get, and give ignores them. For bulk readers (sync
-   * serving a peer): a fresh buffer per block, held while the batch is sealed and sent, is what
-   * makes V8 run full GCs.
+   * get's `pooled` read: a raw block read from its pack into a blockBuffers buffer; null when
+   * that does not apply (staged, cached, compressed, zeros) or the read failed (get reads it
+   * again and says why).
    */
-  async getPooled(hash: Uint8Array): Promise<Uint8Array> {
+  async #getPooled(hash: Uint8Array): Promise<Uint8Array | null> {
     const key = hex(hash);
-    const loc = isZero(hash) || this.#staged.has(key) || this.#cache.get(key) !== undefined ? undefined : this.#locate(hash, key);
-    if (loc === undefined || loc.codec !== CODEC_RAW || loc.stored > blockBuffers.size) return this.get(hash);
-    this.#checkOpen();
+    if (isZero(hash) || this.#staged.has(key) || this.#cache.get(key) !== undefined) return null;
+    const loc = this.#locate(hash, key);
+    if (loc === undefined || loc.codec !== CODEC_RAW || loc.stored > blockBuffers.size) return null;
     const head = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
     const body = blockBuffers.take().subarray(0, loc.stored);
     try {
       const n = await this.#files.with(loc.pack, (fh) => fh.readv([head, body], loc.offset));
       if (n.bytesRead === RECORD_HEADER_BYTES + loc.stored) return await this.#decode(head, body, Buffer.from(hash), loc);
     } catch {
-      // gc moved it, or the read failed: get() looks again and says why.
+      // gc moved it, or the record is damaged: get() looks again and says why.
     }
     blockBuffers.give(body);
-    return this.get(hash);
+    return null;
   }
 
   has(hash: Uint8Array): boolean {

@@ -707,7 +707,7 @@ export class Session {
       take.map(async (h) => {
         if (!blocks.has(h)) return null;
         try {
-          const data = await blocks.getPooled(h); // sent as it is (sealing copies it), then given back
+          const data = await blocks.get(h, { pooled: true }); // sent as it is (sealing copies it), then given back
           return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
         } catch {
           return null;

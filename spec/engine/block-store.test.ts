@@ -532,7 +532,7 @@ t.test('putMany owned: the pool buffers are the records, read back right, and co
   await again.close();
 });
 
-t.test('getPooled: a raw block read from its pack lands in a pool buffer; the rest come as get gives them', async (t) => {
+t.test('get pooled: a raw block read from its pack lands in a pool buffer; the rest come as get gives them', async (t) => {
   const e = setup(t);
   const s0 = await e.open({ blockSize: BLOCK_SIZE });
   const r = rng(13);
@@ -543,27 +543,27 @@ t.test('getPooled: a raw block read from its pack lands in a pool buffer; the re
   await s0.close();
   const s = await e.open({ blockSize: BLOCK_SIZE });
   const free0 = blockBuffers.free;
-  const a = await s.getPooled(hRaw!);
+  const a = await s.get(hRaw!, { pooled: true });
   t.ok(Buffer.from(a).equals(raw), 'a whole raw block reads right');
   t.equal(a.buffer.byteLength, blockBuffers.size, 'into a pool buffer');
-  const b = await s.getPooled(hSmall!);
+  const b = await s.get(hSmall!, { pooled: true });
   t.ok(Buffer.from(b).equals(small), 'a short raw block reads right');
   t.equal(b.buffer.byteLength, blockBuffers.size, 'into a pool buffer too');
-  const z = await s.getPooled(hZ!);
+  const z = await s.get(hZ!, { pooled: true });
   t.ok(Buffer.from(z).equals(text(13, 50_000)), 'a compressed block reads as get reads it');
-  t.ok(Buffer.from(await s.getPooled(ZERO_BLOCK)).equals(Buffer.alloc(BLOCK_SIZE)), 'ZERO_BLOCK reads as zeros');
+  t.ok(Buffer.from(await s.get(ZERO_BLOCK, { pooled: true })).equals(Buffer.alloc(BLOCK_SIZE)), 'ZERO_BLOCK reads as zeros');
   for (const x of [a, b, z]) blockBuffers.give(x);
   t.ok(blockBuffers.free >= Math.min(256, free0), 'the pool buffers came back');
   await s.close();
 
-  // A corrupted record: getPooled says so as get does, and keeps no pool buffer.
+  // A corrupted record: a pooled get says so as get does, and keeps no pool buffer.
   const loc = e.index.get(hRaw!)!;
   const fh = await openFile(join(e.dir, packFileName(1)), 'r+');
   await fh.write(Buffer.from([0xff]), 0, 1, loc.offset + RECORD_HEADER_BYTES + 77);
   await fh.close();
   const s2 = await e.open({ blockSize: BLOCK_SIZE });
   const free1 = blockBuffers.free;
-  await rejectsCode(t, s2.getPooled(hRaw!), 'BLOCK_CORRUPT', [Buffer.from(hRaw!).toString('hex')]);
+  await rejectsCode(t, s2.get(hRaw!, { pooled: true }), 'BLOCK_CORRUPT', [Buffer.from(hRaw!).toString('hex')]);
   t.ok(blockBuffers.free >= Math.min(256, free1), 'the pool buffer of the failed read came back');
   await s2.close();
 });
