@@ -34,8 +34,12 @@ import type { SyncState } from './sync-state.js';
 /** Entries per `entries` message, at most, and its size target. */
 const BATCH_ENTRIES = 512;
 const BATCH_BYTES = 1024 * 1024;
-/** Blocks asked for and not yet received, per session. */
-const BLOCK_WINDOW = 256;
+/**
+ * Blocks asked for and not yet received, per session. Many small blocks (10,000 files of
+ * 2 KiB) need a deep window; large ones are held back by the socket, not by this (the server
+ * reads a batch only once the one before it is on its way).
+ */
+const BLOCK_WINDOW = 1024;
 /** Hashes a peer may have asked for and not yet been served. */
 const MAX_SERVE_QUEUE = 65_536;
 /** How often a live session looks for new feeds to send. */
@@ -51,8 +55,15 @@ function giveBack(batch: { read: Promise<Array<Buffer | null>> } | null): void {
 
 /** Received blocks at least this large are stored through the block store's buffer pool. */
 const POOLED_BLOCK = 32 * 1024;
-/** Blocks per `blocks` message (2 MiB of 128 KiB blocks). */
+/**
+ * The server reads blocks in batches of SERVE_BATCH (16 blocks: 2 MiB of 128 KiB blocks) up to
+ * SERVE_BATCH_MAX, as many as make SERVE_BYTES at the size of the blocks it just read, and
+ * sends them in `blocks` messages of at most SERVE_BYTES: 16 small blocks a message made a
+ * sync of small files wait on a read and a round of the event loop every 32 KiB.
+ */
 const SERVE_BATCH = 16;
+const SERVE_BATCH_MAX = 256;
+const SERVE_BYTES = 2 * 1024 * 1024;
 
 export interface SessionHost {
   readonly engine: Engine;
@@ -129,6 +140,8 @@ export class Session {
   readonly #serveQueue: Buffer[] = [];
   /** Small requests (a read waiting on the other side) are served before bulk ones. */
   readonly #servePriority: Buffer[] = [];
+  /** Blocks the server reads at a time (bulk requests), from the size of the last ones read. */
+  #serveCount = SERVE_BATCH;
   #serveWake: (() => void) | null = null;
   /** What the peer said it holds, this session (pumps start there; a want-from may go lower). */
   readonly #peerHas = new Map<string, number>();
@@ -697,7 +710,7 @@ export class Session {
   /** Takes the next batch to serve: reads waiting on the other side go first, in a message of their own. */
   #takeServe(): Buffer[] {
     if (this.#servePriority.length > 0) return this.#servePriority.splice(0, SERVE_BATCH);
-    return this.#serveQueue.splice(0, SERVE_BATCH);
+    return this.#serveQueue.splice(0, this.#serveCount);
   }
 
   /** Reads a batch of blocks in parallel (null: not here), into pool buffers given back once sent. */
@@ -735,27 +748,36 @@ export class Session {
       }
       const { take } = cur;
       const read = await cur.read;
+      let got = 0;
+      let gotBytes = 0;
+      for (const d of read) {
+        if (d === null) continue;
+        got++;
+        gotBytes += d.byteLength;
+      }
+      if (got > 0) this.#serveCount = Math.max(SERVE_BATCH, Math.min(SERVE_BATCH_MAX, Math.floor(SERVE_BYTES / Math.max(1, gotBytes / got))));
       if (next === null && this.#servePriority.length === 0 && this.#serveQueue.length > 0) {
-        const t = this.#serveQueue.splice(0, SERVE_BATCH);
+        const t = this.#serveQueue.splice(0, this.#serveCount);
         next = { take: t, read: this.#readServe(t) };
       }
       const batch: Array<readonly [Buffer, Buffer]> = [];
       const missing: Buffer[] = [];
-      let bytes = 0;
       take.forEach((h, i) => {
         const data = read[i];
         if (data === null || data === undefined) missing.push(h);
-        else {
-          batch.push([h, data]);
-          bytes += data.byteLength;
-        }
+        else batch.push([h, data]);
       });
       try {
-        if (batch.length > 0) {
-          await this.#send({ type: 'blocks', blocks: batch });
-          this.stats.blocksOut += batch.length;
-          this.stats.blockBytesOut += bytes;
-          this.#engine.placement?.served(this.peer, batch.map(([h]) => h));
+        for (let i = 0; i < batch.length; ) {
+          let n = 0;
+          let size = 0;
+          while (i + n < batch.length && (n === 0 || size + batch[i + n]![1].byteLength <= SERVE_BYTES)) size += batch[i + n++]![1].byteLength;
+          const part = batch.slice(i, i + n);
+          await this.#send({ type: 'blocks', blocks: part });
+          this.stats.blocksOut += n;
+          this.stats.blockBytesOut += size;
+          this.#engine.placement?.served(this.peer, part.map(([h]) => h));
+          i += n;
         }
         if (missing.length > 0) await this.#send({ type: 'no-blocks', hashes: missing });
       } catch {
