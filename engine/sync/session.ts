@@ -34,6 +34,8 @@ import type { SyncState } from './sync-state.js';
 /** Entries per `entries` message, at most, and its size target. */
 const BATCH_ENTRIES = 512;
 const BATCH_BYTES = 1024 * 1024;
+/** Entries messages received and not yet applied before the receive loop waits for them. */
+const MAX_ENTRIES_PENDING = 4;
 /**
  * Blocks asked for and not yet received, per session. Many small blocks (10,000 files of
  * 2 KiB) need a deep window; large ones are held back by the socket, not by this (the server
@@ -148,6 +150,13 @@ export class Session {
   readonly #ackDirty = new Set<string>();
   #ackScheduled = false;
   #closing = false;
+  /** The entries chain (#queueEntries): its tail never rejects. */
+  #entriesTail: Promise<void> = Promise.resolve();
+  #entriesPending = 0;
+  #entriesFailed = false;
+  /** Settles when the entries chain ends the receive loop: 'stop' (a one-shot sync is over) or why it failed. */
+  readonly #interrupt: Promise<'stop'>;
+  readonly #stop: (why: unknown) => void;
   #closeReason: string | null = null;
   readonly #timers: NodeJS.Timeout[] = [];
   #householdSent!: Promise<void>;
@@ -161,6 +170,10 @@ export class Session {
     this.channel = channel;
     this.peer = channel.peerKey;
     this.live = opts.live;
+    let settle!: (why: unknown) => void;
+    this.#interrupt = new Promise<'stop'>((resolve, reject) => (settle = (why) => (why === 'stop' ? resolve('stop') : reject(why))));
+    this.#interrupt.catch(() => undefined);
+    this.#stop = settle;
   }
 
   get label(): string {
@@ -178,17 +191,13 @@ export class Session {
     try {
       await this.#send(this.#haveMessage());
       for (;;) {
-        const raw = await this.channel.receive();
-        if (raw === null) break;
+        const raw = await Promise.race([this.channel.receive(), this.#interrupt]);
+        if (raw === null || raw === 'stop') break;
         await this.#handle(decodeMessage(raw));
         if (this.#closing) break;
-        if (!this.#sentCaughtUp && this.#receiveComplete()) await this.#coverGaps();
-        this.#checkCaughtUp();
-        if (!this.live && this.#complete()) {
-          await this.#bye('done', 'in sync');
-          break;
-        }
+        if (await this.#progress()) break;
       }
+      await this.#entriesTail;
       if (!this.live && !this.#closing && !this.#complete()) {
         this.#closeReason = 'the peer closed the connection before the sync was complete';
         this.#host.log(`sync with ${this.label}: ${this.#closeReason}`);
@@ -206,6 +215,7 @@ export class Session {
       this.#serveWake?.();
       this.#engine.placement?.removeSource(this);
       for (const k of [...this.#waiters.keys()]) this.#settleWaiters(k, null);
+      await this.#entriesTail;
       await this.channel.close().catch(() => undefined);
       this.stats.wireBytesIn = this.channel.stats.bytesIn;
       this.stats.wireBytesOut = this.channel.stats.bytesOut;
@@ -214,6 +224,41 @@ export class Session {
       this.#doneResolve();
     }
     return this.stats;
+  }
+
+  /** After a message or a batch of entries: asks for blocks not yet covered, says caught-up; true when a one-shot sync is over (bye sent). */
+  async #progress(): Promise<boolean> {
+    if (!this.#sentCaughtUp && this.#receiveComplete()) await this.#coverGaps();
+    this.#checkCaughtUp();
+    if (!this.live && !this.#closing && this.#complete()) {
+      await this.#bye('done', 'in sync');
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Entries messages are applied one after the other but apart from the receive loop, which
+   * meanwhile goes on taking blocks (appending and applying a batch waits on the disk and
+   * takes the projections' time; the blocks its predecessors asked for need not wait for
+   * that). The loop waits when more than MAX_ENTRIES_PENDING are queued.
+   */
+  #queueEntries(feed: string, first: number, records: readonly Buffer[]): Promise<void> | undefined {
+    this.#entriesPending++;
+    const step = this.#entriesTail.then(async () => {
+      try {
+        if (this.#entriesFailed) return; // nothing more is applied after a refused batch
+        await this.#onEntries(feed, first, records);
+        if (!this.#closing && (await this.#progress())) this.#stop('stop');
+      } finally {
+        this.#entriesPending--;
+      }
+    });
+    this.#entriesTail = step.catch((err: unknown) => {
+      this.#entriesFailed = true;
+      this.#stop(err);
+    });
+    return this.#entriesPending > MAX_ENTRIES_PENDING ? this.#entriesTail : undefined;
   }
 
   /** Ends the session (e.g. the peer was removed from the household). */
@@ -265,7 +310,7 @@ export class Session {
       case 'have':
         return this.#onHave(m.follows, m.feeds);
       case 'entries':
-        return this.#onEntries(m.feed, m.first, m.records);
+        return this.#queueEntries(m.feed, m.first, m.records);
       case 'ack':
         for (const [feed, n] of m.feeds) this.#onAck(feed, n);
         return;
