@@ -34,14 +34,8 @@ import type { SyncState } from './sync-state.js';
 /** Entries per `entries` message, at most, and its size target. */
 const BATCH_ENTRIES = 512;
 const BATCH_BYTES = 1024 * 1024;
-/** Entries messages received and not yet applied before the receive loop waits for them. */
-const MAX_ENTRIES_PENDING = 4;
-/**
- * Blocks asked for and not yet received, per session. Many small blocks (10,000 files of
- * 2 KiB) need a deep window; large ones are held back by the socket, not by this (the server
- * reads a batch only once the one before it is on its way).
- */
-const BLOCK_WINDOW = 1024;
+/** Blocks asked for and not yet received, per session. */
+const BLOCK_WINDOW = 256;
 /** Hashes a peer may have asked for and not yet been served. */
 const MAX_SERVE_QUEUE = 65_536;
 /** How often a live session looks for new feeds to send. */
@@ -57,15 +51,8 @@ function giveBack(batch: { read: Promise<Array<Buffer | null>> } | null): void {
 
 /** Received blocks at least this large are stored through the block store's buffer pool. */
 const POOLED_BLOCK = 32 * 1024;
-/**
- * The server reads blocks in batches of SERVE_BATCH (16 blocks: 2 MiB of 128 KiB blocks) up to
- * SERVE_BATCH_MAX, as many as make SERVE_BYTES at the size of the blocks it just read, and
- * sends them in `blocks` messages of at most SERVE_BYTES: 16 small blocks a message made a
- * sync of small files wait on a read and a round of the event loop every 32 KiB.
- */
+/** Blocks per `blocks` message (2 MiB of 128 KiB blocks). */
 const SERVE_BATCH = 16;
-const SERVE_BATCH_MAX = 256;
-const SERVE_BYTES = 2 * 1024 * 1024;
 
 export interface SessionHost {
   readonly engine: Engine;
@@ -142,21 +129,12 @@ export class Session {
   readonly #serveQueue: Buffer[] = [];
   /** Small requests (a read waiting on the other side) are served before bulk ones. */
   readonly #servePriority: Buffer[] = [];
-  /** Blocks the server reads at a time (bulk requests), from the size of the last ones read. */
-  #serveCount = SERVE_BATCH;
   #serveWake: (() => void) | null = null;
   /** What the peer said it holds, this session (pumps start there; a want-from may go lower). */
   readonly #peerHas = new Map<string, number>();
   readonly #ackDirty = new Set<string>();
   #ackScheduled = false;
   #closing = false;
-  /** The entries chain (#queueEntries): its tail never rejects. */
-  #entriesTail: Promise<void> = Promise.resolve();
-  #entriesPending = 0;
-  #entriesFailed = false;
-  /** Settles when the entries chain ends the receive loop: 'stop' (a one-shot sync is over) or why it failed. */
-  readonly #interrupt: Promise<'stop'>;
-  readonly #stop: (why: unknown) => void;
   #closeReason: string | null = null;
   readonly #timers: NodeJS.Timeout[] = [];
   #householdSent!: Promise<void>;
@@ -170,10 +148,6 @@ export class Session {
     this.channel = channel;
     this.peer = channel.peerKey;
     this.live = opts.live;
-    let settle!: (why: unknown) => void;
-    this.#interrupt = new Promise<'stop'>((resolve, reject) => (settle = (why) => (why === 'stop' ? resolve('stop') : reject(why))));
-    this.#interrupt.catch(() => undefined);
-    this.#stop = settle;
   }
 
   get label(): string {
@@ -191,13 +165,17 @@ export class Session {
     try {
       await this.#send(this.#haveMessage());
       for (;;) {
-        const raw = await Promise.race([this.channel.receive(), this.#interrupt]);
-        if (raw === null || raw === 'stop') break;
+        const raw = await this.channel.receive();
+        if (raw === null) break;
         await this.#handle(decodeMessage(raw));
         if (this.#closing) break;
-        if (await this.#progress()) break;
+        if (!this.#sentCaughtUp && this.#receiveComplete()) await this.#coverGaps();
+        this.#checkCaughtUp();
+        if (!this.live && this.#complete()) {
+          await this.#bye('done', 'in sync');
+          break;
+        }
       }
-      await this.#entriesTail;
       if (!this.live && !this.#closing && !this.#complete()) {
         this.#closeReason = 'the peer closed the connection before the sync was complete';
         this.#host.log(`sync with ${this.label}: ${this.#closeReason}`);
@@ -215,7 +193,6 @@ export class Session {
       this.#serveWake?.();
       this.#engine.placement?.removeSource(this);
       for (const k of [...this.#waiters.keys()]) this.#settleWaiters(k, null);
-      await this.#entriesTail;
       await this.channel.close().catch(() => undefined);
       this.stats.wireBytesIn = this.channel.stats.bytesIn;
       this.stats.wireBytesOut = this.channel.stats.bytesOut;
@@ -224,41 +201,6 @@ export class Session {
       this.#doneResolve();
     }
     return this.stats;
-  }
-
-  /** After a message or a batch of entries: asks for blocks not yet covered, says caught-up; true when a one-shot sync is over (bye sent). */
-  async #progress(): Promise<boolean> {
-    if (!this.#sentCaughtUp && this.#receiveComplete()) await this.#coverGaps();
-    this.#checkCaughtUp();
-    if (!this.live && !this.#closing && this.#complete()) {
-      await this.#bye('done', 'in sync');
-      return true;
-    }
-    return false;
-  }
-
-  /**
-   * Entries messages are applied one after the other but apart from the receive loop, which
-   * meanwhile goes on taking blocks (appending and applying a batch waits on the disk and
-   * takes the projections' time; the blocks its predecessors asked for need not wait for
-   * that). The loop waits when more than MAX_ENTRIES_PENDING are queued.
-   */
-  #queueEntries(feed: string, first: number, records: readonly Buffer[]): Promise<void> | undefined {
-    this.#entriesPending++;
-    const step = this.#entriesTail.then(async () => {
-      try {
-        if (this.#entriesFailed) return; // nothing more is applied after a refused batch
-        await this.#onEntries(feed, first, records);
-        if (!this.#closing && (await this.#progress())) this.#stop('stop');
-      } finally {
-        this.#entriesPending--;
-      }
-    });
-    this.#entriesTail = step.catch((err: unknown) => {
-      this.#entriesFailed = true;
-      this.#stop(err);
-    });
-    return this.#entriesPending > MAX_ENTRIES_PENDING ? this.#entriesTail : undefined;
   }
 
   /** Ends the session (e.g. the peer was removed from the household). */
@@ -310,7 +252,7 @@ export class Session {
       case 'have':
         return this.#onHave(m.follows, m.feeds);
       case 'entries':
-        return this.#queueEntries(m.feed, m.first, m.records);
+        return this.#onEntries(m.feed, m.first, m.records);
       case 'ack':
         for (const [feed, n] of m.feeds) this.#onAck(feed, n);
         return;
@@ -755,7 +697,7 @@ export class Session {
   /** Takes the next batch to serve: reads waiting on the other side go first, in a message of their own. */
   #takeServe(): Buffer[] {
     if (this.#servePriority.length > 0) return this.#servePriority.splice(0, SERVE_BATCH);
-    return this.#serveQueue.splice(0, this.#serveCount);
+    return this.#serveQueue.splice(0, SERVE_BATCH);
   }
 
   /** Reads a batch of blocks in parallel (null: not here), into pool buffers given back once sent. */
@@ -793,36 +735,27 @@ export class Session {
       }
       const { take } = cur;
       const read = await cur.read;
-      let got = 0;
-      let gotBytes = 0;
-      for (const d of read) {
-        if (d === null) continue;
-        got++;
-        gotBytes += d.byteLength;
-      }
-      if (got > 0) this.#serveCount = Math.max(SERVE_BATCH, Math.min(SERVE_BATCH_MAX, Math.floor(SERVE_BYTES / Math.max(1, gotBytes / got))));
       if (next === null && this.#servePriority.length === 0 && this.#serveQueue.length > 0) {
-        const t = this.#serveQueue.splice(0, this.#serveCount);
+        const t = this.#serveQueue.splice(0, SERVE_BATCH);
         next = { take: t, read: this.#readServe(t) };
       }
       const batch: Array<readonly [Buffer, Buffer]> = [];
       const missing: Buffer[] = [];
+      let bytes = 0;
       take.forEach((h, i) => {
         const data = read[i];
         if (data === null || data === undefined) missing.push(h);
-        else batch.push([h, data]);
+        else {
+          batch.push([h, data]);
+          bytes += data.byteLength;
+        }
       });
       try {
-        for (let i = 0; i < batch.length; ) {
-          let n = 0;
-          let size = 0;
-          while (i + n < batch.length && (n === 0 || size + batch[i + n]![1].byteLength <= SERVE_BYTES)) size += batch[i + n++]![1].byteLength;
-          const part = batch.slice(i, i + n);
-          await this.#send({ type: 'blocks', blocks: part });
-          this.stats.blocksOut += n;
-          this.stats.blockBytesOut += size;
-          this.#engine.placement?.served(this.peer, part.map(([h]) => h));
-          i += n;
+        if (batch.length > 0) {
+          await this.#send({ type: 'blocks', blocks: batch });
+          this.stats.blocksOut += batch.length;
+          this.stats.blockBytesOut += bytes;
+          this.#engine.placement?.served(this.peer, batch.map(([h]) => h));
         }
         if (missing.length > 0) await this.#send({ type: 'no-blocks', hashes: missing });
       } catch {
