@@ -178,6 +178,11 @@ export class BufferPool {
     this.#max = max;
   }
 
+  /** Bytes of each buffer. */
+  get size(): number {
+    return this.#size;
+  }
+
   /** Buffers waiting in the pool. */
   get free(): number {
     return this.#free.length;

@@ -317,10 +317,17 @@ export class BlockStore {
    * each `written` before it starts many more (that is the wait putMany makes itself), so
    * staged bytes stay bounded; meanwhile it can hash the next blocks while the disk writes.
    * The blocks are kept as they are until written, not copied: the caller never changes them.
+   * With `owned`, they are pool buffers handed over as putMany's `owned` are.
    */
-  async stageMany(blocks: readonly Uint8Array[]): Promise<{ hashes: Uint8Array[]; written: Promise<void> | null }> {
-    this.#checkWritable();
-    const hashes = await this.#stage(blocks, false, false, true);
+  async stageMany(blocks: readonly Uint8Array[], opts: { owned?: boolean } = {}): Promise<{ hashes: Uint8Array[]; written: Promise<void> | null }> {
+    const owned = opts.owned === true;
+    try {
+      this.#checkWritable();
+    } catch (err) {
+      if (owned) for (const b of blocks) blockBuffers.give(b);
+      throw err;
+    }
+    const hashes = await this.#stage(blocks, false, owned, !owned);
     const written = this.#queuedBytes >= this.#flushBytes ? this.#io.run(() => this.#flush()).then(() => undefined) : null;
     return { hashes, written };
   }
@@ -565,8 +572,17 @@ export class BlockStore {
    * The content of a block (a fresh buffer). ZERO_BLOCK reads as blockSize zeros. A whole
    * block read is not kept in the cache (the kernel's page cache above FUSE keeps what was
    * read whole); a partial read by getRange is, for the reads of the rest of the block.
+   * With `pooled`, a raw block read from its pack lands in a blockBuffers buffer, which the
+   * caller gives back (blockBuffers.give) once done with it; other blocks come as without it,
+   * and give() ignores those. For bulk readers that hold a batch of blocks while it is sealed
+   * and sent (sync serving a peer): a fresh buffer per block is what makes V8 run full GCs.
    */
-  async get(hash: Uint8Array): Promise<Uint8Array> {
+  async get(hash: Uint8Array, opts: { pooled?: boolean } = {}): Promise<Uint8Array> {
+    if (opts.pooled === true) {
+      this.#checkOpen();
+      const got = await this.#getPooled(hash);
+      if (got !== null) return got;
+    }
     if (isZero(hash) && hash.byteLength === 32) {
       this.#checkOpen();
       return Buffer.alloc(this.#blockSize);
@@ -610,6 +626,28 @@ export class BlockStore {
     p.catch(() => undefined); // reported to the read that takes it
     this.#ahead.set(key, p);
     if (this.#ahead.size > MAX_AHEAD) this.#ahead.delete(this.#ahead.keys().next().value!);
+  }
+
+  /**
+   * get's `pooled` read: a raw block read from its pack into a blockBuffers buffer; null when
+   * that does not apply (staged, cached, compressed, zeros) or the read failed (get reads it
+   * again and says why).
+   */
+  async #getPooled(hash: Uint8Array): Promise<Uint8Array | null> {
+    const key = hex(hash);
+    if (isZero(hash) || this.#staged.has(key) || this.#cache.get(key) !== undefined) return null;
+    const loc = this.#locate(hash, key);
+    if (loc === undefined || loc.codec !== CODEC_RAW || loc.stored > blockBuffers.size) return null;
+    const head = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
+    const body = blockBuffers.take().subarray(0, loc.stored);
+    try {
+      const n = await this.#files.with(loc.pack, (fh) => fh.readv([head, body], loc.offset));
+      if (n.bytesRead === RECORD_HEADER_BYTES + loc.stored) return await this.#decode(head, body, Buffer.from(hash), loc);
+    } catch {
+      // gc moved it, or the record is damaged: get() looks again and says why.
+    }
+    blockBuffers.give(body);
+    return null;
   }
 
   has(hash: Uint8Array): boolean {

@@ -19,7 +19,8 @@
  * start, holds every block those entries name, and the other side acknowledged everything it
  * had itself at the start.
  */
-import { decodeRecord, LogError, parseFeedName, toHex, type Entry, type Feed } from '../../log/index.js';
+import { BLOCK_SIZE, decodeRecord, LogError, parseFeedName, toHex, type Entry, type Feed } from '../../log/index.js';
+import { blockBuffers } from '../block-store.js';
 import type { Engine } from '../engine.js';
 import type { Acks } from './acks.js';
 import { applyReceived } from './apply-received.js';
@@ -43,6 +44,13 @@ const FEED_POLL_MS = 200;
 const RETRY_BLOCKS_MS = 2000;
 /** A request for at most this many blocks is a read waiting on the other side: it is served first. */
 const PRIORITY_REQUEST = 2;
+/** Gives the pool buffers of a batch read and never sent back to the block store's pool. */
+function giveBack(batch: { read: Promise<Array<Buffer | null>> } | null): void {
+  if (batch !== null) void batch.read.then((read) => read.forEach((d) => d !== null && blockBuffers.give(d)));
+}
+
+/** Received blocks at least this large are stored through the block store's buffer pool. */
+const POOLED_BLOCK = 32 * 1024;
 /** Blocks per `blocks` message (2 MiB of 128 KiB blocks). */
 const SERVE_BATCH = 16;
 /** Writes of received blocks (a block store flush each, 8 MiB) that may run behind the receive loop. */
@@ -102,7 +110,9 @@ export class Session {
   readonly #stalled = new Map<string, number>();
   /** Feeds whose entries are refused for good this session (removed authors). */
   readonly #refusedFeeds = new Set<string>();
-  readonly #wantQueue: Buffer[] = [];
+  /** Blocks to ask for, in order, from #wantHead on (taken by index: shift() is linear in V8's large arrays). */
+  #wantQueue: Buffer[] = [];
+  #wantHead = 0;
   /**
    * feed -> the length up to which this session has asked for every block it lacks. Entries
    * past it were appended by someone else (a session cut short, another peer) whose wants may
@@ -604,8 +614,8 @@ export class Session {
   #fillWindow(): void {
     if (this.#closing) return;
     const ask: Buffer[] = [];
-    while (this.#inflight.size - this.#storing < BLOCK_WINDOW && this.#wantQueue.length > 0) {
-      const h = this.#wantQueue.shift()!;
+    while (this.#inflight.size - this.#storing < BLOCK_WINDOW && this.#wantHead < this.#wantQueue.length) {
+      const h = this.#wantQueue[this.#wantHead++]!;
       const k = h.toString('hex');
       if (this.#engine.blocks.has(h)) {
         this.#wanted.delete(k);
@@ -614,6 +624,13 @@ export class Session {
       if (this.#inflight.has(k)) continue; // asked for by request(): its answer settles it
       this.#inflight.add(k);
       ask.push(h);
+    }
+    if (this.#wantHead === this.#wantQueue.length) {
+      this.#wantQueue = [];
+      this.#wantHead = 0;
+    } else if (this.#wantHead >= 4096 && this.#wantHead * 2 >= this.#wantQueue.length) {
+      this.#wantQueue = this.#wantQueue.slice(this.#wantHead);
+      this.#wantHead = 0;
     }
     if (ask.length > 0) this.#post({ type: 'want-blocks', hashes: ask });
   }
@@ -634,7 +651,7 @@ export class Session {
     let got: Uint8Array[];
     let written: Promise<void> | null;
     try {
-      ({ hashes: got, written } = await this.#engine.blocks.stageMany(blocks.map(([, data]) => data)));
+      ({ hashes: got, written } = await this.#store(blocks.map(([, data]) => data)));
     } finally {
       this.#storing -= blocks.length;
     }
@@ -664,20 +681,50 @@ export class Session {
     }
   }
 
+  /**
+   * Hashes and stages received blocks (readable at once); their hashes, in order, and the
+   * write that staging started (see stageMany), if any. A large block is copied into a buffer
+   * of the store's pool (`owned`) rather than kept as a view of its frame: the frame then
+   * dies young, and the pool's buffers are reused, where frames kept until the store writes
+   * them would be promoted and make V8 run a full GC every few MiB.
+   */
+  async #store(contents: readonly Buffer[]): Promise<{ hashes: Uint8Array[]; written: Promise<void> | null }> {
+    const blocks = this.#engine.blocks;
+    const large: number[] = [];
+    const small: number[] = [];
+    contents.forEach((c, i) => (c.byteLength >= POOLED_BLOCK && c.byteLength <= BLOCK_SIZE ? large : small).push(i));
+    const copies = large.map((i) => {
+      const c = contents[i]!;
+      const b = blockBuffers.take().subarray(0, c.byteLength);
+      c.copy(b);
+      return b;
+    });
+    const none = { hashes: [] as Uint8Array[], written: null };
+    const [a, b] = await Promise.all([
+      copies.length > 0 ? blocks.stageMany(copies, { owned: true }) : none,
+      small.length > 0 ? blocks.stageMany(small.map((i) => contents[i]!)) : none,
+    ]);
+    const hashes: Uint8Array[] = new Array(contents.length);
+    large.forEach((i, k) => (hashes[i] = a.hashes[k]!));
+    small.forEach((i, k) => (hashes[i] = b.hashes[k]!));
+    const writes = [a.written, b.written].filter((w): w is Promise<void> => w !== null);
+    return { hashes, written: writes.length === 0 ? null : Promise.all(writes).then(() => undefined) };
+  }
+
   /** Takes the next batch to serve: reads waiting on the other side go first, in a message of their own. */
   #takeServe(): Buffer[] {
     if (this.#servePriority.length > 0) return this.#servePriority.splice(0, SERVE_BATCH);
     return this.#serveQueue.splice(0, SERVE_BATCH);
   }
 
-  /** Reads a batch of blocks in parallel (null: not here). */
+  /** Reads a batch of blocks in parallel (null: not here), into pool buffers given back once sent. */
   #readServe(take: readonly Buffer[]): Promise<Array<Buffer | null>> {
     const blocks = this.#engine.blocks;
     return Promise.all(
       take.map(async (h) => {
         if (!blocks.has(h)) return null;
         try {
-          const data = await blocks.get(h); // a fresh buffer: sent as it is, not copied again
+          const data = await blocks.get(h, { pooled: true }); // sent as it is (sealing copies it), then given back
           return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
         } catch {
           return null;
@@ -729,9 +776,13 @@ export class Session {
         }
         if (missing.length > 0) await this.#send({ type: 'no-blocks', hashes: missing });
       } catch {
+        giveBack(next);
         return; // the channel closed; the receive loop reports why
+      } finally {
+        for (const [, data] of batch) blockBuffers.give(data);
       }
     }
+    giveBack(next);
   }
 
   /** After the session: makes the blocks durable, then moves each feed's "all blocks held" mark. */
@@ -760,7 +811,7 @@ export class Session {
       if (this.#refusedFeeds.has(feed)) continue;
       if ((feeds.get(feed)?.length ?? 0) < n) return false;
     }
-    return this.#wantQueue.length === 0 && this.#inflight.size === 0;
+    return this.#wantHead === this.#wantQueue.length && this.#inflight.size === 0;
   }
 
   /** Tells the peer each time this side becomes caught up. */

@@ -581,3 +581,61 @@ t.test('stageMany: readable at once, the write it starts runs behind, blocks kep
   await rejectsCode(t, (async () => again.stageMany([r(BS + 1)]))(), 'BAD_ARGUMENT');
   await again.close();
 });
+
+t.test('stageMany owned: pool buffers are staged without a copy and come back once written', async (t) => {
+  const e = setup(t);
+  const s = await e.open({ blockSize: BLOCK_SIZE, flushBytes: 2 * BLOCK_SIZE });
+  const r = rng(14);
+  const data = [r(BLOCK_SIZE), r(BLOCK_SIZE), r(BLOCK_SIZE)];
+  const bufs = data.map((d) => {
+    const b = blockBuffers.take().subarray(0, d.byteLength);
+    d.copy(b);
+    return b;
+  });
+  const free0 = blockBuffers.free;
+  const { hashes, written } = await s.stageMany(bufs, { owned: true });
+  t.not(written, null, 'past the flush size: a write started');
+  for (let i = 0; i < 3; i++) t.ok(Buffer.from(await s.get(hashes[i]!)).equals(data[i]!), `block ${i} reads back at once`);
+  await written;
+  t.ok(blockBuffers.free >= free0 + 3, 'the written blocks gave their pool buffers back');
+  await s.close();
+  const again = await e.open({ blockSize: BLOCK_SIZE });
+  for (let i = 0; i < 3; i++) t.ok(Buffer.from(await again.get(hashes[i]!)).equals(data[i]!), `block ${i} after a reopen`);
+  await again.close();
+});
+
+t.test('get pooled: a raw block read from its pack lands in a pool buffer; the rest come as get gives them', async (t) => {
+  const e = setup(t);
+  const s0 = await e.open({ blockSize: BLOCK_SIZE });
+  const r = rng(13);
+  const raw = r(BLOCK_SIZE);
+  const small = r(3000);
+  const [hRaw, hSmall] = await s0.putMany([raw, small]);
+  const [hZ] = await s0.putMany([text(13, 50_000)], { compress: true });
+  await s0.close();
+  const s = await e.open({ blockSize: BLOCK_SIZE });
+  const free0 = blockBuffers.free;
+  const a = await s.get(hRaw!, { pooled: true });
+  t.ok(Buffer.from(a).equals(raw), 'a whole raw block reads right');
+  t.equal(a.buffer.byteLength, blockBuffers.size, 'into a pool buffer');
+  const b = await s.get(hSmall!, { pooled: true });
+  t.ok(Buffer.from(b).equals(small), 'a short raw block reads right');
+  t.equal(b.buffer.byteLength, blockBuffers.size, 'into a pool buffer too');
+  const z = await s.get(hZ!, { pooled: true });
+  t.ok(Buffer.from(z).equals(text(13, 50_000)), 'a compressed block reads as get reads it');
+  t.ok(Buffer.from(await s.get(ZERO_BLOCK, { pooled: true })).equals(Buffer.alloc(BLOCK_SIZE)), 'ZERO_BLOCK reads as zeros');
+  for (const x of [a, b, z]) blockBuffers.give(x);
+  t.ok(blockBuffers.free >= Math.min(256, free0), 'the pool buffers came back');
+  await s.close();
+
+  // A corrupted record: a pooled get says so as get does, and keeps no pool buffer.
+  const loc = e.index.get(hRaw!)!;
+  const fh = await openFile(join(e.dir, packFileName(1)), 'r+');
+  await fh.write(Buffer.from([0xff]), 0, 1, loc.offset + RECORD_HEADER_BYTES + 77);
+  await fh.close();
+  const s2 = await e.open({ blockSize: BLOCK_SIZE });
+  const free1 = blockBuffers.free;
+  await rejectsCode(t, s2.get(hRaw!, { pooled: true }), 'BLOCK_CORRUPT', [Buffer.from(hRaw!).toString('hex')]);
+  t.ok(blockBuffers.free >= Math.min(256, free1), 'the pool buffer of the failed read came back');
+  await s2.close();
+});
