@@ -31,6 +31,12 @@ export interface ImportResult extends ImportProgress {
 const EVENTS_PER_ENTRY = 2000;
 const READ_CHUNK = 8 * BLOCK_SIZE;
 const PARALLEL_FILES = 8;
+/**
+ * Entries appended and not yet durable that the walk may run ahead of; past it, it waits for
+ * the oldest. The group commit keeps up at about 2-3 here; the bound holds memory flat on a
+ * disk that does not.
+ */
+const ENTRIES_IN_FLIGHT = 4;
 
 interface Chunk {
   /** Bytes asked for: one more than the file was said to hold past `offset` (to see growth), at most READ_CHUNK. */
@@ -115,7 +121,10 @@ export async function importTree(
   const state = { files: 0, dirs: 0, bytes: 0, symlinks: 0 };
   const skipped: string[] = [];
   let events: FsEvent[] = [];
-  const durables: Promise<unknown>[] = [];
+  // Only the entries not yet durable are held (a durable promise resolves to its entry, and
+  // all of them kept to the end would hold every event of the import); a failed one stays,
+  // so the walk's next wait and the final one report it.
+  const inFlight = new Set<Promise<void>>();
   const links = new Map<string, NodeId>();
   // Hard links are emitted after the walk: a later link can be met before its first name's
   // create is emitted (files of a group are read in parallel, subdirectories walked first).
@@ -126,7 +135,12 @@ export async function importTree(
     if (events.length === 0) return;
     const batch = events;
     events = [];
-    durables.push(engine.appendEvents(area, batch));
+    const durable: Promise<void> = engine.appendEvents(area, batch).then(() => {
+      inFlight.delete(durable);
+    });
+    durable.catch(() => undefined); // reported by the waits below, not as an unhandled rejection
+    inFlight.add(durable);
+    while (inFlight.size >= ENTRIES_IN_FLIGHT) await Promise.race(inFlight);
     opts.onProgress?.({ files: state.files, dirs: state.dirs, bytes: state.bytes });
   };
   const emit = async (...evs: FsEvent[]): Promise<void> => {
@@ -236,6 +250,6 @@ export async function importTree(
     for (let i = 0; i < dirTimes.length; i += EVENTS_PER_ENTRY) await emit(...dirTimes.slice(i, i + EVENTS_PER_ENTRY));
     await flush();
   });
-  await Promise.all(durables);
+  await Promise.all(inFlight);
   return { dest: `/${destParts.join('/')}`, files: state.files, dirs: state.dirs, bytes: state.bytes, symlinks: state.symlinks, skipped };
 }
