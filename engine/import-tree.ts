@@ -46,12 +46,16 @@ interface Chunk {
   readonly pieces: Uint8Array[];
   /** The pieces are views of pool buffers, handed to the block store (putMany `owned`). */
   readonly owned: boolean;
+  /** A pool buffer the pieces are views of, lent for the read only: given back once they are stored (copied). */
+  readonly scratch: Buffer | null;
 }
 
 /**
  * Reads up to READ_CHUNK bytes at `offset`. Whole blocks are read into the pool buffers the
- * block store keeps as record payloads (no copy); a file smaller than a block gets a buffer
- * of its own size (thousands of small records would otherwise pin a 128 KiB buffer each).
+ * block store keeps as record payloads (no copy); a file smaller than a block is read into a
+ * pool buffer lent for the read (the store copies it into a record of its own size: thousands
+ * of small records would otherwise pin a 128 KiB buffer each), so that small files make no
+ * garbage buffer each, whose native memory would wait for a collection.
  */
 async function readChunk(fh: FileHandle, offset: number, size: number): Promise<Chunk> {
   const want = Math.max(1, Math.min(READ_CHUNK, size - offset + 1));
@@ -60,7 +64,7 @@ async function readChunk(fh: FileHandle, offset: number, size: number): Promise<
   if (owned) {
     for (let at = 0; at < want; at += BLOCK_SIZE) bufs.push(blockBuffers.take().subarray(0, Math.min(BLOCK_SIZE, want - at)));
   } else {
-    bufs.push(Buffer.allocUnsafe(want));
+    bufs.push(blockBuffers.take().subarray(0, want));
   }
   let got = 0;
   try {
@@ -73,7 +77,7 @@ async function readChunk(fh: FileHandle, offset: number, size: number): Promise<
       got += bytesRead;
     }
   } catch (err) {
-    if (owned) for (const b of bufs) blockBuffers.give(b);
+    for (const b of bufs) blockBuffers.give(b);
     throw err;
   }
   const pieces: Uint8Array[] = [];
@@ -84,9 +88,9 @@ async function readChunk(fh: FileHandle, offset: number, size: number): Promise<
       else blockBuffers.give(bufs[k]!);
     }
   } else if (got > 0) {
-    for (let at = 0; at < got; at += BLOCK_SIZE) pieces.push(bufs[0]!.subarray(at, Math.min(got, at + BLOCK_SIZE)));
+    pieces.push(bufs[0]!.subarray(0, got));
   }
-  return { want, got, pieces, owned };
+  return { want, got, pieces, owned, scratch: owned ? null : bufs[0]! };
 }
 
 export async function importTree(
@@ -174,10 +178,18 @@ export async function importTree(
       for (;;) {
         const chunk: Chunk = await next!;
         next = null;
-        if (chunk.got === 0) break;
+        if (chunk.got === 0) {
+          if (chunk.scratch !== null) blockBuffers.give(chunk.scratch);
+          break;
+        }
         const more = chunk.got === chunk.want;
         if (more) next = readChunk(fh, offset + chunk.got, st.size);
-        const hashes = await engine.blocks.putMany(chunk.pieces, { compress: opts.compress === true, owned: chunk.owned });
+        let hashes: Uint8Array[];
+        try {
+          hashes = await engine.blocks.putMany(chunk.pieces, { compress: opts.compress === true, owned: chunk.owned });
+        } finally {
+          if (chunk.scratch !== null) blockBuffers.give(chunk.scratch);
+        }
         const firstIndex = offset / BLOCK_SIZE;
         hashes.forEach((h, k) => blocks.push([firstIndex + k, h] as const));
         offset += chunk.got;
@@ -193,6 +205,7 @@ export async function importTree(
       // A chunk read ahead and never stored (an error above) gives its buffers back.
       const left = next === null ? null : await next.catch(() => null);
       if (left?.owned) for (const p of left.pieces) blockBuffers.give(p);
+      if (left?.scratch) blockBuffers.give(left.scratch);
       await fh.close();
     }
     out.push({ type: 'commit', id, time: now }, times(id, st, now));
