@@ -31,6 +31,12 @@ export interface ImportResult extends ImportProgress {
 const EVENTS_PER_ENTRY = 2000;
 const READ_CHUNK = 8 * BLOCK_SIZE;
 const PARALLEL_FILES = 8;
+/**
+ * Entries appended and not yet durable that the walk may run ahead of; past it, it waits for
+ * the oldest. The group commit keeps up at about 2-3 here; the bound holds memory flat on a
+ * disk that does not.
+ */
+const ENTRIES_IN_FLIGHT = 4;
 
 interface Chunk {
   /** Bytes asked for: one more than the file was said to hold past `offset` (to see growth), at most READ_CHUNK. */
@@ -40,12 +46,16 @@ interface Chunk {
   readonly pieces: Uint8Array[];
   /** The pieces are views of pool buffers, handed to the block store (putMany `owned`). */
   readonly owned: boolean;
+  /** A pool buffer the pieces are views of, lent for the read only: given back once they are stored (copied). */
+  readonly scratch: Buffer | null;
 }
 
 /**
  * Reads up to READ_CHUNK bytes at `offset`. Whole blocks are read into the pool buffers the
- * block store keeps as record payloads (no copy); a file smaller than a block gets a buffer
- * of its own size (thousands of small records would otherwise pin a 128 KiB buffer each).
+ * block store keeps as record payloads (no copy); a file smaller than a block is read into a
+ * pool buffer lent for the read (the store copies it into a record of its own size: thousands
+ * of small records would otherwise pin a 128 KiB buffer each), so that small files make no
+ * garbage buffer each, whose native memory would wait for a collection.
  */
 async function readChunk(fh: FileHandle, offset: number, size: number): Promise<Chunk> {
   const want = Math.max(1, Math.min(READ_CHUNK, size - offset + 1));
@@ -54,7 +64,7 @@ async function readChunk(fh: FileHandle, offset: number, size: number): Promise<
   if (owned) {
     for (let at = 0; at < want; at += BLOCK_SIZE) bufs.push(blockBuffers.take().subarray(0, Math.min(BLOCK_SIZE, want - at)));
   } else {
-    bufs.push(Buffer.allocUnsafe(want));
+    bufs.push(blockBuffers.take().subarray(0, want));
   }
   let got = 0;
   try {
@@ -67,7 +77,7 @@ async function readChunk(fh: FileHandle, offset: number, size: number): Promise<
       got += bytesRead;
     }
   } catch (err) {
-    if (owned) for (const b of bufs) blockBuffers.give(b);
+    for (const b of bufs) blockBuffers.give(b);
     throw err;
   }
   const pieces: Uint8Array[] = [];
@@ -78,9 +88,9 @@ async function readChunk(fh: FileHandle, offset: number, size: number): Promise<
       else blockBuffers.give(bufs[k]!);
     }
   } else if (got > 0) {
-    for (let at = 0; at < got; at += BLOCK_SIZE) pieces.push(bufs[0]!.subarray(at, Math.min(got, at + BLOCK_SIZE)));
+    pieces.push(bufs[0]!.subarray(0, got));
   }
-  return { want, got, pieces, owned };
+  return { want, got, pieces, owned, scratch: owned ? null : bufs[0]! };
 }
 
 export async function importTree(
@@ -115,7 +125,10 @@ export async function importTree(
   const state = { files: 0, dirs: 0, bytes: 0, symlinks: 0 };
   const skipped: string[] = [];
   let events: FsEvent[] = [];
-  const durables: Promise<unknown>[] = [];
+  // Only the entries not yet durable are held (a durable promise resolves to its entry, and
+  // all of them kept to the end would hold every event of the import); a failed one stays,
+  // so the walk's next wait and the final one report it.
+  const inFlight = new Set<Promise<void>>();
   const links = new Map<string, NodeId>();
   // Hard links are emitted after the walk: a later link can be met before its first name's
   // create is emitted (files of a group are read in parallel, subdirectories walked first).
@@ -126,7 +139,12 @@ export async function importTree(
     if (events.length === 0) return;
     const batch = events;
     events = [];
-    durables.push(engine.appendEvents(area, batch));
+    const durable: Promise<void> = engine.appendEvents(area, batch).then(() => {
+      inFlight.delete(durable);
+    });
+    durable.catch(() => undefined); // reported by the waits below, not as an unhandled rejection
+    inFlight.add(durable);
+    while (inFlight.size >= ENTRIES_IN_FLIGHT) await Promise.race(inFlight);
     opts.onProgress?.({ files: state.files, dirs: state.dirs, bytes: state.bytes });
   };
   const emit = async (...evs: FsEvent[]): Promise<void> => {
@@ -160,10 +178,18 @@ export async function importTree(
       for (;;) {
         const chunk: Chunk = await next!;
         next = null;
-        if (chunk.got === 0) break;
+        if (chunk.got === 0) {
+          if (chunk.scratch !== null) blockBuffers.give(chunk.scratch);
+          break;
+        }
         const more = chunk.got === chunk.want;
         if (more) next = readChunk(fh, offset + chunk.got, st.size);
-        const hashes = await engine.blocks.putMany(chunk.pieces, { compress: opts.compress === true, owned: chunk.owned });
+        let hashes: Uint8Array[];
+        try {
+          hashes = await engine.blocks.putMany(chunk.pieces, { compress: opts.compress === true, owned: chunk.owned });
+        } finally {
+          if (chunk.scratch !== null) blockBuffers.give(chunk.scratch);
+        }
         const firstIndex = offset / BLOCK_SIZE;
         hashes.forEach((h, k) => blocks.push([firstIndex + k, h] as const));
         offset += chunk.got;
@@ -179,6 +205,7 @@ export async function importTree(
       // A chunk read ahead and never stored (an error above) gives its buffers back.
       const left = next === null ? null : await next.catch(() => null);
       if (left?.owned) for (const p of left.pieces) blockBuffers.give(p);
+      if (left?.scratch) blockBuffers.give(left.scratch);
       await fh.close();
     }
     out.push({ type: 'commit', id, time: now }, times(id, st, now));
@@ -236,6 +263,6 @@ export async function importTree(
     for (let i = 0; i < dirTimes.length; i += EVENTS_PER_ENTRY) await emit(...dirTimes.slice(i, i + EVENTS_PER_ENTRY));
     await flush();
   });
-  await Promise.all(durables);
+  await Promise.all(inFlight);
   return { dest: `/${destParts.join('/')}`, files: state.files, dirs: state.dirs, bytes: state.bytes, symlinks: state.symlinks, skipped };
 }

@@ -270,3 +270,57 @@ t.test('a file of many read chunks (read ahead into pool buffers) comes in byte 
   t.ok((await engine.read(one, 0, BLOCK_SIZE + 10)).equals(content('obb', BLOCK_SIZE + 1)));
   t.equal(engine.contentState(id)!.pending, 0, 'committed');
 });
+
+/** A source of `n` empty files in one directory: about 3 events each, so n / 650 entries of ~2,000 events. */
+async function manyEmptyFiles(dir: string, n: number): Promise<string> {
+  const src = join(dir, 'many');
+  await mkdir(src);
+  for (let i = 0; i < n; i += 200) await Promise.all(Array.from({ length: Math.min(200, n - i) }, (_, k) => writeFile(join(src, `f${i + k}`), '')));
+  return src;
+}
+
+t.test('import runs ahead of a slow group commit by at most 4 entries, and holds none once durable', async (t) => {
+  const dir = await tempDir(t);
+  // 10,000 names of one file: their link events are emitted after the walk, back to back
+  // (no file read between the entries), 5 entries of 2,000 events at once.
+  const src = join(dir, 'links');
+  await mkdir(src);
+  await writeFile(join(src, 'f'), 'one file, many names\n');
+  for (let i = 0; i < 10_000; i += 500) await Promise.all(Array.from({ length: 500 }, (_, k) => link(join(src, 'f'), join(src, `n${i + k}`))));
+  const { engine } = await openStore(t);
+  const append = engine.appendEvents.bind(engine);
+  let inFlight = 0;
+  let most = 0;
+  let entries = 0;
+  engine.appendEvents = async (area, events) => {
+    entries++;
+    inFlight++;
+    most = Math.max(most, inFlight);
+    try {
+      const entry = await append(area, events);
+      await new Promise((r) => setTimeout(r, 30)); // a disk slower than the walk
+      return entry;
+    } finally {
+      inFlight--;
+    }
+  };
+  const r = await importTree(engine, src, '/home');
+  t.equal(r.files, 1);
+  t.ok(entries > 5, `the import spans more entries (${entries}) than it keeps in flight`);
+  t.equal(most, 4, 'at most 4 entries not yet durable at once');
+  t.equal(inFlight, 0, 'every entry durable when the import returns');
+  t.equal(engine.readdir('/home/links').length, 10_001);
+});
+
+t.test('an entry that fails to become durable fails the import with its error', async (t) => {
+  const dir = await tempDir(t);
+  const src = await manyEmptyFiles(dir, 2000);
+  const { engine } = await openStore(t);
+  const append = engine.appendEvents.bind(engine);
+  let entries = 0;
+  engine.appendEvents = async (area, events) => {
+    if (++entries === 2) throw new EngineError('INVALID', 'the disk said no');
+    return append(area, events);
+  };
+  await t.rejects(importTree(engine, src, '/home'), { message: 'the disk said no' });
+});
