@@ -21,8 +21,8 @@ function same(t: Test, engine: Engine, cache: DirCache, path: string): void {
   } catch (err) {
     got = (err as EngineError).code;
   }
-  t.same(got, want, `stat ${path}`);
-  if (typeof want !== 'string') t.equal(cache.idOf(path), engine.head.idOf(path), `idOf ${path}`);
+  t.same(got, want, `stat ${JSON.stringify(path)}`);
+  if (typeof want !== 'string') t.equal(cache.idOf(path), engine.head.idOf(path), `idOf ${JSON.stringify(path)}`);
 }
 
 t.test('answers as the head does, before and after directories move and go', async (t) => {
