@@ -10,6 +10,7 @@ import t from 'tap';
 import { createEntry, keyPairFromSeed, Signer, type Entry, type FsEvent, type NodeId } from '../../log/index.js';
 import { LISTING_EVERY, ProjectionSet } from '../../projections/index.js';
 import { nid } from '../engine/helpers/given.js';
+import { seededRandom as prng } from '../engine/helpers/env.js';
 
 const R = nid(1);
 const D = nid(2);
@@ -28,18 +29,6 @@ async function open(t: { teardown(fn: () => Promise<void>): void }): Promise<Pro
     await rm(dir, { recursive: true, force: true });
   });
   return set;
-}
-
-/** mulberry32: the same story every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

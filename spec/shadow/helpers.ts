@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Engine, initStore, mkfs, DeviceRegistry, type StoreEnv } from '../../engine/index.js';
 import { BLOCK_SIZE, type FsEvent } from '../../log/index.js';
+import { seededBytes } from '../engine/helpers/env.js';
 
 export interface HasTeardown {
   teardown(fn: () => unknown): void;
@@ -16,17 +17,7 @@ export interface HasTeardown {
 export const T0 = 1_700_000_000_000;
 export const OWNER = { uid: 1000, gid: 100 };
 
-export function seededBytes(seed: number): (n: number) => Uint8Array {
-  let a = seed >>> 0;
-  const rnd = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-  return (n) => Uint8Array.from({ length: n }, () => Math.floor(rnd() * 256));
-}
+export { seededBytes };
 
 export function fixedEnv(seed = 7): StoreEnv {
   let t = T0;

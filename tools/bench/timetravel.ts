@@ -24,6 +24,7 @@ import { BLOCK_SIZE, type FsEvent, type NodeId } from '../../log/index.js';
 import { Engine, history, initStore, type StoreEnv } from '../../engine/index.js';
 import { freshDir, scaled, Stopwatch } from './harness.js';
 import type { Bench, BenchOptions, BenchResult, BenchRow } from './registry.js';
+import { mulberry32 as prng } from './prng.js';
 
 const FULL_EVENTS = 1_000_000;
 const FULL_FILES = 100_000;
@@ -33,18 +34,6 @@ const EVENTS_PER_ENTRY = 1_000;
 const BIG_BYTES = 1024 * 1024;
 const POSITIONS = 20;
 const SMALL_BYTES = 1000;
-
-/** mulberry32, so a run is the same log every time. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -7,6 +7,7 @@
 import { createCipheriv, createHash } from 'node:crypto';
 import { mkdir, open, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { mulberry32 } from './prng.js';
 
 export const KiB = 1024;
 
@@ -39,16 +40,13 @@ export class SeededBytes {
 
 /** A small seeded integer generator (mulberry32), for choices: sizes, kinds, names. */
 export class SeededInts {
-  #s: number;
+  readonly #next: () => number;
   constructor(seed: number) {
-    this.#s = seed >>> 0;
+    this.#next = mulberry32(seed);
   }
   /** Uniform in [0, 1). */
   float(): number {
-    let t = (this.#s = (this.#s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.#next();
   }
   /** Uniform integer in [0, n). */
   int(n: number): number {

@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Engine, initStore, type EngineOptions, type Owner, type StoreEnv } from '../../../engine/index.js';
+import { mulberry32 } from '../../../tools/bench/prng.js';
 
 export interface HasTeardown {
   teardown(fn: () => unknown): void;
@@ -22,16 +23,7 @@ export function fakeNow(start = 1_700_000_000_000, step = 1): () => number {
 }
 
 /** mulberry32: a small seeded PRNG. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seededRandom = mulberry32;
 
 /** A seeded randomBytes(n), the shape StoreEnv wants. */
 export function seededBytes(seed: number): (n: number) => Uint8Array {

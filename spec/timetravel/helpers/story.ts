@@ -15,6 +15,7 @@ import { hlcWallMs } from '../../../log/index.js';
 import { Engine, initStore, type StoreEnv } from '../../../engine/index.js';
 import { Model, type ModelState } from './model.js';
 import { observe, type Observation } from './observe.js';
+import { seededRandom } from '../../engine/helpers/env.js';
 
 export const T0 = Date.UTC(2026, 2, 10, 9, 0, 0);
 export const STEP_MS = 60_000;
@@ -27,14 +28,7 @@ export interface Clock {
 /** The clock and seeded randomness every engine and CLI run of a test shares. */
 export function storyEnv(seed = 7, start = T0): { env: StoreEnv; clock: Clock } {
   const clock: Clock = { t: start };
-  let a = seed >>> 0;
-  const rnd = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
+  const rnd = seededRandom(seed);
   return { clock, env: { now: () => clock.t, randomBytes: (n) => Uint8Array.from({ length: n }, () => Math.floor(rnd() * 256)) } };
 }
 
