@@ -25,13 +25,16 @@ import type { UndoLog } from './undo-log.js';
 /** The fewest changes between two listings of a directory. */
 export const LISTING_EVERY = 256;
 
+/** Directories whose counts are kept between batches (a cache: past it, it starts again). */
+const STATE_DIRS = 4096;
+
 interface DirState {
   /** The position of the directory's last listing (0: none), and how many entries it holds. */
   since: number;
   size: number;
   /** Names changed (counted once per entry) after `since`, up to the position being applied. */
   changes: number;
-  /** The last position at which the directory changed (in this batch). */
+  /** The last position at which the directory changed. */
   lastN: number;
 }
 
@@ -39,9 +42,12 @@ export class DirListings {
   readonly #log: CachedDb<Array<string | null>, string>;
   readonly #listings: CachedDb<string[], string>;
   /**
-   * Per batch: what each directory changed in it has since its last listing. Forgotten when a
-   * batch begins or is abandoned (a rewind or an aborted transaction changes the rows it was
-   * counted from): the projection set begins and discards the dirlog's overlay then.
+   * What each directory changed lately has since its last listing: kept across batches (one
+   * mount operation is one batch, and counting a directory's rows since its listing costs up
+   * to max(256, its size) row reads), at most STATE_DIRS of them. Forgotten when the rows it
+   * was counted from change around it: a batch abandoned (an aborted transaction, a clear)
+   * or a rewind (the projection set discards the dirlog's overlay, or tells it to forget
+   * what it knew, then).
    */
   readonly #state = new Map<NodeId, DirState>();
   readonly #position: () => number;
@@ -67,6 +73,7 @@ export class DirListings {
     const n = this.#position();
     let s = this.#state.get(dir);
     if (s === undefined) {
+      if (this.#state.size >= STATE_DIRS) this.#state.clear();
       s = this.#count(dir, n);
       this.#state.set(dir, s);
     }
@@ -135,7 +142,7 @@ export class DirListings {
   }
 }
 
-/** A write-back overlay that also says when a batch begins or is abandoned. */
+/** A write-back overlay that also says when the rows under it change around it (a batch abandoned, a rewind). */
 class BatchAwareDb<V, K extends Key> extends CachedDb<V, K> {
   readonly #reset: () => void;
 
@@ -144,9 +151,9 @@ class BatchAwareDb<V, K extends Key> extends CachedDb<V, K> {
     this.#reset = reset;
   }
 
-  override begin(): void {
+  override forgetEmpty(): void {
     this.#reset();
-    super.begin();
+    super.forgetEmpty();
   }
 
   override discard(): void {

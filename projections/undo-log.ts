@@ -21,6 +21,13 @@ import type { Database, RootDatabase } from 'lmdb';
 
 export type UndoKind = 'v' | 'c';
 
+/**
+ * Fastest level and a small window and hash: setting up zlib's default state costs more
+ * than compressing a one-operation record (25 -> 16 us for ~250 bytes, 1.5 -> 1.0 ms for 88 KB,
+ * the same size out). Inflating needs no options: any window up to 32 KiB decodes.
+ */
+const DEFLATE = { level: 1, memLevel: 4, windowBits: 10 } as const;
+
 export class UndoLog {
   readonly db: Database<Uint8Array, number>;
   readonly #meta: Database<number, string>;
@@ -72,7 +79,7 @@ export class UndoLog {
   seal(n: number): void {
     if (this.#current.size > 0) {
       const groups = [...this.#current].map(([group, keys]) => [group, [...keys]]);
-      this.db.putSync(n, deflateRawSync(JSON.stringify(groups), { level: 1 }));
+      this.db.putSync(n, deflateRawSync(JSON.stringify(groups), DEFLATE));
       this.#current = new Map();
     }
   }
