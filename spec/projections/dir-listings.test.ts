@@ -3,33 +3,18 @@
  * lists, at every past position, exactly what a model of its names says; the listings are
  * the same whether the entries were applied one by one, in one batch, or rewound into.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import t from 'tap';
-import { createEntry, keyPairFromSeed, Signer, type Entry, type FsEvent, type NodeId } from '../../log/index.js';
+import type { Entry, FsEvent, NodeId } from '../../log/index.js';
 import { LISTING_EVERY, ProjectionSet } from '../../projections/index.js';
 import { nid } from '../engine/helpers/given.js';
 import { seededRandom as prng } from '../engine/helpers/env.js';
+import { feedOf, openProjections } from './helpers/feeds.js';
 
 const R = nid(1);
 const D = nid(2);
 const o = { uid: 0, gid: 0 };
 
-function feedOf(seed: number): (seq: number, hlc: number, events: FsEvent[], prev: Entry | null) => Entry {
-  const signer = new Signer(keyPairFromSeed(new Uint8Array(32).fill(seed)));
-  return (seq, hlc, events, prev) => createEntry({ author: signer.publicKey, area: 'home', seq, prev: prev?.hash ?? null, hlc, heads: [], events: events as never }, signer);
-}
-
-async function open(t: { teardown(fn: () => Promise<void>): void }): Promise<ProjectionSet> {
-  const dir = await mkdtemp(join(tmpdir(), 'realize-spec-listings-'));
-  const set = ProjectionSet.open(dir);
-  t.teardown(async () => {
-    await set.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-  return set;
-}
+const open = (t: { teardown(fn: () => Promise<void>): void }): Promise<ProjectionSet> => openProjections(t, 'listings');
 
 /**
  * Entries of creates, renames (some back and forth within one entry), unlinks and re-creates

@@ -4,13 +4,10 @@
  * result equals applying everything in order from the start, and the past reads the same.
  * A rebuild without undo records cannot be rewound into: it says so (integrate rebuilds).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import t from 'tap';
-import { createEntry, keyPairFromSeed, Signer, type Entry, type FsEvent } from '../../log/index.js';
 import { ProjectionError, ProjectionSet } from '../../projections/index.js';
 import { hashOf, nid } from '../engine/helpers/given.js';
+import { feedOf, openProjections } from './helpers/feeds.js';
 
 const R = nid(1);
 const D = nid(2);
@@ -18,20 +15,7 @@ const F = nid(3);
 const G = nid(4);
 const o = { uid: 0, gid: 0 };
 
-function feedOf(seed: number): (seq: number, hlc: number, events: FsEvent[], prev: Entry | null) => Entry {
-  const signer = new Signer(keyPairFromSeed(new Uint8Array(32).fill(seed)));
-  return (seq, hlc, events, prev) => createEntry({ author: signer.publicKey, area: 'home', seq, prev: prev?.hash ?? null, hlc, heads: [], events: events as never }, signer);
-}
-
-async function open(t: { teardown(fn: () => Promise<void>): void }): Promise<ProjectionSet> {
-  const dir = await mkdtemp(join(tmpdir(), 'realize-spec-rewind-'));
-  const set = ProjectionSet.open(dir);
-  t.teardown(async () => {
-    await set.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-  return set;
-}
+const open = (t: { teardown(fn: () => Promise<void>): void }): Promise<ProjectionSet> => openProjections(t, 'rewind');
 
 const a = feedOf(1);
 const b = feedOf(2);
