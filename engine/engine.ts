@@ -23,7 +23,7 @@ import { headSource, pastSource } from './snapshot-source.js';
 import { PlacementService } from './placement/service.js';
 
 /** Local events that never move or remove an existing directory (see Engine.pathGeneration). */
-const PATH_KEEPING: ReadonlySet<string> = new Set(['create', 'mkdir', 'symlink', 'link', 'unlink', 'write', 'truncate', 'commit', 'setattr', 'setxattr', 'removexattr']);
+const PATH_KEEPING: ReadonlySet<FsEvent['type']> = new Set<FsEvent['type']>(['create', 'mkdir', 'symlink', 'link', 'unlink', 'write', 'truncate', 'commit', 'setattr', 'setxattr', 'removexattr']);
 
 export interface EngineOptions extends OpenOptions {
   /** Progress of catching up or rebuilding projections at open. */

@@ -5,6 +5,7 @@
  */
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readAt } from '../../../log/index.js';
 import { run, within } from './proc.js';
 import { PYTHON } from './sysops.js';
 
@@ -13,14 +14,7 @@ export function readRange(mp: string, rel: string, offset: number, length: numbe
   return within(ms, `read ${rel}`, (async () => {
     const fh = await open(join(mp, rel), 'r');
     try {
-      const buf = Buffer.alloc(length);
-      let got = 0;
-      while (got < length) {
-        const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
-      return buf.subarray(0, got);
+      return await readAt(fh, offset, length);
     } finally {
       await fh.close();
     }
