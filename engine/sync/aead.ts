@@ -24,20 +24,24 @@ function nonceOf(counter: number): Buffer {
   return n;
 }
 
-export class Sealer {
-  #key: Buffer;
-  #counter = 0;
+/** One direction of a connection: its key and how many frames it has sealed or opened. */
+abstract class Direction {
+  protected readonly key: Buffer;
+  protected count = 0;
   constructor(key: Uint8Array) {
     if (key.byteLength !== KEY_BYTES) throw new SyncError('BAD_ARGUMENT', 'a frame key is 32 bytes');
-    this.#key = Buffer.from(key);
+    this.key = Buffer.from(key);
   }
   get counter(): number {
-    return this.#counter;
+    return this.count;
   }
+}
+
+export class Sealer extends Direction {
   /** ciphertext || tag of `parts` (concatenated), bound to `aad`. */
   seal(aad: Uint8Array, parts: readonly Uint8Array[]): Buffer[] {
-    if (this.#counter >= MAX_COUNTER) throw new SyncError('PROTOCOL', 'the frame counter is exhausted; reconnect');
-    const c = createCipheriv(CIPHER, this.#key, nonceOf(this.#counter++), { authTagLength: TAG_BYTES });
+    if (this.count >= MAX_COUNTER) throw new SyncError('PROTOCOL', 'the frame counter is exhausted; reconnect');
+    const c = createCipheriv(CIPHER, this.key, nonceOf(this.count++), { authTagLength: TAG_BYTES });
     c.setAAD(aad, { plaintextLength: parts.reduce((n, p) => n + p.byteLength, 0) });
     const out: Buffer[] = [];
     for (const p of parts) out.push(c.update(p));
@@ -47,22 +51,13 @@ export class Sealer {
   }
 }
 
-export class Opener {
-  #key: Buffer;
-  #counter = 0;
-  constructor(key: Uint8Array) {
-    if (key.byteLength !== KEY_BYTES) throw new SyncError('BAD_ARGUMENT', 'a frame key is 32 bytes');
-    this.#key = Buffer.from(key);
-  }
-  get counter(): number {
-    return this.#counter;
-  }
+export class Opener extends Direction {
   /** The plaintext of `sealed` (ciphertext || tag); throws BAD_FRAME when it does not authenticate. */
   open(aad: Uint8Array, sealed: Uint8Array): Buffer {
     if (sealed.byteLength < TAG_BYTES) throw new SyncError('BAD_FRAME', `a sealed frame of ${sealed.byteLength} bytes is shorter than its tag`);
-    const n = this.#counter;
+    const n = this.count;
     const body = sealed.subarray(0, sealed.byteLength - TAG_BYTES);
-    const d = createDecipheriv(CIPHER, this.#key, nonceOf(n), { authTagLength: TAG_BYTES });
+    const d = createDecipheriv(CIPHER, this.key, nonceOf(n), { authTagLength: TAG_BYTES });
     d.setAAD(aad, { plaintextLength: body.byteLength });
     d.setAuthTag(sealed.subarray(sealed.byteLength - TAG_BYTES));
     const plain = d.update(body);
@@ -71,7 +66,7 @@ export class Opener {
     } catch {
       throw new SyncError('BAD_FRAME', `frame ${n} does not authenticate (corrupted, forged, repeated or out of order)`);
     }
-    this.#counter++;
+    this.count++;
     return plain;
   }
 }
