@@ -648,15 +648,19 @@ export class Session {
     // peer keeps sending meanwhile.
     this.#storing += blocks.length;
     this.#fillWindow();
+    // The hashes asked for, copied: storing may move the message's buffer away (stageIn).
+    const asked = blocks.map(([hash]) => Buffer.from(hash));
     let got: Uint8Array[];
+    let contents: Buffer[];
     let written: Promise<void> | null;
     try {
-      ({ hashes: got, written } = await this.#store(blocks.map(([, data]) => data)));
+      ({ hashes: got, contents, written } = await this.#store(blocks.map(([, data]) => data)));
     } finally {
       this.#storing -= blocks.length;
     }
     for (let i = 0; i < blocks.length; i++) {
-      const [hash, data] = blocks[i]!;
+      const hash = asked[i]!;
+      const data = contents[i]!;
       const k = hash.toString('hex');
       this.#inflight.delete(k);
       this.#wanted.delete(k);
@@ -682,14 +686,31 @@ export class Session {
   }
 
   /**
-   * Hashes and stages received blocks (readable at once); their hashes, in order, and the
-   * write that staging started (see stageMany), if any. A large block is copied into a buffer
-   * of the store's pool (`owned`) rather than kept as a view of its frame: the frame then
-   * dies young, and the pool's buffers are reused, where frames kept until the store writes
-   * them would be promoted and make V8 run a full GC every few MiB.
+   * Hashes and stages received blocks (readable at once); their hashes, in order, the blocks
+   * (as views to read them by from now on), and the write that staging started (see
+   * stageMany), if any.
+   *
+   * A message of large blocks whose buffer holds that message alone (the plaintext of its
+   * frame) is handed to the block store whole (stageIn): its blocks are hashed, with their
+   * records' CRCs, in the block hasher's worker, not on the event loop, which decrypts
+   * every frame and is what limits an Unreal read's stream, and they are stored as views of
+   * the frame, not copies. (The frame lives until its blocks are written and read; V8 runs
+   * its full collections by the external bytes allocated, which frames kept do not change.)
+   * Otherwise a large block is copied into a buffer of the store's pool (`owned`), and small
+   * ones are kept as they are.
    */
-  async #store(contents: readonly Buffer[]): Promise<{ hashes: Uint8Array[]; written: Promise<void> | null }> {
+  async #store(contents: readonly Buffer[]): Promise<{ hashes: Uint8Array[]; contents: Buffer[]; written: Promise<void> | null }> {
     const blocks = this.#engine.blocks;
+    const frame = contents[0]?.buffer;
+    const whole = 5 + contents.reduce((n, c) => n + 36 + c.byteLength, 0); // messages.ts: a `blocks` message's bytes
+    if (
+      frame !== undefined &&
+      frame.byteLength === whole &&
+      contents.every((c) => c.buffer === frame && c.byteLength >= POOLED_BLOCK && c.byteLength <= BLOCK_SIZE)
+    ) {
+      const r = await blocks.stageIn(frame, contents.map((c) => [c.byteOffset, c.byteLength] as const));
+      return { hashes: r.hashes, contents: r.blocks, written: r.written };
+    }
     const large: number[] = [];
     const small: number[] = [];
     contents.forEach((c, i) => (c.byteLength >= POOLED_BLOCK && c.byteLength <= BLOCK_SIZE ? large : small).push(i));
@@ -708,7 +729,7 @@ export class Session {
     large.forEach((i, k) => (hashes[i] = a.hashes[k]!));
     small.forEach((i, k) => (hashes[i] = b.hashes[k]!));
     const writes = [a.written, b.written].filter((w): w is Promise<void> => w !== null);
-    return { hashes, written: writes.length === 0 ? null : Promise.all(writes).then(() => undefined) };
+    return { hashes, contents: [...contents], written: writes.length === 0 ? null : Promise.all(writes).then(() => undefined) };
   }
 
   /** Takes the next batch to serve: reads waiting on the other side go first, in a message of their own. */
