@@ -228,6 +228,8 @@ export class BlockStore {
   readonly #reading = new Map<string, Promise<Buffer>>();
   /** Blocks read ahead of a sequential read (prefetch), each until its read takes it. */
   readonly #ahead = new Map<string, Promise<Buffer>>();
+  /** Blocks that reads find in memory elsewhere (see heldElsewhere): prefetch leaves them alone. */
+  #elsewhere: ((key: string) => boolean) | null = null;
   readonly #dirty = new Set<number>();
   #dirDirty = false;
   #mark: SyncedMark | null = null;
@@ -652,12 +654,23 @@ export class BlockStore {
     if (this.#closed || this.#broken !== null || (hash.byteLength === 32 && isZero(hash))) return;
     const key = hex(hash);
     if (this.#ahead.has(key) || this.#staged.has(key) || this.#reading.has(key) || this.#cache.get(key) !== undefined) return;
+    if (this.#elsewhere?.(key) === true) return;
     const h = Buffer.from(hash);
     if (this.#locate(h, key) === undefined) return;
     const p = this.#read(h, key);
     p.catch(() => undefined); // reported to the read that takes it
     this.#ahead.set(key, p);
     if (this.#ahead.size > MAX_AHEAD) this.#ahead.delete(this.#ahead.keys().next().value!);
+  }
+
+  /**
+   * Tells prefetch which blocks reads will find in memory without the store (by hex hash):
+   * the placement service's blocks fetched ahead of an Unreal read, which it hands to the
+   * read itself. Reading those from their pack again was a pack read and a CRC per block of
+   * an Unreal file streamed through the mount, for nothing.
+   */
+  heldElsewhere(held: ((key: string) => boolean) | null): void {
+    this.#elsewhere = held;
   }
 
   /**

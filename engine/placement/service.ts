@@ -71,6 +71,9 @@ export class PlacementService {
       view: () => this.view(),
       disk: () => this.#disk(),
     });
+    // Blocks fetched ahead are handed to the reads from memory: the store's prefetch (the
+    // mount's sequential reads) need not read them back from their pack.
+    engine.blocks.heldElsewhere((key) => this.fetcher.fetching(key));
     this.realizer = new Realizer(engine, this.fetcher, {
       makeRoom: (bytes) => this.#makeRoom(bytes),
       ...(opts.log ? { log: opts.log } : {}),
@@ -256,6 +259,7 @@ export class PlacementService {
     for (const t of this.#timers) clearInterval(t);
     if (this.#enforceSoon !== null) clearTimeout(this.#enforceSoon);
     this.fetcher.close();
+    this.#engine.blocks.heldElsewhere(null);
     await this.realizer.close();
     await this.cache.idle();
     await this.cache.flush().catch(() => undefined);

@@ -277,6 +277,38 @@ t.test('prefetch: a block read ahead is served from memory, once; absent and zer
   await s.close();
 });
 
+t.test('prefetch leaves alone the blocks heldElsewhere says reads find in memory', async (t) => {
+  const e = setup(t);
+  const r = rng(16);
+  const a = r(BS);
+  const b = r(BS);
+  const s0 = await e.open();
+  const [ha, hb] = await s0.putMany([a, b]);
+  await s0.close();
+  const s = await e.open();
+  const held = new Set([Buffer.from(ha!).toString('hex')]);
+  const asked: string[] = [];
+  s.heldElsewhere((key) => {
+    asked.push(key);
+    return held.has(key);
+  });
+  s.prefetch(ha!);
+  s.prefetch(hb!);
+  await new Promise((res) => setTimeout(res, 50));
+  t.same(asked.sort(), [Buffer.from(ha!).toString('hex'), Buffer.from(hb!).toString('hex')].sort(), 'both were asked about');
+  // Damage both records: the block read ahead comes from memory, the one held elsewhere was not read ahead.
+  for (const [h, d] of [[ha!, a], [hb!, b]] as const) {
+    const loc = e.index.get(h)!;
+    const fh = await openFile(join(e.dir, packFileName(loc.pack)), 'r+');
+    await fh.write(Buffer.from([0xff ^ d[100]!]), 0, 1, loc.offset + RECORD_HEADER_BYTES + 100);
+    await fh.close();
+  }
+  t.same(await s.getRange(hb!, 0, BS), b, 'the other block was read ahead');
+  await rejectsCode(t, s.get(ha!), 'BLOCK_CORRUPT');
+  s.heldElsewhere(null);
+  await s.close();
+});
+
 t.test('reindex: after the index is lost it equals the old index', async (t) => {
   const e = setup(t);
   const r = rng(8);
