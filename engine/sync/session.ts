@@ -697,13 +697,15 @@ export class Session {
    * the frame, not copies. (The frame lives until its blocks are written and read; V8 runs
    * its full collections by the external bytes allocated, which frames kept do not change.)
    * Otherwise a large block is copied into a buffer of the store's pool (`owned`), and small
-   * ones are kept as they are.
+   * ones are kept as they are. So are the one or two blocks of an answer to a read that
+   * waits (PRIORITY_REQUEST): hashing them here is quicker than the worker's round trip.
    */
   async #store(contents: readonly Buffer[]): Promise<{ hashes: Uint8Array[]; contents: Buffer[]; written: Promise<void> | null }> {
     const blocks = this.#engine.blocks;
     const frame = contents[0]?.buffer;
     const whole = 5 + contents.reduce((n, c) => n + 36 + c.byteLength, 0); // messages.ts: a `blocks` message's bytes
     if (
+      contents.length > PRIORITY_REQUEST && // a read waiting for one block: no round trip to the worker
       frame !== undefined &&
       frame.byteLength === whole &&
       contents.every((c) => c.buffer === frame && c.byteLength >= POOLED_BLOCK && c.byteLength <= BLOCK_SIZE)
