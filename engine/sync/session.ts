@@ -53,6 +53,8 @@ function giveBack(batch: { read: Promise<Array<Buffer | null>> } | null): void {
 const POOLED_BLOCK = 32 * 1024;
 /** Blocks per `blocks` message (2 MiB of 128 KiB blocks). */
 const SERVE_BATCH = 16;
+/** `blocks` messages the receive loop may leave hashing while it takes the next ones. */
+const RECEIVE_AHEAD = 4;
 /** Writes of received blocks (a block store flush each, 8 MiB) that may run behind the receive loop. */
 const WRITES_BEHIND = 3;
 
@@ -123,6 +125,8 @@ export class Session {
   readonly #inflight = new Set<string>();
   /** Of those, blocks that arrived and are being checked and stored (they leave the window). */
   #storing = 0;
+  /** `blocks` messages being hashed and stored while the receive loop takes the next ones, oldest first. */
+  readonly #receiving: Promise<void>[] = [];
   /** Writes of received blocks started and not yet awaited (the blocks were readable before them), oldest first. */
   readonly #writing: Promise<void>[] = [];
   readonly #unavailable: Buffer[] = [];
@@ -171,7 +175,19 @@ export class Session {
       for (;;) {
         const raw = await this.channel.receive();
         if (raw === null) break;
-        await this.#handle(decodeMessage(raw));
+        const m = decodeMessage(raw);
+        if (m.type === 'blocks') {
+          const p = this.#onBlocks(m.blocks);
+          p.catch(() => undefined); // thrown where it is awaited, below
+          this.#receiving.push(p);
+        } else {
+          await this.#handle(m);
+        }
+        // Received blocks are hashed in a worker (stageIn): while more messages wait, take
+        // them, so that a few frames hash at once rather than one round trip at a time;
+        // else wait for those first, so that what follows sees them stored.
+        while (this.#receiving.length > 0 && (this.channel.queued === 0 || this.#receiving.length > RECEIVE_AHEAD)) await this.#receiving.shift();
+        if (this.#receiving.length > 0) continue;
         if (this.#closing) break;
         if (!this.#sentCaughtUp && this.#receiveComplete()) await this.#coverGaps();
         this.#checkCaughtUp();
@@ -192,6 +208,7 @@ export class Session {
       }
     } finally {
       this.#closing = true;
+      for (const p of this.#receiving.splice(0)) await p.catch(() => undefined);
       for (const t of this.#timers) clearInterval(t);
       for (const p of this.#pumps.values()) p.wake?.();
       this.#serveWake?.();
