@@ -71,25 +71,42 @@ export function decodePackHeader(b: Buffer): number | null {
 }
 
 /** One record: header and payload in one buffer. */
-export function encodeRecord(hash: Uint8Array, codec: number, payload: Uint8Array, size: number): Buffer {
-  return Buffer.concat([encodeRecordHead(hash, codec, payload, size), payload], RECORD_HEADER_BYTES + payload.byteLength);
+export function encodeRecord(hash: Uint8Array, codec: number, payload: Uint8Array, size: number, crc?: number): Buffer {
+  return Buffer.concat([encodeRecordHead(hash, codec, payload, size, crc), payload], RECORD_HEADER_BYTES + payload.byteLength);
 }
 
 /**
  * The 52-byte header of a record whose payload stays a buffer of its own (written after the
  * header with one writev): the same bytes as encodeRecord's, without copying the payload.
+ * `crc`, when given, is the record's CRC computed already (recordHeadPrefix).
  */
-export function encodeRecordHead(hash: Uint8Array, codec: number, payload: Uint8Array, size: number): Buffer {
+export function encodeRecordHead(hash: Uint8Array, codec: number, payload: Uint8Array, size: number, crc?: number): Buffer {
   const b = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
+  writeHeadPrefix(b, codec, payload.byteLength, size);
+  b.set(hash, 16);
+  b.writeUInt32LE(crc ?? crc32(payload, crc32(b.subarray(0, 48))), 48);
+  return b;
+}
+
+/**
+ * The first 16 bytes of a record's header (magic, version, codec, lengths): what precedes the
+ * hash. With the hash they are the 48 bytes the CRC covers before the payload, so whoever
+ * hashes a payload can compute its record's CRC too (engine/block-hasher.ts) and hand it to
+ * encodeRecordHead.
+ */
+export function recordHeadPrefix(codec: number, stored: number, size: number): Buffer {
+  const b = Buffer.allocUnsafe(16);
+  writeHeadPrefix(b, codec, stored, size);
+  return b;
+}
+
+function writeHeadPrefix(b: Buffer, codec: number, stored: number, size: number): void {
   RECORD_MAGIC.copy(b, 0);
   b[4] = RECORD_VERSION;
   b[5] = codec;
   b.writeUInt16LE(0, 6);
-  b.writeUInt32LE(payload.byteLength, 8);
+  b.writeUInt32LE(stored, 8);
   b.writeUInt32LE(size, 12);
-  b.set(hash, 16);
-  b.writeUInt32LE(crc32(payload, crc32(b.subarray(0, 48))), 48);
-  return b;
 }
 
 /** Whether a record's CRC (header field) matches its first 48 header bytes and its payload. */

@@ -23,6 +23,7 @@ import { syncDir, ZERO_BLOCK } from '../log/index.js';
 import type { BlockIndex, BlockLocation } from '../projections/block-index.js';
 import { EngineError } from './engine-error.js';
 import { BlockCache, BufferPool, Mutex, PackFiles } from './block-files.js';
+import { blockHasher, transferable } from './block-hasher.js';
 import {
   CODEC_DEFLATE,
   CODEC_RAW,
@@ -39,6 +40,7 @@ import {
   encodeRecord,
   encodeRecordHead,
   recordCrcHolds,
+  recordHeadPrefix,
   encodeSynced,
   packFileName,
   parsePackFileName,
@@ -226,6 +228,8 @@ export class BlockStore {
   readonly #reading = new Map<string, Promise<Buffer>>();
   /** Blocks read ahead of a sequential read (prefetch), each until its read takes it. */
   readonly #ahead = new Map<string, Promise<Buffer>>();
+  /** Blocks that reads find in memory elsewhere (see heldElsewhere): prefetch leaves them alone. */
+  #elsewhere: ((key: string) => boolean) | null = null;
   readonly #dirty = new Set<number>();
   #dirDirty = false;
   #mark: SyncedMark | null = null;
@@ -332,6 +336,33 @@ export class BlockStore {
     return { hashes, written };
   }
 
+  /**
+   * Stores blocks that lie in one buffer the caller gives up (a message of blocks received
+   * from a peer), as stageMany stores blocks it keeps: `spans` are their [offset, length] in
+   * it. When `buffer` is an ArrayBuffer of its own, it moves to the block hasher's worker
+   * (engine/block-hasher.ts), which hashes the blocks and computes their records' CRCs off the
+   * event loop, and back; otherwise they are hashed as stageMany hashes. Returns the blocks
+   * as views of the buffer as it came back (the one given may be detached: use these), their
+   * hashes in order, and the write staging started (see stageMany).
+   */
+  async stageIn(buffer: ArrayBufferLike, spans: ReadonlyArray<readonly [number, number]>): Promise<{ blocks: Buffer[]; hashes: Uint8Array[]; written: Promise<void> | null }> {
+    this.#checkWritable();
+    let pre: { hashes: Buffer[]; crcs: number[] } | undefined;
+    let views: Buffer[];
+    if (blockHasher.usable && transferable(buffer) && spans.every(([, n]) => n <= this.#blockSize)) {
+      const prefixes = new Uint8Array(16 * spans.length);
+      spans.forEach(([, n], i) => prefixes.set(recordHeadPrefix(CODEC_RAW, n, n), 16 * i));
+      const got = await blockHasher.hash(buffer, spans, prefixes);
+      views = spans.map(([o, n]) => Buffer.from(got.buffer, o, n));
+      pre = { hashes: got.hashes, crcs: got.crcs };
+    } else {
+      views = spans.map(([o, n]) => Buffer.from(buffer, o, n));
+    }
+    const hashes = await this.#stage(views, false, false, true, pre);
+    const written = this.#queuedBytes >= this.#flushBytes ? this.#io.run(() => this.#flush()).then(() => undefined) : null;
+    return { blocks: views, hashes, written };
+  }
+
   /** Makes every block put so far durable. */
   async sync(): Promise<void> {
     this.#checkOpen();
@@ -345,7 +376,7 @@ export class BlockStore {
    * raw record's payload is that buffer itself, not a copy, and the store gives its hold back
    * once the record is written; a block not kept (held already, zeros, compressed) now.
    */
-  async #stage(blocks: readonly Uint8Array[], compress: boolean, owned = false, kept = false): Promise<Buffer[]> {
+  async #stage(blocks: readonly Uint8Array[], compress: boolean, owned = false, kept = false, pre?: { hashes: Buffer[]; crcs: number[] }): Promise<Buffer[]> {
     const out: Buffer[] = [];
     const todo: { data: Uint8Array; hash: Buffer; key: string }[] = [];
     const seen = new Set<string>();
@@ -364,8 +395,11 @@ export class BlockStore {
     }
     // Big blocks are hashed in the thread pool, in parallel, while the event loop serves
     // requests; small ones here (a thread-pool round trip costs more than hashing a few KiB).
+    // Blocks hashed already (stageIn) come with their records' CRCs.
     const zero = blocks.map((data) => data.byteLength === this.#blockSize && isZero(data));
-    const hashed = await Promise.all(blocks.map((data, i) => (zero[i] ? null : data.byteLength >= ASYNC_HASH_BYTES ? sha256Async(data) : sha256(data))));
+    const hashed = pre?.hashes ?? (await Promise.all(blocks.map((data, i) => (zero[i] ? null : data.byteLength >= ASYNC_HASH_BYTES ? sha256Async(data) : sha256(data)))));
+    const crcs = new Map<Uint8Array, number>();
+    if (pre !== undefined) blocks.forEach((data, i) => crcs.set(data, pre.crcs[i]!));
     for (const [i, data] of blocks.entries()) {
       if (zero[i]) {
         out.push(Buffer.from(ZERO_BLOCK));
@@ -403,10 +437,10 @@ export class BlockStore {
       const size = data.byteLength;
       if (z === null && (owned || kept)) {
         const payload = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-        const head = encodeRecordHead(hash, CODEC_RAW, payload, size);
+        const head = encodeRecordHead(hash, CODEC_RAW, payload, size, crcs.get(data));
         staged = { head, payload, owned, loc: this.#place([head, payload], hash, key, CODEC_RAW, size) };
       } else {
-        const rec = z === null ? encodeRecord(hash, CODEC_RAW, data, size) : encodeRecord(hash, CODEC_DEFLATE, z, size);
+        const rec = z === null ? encodeRecord(hash, CODEC_RAW, data, size, crcs.get(data)) : encodeRecord(hash, CODEC_DEFLATE, z, size);
         done(data);
         const head = rec.subarray(0, RECORD_HEADER_BYTES);
         const payload = rec.subarray(RECORD_HEADER_BYTES);
@@ -620,12 +654,23 @@ export class BlockStore {
     if (this.#closed || this.#broken !== null || (hash.byteLength === 32 && isZero(hash))) return;
     const key = hex(hash);
     if (this.#ahead.has(key) || this.#staged.has(key) || this.#reading.has(key) || this.#cache.get(key) !== undefined) return;
+    if (this.#elsewhere?.(key) === true) return;
     const h = Buffer.from(hash);
     if (this.#locate(h, key) === undefined) return;
     const p = this.#read(h, key);
     p.catch(() => undefined); // reported to the read that takes it
     this.#ahead.set(key, p);
     if (this.#ahead.size > MAX_AHEAD) this.#ahead.delete(this.#ahead.keys().next().value!);
+  }
+
+  /**
+   * Tells prefetch which blocks reads will find in memory without the store (by hex hash):
+   * the placement service's blocks fetched ahead of an Unreal read, which it hands to the
+   * read itself. Reading those from their pack again was a pack read and a CRC per block of
+   * an Unreal file streamed through the mount, for nothing.
+   */
+  heldElsewhere(held: ((key: string) => boolean) | null): void {
+    this.#elsewhere = held;
   }
 
   /**
@@ -1193,4 +1238,3 @@ function ioError(err: unknown, what: string): EngineError {
   if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return new EngineError('READ_ONLY', msg, { cause: err });
   return new EngineError('IO', msg, { cause: err });
 }
-

@@ -38,6 +38,13 @@ export interface PlacementOptions {
 
 const SETTINGS_EVERY_MS = 5000;
 const FLUSH_EVERY_MS = 5000;
+/**
+ * How long blocks served to peers wait to be noted in the served table, together: a peer
+ * streaming an Unreal file asks for 2 MiB at a time, and a table write (an LMDB commit) per
+ * message was a tenth of the serving side's event loop. Late is safe: until noted, a block
+ * only counts as not yet held by that peer (it stays protected a moment longer).
+ */
+const SERVED_EVERY_MS = 250;
 
 export class PlacementService {
   readonly #engine: Engine;
@@ -56,6 +63,9 @@ export class PlacementService {
   #lastEnforce: EnforceReport | null = null;
   /** fetcher.stats.blocks when the block store was last synced by the timer. */
   #syncedAt = 0;
+  /** Blocks served, by peer, not noted in the served table yet (see SERVED_EVERY_MS). */
+  readonly #served = new Map<string, Uint8Array[]>();
+  #servedSoon: NodeJS.Timeout | null = null;
 
   constructor(engine: Engine, opts: PlacementOptions = {}) {
     this.#engine = engine;
@@ -71,6 +81,9 @@ export class PlacementService {
       view: () => this.view(),
       disk: () => this.#disk(),
     });
+    // Blocks fetched ahead are handed to the reads from memory: the store's prefetch (the
+    // mount's sequential reads) need not read them back from their pack.
+    engine.blocks.heldElsewhere((key) => this.fetcher.fetching(key));
     this.realizer = new Realizer(engine, this.fetcher, {
       makeRoom: (bytes) => this.#makeRoom(bytes),
       ...(opts.log ? { log: opts.log } : {}),
@@ -165,7 +178,23 @@ export class PlacementService {
 
   /** Blocks were served to `peer`: it holds copies now. */
   served(peer: string, hashes: readonly Uint8Array[]): void {
-    if (hashes.length > 0) void this.#engine.projections.served.add(peer, hashes).catch(() => undefined);
+    if (hashes.length === 0 || this.#closed) return;
+    const list = this.#served.get(peer);
+    if (list === undefined) this.#served.set(peer, [...hashes]);
+    else for (const h of hashes) list.push(h);
+    if (this.#servedSoon === null) {
+      this.#servedSoon = setTimeout(() => void this.#noteServed(), SERVED_EVERY_MS);
+      this.#servedSoon.unref();
+    }
+  }
+
+  /** Writes the blocks served since the last time to the served table. */
+  async #noteServed(): Promise<void> {
+    if (this.#servedSoon !== null) clearTimeout(this.#servedSoon);
+    this.#servedSoon = null;
+    const all = [...this.#served];
+    this.#served.clear();
+    await Promise.all(all.map(([peer, hashes]) => this.#engine.projections.served.add(peer, hashes).catch(() => undefined)));
   }
 
   /** This peer marked node `id`. */
@@ -233,6 +262,7 @@ export class PlacementService {
   async enforce(room = 0): Promise<EnforceReport> {
     if (this.#closed) throw new PlacementError('CLOSED', 'the placement service is closed');
     await this.reloadSettings();
+    await this.#noteServed(); // what peers hold decides what may go
     const r = await this.cache.enforce({ room });
     this.#lastEnforce = r;
     return r;
@@ -256,6 +286,8 @@ export class PlacementService {
     for (const t of this.#timers) clearInterval(t);
     if (this.#enforceSoon !== null) clearTimeout(this.#enforceSoon);
     this.fetcher.close();
+    this.#engine.blocks.heldElsewhere(null);
+    await this.#noteServed();
     await this.realizer.close();
     await this.cache.idle();
     await this.cache.flush().catch(() => undefined);

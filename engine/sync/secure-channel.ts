@@ -221,6 +221,11 @@ export class SecureChannel {
     return this.#transcript;
   }
 
+  /** Messages received and not taken by receive() yet. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
   get error(): SyncError | null {
     return this.#error;
   }

@@ -53,6 +53,8 @@ function giveBack(batch: { read: Promise<Array<Buffer | null>> } | null): void {
 const POOLED_BLOCK = 32 * 1024;
 /** Blocks per `blocks` message (2 MiB of 128 KiB blocks). */
 const SERVE_BATCH = 16;
+/** `blocks` messages the receive loop may leave hashing while it takes the next ones. */
+const RECEIVE_AHEAD = 4;
 /** Writes of received blocks (a block store flush each, 8 MiB) that may run behind the receive loop. */
 const WRITES_BEHIND = 3;
 
@@ -123,6 +125,8 @@ export class Session {
   readonly #inflight = new Set<string>();
   /** Of those, blocks that arrived and are being checked and stored (they leave the window). */
   #storing = 0;
+  /** `blocks` messages being hashed and stored while the receive loop takes the next ones, oldest first. */
+  readonly #receiving: Promise<void>[] = [];
   /** Writes of received blocks started and not yet awaited (the blocks were readable before them), oldest first. */
   readonly #writing: Promise<void>[] = [];
   readonly #unavailable: Buffer[] = [];
@@ -171,7 +175,19 @@ export class Session {
       for (;;) {
         const raw = await this.channel.receive();
         if (raw === null) break;
-        await this.#handle(decodeMessage(raw));
+        const m = decodeMessage(raw);
+        if (m.type === 'blocks') {
+          const p = this.#onBlocks(m.blocks);
+          p.catch(() => undefined); // thrown where it is awaited, below
+          this.#receiving.push(p);
+        } else {
+          await this.#handle(m);
+        }
+        // Received blocks are hashed in a worker (stageIn): while more messages wait, take
+        // them, so that a few frames hash at once rather than one round trip at a time;
+        // else wait for those first, so that what follows sees them stored.
+        while (this.#receiving.length > 0 && (this.channel.queued === 0 || this.#receiving.length > RECEIVE_AHEAD)) await this.#receiving.shift();
+        if (this.#receiving.length > 0) continue;
         if (this.#closing) break;
         if (!this.#sentCaughtUp && this.#receiveComplete()) await this.#coverGaps();
         this.#checkCaughtUp();
@@ -192,6 +208,7 @@ export class Session {
       }
     } finally {
       this.#closing = true;
+      for (const p of this.#receiving.splice(0)) await p.catch(() => undefined);
       for (const t of this.#timers) clearInterval(t);
       for (const p of this.#pumps.values()) p.wake?.();
       this.#serveWake?.();
@@ -648,15 +665,19 @@ export class Session {
     // peer keeps sending meanwhile.
     this.#storing += blocks.length;
     this.#fillWindow();
+    // The hashes asked for, copied: storing may move the message's buffer away (stageIn).
+    const asked = blocks.map(([hash]) => Buffer.from(hash));
     let got: Uint8Array[];
+    let contents: Buffer[];
     let written: Promise<void> | null;
     try {
-      ({ hashes: got, written } = await this.#store(blocks.map(([, data]) => data)));
+      ({ hashes: got, contents, written } = await this.#store(blocks.map(([, data]) => data)));
     } finally {
       this.#storing -= blocks.length;
     }
     for (let i = 0; i < blocks.length; i++) {
-      const [hash, data] = blocks[i]!;
+      const hash = asked[i]!;
+      const data = contents[i]!;
       const k = hash.toString('hex');
       this.#inflight.delete(k);
       this.#wanted.delete(k);
@@ -682,14 +703,33 @@ export class Session {
   }
 
   /**
-   * Hashes and stages received blocks (readable at once); their hashes, in order, and the
-   * write that staging started (see stageMany), if any. A large block is copied into a buffer
-   * of the store's pool (`owned`) rather than kept as a view of its frame: the frame then
-   * dies young, and the pool's buffers are reused, where frames kept until the store writes
-   * them would be promoted and make V8 run a full GC every few MiB.
+   * Hashes and stages received blocks (readable at once); their hashes, in order, the blocks
+   * (as views to read them by from now on), and the write that staging started (see
+   * stageMany), if any.
+   *
+   * A message of large blocks whose buffer holds that message alone (the plaintext of its
+   * frame) is handed to the block store whole (stageIn): its blocks are hashed, with their
+   * records' CRCs, in the block hasher's worker, not on the event loop, which decrypts
+   * every frame and is what limits an Unreal read's stream, and they are stored as views of
+   * the frame, not copies. (The frame lives until its blocks are written and read; V8 runs
+   * its full collections by the external bytes allocated, which frames kept do not change.)
+   * Otherwise a large block is copied into a buffer of the store's pool (`owned`), and small
+   * ones are kept as they are. So are the one or two blocks of an answer to a read that
+   * waits (PRIORITY_REQUEST): hashing them here is quicker than the worker's round trip.
    */
-  async #store(contents: readonly Buffer[]): Promise<{ hashes: Uint8Array[]; written: Promise<void> | null }> {
+  async #store(contents: readonly Buffer[]): Promise<{ hashes: Uint8Array[]; contents: Buffer[]; written: Promise<void> | null }> {
     const blocks = this.#engine.blocks;
+    const frame = contents[0]?.buffer;
+    const whole = 5 + contents.reduce((n, c) => n + 36 + c.byteLength, 0); // messages.ts: a `blocks` message's bytes
+    if (
+      contents.length > PRIORITY_REQUEST && // a read waiting for one block: no round trip to the worker
+      frame !== undefined &&
+      frame.byteLength === whole &&
+      contents.every((c) => c.buffer === frame && c.byteLength >= POOLED_BLOCK && c.byteLength <= BLOCK_SIZE)
+    ) {
+      const r = await blocks.stageIn(frame, contents.map((c) => [c.byteOffset, c.byteLength] as const));
+      return { hashes: r.hashes, contents: r.blocks, written: r.written };
+    }
     const large: number[] = [];
     const small: number[] = [];
     contents.forEach((c, i) => (c.byteLength >= POOLED_BLOCK && c.byteLength <= BLOCK_SIZE ? large : small).push(i));
@@ -708,7 +748,7 @@ export class Session {
     large.forEach((i, k) => (hashes[i] = a.hashes[k]!));
     small.forEach((i, k) => (hashes[i] = b.hashes[k]!));
     const writes = [a.written, b.written].filter((w): w is Promise<void> => w !== null);
-    return { hashes, written: writes.length === 0 ? null : Promise.all(writes).then(() => undefined) };
+    return { hashes, contents: [...contents], written: writes.length === 0 ? null : Promise.all(writes).then(() => undefined) };
   }
 
   /** Takes the next batch to serve: reads waiting on the other side go first, in a message of their own. */

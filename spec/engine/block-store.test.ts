@@ -277,6 +277,38 @@ t.test('prefetch: a block read ahead is served from memory, once; absent and zer
   await s.close();
 });
 
+t.test('prefetch leaves alone the blocks heldElsewhere says reads find in memory', async (t) => {
+  const e = setup(t);
+  const r = rng(16);
+  const a = r(BS);
+  const b = r(BS);
+  const s0 = await e.open();
+  const [ha, hb] = await s0.putMany([a, b]);
+  await s0.close();
+  const s = await e.open();
+  const held = new Set([Buffer.from(ha!).toString('hex')]);
+  const asked: string[] = [];
+  s.heldElsewhere((key) => {
+    asked.push(key);
+    return held.has(key);
+  });
+  s.prefetch(ha!);
+  s.prefetch(hb!);
+  await new Promise((res) => setTimeout(res, 50));
+  t.same(asked.sort(), [Buffer.from(ha!).toString('hex'), Buffer.from(hb!).toString('hex')].sort(), 'both were asked about');
+  // Damage both records: the block read ahead comes from memory, the one held elsewhere was not read ahead.
+  for (const [h, d] of [[ha!, a], [hb!, b]] as const) {
+    const loc = e.index.get(h)!;
+    const fh = await openFile(join(e.dir, packFileName(loc.pack)), 'r+');
+    await fh.write(Buffer.from([0xff ^ d[100]!]), 0, 1, loc.offset + RECORD_HEADER_BYTES + 100);
+    await fh.close();
+  }
+  t.same(await s.getRange(hb!, 0, BS), b, 'the other block was read ahead');
+  await rejectsCode(t, s.get(ha!), 'BLOCK_CORRUPT');
+  s.heldElsewhere(null);
+  await s.close();
+});
+
 t.test('reindex: after the index is lost it equals the old index', async (t) => {
   const e = setup(t);
   const r = rng(8);
@@ -602,6 +634,49 @@ t.test('stageMany owned: pool buffers are staged without a copy and come back on
   const again = await e.open({ blockSize: BLOCK_SIZE });
   for (let i = 0; i < 3; i++) t.ok(Buffer.from(await again.get(hashes[i]!)).equals(data[i]!), `block ${i} after a reopen`);
   await again.close();
+});
+
+t.test('stageIn: blocks of a buffer given up are hashed with their records\' CRCs in the hasher\'s worker, and read back', async (t) => {
+  const e = setup(t);
+  const s = await e.open({ blockSize: BLOCK_SIZE, flushBytes: 2 * BLOCK_SIZE });
+  const r = rng(15);
+  // A received message: a few bytes of framing, then the blocks (the last one short).
+  const sizes = [BLOCK_SIZE, BLOCK_SIZE, 40_000];
+  const msg = Buffer.allocUnsafeSlow(7 + sizes.reduce((n, x) => n + x, 0));
+  const data = sizes.map((n) => r(n));
+  const spans: Array<[number, number]> = [];
+  let at = 7;
+  for (const d of data) {
+    d.copy(msg, at);
+    spans.push([at, d.byteLength]);
+    at += d.byteLength;
+  }
+  const { blocks, hashes, written } = await s.stageIn(msg.buffer, spans);
+  t.equal(msg.buffer.byteLength, 0, 'the buffer was moved to the worker (detached here)');
+  t.not(written, null, 'past the flush size: a write started');
+  for (let i = 0; i < data.length; i++) {
+    t.same(Buffer.from(hashes[i]!), sha256(data[i]!), `block ${i} is named by its SHA-256`);
+    t.ok(blocks[i]!.equals(data[i]!), `block ${i} is handed back as a view of the returned buffer`);
+    t.ok(Buffer.from(await s.get(hashes[i]!)).equals(data[i]!), `block ${i} reads back before it is written`);
+  }
+  await written;
+  await s.sync();
+  await s.close();
+  // get checks each record's CRC: the CRCs the worker computed are the records' own.
+  const again = await e.open({ blockSize: BLOCK_SIZE });
+  for (let i = 0; i < data.length; i++) t.ok(Buffer.from(await again.get(sha256(data[i]!))).equals(data[i]!), `block ${i} after a reopen (CRC holds)`);
+  // A buffer that cannot move (Node's allocation pool): hashed here, kept in place.
+  const small = Buffer.from(r(3000));
+  const pooled = Buffer.allocUnsafe(3000);
+  small.copy(pooled);
+  const kept = await again.stageIn(pooled.buffer, [[pooled.byteOffset, 3000]]);
+  t.ok(pooled.buffer.byteLength > 0, 'a pool slice is not moved');
+  t.same(Buffer.from(kept.hashes[0]!), sha256(small));
+  await again.sync();
+  await again.close();
+  const third = await e.open({ blockSize: BLOCK_SIZE });
+  t.ok(Buffer.from(await third.get(sha256(small))).equals(small), 'the small block reads back');
+  await third.close();
 });
 
 t.test('get pooled: a raw block read from its pack lands in a pool buffer; the rest come as get gives them', async (t) => {

@@ -43,6 +43,11 @@ t.test('an Unreal file reads correctly, fetching only the blocks a read touches'
   for (let off = 0; off < data.byteLength; off += BLOCK_SIZE) out.push(await readAt(b, '/home/big.bin', off, BLOCK_SIZE));
   t.ok(Buffer.concat(out).equals(data), 'the whole file streams right');
   t.equal(presence(b, '/home/big.bin').presence, 'all', 'and is all here now');
+  // a notes what it served in batches; a cache check sees every block b holds from it.
+  await a.engine.placement!.enforce();
+  const blocks = b.engine.projections.content.row(id)!.blocks;
+  const servedTo = Array.from({ length: blocks.byteLength / 32 }, (_, i) => a.engine.projections.served.peers(blocks.subarray(i * 32, i * 32 + 32)));
+  t.ok(servedTo.every((peers) => peers.includes(b.key)), 'a noted every block it served to b');
   t.same(a.logs, [], `nothing went wrong on a: ${a.logs.join('\n')}`);
   t.same(b.logs, [], `nothing went wrong on b: ${b.logs.join('\n')}`);
 });

@@ -1,0 +1,133 @@
+/**
+ * Hashing received blocks off the event loop: one worker thread that computes, for blocks
+ * lying in one buffer (a sync message: a peer's blocks, back to back), their SHA-256 and the
+ * CRC-32 of the raw record that will store each (spec/block-format.md: the CRC covers the
+ * record's first 48 header bytes, which end with the hash, then the payload). The buffer is
+ * moved to the worker and back (transferred, not copied), so the event loop only posts a
+ * few numbers per block.
+ *
+ * Why: receiving an Unreal file over loopback, the event loop of the receiving peer is what
+ * limits the stream (it also decrypts every frame). WebCrypto's digest, which hashed
+ * received blocks in the thread pool before, first copies each block into a fresh native
+ * buffer on the event loop, and the record's CRC was computed there too: together about a
+ * quarter of that thread (measured with --cpu-prof, tools/bench/placement.ts).
+ *
+ * The worker knows nothing of the record format: it is handed each record's 16-byte header
+ * prefix (block-pack.ts recordHeadPrefix) and computes crc32(payload, crc32(prefix || hash)).
+ * The worker is plain CommonJS run with `eval`, like log/signature-pool.ts's.
+ */
+import { Worker } from 'node:worker_threads';
+
+export interface HashedSpans {
+  /** The buffer, back from the worker (the one handed over is detached). */
+  readonly buffer: ArrayBuffer;
+  readonly hashes: Buffer[];
+  /** CRC-32 of prefix || hash || payload of each span: its raw record's CRC field. */
+  readonly crcs: number[];
+}
+
+interface Job {
+  readonly resolve: (out: HashedSpans) => void;
+  readonly reject: (err: Error) => void;
+}
+
+const SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
+const { crc32 } = require('node:zlib');
+const head = Buffer.alloc(48);
+parentPort.on('message', ({ id, buffer, spans, prefixes }) => {
+  const n = spans.length / 2;
+  const out = Buffer.allocUnsafe(n * 36);
+  for (let i = 0; i < n; i++) {
+    const data = new Uint8Array(buffer, spans[2 * i], spans[2 * i + 1]);
+    const hash = createHash('sha256').update(data).digest();
+    head.set(prefixes.subarray(i * 16, i * 16 + 16), 0);
+    head.set(hash, 16);
+    hash.copy(out, i * 36);
+    out.writeUInt32LE(crc32(data, crc32(head)), i * 36 + 32);
+  }
+  parentPort.postMessage({ id, buffer, out }, [buffer, out.buffer]);
+});
+`;
+
+/**
+ * Whether a buffer can be moved to the worker: an ArrayBuffer (not shared memory) larger than
+ * Node's allocation pool (so not that pool, which other buffers share).
+ */
+export function transferable(buffer: ArrayBufferLike): buffer is ArrayBuffer {
+  return buffer instanceof ArrayBuffer && buffer.byteLength > 64 * 1024;
+}
+
+class BlockHasher {
+  #worker: Worker | null = null;
+  #failed = false;
+  #next = 0;
+  readonly #jobs = new Map<number, Job>();
+
+  /** False once the worker failed: callers hash on the event loop. */
+  get usable(): boolean {
+    return !this.#failed;
+  }
+
+  #start(): Worker {
+    if (this.#worker !== null) return this.#worker;
+    const w = new Worker(SOURCE, { eval: true, name: 'realize-block-hasher' });
+    w.unref();
+    w.on('message', ({ id, buffer, out }: { id: number; buffer: ArrayBuffer; out: Uint8Array }) => {
+      const job = this.#jobs.get(id);
+      if (job === undefined) return;
+      this.#jobs.delete(id);
+      if (this.#jobs.size === 0) w.unref();
+      const res = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+      const hashes: Buffer[] = [];
+      const crcs: number[] = [];
+      for (let at = 0; at < res.byteLength; at += 36) {
+        hashes.push(res.subarray(at, at + 32));
+        crcs.push(res.readUInt32LE(at + 32));
+      }
+      job.resolve({ buffer, hashes, crcs });
+    });
+    const fail = (err: Error): void => {
+      this.#failed = true;
+      this.#worker = null;
+      for (const job of this.#jobs.values()) job.reject(err);
+      this.#jobs.clear();
+    };
+    w.on('error', fail);
+    w.on('exit', (code) => fail(new Error(`the block hasher exited (${code})`)));
+    this.#worker = w;
+    return w;
+  }
+
+  /**
+   * SHA-256 and raw-record CRC of the blocks at `spans` ([offset, length] pairs) of `buffer`,
+   * `prefixes` holding each one's 16-byte record header prefix. `buffer` is moved to the
+   * worker: it is detached until the result hands it back. Rejects when the worker failed
+   * (the buffer is lost with it).
+   */
+  hash(buffer: ArrayBuffer, spans: ReadonlyArray<readonly [number, number]>, prefixes: Uint8Array): Promise<HashedSpans> {
+    if (this.#failed) return Promise.reject(new Error('the block hasher failed'));
+    let w: Worker;
+    try {
+      w = this.#start();
+    } catch (err) {
+      this.#failed = true;
+      return Promise.reject(err as Error);
+    }
+    const id = this.#next++;
+    const flat = new Float64Array(spans.length * 2);
+    spans.forEach(([o, n], i) => {
+      flat[2 * i] = o;
+      flat[2 * i + 1] = n;
+    });
+    return new Promise<HashedSpans>((resolve, reject) => {
+      this.#jobs.set(id, { resolve, reject });
+      if (this.#jobs.size === 1) w.ref(); // a job under way keeps the process alive, as thread-pool work does
+      w.postMessage({ id, buffer, spans: flat, prefixes }, [buffer, flat.buffer, prefixes.buffer as ArrayBuffer]);
+    });
+  }
+}
+
+/** The process's one block hasher (its worker starts on first use). */
+export const blockHasher = new BlockHasher();
