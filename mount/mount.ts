@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import Fuse from 'fuse-native';
 import { WriteCache, type Engine, type Snapshot } from '../engine/index.js';
 import { FdTable } from './fd-table.js';
+import { KernelPages } from './kernel-pages.js';
 import { isFuseMounted, probeMount, unmountPath } from './mount-table.js';
 import { makeOps } from './ops.js';
 import { MountError } from './mount-error.js';
@@ -41,10 +42,12 @@ export class Mount {
     this.mountpoint = mountpoint;
     this.#log = opts.log ?? (() => undefined);
     this.#pollMs = opts.pollMs ?? 1000;
-    this.cache = new WriteCache(engine);
+    const pages = new KernelPages();
+    this.cache = new WriteCache(engine, { onStored: (id, r) => pages.stored(id, r.sources, r.before, r.after) });
     const readOnly = opts.readOnly === true || engine.readOnly || opts.at !== undefined;
     const ops = makeOps(engine, this.cache, new FdTable(), {
       readOnly,
+      pages,
       ...(opts.at ? { reader: opts.at } : {}),
       onInternalError: (op, err) => this.#log(`realize mount: ${op} failed: ${(err as Error)?.stack ?? String(err)}`),
     });
@@ -58,7 +61,8 @@ export class Mount {
       fsname: 'realize',
       subtype: 'realize',
       timeout: false,
-      options: ['use_ino', 'hard_remove', 'auto_cache', `attr_timeout=${attr}`, `entry_timeout=${entry}`, ...(readOnly ? ['ro'] : [])],
+      // No auto_cache: open decides whether the kernel keeps a file's pages (kernel-pages.ts).
+      options: ['use_ino', 'hard_remove', `attr_timeout=${attr}`, `entry_timeout=${entry}`, ...(readOnly ? ['ro'] : [])],
     });
     this.#ended = new Promise((r) => (this.#end = r));
   }
