@@ -77,6 +77,13 @@ export interface WriteCacheOptions {
   readonly clearTimer?: (t: unknown) => void;
   /** Told after each flush that stored data (see StoredReport). */
   readonly onStored?: (id: NodeId, report: StoredReport) => void;
+  /**
+   * Runs `fn` with every write taken in ahead of this cache's API (the mount's staged writes)
+   * handed over first and none taken in meanwhile: blocks leave memory only inside it, and
+   * onShrink tells which file's appendFrom may have moved.
+   */
+  readonly exclusive?: <T>(fn: () => T) => T;
+  readonly onShrink?: (id: NodeId) => void;
 }
 
 interface Block {
@@ -118,6 +125,8 @@ export class WriteCache {
   readonly #setTimer: NonNullable<WriteCacheOptions['setTimer']>;
   readonly #clearTimer: NonNullable<WriteCacheOptions['clearTimer']>;
   readonly #onStored: WriteCacheOptions['onStored'];
+  readonly #exclusive: NonNullable<WriteCacheOptions['exclusive']>;
+  readonly #onShrink: WriteCacheOptions['onShrink'];
   #total = 0;
   /** Where the last read of each file ended (see #readAhead). */
   readonly #readEnds = new Map<NodeId, number>();
@@ -130,6 +139,49 @@ export class WriteCache {
     this.#setTimer = opts.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
     this.#clearTimer = opts.clearTimer ?? ((t) => clearTimeout(t as NodeJS.Timeout));
     this.#onStored = opts.onStored;
+    this.#exclusive = opts.exclusive ?? ((fn) => fn());
+    this.#onShrink = opts.onShrink;
+  }
+
+  /** The whole cache holds more than its bound: writers should wait (see relieve). */
+  get overBound(): boolean {
+    return this.#total >= this.#totalBound;
+  }
+
+  /** Starts flushing the biggest branch when the cache is over its bound. */
+  relieve(): void {
+    if (this.overBound) void this.#drainSome();
+  }
+
+  /**
+   * The offset from which any write of the file needs nothing read first: every block from
+   * there to the end is in memory (or there is none). It stays so until onShrink names the
+   * file. Null when no such offset is kept (the file was cut in memory).
+   */
+  appendFrom(id: NodeId): number | null {
+    const b = this.#branches.get(id);
+    if (b === undefined) {
+      const row = this.#engine.projections.content.row(id);
+      return row === undefined ? null : Math.ceil(row.size / BLOCK_SIZE) * BLOCK_SIZE;
+    }
+    if (b.floor !== Infinity) return null;
+    let j = Math.ceil(b.size / BLOCK_SIZE);
+    const end = j;
+    while (j > 0 && end - j < 256 && (b.dirty.has(j - 1) || b.inflight.has(j - 1))) j--;
+    return j * BLOCK_SIZE;
+  }
+
+  /**
+   * A write that must land now, whatever the cache holds (the mount's staged writes, already
+   * acknowledged): false, and nothing done, only when it needs current content read first
+   * (never at or past appendFrom).
+   */
+  writeStaged(id: NodeId, offset: number, data: Uint8Array, source = 0): boolean {
+    if (data.byteLength === 0) return true;
+    const b = this.#branch(id);
+    if (this.#needsBase(b, offset, offset + data.byteLength)) return false;
+    this.#copyIn(id, b, offset, data, source);
+    return true;
   }
 
   /** Dirty bytes held in memory across all files. */
@@ -169,10 +221,13 @@ export class WriteCache {
     if (b === undefined || !this.#detached(id)) return;
     if (b.timer !== null) this.#clearTimer(b.timer);
     b.timer = null;
-    for (const blk of b.dirty.values()) this.#release(b, blk);
-    b.dirty.clear();
-    // Inflight blocks belong to the flush under way; it drops them when it ends.
-    this.#branches.delete(id);
+    this.#exclusive(() => {
+      for (const blk of b.dirty.values()) this.#release(b, blk);
+      b.dirty.clear();
+      // Inflight blocks belong to the flush under way; it drops them when it ends.
+      this.#branches.delete(id);
+      this.#onShrink?.(id);
+    });
   }
 
   #branch(id: NodeId): Branch {
@@ -359,20 +414,23 @@ export class WriteCache {
     if (this.#detached(id) && this.#engine.projections.content.row(id) !== undefined) {
       const b = this.#branch(id);
       while (b.flushing !== null) await b.flushing;
-      for (const [i, block] of b.dirty) {
-        const blockStart = i * BLOCK_SIZE;
-        if (blockStart >= size) {
-          b.dirty.delete(i);
-          giveBuffer(block.buf);
-          b.bytes -= BLOCK_SIZE;
-          this.#total -= BLOCK_SIZE;
-        } else if (block.len > size - blockStart) {
-          block.len = size - blockStart;
+      this.#exclusive(() => {
+        for (const [i, block] of b.dirty) {
+          const blockStart = i * BLOCK_SIZE;
+          if (blockStart >= size) {
+            b.dirty.delete(i);
+            giveBuffer(block.buf);
+            b.bytes -= BLOCK_SIZE;
+            this.#total -= BLOCK_SIZE;
+          } else if (block.len > size - blockStart) {
+            block.len = size - blockStart;
+          }
         }
-      }
-      b.floor = Math.min(b.floor, size);
-      b.size = size;
-      b.mtime = this.#engine.env.now();
+        b.floor = Math.min(b.floor, size);
+        b.size = size;
+        b.mtime = this.#engine.env.now();
+        this.#onShrink?.(id);
+      });
       return;
     }
     await this.flush(id);
@@ -437,7 +495,7 @@ export class WriteCache {
           // Handed over, not copied: the store holds each buffer until its record is written,
           // the branch until the write event is applied (reads are served from it meanwhile).
           for (const c of contents) blockBuffers.hold(c);
-          const hashes = await this.#engine.blocks.putMany(contents, { owned: true });
+          const hashes = await this.#engine.blocks.putMany(contents, { owned: true, hashHere: true });
           try {
             const blocks = taken.map(([i], k) => [i, hashes[k]!] as const);
             const { commit, times } = extra;
@@ -457,18 +515,24 @@ export class WriteCache {
       } catch (err) {
         // Nothing was named: the blocks go back (unless written again meanwhile, which copied them).
         for (const s of sources) b.sources.add(s);
-        for (const [i, blk] of taken) {
-          b.inflight.delete(i);
-          if (!b.dirty.has(i) && this.#branches.get(id) === b) this.#reclaim(b, i, blk);
-          else this.#release(b, blk);
-        }
+        this.#exclusive(() => {
+          for (const [i, blk] of taken) {
+            b.inflight.delete(i);
+            if (!b.dirty.has(i) && this.#branches.get(id) === b) this.#reclaim(b, i, blk);
+            else this.#release(b, blk);
+          }
+          this.#onShrink?.(id);
+        });
         throw err;
       }
-      for (const [i, blk] of taken) {
-        b.inflight.delete(i);
-        if (!stored && !b.dirty.has(i) && this.#branches.get(id) === b) this.#reclaim(b, i, blk); // unlinked: kept in memory
-        else this.#release(b, blk);
-      }
+      this.#exclusive(() => {
+        for (const [i, blk] of taken) {
+          b.inflight.delete(i);
+          if (!stored && !b.dirty.has(i) && this.#branches.get(id) === b) this.#reclaim(b, i, blk); // unlinked: kept in memory
+          else this.#release(b, blk);
+        }
+        this.#onShrink?.(id);
+      });
       if (!stored) {
         for (const s of sources) b.sources.add(s); // kept in memory, still theirs
         return false;

@@ -44,6 +44,14 @@ export class FdTable {
     return { file, last: n <= 0 };
   }
 
+  /** The handles open on the node. */
+  handlesOf(id: NodeId): number[] {
+    if (!this.#perNode.has(id)) return [];
+    const out: number[] = [];
+    for (const [fd, f] of this.#open) if (f.id === id) out.push(fd);
+    return out;
+  }
+
   /** Handles open on the node. */
   count(id: NodeId): number {
     return this.#perNode.get(id) ?? 0;

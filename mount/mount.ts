@@ -9,6 +9,7 @@ import Fuse from 'fuse-native';
 import { WriteCache, type Engine, type Snapshot } from '../engine/index.js';
 import { FdTable } from './fd-table.js';
 import { KernelPages } from './kernel-pages.js';
+import { StagedWrites } from './staged-writes.js';
 import { isFuseMounted, probeMount, unmountPath } from './mount-table.js';
 import { makeOps } from './ops.js';
 import { MountError } from './mount-error.js';
@@ -31,6 +32,7 @@ export class Mount {
   readonly mountpoint: string;
   readonly cache: WriteCache;
   readonly #fuse: Fuse;
+  readonly #staged: StagedWrites | undefined;
   readonly #log: (line: string) => void;
   readonly #pollMs: number;
   #stopping: Promise<void> | null = null;
@@ -43,11 +45,17 @@ export class Mount {
     this.#log = opts.log ?? (() => undefined);
     this.#pollMs = opts.pollMs ?? 1000;
     const pages = new KernelPages();
-    this.cache = new WriteCache(engine, { onStored: (id, r) => pages.stored(id, r.sources, r.before, r.after) });
     const readOnly = opts.readOnly === true || engine.readOnly || opts.at !== undefined;
+    const staged = readOnly ? undefined : new StagedWrites();
+    this.#staged = staged;
+    this.cache = new WriteCache(engine, {
+      onStored: (id, r) => pages.stored(id, r.sources, r.before, r.after),
+      ...(staged ? { exclusive: staged.exclusive, onShrink: staged.shrunk } : {}),
+    });
     const ops = makeOps(engine, this.cache, new FdTable(), {
       readOnly,
       pages,
+      ...(staged ? { staged } : {}),
       ...(opts.at ? { reader: opts.at } : {}),
       onInternalError: (op, err) => this.#log(`realize mount: ${op} failed: ${(err as Error)?.stack ?? String(err)}`),
     });
@@ -109,12 +117,14 @@ export class Mount {
       if (this.#poll) clearInterval(this.#poll);
       let failure: unknown = null;
       try {
+        this.#staged?.settle(); // acknowledged writes still waiting on the FUSE side
         await this.cache.flushAll();
       } catch (err) {
         failure = err;
       }
       await new Promise<void>((res) => this.#fuse.unmount(() => res()));
       if (await isFuseMounted(this.mountpoint).catch(() => false)) await unmountPath(this.mountpoint, true).catch(() => undefined);
+      this.#staged?.stop();
       await this.cache.flushAll().catch((err: unknown) => (failure ??= err));
       this.#end();
       if (failure) throw failure;

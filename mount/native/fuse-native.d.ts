@@ -206,6 +206,19 @@ declare module 'fuse-native' {
      * await on real I/O), never another request's caller.
      */
     static context (): Fuse.Context | null
+    /**
+     * Staged writes: a write through a handle with a window, at or past its offset, is answered
+     * on the FUSE thread and handed to drain(data, records) in order, before any later request
+     * reaches a handler. records: (fh, offset, length, offset in data, kernel node id) as
+     * doubles; both buffers are valid during the call only.
+     */
+    static stageSetup (drain: (data: Buffer, records: Buffer) => void): void
+    /** Writes through fh at offset >= from may be staged from now on; from < 0 ends that. */
+    static stageWindow (fh: number, from: number): void
+    /** Staging on or off for every handle. */
+    static stageEnabled (on: boolean): void
+    /** Hands every staged write to drain, then runs fn while no write can be staged. */
+    static stageExclusive<T> (fn: () => T): T
     /** Lazy unmount of any FUSE mount (fusermount -uz / diskutil unmount force). */
     static unmount (mnt: string, cb: (err: Error | null) => void): void
     static isConfigured (cb: (err: Error | null, configured?: boolean) => void): void
