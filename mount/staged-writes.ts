@@ -1,7 +1,9 @@
 /**
  * Writes the patched fuse-native answers on its own FUSE threads (staged) and hands to JS in
  * batches, instead of a round trip through the JS thread per request: dd bs=4k makes 262,144
- * write requests a GiB, and the round trip, not the copy, was their cost.
+ * write requests a GiB, and the round trip, not the copy, was their cost; a writer of 1 MiB
+ * requests no longer waits while the JS thread hashes and stores the blocks of a flush (up to
+ * the native side's 16 MiB buffer).
  *
  * A staged write is acknowledged before JS has seen it, so taking it in must never fail nor
  * wait: the native side stages a write only at or past its handle's window, which is set here
