@@ -298,7 +298,7 @@ export class BlockStore {
    * readable at once) and written when enough are queued or at sync(): ten thousand small
    * files make a few large writes, not ten thousand small ones.
    */
-  async putMany(blocks: readonly Uint8Array[], opts: { compress?: boolean; owned?: boolean } = {}): Promise<Uint8Array[]> {
+  async putMany(blocks: readonly Uint8Array[], opts: { compress?: boolean; owned?: boolean; hashHere?: boolean } = {}): Promise<Uint8Array[]> {
     if (opts.owned === true) {
       try {
         this.#checkWritable();
@@ -309,7 +309,7 @@ export class BlockStore {
     } else {
       this.#checkWritable();
     }
-    const hashes = await this.#stage(blocks, opts.compress === true, opts.owned === true);
+    const hashes = await this.#stage(blocks, opts.compress === true, opts.owned === true, false, { hashHere: opts.hashHere === true });
     if (this.#queuedBytes >= this.#flushBytes) await this.#io.run(() => this.#flush());
     return hashes;
   }
@@ -358,7 +358,7 @@ export class BlockStore {
     } else {
       views = spans.map(([o, n]) => Buffer.from(buffer, o, n));
     }
-    const hashes = await this.#stage(views, false, false, true, pre);
+    const hashes = await this.#stage(views, false, false, true, { pre });
     const written = this.#queuedBytes >= this.#flushBytes ? this.#io.run(() => this.#flush()).then(() => undefined) : null;
     return { blocks: views, hashes, written };
   }
@@ -376,7 +376,8 @@ export class BlockStore {
    * raw record's payload is that buffer itself, not a copy, and the store gives its hold back
    * once the record is written; a block not kept (held already, zeros, compressed) now.
    */
-  async #stage(blocks: readonly Uint8Array[], compress: boolean, owned = false, kept = false, pre?: { hashes: Buffer[]; crcs: number[] }): Promise<Buffer[]> {
+  async #stage(blocks: readonly Uint8Array[], compress: boolean, owned = false, kept = false, how: { pre?: { hashes: Buffer[]; crcs: number[] }; hashHere?: boolean } = {}): Promise<Buffer[]> {
+    const { pre, hashHere = false } = how;
     const out: Buffer[] = [];
     const todo: { data: Uint8Array; hash: Buffer; key: string }[] = [];
     const seen = new Set<string>();
@@ -397,7 +398,10 @@ export class BlockStore {
     // requests; small ones here (a thread-pool round trip costs more than hashing a few KiB).
     // Blocks hashed already (stageIn) come with their records' CRCs.
     const zero = blocks.map((data) => data.byteLength === this.#blockSize && isZero(data));
-    const hashed = pre?.hashes ?? (await Promise.all(blocks.map((data, i) => (zero[i] ? null : data.byteLength >= ASYNC_HASH_BYTES ? sha256Async(data) : sha256(data)))));
+    // hashHere (the mount's write cache): on this thread. WebCrypto copies each block into a
+    // fresh allocation before hashing it in the pool: measured on 128 KiB blocks, that costs
+    // this thread about as much as hashing them here, and doubles the CPU the machine spends.
+    const hashed = pre?.hashes ?? (await Promise.all(blocks.map((data, i) => (zero[i] ? null : !hashHere && data.byteLength >= ASYNC_HASH_BYTES ? sha256Async(data) : sha256(data)))));
     const crcs = new Map<Uint8Array, number>();
     if (pre !== undefined) blocks.forEach((data, i) => crcs.set(data, pre.crcs[i]!));
     for (const [i, data] of blocks.entries()) {

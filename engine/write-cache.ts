@@ -35,6 +35,30 @@ function giveBuffer(buf: Buffer): void {
   blockBuffers.give(buf);
 }
 
+/**
+ * The content of file `id` as the projections hold it now, as a string that changes whenever
+ * a write or truncate event is applied to it (its apply position) or its size changes; null
+ * when the file has none or its bytes live outside the projections (famfs extents on a shared
+ * device), where no token can vouch for them.
+ */
+export function contentToken(engine: Engine, id: NodeId): string | null {
+  const p = engine.projections;
+  if (p.famfs.extents(id) !== undefined) return null;
+  const row = p.content.row(id);
+  return row === undefined ? null : `${row.last ?? ''}/${row.size}`;
+}
+
+/**
+ * What a flush reports (WriteCacheOptions.onStored): the data written by `sources` (as the
+ * writers named them) turned the file's content from `before` into `after`, with no other
+ * entry applied in between; `after` is null when that cannot be vouched for.
+ */
+export interface StoredReport {
+  readonly sources: ReadonlySet<number>;
+  readonly before: string | null;
+  readonly after: string | null;
+}
+
 /** What a flush's write event may carry in its entry. */
 export interface FlushExtra {
   readonly commit?: boolean;
@@ -51,6 +75,15 @@ export interface WriteCacheOptions {
   /** A timer with refresh() (Node's) is restarted in place by each write; others are cleared and set again. */
   readonly setTimer?: (fn: () => void, ms: number) => { unref?: () => void; refresh?: () => unknown };
   readonly clearTimer?: (t: unknown) => void;
+  /** Told after each flush that stored data (see StoredReport). */
+  readonly onStored?: (id: NodeId, report: StoredReport) => void;
+  /**
+   * Runs `fn` with every write taken in ahead of this cache's API (the mount's staged writes)
+   * handed over first and none taken in meanwhile: blocks leave memory only inside it, and
+   * onShrink tells which file's appendFrom may have moved.
+   */
+  readonly exclusive?: <T>(fn: () => T) => T;
+  readonly onShrink?: (id: NodeId) => void;
 }
 
 interface Block {
@@ -78,6 +111,8 @@ interface Branch {
   error: Error | null;
   /** Writes in progress: the branch is not dropped under them (they may still add blocks). */
   writers: number;
+  /** Who wrote the data in `dirty` (the `source` writes name), for StoredReport. */
+  sources: Set<number>;
 }
 
 export class WriteCache {
@@ -89,6 +124,9 @@ export class WriteCache {
   readonly #restMs: number;
   readonly #setTimer: NonNullable<WriteCacheOptions['setTimer']>;
   readonly #clearTimer: NonNullable<WriteCacheOptions['clearTimer']>;
+  readonly #onStored: WriteCacheOptions['onStored'];
+  readonly #exclusive: NonNullable<WriteCacheOptions['exclusive']>;
+  readonly #onShrink: WriteCacheOptions['onShrink'];
   #total = 0;
   /** Where the last read of each file ended (see #readAhead). */
   readonly #readEnds = new Map<NodeId, number>();
@@ -100,6 +138,50 @@ export class WriteCache {
     this.#restMs = opts.restMs ?? 2000;
     this.#setTimer = opts.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
     this.#clearTimer = opts.clearTimer ?? ((t) => clearTimeout(t as NodeJS.Timeout));
+    this.#onStored = opts.onStored;
+    this.#exclusive = opts.exclusive ?? ((fn) => fn());
+    this.#onShrink = opts.onShrink;
+  }
+
+  /** The whole cache holds more than its bound: writers should wait (see relieve). */
+  get overBound(): boolean {
+    return this.#total >= this.#totalBound;
+  }
+
+  /** Starts flushing the biggest branch when the cache is over its bound. */
+  relieve(): void {
+    if (this.overBound) void this.#drainSome();
+  }
+
+  /**
+   * The offset from which any write of the file needs nothing read first: every block from
+   * there to the end is in memory (or there is none). It stays so until onShrink names the
+   * file. Null when no such offset is kept (the file was cut in memory).
+   */
+  appendFrom(id: NodeId): number | null {
+    const b = this.#branches.get(id);
+    if (b === undefined) {
+      const row = this.#engine.projections.content.row(id);
+      return row === undefined ? null : Math.ceil(row.size / BLOCK_SIZE) * BLOCK_SIZE;
+    }
+    if (b.floor !== Infinity) return null;
+    let j = Math.ceil(b.size / BLOCK_SIZE);
+    const end = j;
+    while (j > 0 && end - j < 256 && (b.dirty.has(j - 1) || b.inflight.has(j - 1))) j--;
+    return j * BLOCK_SIZE;
+  }
+
+  /**
+   * A write that must land now, whatever the cache holds (the mount's staged writes, already
+   * acknowledged): false, and nothing done, only when it needs current content read first
+   * (never at or past appendFrom).
+   */
+  writeStaged(id: NodeId, offset: number, data: Uint8Array, source = 0): boolean {
+    if (data.byteLength === 0) return true;
+    const b = this.#branch(id);
+    if (this.#needsBase(b, offset, offset + data.byteLength)) return false;
+    this.#copyIn(id, b, offset, data, source);
+    return true;
   }
 
   /** Dirty bytes held in memory across all files. */
@@ -139,10 +221,13 @@ export class WriteCache {
     if (b === undefined || !this.#detached(id)) return;
     if (b.timer !== null) this.#clearTimer(b.timer);
     b.timer = null;
-    for (const blk of b.dirty.values()) this.#release(b, blk);
-    b.dirty.clear();
-    // Inflight blocks belong to the flush under way; it drops them when it ends.
-    this.#branches.delete(id);
+    this.#exclusive(() => {
+      for (const blk of b.dirty.values()) this.#release(b, blk);
+      b.dirty.clear();
+      // Inflight blocks belong to the flush under way; it drops them when it ends.
+      this.#branches.delete(id);
+      this.#onShrink?.(id);
+    });
   }
 
   #branch(id: NodeId): Branch {
@@ -150,26 +235,29 @@ export class WriteCache {
     if (b === undefined) {
       const row = this.#engine.projections.content.row(id);
       if (row === undefined) throw new EngineError('NOT_FOUND', `no such file: ${id}`);
-      b = { size: row.size, floor: Infinity, mtime: 0, dirty: new Map(), inflight: new Map(), bytes: 0, timer: null, flushing: null, error: null, writers: 0 };
+      b = { size: row.size, floor: Infinity, mtime: 0, dirty: new Map(), inflight: new Map(), bytes: 0, timer: null, flushing: null, error: null, writers: 0, sources: new Set() };
       this.#branches.set(id, b);
     }
     return b;
   }
 
-  /** Writes into the branch. Resolves once the bytes are in memory (not durable). */
-  async write(id: NodeId, offset: number, data: Uint8Array): Promise<void> {
+  /**
+   * Writes into the branch. Resolves once the bytes are in memory (not durable). `source`
+   * names the writer, for StoredReport (the mount passes the kernel's inode).
+   */
+  async write(id: NodeId, offset: number, data: Uint8Array, source = 0): Promise<void> {
     if (data.byteLength === 0) return;
     const b = this.#branch(id);
     b.writers++;
     try {
-      await this.#writeInto(id, b, offset, data);
+      await this.#writeInto(id, b, offset, data, source);
     } finally {
       b.writers--;
     }
     if (this.#total >= this.#totalBound) await this.#drainSome();
   }
 
-  async #writeInto(id: NodeId, b: Branch, offset: number, data: Uint8Array): Promise<void> {
+  async #writeInto(id: NodeId, b: Branch, offset: number, data: Uint8Array, source: number): Promise<void> {
     const end = offset + data.byteLength;
     const first = Math.floor(offset / BLOCK_SIZE);
     const last = Math.floor((end - 1) / BLOCK_SIZE);
@@ -195,7 +283,7 @@ export class WriteCache {
         }
       }
     }
-    this.#copyIn(id, b, offset, data);
+    this.#copyIn(id, b, offset, data, source);
   }
 
   /** Whether a write of [offset, end) needs a block's current content read first (it is partly covered, not in memory). */
@@ -216,18 +304,19 @@ export class WriteCache {
    * every FUSE write): done before returning, without a promise. False when it must wait
    * (a read of current content, or the cache over its bound): then call write().
    */
-  writeNow(id: NodeId, offset: number, data: Uint8Array): boolean {
+  writeNow(id: NodeId, offset: number, data: Uint8Array, source = 0): boolean {
     if (data.byteLength === 0) return true;
     if (this.#total >= this.#totalBound) return false;
     const b = this.#branch(id);
     if (this.#needsBase(b, offset, offset + data.byteLength)) return false;
-    this.#copyIn(id, b, offset, data);
+    this.#copyIn(id, b, offset, data, source);
     return true;
   }
 
   /** Copies the bytes into the branch's blocks (every partly covered block is in memory or starts past the end). */
-  #copyIn(id: NodeId, b: Branch, offset: number, data: Uint8Array): void {
+  #copyIn(id: NodeId, b: Branch, offset: number, data: Uint8Array, source: number): void {
     const end = offset + data.byteLength;
+    b.sources.add(source);
     const first = Math.floor(offset / BLOCK_SIZE);
     const last = Math.floor((end - 1) / BLOCK_SIZE);
     for (let i = first; i <= last; i++) {
@@ -325,20 +414,23 @@ export class WriteCache {
     if (this.#detached(id) && this.#engine.projections.content.row(id) !== undefined) {
       const b = this.#branch(id);
       while (b.flushing !== null) await b.flushing;
-      for (const [i, block] of b.dirty) {
-        const blockStart = i * BLOCK_SIZE;
-        if (blockStart >= size) {
-          b.dirty.delete(i);
-          giveBuffer(block.buf);
-          b.bytes -= BLOCK_SIZE;
-          this.#total -= BLOCK_SIZE;
-        } else if (block.len > size - blockStart) {
-          block.len = size - blockStart;
+      this.#exclusive(() => {
+        for (const [i, block] of b.dirty) {
+          const blockStart = i * BLOCK_SIZE;
+          if (blockStart >= size) {
+            b.dirty.delete(i);
+            giveBuffer(block.buf);
+            b.bytes -= BLOCK_SIZE;
+            this.#total -= BLOCK_SIZE;
+          } else if (block.len > size - blockStart) {
+            block.len = size - blockStart;
+          }
         }
-      }
-      b.floor = Math.min(b.floor, size);
-      b.size = size;
-      b.mtime = this.#engine.env.now();
+        b.floor = Math.min(b.floor, size);
+        b.size = size;
+        b.mtime = this.#engine.env.now();
+        this.#onShrink?.(id);
+      });
       return;
     }
     await this.flush(id);
@@ -394,17 +486,26 @@ export class WriteCache {
       }
       const size = b.size;
       const contents = taken.map(([, blk]) => blk.buf.subarray(0, blk.len));
+      const sources = b.sources;
+      b.sources = new Set();
+      let report: StoredReport | null = null;
       let stored: boolean;
       try {
         stored = await this.#engine.gate.shared(async () => {
           // Handed over, not copied: the store holds each buffer until its record is written,
           // the branch until the write event is applied (reads are served from it meanwhile).
           for (const c of contents) blockBuffers.hold(c);
-          const hashes = await this.#engine.blocks.putMany(contents, { owned: true });
+          const hashes = await this.#engine.blocks.putMany(contents, { owned: true, hashHere: true });
           try {
             const blocks = taken.map(([i], k) => [i, hashes[k]!] as const);
             const { commit, times } = extra;
+            // The content before and after this write event, vouched for when no other entry
+            // was applied in between (nothing else moved the head, nothing was received).
+            const p = this.#engine.projections;
+            const [h0, g0, before] = [p.head, this.#engine.pathGeneration, contentToken(this.#engine, id)];
             await this.#engine.submit({ type: 'write', id, size, blocks, ...(commit === true ? { commit } : {}), ...(times ? { times } : {}) });
+            const alone = p.head === h0 + 1 && this.#engine.pathGeneration === g0;
+            report = { sources, before, after: alone ? contentToken(this.#engine, id) : null };
           } catch (err) {
             if (this.#detached(id)) return false; // unlinked meanwhile
             throw err;
@@ -413,19 +514,30 @@ export class WriteCache {
         });
       } catch (err) {
         // Nothing was named: the blocks go back (unless written again meanwhile, which copied them).
-        for (const [i, blk] of taken) {
-          b.inflight.delete(i);
-          if (!b.dirty.has(i) && this.#branches.get(id) === b) this.#reclaim(b, i, blk);
-          else this.#release(b, blk);
-        }
+        for (const s of sources) b.sources.add(s);
+        this.#exclusive(() => {
+          for (const [i, blk] of taken) {
+            b.inflight.delete(i);
+            if (!b.dirty.has(i) && this.#branches.get(id) === b) this.#reclaim(b, i, blk);
+            else this.#release(b, blk);
+          }
+          this.#onShrink?.(id);
+        });
         throw err;
       }
-      for (const [i, blk] of taken) {
-        b.inflight.delete(i);
-        if (!stored && !b.dirty.has(i) && this.#branches.get(id) === b) this.#reclaim(b, i, blk); // unlinked: kept in memory
-        else this.#release(b, blk);
+      this.#exclusive(() => {
+        for (const [i, blk] of taken) {
+          b.inflight.delete(i);
+          if (!stored && !b.dirty.has(i) && this.#branches.get(id) === b) this.#reclaim(b, i, blk); // unlinked: kept in memory
+          else this.#release(b, blk);
+        }
+        this.#onShrink?.(id);
+      });
+      if (!stored) {
+        for (const s of sources) b.sources.add(s); // kept in memory, still theirs
+        return false;
       }
-      if (!stored) return false;
+      if (report !== null) this.#onStored?.(id, report);
       carried = true;
     }
     if (b.dirty.size === 0 && b.writers === 0 && this.#branches.get(id) === b && b.timer === null) {

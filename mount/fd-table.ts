@@ -9,6 +9,10 @@ export interface OpenFile {
   readonly flags: number;
   /** Written through this handle since it was opened. */
   written: boolean;
+  /** The kernel's inode (node id) the handle was opened on; 0 until known (mount/kernel-pages.ts). */
+  inode: number;
+  /** Made by create(2): the file's content token then (the new inode holds it). */
+  createdToken?: string | null;
 }
 
 export class FdTable {
@@ -20,7 +24,7 @@ export class FdTable {
     let fd = this.#next;
     while (this.#open.has(fd)) fd = fd >= 0x7fffffff ? 1 : fd + 1;
     this.#next = fd >= 0x7fffffff ? 1 : fd + 1;
-    this.#open.set(fd, { id, flags, written: false });
+    this.#open.set(fd, { id, flags, written: false, inode: 0 });
     this.#perNode.set(id, (this.#perNode.get(id) ?? 0) + 1);
     return fd;
   }
@@ -38,6 +42,14 @@ export class FdTable {
     if (n <= 0) this.#perNode.delete(file.id);
     else this.#perNode.set(file.id, n);
     return { file, last: n <= 0 };
+  }
+
+  /** The handles open on the node. */
+  handlesOf(id: NodeId): number[] {
+    if (!this.#perNode.has(id)) return [];
+    const out: number[] = [];
+    for (const [fd, f] of this.#open) if (f.id === id) out.push(fd);
+    return out;
   }
 
   /** Handles open on the node. */

@@ -8,6 +8,8 @@ import { resolve } from 'node:path';
 import Fuse from 'fuse-native';
 import { WriteCache, type Engine, type Snapshot } from '../engine/index.js';
 import { FdTable } from './fd-table.js';
+import { KernelPages } from './kernel-pages.js';
+import { StagedWrites } from './staged-writes.js';
 import { isFuseMounted, probeMount, unmountPath } from './mount-table.js';
 import { makeOps } from './ops.js';
 import { MountError } from './mount-error.js';
@@ -30,6 +32,7 @@ export class Mount {
   readonly mountpoint: string;
   readonly cache: WriteCache;
   readonly #fuse: Fuse;
+  readonly #staged: StagedWrites | undefined;
   readonly #log: (line: string) => void;
   readonly #pollMs: number;
   #stopping: Promise<void> | null = null;
@@ -41,10 +44,18 @@ export class Mount {
     this.mountpoint = mountpoint;
     this.#log = opts.log ?? (() => undefined);
     this.#pollMs = opts.pollMs ?? 1000;
-    this.cache = new WriteCache(engine);
+    const pages = new KernelPages();
     const readOnly = opts.readOnly === true || engine.readOnly || opts.at !== undefined;
+    const staged = readOnly ? undefined : new StagedWrites();
+    this.#staged = staged;
+    this.cache = new WriteCache(engine, {
+      onStored: (id, r) => pages.stored(id, r.sources, r.before, r.after),
+      ...(staged ? { exclusive: staged.exclusive, onShrink: staged.shrunk } : {}),
+    });
     const ops = makeOps(engine, this.cache, new FdTable(), {
       readOnly,
+      pages,
+      ...(staged ? { staged } : {}),
       ...(opts.at ? { reader: opts.at } : {}),
       onInternalError: (op, err) => this.#log(`realize mount: ${op} failed: ${(err as Error)?.stack ?? String(err)}`),
     });
@@ -58,7 +69,8 @@ export class Mount {
       fsname: 'realize',
       subtype: 'realize',
       timeout: false,
-      options: ['use_ino', 'hard_remove', 'auto_cache', `attr_timeout=${attr}`, `entry_timeout=${entry}`, ...(readOnly ? ['ro'] : [])],
+      // No auto_cache: open decides whether the kernel keeps a file's pages (kernel-pages.ts).
+      options: ['use_ino', 'hard_remove', `attr_timeout=${attr}`, `entry_timeout=${entry}`, ...(readOnly ? ['ro'] : [])],
     });
     this.#ended = new Promise((r) => (this.#end = r));
   }
@@ -105,12 +117,14 @@ export class Mount {
       if (this.#poll) clearInterval(this.#poll);
       let failure: unknown = null;
       try {
+        this.#staged?.settle(); // acknowledged writes still waiting on the FUSE side
         await this.cache.flushAll();
       } catch (err) {
         failure = err;
       }
       await new Promise<void>((res) => this.#fuse.unmount(() => res()));
       if (await isFuseMounted(this.mountpoint).catch(() => false)) await unmountPath(this.mountpoint, true).catch(() => undefined);
+      this.#staged?.stop();
       await this.cache.flushAll().catch((err: unknown) => (failure ??= err));
       this.#end();
       if (failure) throw failure;

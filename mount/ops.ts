@@ -5,11 +5,13 @@
  */
 import { statfs as statfsAsync } from 'node:fs/promises';
 import Fuse from 'fuse-native';
-import { EngineError, WriteCache, type Command, type Engine, type NodeInfo, type Snapshot } from '../engine/index.js';
+import { contentToken, EngineError, WriteCache, type Command, type Engine, type NodeId, type NodeInfo, type Snapshot } from '../engine/index.js';
 import { toStat } from './attr.js';
 import { errnoOf } from './errno.js';
-import { FdTable } from './fd-table.js';
+import { FdTable, type OpenFile } from './fd-table.js';
 import { DirCache } from './dir-cache.js';
+import { KernelPages } from './kernel-pages.js';
+import type { StagedWrites } from './staged-writes.js';
 import { markNode, parsePlacement, placementOf } from '../engine/placement/index.js';
 import { isVirtual, PLACEMENT_XATTR, virtualNames, virtualXattr } from './virtual-xattrs.js';
 
@@ -34,6 +36,10 @@ export interface OpsOptions {
   readonly reader?: Snapshot;
   /** Called with errors no errno describes (they answer EIO). */
   readonly onInternalError: (op: string, err: unknown) => void;
+  /** What the kernel's page cache holds (the write cache's onStored must report to it too). */
+  readonly pages?: KernelPages;
+  /** Writes answered on the FUSE threads (writable mounts; the write cache's exclusive/onShrink must be its). */
+  readonly staged?: StagedWrites;
 }
 
 type Cb<T> = (err: number, value?: T) => void;
@@ -50,6 +56,20 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
   const fail = (op: string) => (err: unknown) => errnoOf(err, (e) => opts.onInternalError(op, e));
   /** This peer's placement of a node: Real or Unreal (engine/placement). */
   const placementLabel = (id: string): string => placementOf(engine.projections, engine.store.publicKey, id).placement;
+  const pages = opts.pages ?? new KernelPages();
+  /** The content the kernel's pages of a file must hold to be kept: at a past position it never changes. */
+  const tokenOf = (id: NodeId): string | null => (reader === engine.head ? contentToken(engine, id) : 'past');
+  /** The kernel's inode of the request being handled (0 outside a request, or an old addon). */
+  const requestInode = (): number => Fuse.context()?.nodeid ?? 0;
+  const staged = opts.readOnly ? undefined : opts.staged;
+  /** The first write through a handle names the kernel inode it was opened on. */
+  const firstWrite = (file: OpenFile, inode: number): void => {
+    file.written = true;
+    if (file.inode !== 0) return;
+    file.inode = inode;
+    if (file.createdToken !== undefined) pages.created(file.inode, file.id, file.createdToken);
+  };
+  staged?.start(cache, fds, { onWrite: firstWrite, onInternalError: opts.onInternalError });
 
   /** Runs a handler body and answers: value on success, errno on failure. */
   function answer<T>(op: string, cb: Cb<T>, body: () => T | Promise<T>): void {
@@ -151,13 +171,32 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
 
     readlink: (path, cb) => answer('readlink', cb, () => reader.readlink(path)),
 
-    open: (path, flags, cb) => answer('open', cb, () => openFile(path, flags)),
+    // The kernel keeps the file's cached pages when they still hold its content (kernel-pages.ts).
+    open: (path, flags, cb) => {
+      let fd: number;
+      let keep: boolean;
+      try {
+        fd = openFile(path, flags);
+        const f = fileOf(fd);
+        f.inode = requestInode();
+        keep = pages.open(f.inode, f.id, tokenOf(f.id), cache.has(f.id));
+        if ((flags & O_ACCMODE) !== 0) staged?.open(fd);
+      } catch (err) {
+        cb(fail('open')(err));
+        return;
+      }
+      cb(0, fd, keep);
+    },
 
     create: (path, mode, cb) => {
       const owner = caller();
       answer('create', cb, async () => {
         await submit({ type: 'create', path, mode, owner });
-        return openFile(path, O_RDWR);
+        const fd = openFile(path, O_RDWR);
+        const f = fileOf(fd);
+        f.createdToken = tokenOf(f.id); // the new inode is known at its first write
+        staged?.open(fd);
+        return fd;
       });
     },
 
@@ -184,9 +223,11 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         cb(fail('write')(err));
         return;
       }
+      if (file.inode === 0) firstWrite(file, requestInode());
       file.written = true;
       try {
-        if (cache.writeNow(file.id, position, buffer.subarray(0, length))) {
+        if (cache.writeNow(file.id, position, buffer.subarray(0, length), file.inode)) {
+          staged?.wrote(fd);
           cb(length);
           return;
         }
@@ -194,8 +235,11 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         cb(fail('write')(err));
         return;
       }
-      cache.write(file.id, position, buffer.subarray(0, length)).then(
-        () => cb(length),
+      cache.write(file.id, position, buffer.subarray(0, length), file.inode).then(
+        () => {
+          staged?.wrote(fd);
+          cb(length);
+        },
         (err: unknown) => cb(fail('write')(err)),
       );
     },
@@ -219,6 +263,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
 
     release: (_path, fd, cb) =>
       answer('release', cb, async () => {
+        staged?.close(fd);
         const closed = fds.close(fd);
         if (closed === undefined) return;
         if (closed.file.written || cache.has(closed.file.id)) await cache.flush(closed.file.id);
@@ -242,7 +287,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         writable();
         const info = statPath(path);
         if (info.kind === 'dir') throw new EngineError('IS_A_DIRECTORY', `${path} is a directory`);
-        await cache.truncate(info.id, size);
+        await (staged ? staged.closedWhile(info.id, () => cache.truncate(info.id, size)) : cache.truncate(info.id, size));
       }),
 
     ftruncate: (_path, fd, size, cb) =>
@@ -250,7 +295,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         writable();
         const f = fileOf(fd);
         f.written = true;
-        await cache.truncate(f.id, size);
+        await (staged ? staged.closedWhile(f.id, () => cache.truncate(f.id, size)) : cache.truncate(f.id, size));
       }),
 
     unlink: (path, cb) => answer('unlink', cb, () => submit({ type: 'unlink', path })),

@@ -88,6 +88,11 @@ declare module 'fuse-native' {
        * it to the mode those ops receive.
        */
       umask: number
+      /**
+       * The kernel's node id of the request: the inode the kernel names it with (not st_ino;
+       * for create/lookup/mkdir, the parent directory's). 0 for requests without one.
+       */
+      nodeid: number
     }
 
     interface Operations {
@@ -121,8 +126,12 @@ declare module 'fuse-native' {
       getxattr?(path: string, name: string, position: number, cb: (err: Result, value?: Buffer | null) => void): void
       listxattr?(path: string, cb: (err: Result, list?: string[]) => void): void
       removexattr?(path: string, name: string, cb: Callback): void
-      /** Answer with a file handle (non-zero to set it), passed back as fd to the other ops. */
-      open?(path: string, flags: number, cb: ValueCallback<number>): void
+      /**
+       * Answer with a file handle (non-zero to set it), passed back as fd to the other ops, and
+       * keepCache true to keep the kernel's cached pages of the file (FOPEN_KEEP_CACHE); without
+       * it they are dropped (unless the kernel_cache or auto_cache option keeps them).
+       */
+      open?(path: string, flags: number, cb: (err: Result, fd?: number, keepCache?: boolean) => void): void
       opendir?(path: string, flags: number, cb: ValueCallback<number>): void
       read?(path: string, fd: number, buffer: Buffer, length: number, position: number, cb: IOCallback): void
       write?(path: string, fd: number, buffer: Buffer, length: number, position: number, cb: IOCallback): void
@@ -197,6 +206,19 @@ declare module 'fuse-native' {
      * await on real I/O), never another request's caller.
      */
     static context (): Fuse.Context | null
+    /**
+     * Staged writes: a write through a handle with a window, at or past its offset, is answered
+     * on the FUSE thread and handed to drain(data, records) in order, before any later request
+     * reaches a handler. records: (fh, offset, length, offset in data, kernel node id) as
+     * doubles; both buffers are valid during the call only.
+     */
+    static stageSetup (drain: (data: Buffer, records: Buffer) => void): void
+    /** Writes through fh at offset >= from may be staged from now on; from < 0 ends that. */
+    static stageWindow (fh: number, from: number): void
+    /** Staging on or off for every handle. */
+    static stageEnabled (on: boolean): void
+    /** Hands every staged write to drain, then runs fn while no write can be staged. */
+    static stageExclusive<T> (fn: () => T): T
     /** Lazy unmount of any FUSE mount (fusermount -uz / diskutil unmount force). */
     static unmount (mnt: string, cb: (err: Error | null) => void): void
     static isConfigured (cb: (err: Error | null, configured?: boolean) => void): void

@@ -409,3 +409,60 @@ t.test('a timer that can be refreshed (Node\'s) is restarted in place by each wr
   t.ok(made[0]!.cleared, 'the flush cleared it');
   t.equal((await cache.read(id, 0, 50)).toString(), '0123456789'.repeat(5));
 });
+
+t.test('appendFrom: from there on a write needs nothing read first, until onShrink says otherwise', async (t) => {
+  const shrunk: string[] = [];
+  let inside = 0;
+  let exclusiveCalls = 0;
+  const { cache, file } = await setup(t, {
+    exclusive: (fn) => {
+      exclusiveCalls++;
+      inside++;
+      try {
+        return fn();
+      } finally {
+        inside--;
+      }
+    },
+    onShrink: (id) => {
+      t.equal(inside, 1, 'onShrink is told inside exclusive');
+      shrunk.push(id);
+    },
+  });
+  const id = await file('/home/a', content('s', BLOCK_SIZE + 100)); // 2 blocks stored
+  t.equal(cache.appendFrom(id), 2 * BLOCK_SIZE, 'no branch: past the last stored block');
+  t.notOk(cache.writeStaged(id, BLOCK_SIZE + 100, Buffer.from('x')), 'a staged write into a stored partial block is refused (it needs a read)');
+  t.notOk(cache.has(id) && cache.size(id) !== BLOCK_SIZE + 100, 'and changed nothing');
+  await cache.write(id, BLOCK_SIZE + 100, Buffer.from('tail')); // reads the tail block in
+  t.equal(cache.appendFrom(id), BLOCK_SIZE, 'the tail block in memory: from its start');
+  t.ok(cache.writeStaged(id, BLOCK_SIZE + 104, Buffer.from('more')), 'a staged append there lands at once');
+  t.ok(cache.writeStaged(id, 5 * BLOCK_SIZE, Buffer.from('far')), 'and one past the end');
+  t.equal(cache.size(id), 5 * BLOCK_SIZE + 3, 'the size follows');
+  t.equal(cache.appendFrom(id), 5 * BLOCK_SIZE, 'the blocks skipped over are not in memory: from the last block on');
+  const got = await cache.read(id, BLOCK_SIZE + 100, 8);
+  t.equal(got.toString(), 'tailmore', 'reads see the staged bytes');
+  await cache.flush(id);
+  t.ok(exclusiveCalls >= 1, 'the flush let its blocks go inside exclusive');
+  t.same(shrunk, [id], 'and said the file shrank once');
+  t.equal(cache.appendFrom(id), 6 * BLOCK_SIZE, 'after the flush: past the last block again');
+});
+
+t.test('a flush reports which writers its data came from and the content before and after', async (t) => {
+  const reports: Array<{ id: string; sources: number[]; before: string | null; after: string | null }> = [];
+  const { engine, cache, file } = await setup(t, { onStored: (id, r) => reports.push({ id, sources: [...r.sources], before: r.before, after: r.after }) });
+  const id = await file('/home/r', content('r', 1000));
+  const { contentToken } = await import('../../engine/index.js');
+  const t0 = contentToken(engine, id);
+  t.type(t0, 'string', 'a stored file has a content token');
+  await cache.write(id, 0, Buffer.from('one'), 7);
+  await cache.flush(id);
+  const t1 = contentToken(engine, id);
+  t.not(t1, t0, 'the write event gave a new token');
+  t.same(reports, [{ id, sources: [7], before: t0, after: t1 }], 'one report: writer 7 took it from t0 to t1');
+  await cache.write(id, 0, Buffer.from('two'), 7);
+  await cache.write(id, 10, Buffer.from('three'), 8);
+  await cache.flush(id);
+  t.same(reports[1]!.sources.sort(), [7, 8], 'two writers in one flush are both named');
+  await engine.truncate(id, 2);
+  t.not(contentToken(engine, id), reports[1]!.after, 'a change outside the cache (a truncate) gives a token no report named');
+});

@@ -147,7 +147,7 @@ export async function startRealize(store: string, mp: string, timeoutMs = 60_000
   });
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  const s = serve('realize', child, mp, 'use_ino, hard_remove, auto_cache, default_permissions, big_writes, attr_timeout=1, entry_timeout=1 (the defaults of `realize mount`)');
+  const s = serve('realize', child, mp, 'use_ino, hard_remove, default_permissions, big_writes, 1 MiB requests (max_pages), keep_cache decided per open, attr_timeout=1, entry_timeout=1 (the defaults of `realize mount`)');
   const mounted = async (): Promise<boolean> =>
     out.split('\n').some((l) => {
       if (!l.startsWith('{')) return false;
