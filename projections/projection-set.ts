@@ -81,8 +81,6 @@ export class ProjectionSet {
   readonly #caches: ReadonlyArray<CachedDb<never, never>>;
   onSkipped: ((s: SkippedEvent) => void) | null = null;
   #held: Held | null = null;
-  /** How long a held write transaction may stay open (HOLD_MS; specs make it longer). */
-  holdMs = HOLD_MS;
 
   private constructor(env: RootDatabase, readCache: boolean) {
     this.env = env;
@@ -200,11 +198,6 @@ export class ProjectionSet {
     return applied;
   }
 
-  /** How many entries the held write transaction holds (0: none is open). */
-  get heldEntries(): number {
-    return this.#held?.entries.length ?? 0;
-  }
-
   /** Commits the write transaction held across local entries, if one is open. */
   settle(): void {
     const held = this.#held;
@@ -235,7 +228,7 @@ export class ProjectionSet {
     const abort = failed as (e: unknown) => unknown;
     const held: Held = {
       entries: [],
-      timer: setTimeout(() => this.settle(), this.holdMs),
+      timer: setTimeout(() => this.settle(), HOLD_MS),
       commit: () => void commit(undefined),
       abort: () => {
         try {
