@@ -20,16 +20,9 @@ export interface BlockLocation {
 export class BlockIndex {
   readonly #env: RootDatabase;
   readonly #db: Database<BlockLocation, Buffer>;
-  /**
-   * Called before each write: the rows must be committed on their own (the block store trusts
-   * the index for every block before its sync mark), never inside a write transaction the
-   * projections hold open across entries (projection-set.ts settle()).
-   */
-  readonly #beforeWrite: () => void;
 
-  constructor(env: RootDatabase, beforeWrite: () => void = () => undefined) {
+  constructor(env: RootDatabase) {
     this.#env = env;
-    this.#beforeWrite = beforeWrite;
     this.#db = env.openDB<BlockLocation, Buffer>({ name: 'block-index', keyEncoding: 'binary' });
   }
 
@@ -43,14 +36,12 @@ export class BlockIndex {
 
   /** Records many locations in one transaction. */
   putMany(rows: ReadonlyArray<readonly [Uint8Array, BlockLocation]>): void {
-    this.#beforeWrite();
     this.#env.transactionSync(() => {
       for (const [h, loc] of rows) this.#db.putSync(Buffer.from(h.buffer, h.byteOffset, h.byteLength), loc);
     });
   }
 
   removeMany(hashes: readonly Uint8Array[]): void {
-    this.#beforeWrite();
     this.#env.transactionSync(() => {
       for (const h of hashes) this.#db.removeSync(Buffer.from(h.buffer, h.byteOffset, h.byteLength));
     });
@@ -65,7 +56,6 @@ export class BlockIndex {
   }
 
   clear(): void {
-    this.#beforeWrite();
     this.#db.clearSync();
   }
 }

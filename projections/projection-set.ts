@@ -2,14 +2,6 @@
  * All projections over one LMDB environment. Entries are applied in one write transaction
  * per batch together with the checkpoint, so rows and checkpoint always agree; an entry at
  * or below a feed's checkpoint is skipped (applying twice changes nothing).
- *
- * Entries made here one at a time (a mount operation each: applyLocal) share a write
- * transaction held open across them: each is applied at once, and reads in this process see
- * it (lmdb-js reads through the open write transaction), but the commit (and the first
- * copy of every page the transaction touches) is paid once per HOLD_MS or HOLD_ENTRIES.
- * The log is the truth: a process killed with entries applied but not committed reopens
- * with the projections behind the log, and open catches them up (replay.ts integrate).
- * Readers in other processes see the held entries once they are committed.
  */
 import type { Database, Key, RootDatabase } from 'lmdb';
 import { feedName, validateEvent, type Entry, type FsEvent } from '../log/index.js';
@@ -31,20 +23,6 @@ import { ConflictCopies } from './conflict-copies.js';
 import { historyKey } from './history.js';
 import { Xattrs } from './xattrs.js';
 import { CacheTable, Placements, ServedTable } from './placement.js';
-
-/** A held write transaction commits this long after its first entry, at the latest. */
-export const HOLD_MS = 50;
-/** ... or once it holds this many entries (its dirty pages live in memory until then). */
-export const HOLD_ENTRIES = 512;
-
-/** A write transaction kept open across local entries (see applyLocal). */
-interface Held {
-  /** The entries applied in it, in order: applied again should a later one fail. */
-  readonly entries: Array<Entry<unknown>>;
-  readonly timer: NodeJS.Timeout;
-  commit(): void;
-  abort(): void;
-}
 
 /** Bumped whenever the rows' layout changes; older rows are rebuilt from the log. */
 export const PROJECTIONS_FORMAT = 12;
@@ -80,7 +58,6 @@ export class ProjectionSet {
   /** Every projection's write-back overlays. */
   readonly #caches: ReadonlyArray<CachedDb<never, never>>;
   onSkipped: ((s: SkippedEvent) => void) | null = null;
-  #held: Held | null = null;
 
   private constructor(env: RootDatabase, readCache: boolean) {
     this.env = env;
@@ -95,7 +72,7 @@ export class ProjectionSet {
     this.xattrs = new Xattrs(env, versioning);
     this.conflicts = new ConflictCopies(env, versioning, this.tree, this.content, this.positions);
     this.famfs = new Famfs(env);
-    this.blockIndex = new BlockIndex(env, () => this.settle());
+    this.blockIndex = new BlockIndex(env);
     this.placements = new Placements(env, versioning);
     this.cache = new CacheTable(env);
     this.served = new ServedTable(env);
@@ -141,115 +118,28 @@ export class ProjectionSet {
 
   /** Applies entries (each feed's in sequence order) in one transaction. Returns how many were new. */
   applyEntries(entries: ReadonlyArray<Entry<unknown>>, opts: { rewindTo?: number } = {}): number {
-    this.settle();
     let applied = 0;
     const caches = this.#caches;
-    try {
-      this.env.transactionSync(() => {
-        if (opts.rewindTo !== undefined && opts.rewindTo < this.positions.applied) {
-          if (!this.canRewindTo(opts.rewindTo)) throw new ProjectionError('BEHIND', `cannot rewind to position ${opts.rewindTo}: undo records start at ${this.undo.floor} (rebuild instead)`);
-          // The rewind writes rows directly, around the overlays.
-          for (const c of caches) c.forgetEmpty();
-          this.#rewind(opts.rewindTo);
-        }
-        for (const c of caches) c.begin();
-        try {
-          for (const entry of entries) if (this.#applyOne(entry)) applied++;
-          for (const c of caches) c.end();
-        } catch (err) {
-          for (const c of caches) c.discard();
-          throw err;
-        }
-      });
-    } catch (err) {
-      // The transaction was aborted (lmdb-js aborts it when its callback throws).
-      this.#reloadAfterAbort();
-      throw err;
-    }
+    this.env.transactionSync(() => {
+      if (opts.rewindTo !== undefined && opts.rewindTo < this.positions.applied) {
+        if (!this.canRewindTo(opts.rewindTo)) throw new ProjectionError('BEHIND', `cannot rewind to position ${opts.rewindTo}: undo records start at ${this.undo.floor} (rebuild instead)`);
+        // The rewind writes rows directly, around the overlays.
+        for (const c of caches) c.forgetEmpty();
+        this.#rewind(opts.rewindTo);
+      }
+      for (const c of caches) c.begin();
+      try {
+        for (const entry of entries) if (this.#applyOne(entry)) applied++;
+        for (const c of caches) c.end();
+      } catch (err) {
+        for (const c of caches) c.discard();
+        this.undo.discard();
+        this.positions.reload();
+        this.checkpoint.reload();
+        throw err;
+      }
+    });
     return applied;
-  }
-
-  /**
-   * Applies entries made by this process (each feed's in sequence order) at once, in the
-   * write transaction held open across them (opened here when none is), which commits within
-   * HOLD_MS, at HOLD_ENTRIES, or at settle(). Should an entry fail, the transaction is
-   * abandoned and the entries held before it are applied again (they applied before, and
-   * apply is deterministic): as with applyEntries, the failing entries leave no trace.
-   */
-  applyLocal(entries: ReadonlyArray<Entry<unknown>>): number {
-    const held = this.#hold();
-    const caches = this.#caches;
-    let applied = 0;
-    for (const c of caches) c.begin();
-    try {
-      for (const entry of entries) if (this.#applyOne(entry)) applied++;
-      for (const c of caches) c.end();
-    } catch (err) {
-      for (const c of caches) c.discard();
-      this.#held = null;
-      clearTimeout(held.timer);
-      held.abort();
-      this.#reloadAfterAbort();
-      if (held.entries.length > 0) this.applyEntries(held.entries);
-      throw err;
-    }
-    held.entries.push(...entries);
-    if (held.entries.length >= HOLD_ENTRIES) this.settle();
-    return applied;
-  }
-
-  /** Commits the write transaction held across local entries, if one is open. */
-  settle(): void {
-    const held = this.#held;
-    if (held === null) return;
-    this.#held = null;
-    clearTimeout(held.timer);
-    held.commit();
-  }
-
-  /**
-   * Opens a write transaction that stays open until commit() or abort(): lmdb-js keeps a
-   * synchronous transaction open until the thenable its callback returns settles, and settles
-   * it as soon as the thenable calls back, so the commit happens inside commit() itself.
-   */
-  #hold(): Held {
-    if (this.#held !== null) return this.#held;
-    let done: ((v: unknown) => unknown) | null = null;
-    let failed: ((e: unknown) => unknown) | null = null;
-    const gate = {
-      then(onDone: (v: unknown) => unknown, onFailed: (e: unknown) => unknown): void {
-        done = onDone;
-        failed = onFailed;
-      },
-    };
-    this.env.transactionSync(() => gate as unknown as Promise<void>);
-    if (done === null || failed === null) throw new ProjectionError('CORRUPT', 'lmdb did not hold the write transaction open');
-    const commit = done as (v: unknown) => unknown;
-    const abort = failed as (e: unknown) => unknown;
-    const held: Held = {
-      entries: [],
-      timer: setTimeout(() => this.settle(), HOLD_MS),
-      commit: () => void commit(undefined),
-      abort: () => {
-        try {
-          abort(new Error('abandoned'));
-        } catch {
-          // lmdb-js rethrows the reason once the transaction is aborted
-        }
-      },
-    };
-    held.timer.unref();
-    this.#held = held;
-    return held;
-  }
-
-  /** The state kept in memory beside the rows, read again after a transaction was abandoned. */
-  #reloadAfterAbort(): void {
-    this.undo.discard();
-    this.positions.reload();
-    this.checkpoint.reload();
-    // lmdb-js's cache of decoded rows kept what the abandoned transaction wrote.
-    for (const db of this.#dbsByName().values()) (db as { cache?: { clear(): void } }).cache?.clear();
   }
 
   #applyOne(entry: Entry<unknown>): boolean {
@@ -340,7 +230,6 @@ export class ProjectionSet {
 
   /** Keeps undo records again, from the next position on. */
   resumeUndo(): void {
-    this.settle();
     this.env.transactionSync(() => this.undo.resume(this.positions.applied + 1));
   }
 
@@ -361,7 +250,6 @@ export class ProjectionSet {
 
   /** Drops every projection row and checkpoint (the block index stays: it is not a projection). */
   clear(): void {
-    this.settle();
     this.env.transactionSync(() => {
       this.checkpoint.clear();
       this.undo.clear();
@@ -377,7 +265,6 @@ export class ProjectionSet {
   }
 
   async close(): Promise<void> {
-    this.settle();
     await this.env.close();
   }
 }
