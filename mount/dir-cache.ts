@@ -4,7 +4,7 @@
  * entry stays right while the engine's pathGeneration holds (nothing moved or removed a
  * directory); when it changes, everything is forgotten. Head reads only.
  */
-import type { Engine, NodeId, NodeInfo } from '../engine/index.js';
+import { splitPath, type Engine, type NodeId, type NodeInfo } from '../engine/index.js';
 
 /** Directories remembered at most (then the cache starts again). */
 const MAX_DIRS = 16_384;
@@ -23,6 +23,24 @@ export class DirCache {
     const id = this.#childId(path);
     // Not found here: the head resolves the path itself, for the exact error (a bad name, ...).
     if (id == null) return this.#engine.head.stat(path);
+    const info = this.#engine.head.info(id);
+    if (info === undefined) return this.#engine.head.stat(path);
+    if (info.kind === 'dir') this.#remember(path, info.id);
+    return info;
+  }
+
+  /**
+   * What stat answers, except that a path that is simply not there (a valid name missing from
+   * a known directory) gives undefined instead of a NOT_FOUND error: the kernel looks up every
+   * name before it creates it, and building an error (its stack) costs more than the lookup.
+   */
+  find(path: string): NodeInfo | undefined {
+    const id = this.#childId(path);
+    if (id === undefined) {
+      splitPath(path); // a bad name or an over-long path throws here, as stat would
+      return undefined;
+    }
+    if (id === null) return this.#engine.head.stat(path);
     const info = this.#engine.head.info(id);
     if (info === undefined) return this.#engine.head.stat(path);
     if (info.kind === 'dir') this.#remember(path, info.id);

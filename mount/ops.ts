@@ -140,7 +140,18 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         return { bsize: s.bsize, frsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, favail: s.ffree, fsid: 0, flag: 0, namemax: 255 };
       }),
 
-    getattr: (path, cb) => answer('getattr', cb, () => statOf(statPath(path))),
+    getattr: (path, cb) => {
+      // A name not there is answered without building an error (see DirCache.find).
+      let info: NodeInfo | undefined;
+      try {
+        info = dirs ? dirs.find(path) : reader.stat(path);
+      } catch (err) {
+        cb(fail('getattr')(err));
+        return;
+      }
+      if (info === undefined) cb(Fuse.ENOENT);
+      else cb(0, statOf(info));
+    },
 
     fgetattr: (path, fd, cb) =>
       answer('fgetattr', cb, () => {

@@ -22,6 +22,13 @@ function same(t: Test, engine: Engine, cache: DirCache, path: string): void {
     got = (err as EngineError).code;
   }
   t.same(got, want, `stat ${JSON.stringify(path)}`);
+  let found: unknown;
+  try {
+    found = cache.find(path) ?? 'NOT_FOUND';
+  } catch (err) {
+    found = (err as EngineError).code;
+  }
+  t.same(found, want, `find ${JSON.stringify(path)} (undefined where stat says NOT_FOUND)`);
   if (typeof want !== 'string') t.equal(cache.idOf(path), engine.head.idOf(path), `idOf ${JSON.stringify(path)}`);
 }
 
@@ -34,7 +41,7 @@ t.test('answers as the head does, before and after directories move and go', asy
   await run({ type: 'mkdir', path: '/home/a/b', mode: 0o755, owner: OWNER });
   await run({ type: 'create', path: '/home/a/b/f', mode: 0o644, owner: OWNER });
   await run({ type: 'symlink', path: '/home/a/l', target: 'b', owner: OWNER });
-  const paths = ['/', `/home/a/${'n'.repeat(256)}`, '/home/a/b/f\0', '/home', '/nope', '/home/a', '/home/a/b', '/home/a/b/f', '/home/a/b/f/x', '/home/a/l', '/home/a/l/f', '/home/a/x', '/home/x/y', '/home/c/b/f', '/home/c/b'];
+  const paths = ['/', `/home/a/${'n'.repeat(256)}`, `/home/a/b/${'n'.repeat(256)}`, '/home/a/b/f\0', '/home/a/b/g\0', '/home/a/b/nope', '/home', '/nope', '/home/a', '/home/a/b', '/home/a/b/f', '/home/a/b/f/x', '/home/a/l', '/home/a/l/f', '/home/a/x', '/home/x/y', '/home/c/b/f', '/home/c/b'];
   for (const p of paths) same(t, engine, cache, p);
 
   await run({ type: 'rename', from: '/home/a', to: '/home/c' });
