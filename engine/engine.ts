@@ -275,15 +275,30 @@ export class Engine {
     return { entry, durable: settled };
   }
 
+  /**
+   * Brings the projections back to what the log holds after an applied entry failed to
+   * become durable. It stands as the integration in progress, so new commands and received
+   * entries wait for the rebuild instead of applying beside it.
+   */
   async #recover(cause: Error): Promise<void> {
     if (this.#broken !== null) return;
     this.#broken = cause;
+    const before = this.#integrating;
+    const work = (async () => {
+      try {
+        await before?.catch(() => undefined);
+        while (this.store.feeds.list().some((f) => f.pending > 0)) await new Promise((r) => setImmediate(r));
+        await rebuild(this.projections, this.store.feeds);
+      } finally {
+        this.#pathGeneration++;
+        this.#broken = null;
+      }
+    })();
+    this.#integrating = work;
     try {
-      while (this.store.feeds.list().some((f) => f.pending > 0)) await new Promise((r) => setImmediate(r));
-      await rebuild(this.projections, this.store.feeds);
+      await work;
     } finally {
-      this.#pathGeneration++;
-      this.#broken = null;
+      if (this.#integrating === work) this.#integrating = null;
     }
   }
 

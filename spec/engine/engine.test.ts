@@ -386,3 +386,58 @@ t.test('a store whose projections are lost: the log and the packs give everythin
   t.same(engine.projections.digests(), digests, 'the projections rebuilt from the log');
   t.ok((await readAll(engine, id)).equals(data), 'the blocks found again in their packs');
 });
+
+t.test('a failed append: the projections are rebuilt from the log while new commands wait for it', async (t) => {
+  const s = await withHome(t);
+  const engine = s.engine;
+  await engine.run({ type: 'create', path: '/home/kept', mode: 0o644, owner: OWNER });
+  const sync = engine.store.feeds.beforeWrite;
+  let fail = true;
+  engine.store.feeds.beforeWrite = async () => {
+    if (fail) {
+      fail = false;
+      throw Object.assign(new Error('injected: the disk said no'), { code: 'EIO' });
+    }
+    await sync?.();
+  };
+  const lost = await engine.submit({ type: 'create', path: '/home/lost', mode: 0o644, owner: OWNER });
+  t.ok(engine.lookup('/home/lost'), 'applied before it is durable');
+  let reported = false;
+  const failed = lost.durable.then(
+    () => null,
+    (err: unknown) => {
+      reported = true;
+      return err as Error;
+    },
+  );
+  // Commands keep coming, one a turn, from before the failure until it is reported (while
+  // the projections are rebuilt): each must land in the log and the projections once.
+  const made: string[] = [];
+  const runs: Promise<unknown>[] = [];
+  while (!reported) {
+    const path = `/home/during-${made.length}`;
+    made.push(path);
+    runs.push(engine.run({ type: 'create', path, mode: 0o644, owner: OWNER }).catch((e: unknown) => e));
+    await new Promise((r) => setImmediate(r));
+  }
+  const err = await failed;
+  t.match(err?.message ?? '', /append failed/, 'the failed entry reports the append error');
+  const outcomes = await Promise.all(runs);
+  t.ok(made.length > 1, `commands were submitted during the recovery (${made.length})`);
+  t.equal(engine.lookup('/home/lost'), undefined, 'the entry that never became durable is gone');
+  t.ok(engine.lookup('/home/kept'), 'what was durable before is there');
+  // Those staged behind the failed entry fail with it (their chain named it) and are absent;
+  // every other one is acknowledged and there: none decides against a half-rebuilt tree.
+  made.forEach((path, i) => {
+    const out = outcomes[i];
+    if (out instanceof Error) {
+      t.match(out.message, /append failed/, `${path}: failed with the append it was chained behind`);
+      t.equal(engine.lookup(path), undefined, `${path}: absent`);
+    } else {
+      t.ok(engine.lookup(path), `${path}: acknowledged and there`);
+    }
+  });
+  t.notOk(outcomes.at(-1) instanceof Error, 'the last command, submitted while the projections were rebuilt, is acknowledged');
+  const check = await replayCheck(engine);
+  t.ok(check.ok, `the projections equal a rebuild from the log (${check.ok ? 'same' : JSON.stringify(check)})`);
+});
