@@ -146,12 +146,10 @@ export async function history(engine: Engine, path: string): Promise<HistoryItem
   const items: HistoryItem[] = [];
   const paths = new PastPaths(engine);
   for (const id of ids) {
-    // Three range reads of the index (the node's records, its content rows, the kinds of the
-    // events that named it), merged by position: no entry of the log is read.
+    // The changes of the node's record and of its content rows, merged by position, and for
+    // each the kinds of the events that named the node: no entry of the log is read.
     const nodes = [...p.tree.nodeChanges(id)];
     const contents = [...p.content.rowChanges(id)];
-    const kinds = new Map<number, string[]>();
-    for (const t of p.touches.of(id)) kinds.set(t.n, t.kinds);
     const ns = [...new Set([...nodes.map((c) => c.n), ...contents.map((c) => c.n)])].sort((a, b) => a - b);
     let ni = -1;
     let ci = -1;
@@ -169,7 +167,7 @@ export async function history(engine: Engine, path: string): Promise<HistoryItem
         feed: row.feed,
         seq: row.seq,
         author: row.feed.slice(0, 64),
-        events: kinds.get(n) ?? [],
+        events: p.touches.kindsAt(id, n),
         id,
         path: paths.at(id, n),
         kind: node?.kind ?? 'gone',

@@ -5,9 +5,10 @@
  * order, ids of 32 hex digits as 16 bytes, integers as varints and the three times as two
  * differences from ctime (usually 0: one byte each). About a third of the msgpack size.
  *
- * A versioned sub-database holds three shapes (cached-db.ts, history.ts), told apart by the
- * first byte: 0 a bare value (a history row), 1 null (a tombstone), 2 [n, value] (a current
- * row stamped with the position it holds from).
+ * A versioned sub-database holds four shapes (cached-db.ts, history.ts), told apart by the
+ * first byte: 0 a bare value (a history row), 1 null (a history row: absent), 2 [n, value,
+ * earlier?] (a current row: its last change, and the varint differences to the changes
+ * before it), 3 [r, null, earlier?] (a removed row's changes).
  *
  * lmdb-js calls encode(value) -> Buffer and decode(buffer, end?) where the buffer may be a
  * reused one: decoding copies what it keeps (strings do).
@@ -289,6 +290,7 @@ export function plainEncoder<V>(codec: ValueCodec<V>): { encode(v: V): Buffer; d
 const BARE = 0;
 const NULL = 1;
 const STAMPED = 2;
+const GONE = 3;
 
 /** The lmdb-js encoder of a versioned sub-database whose values `codec` writes. */
 export function versionedEncoder<V>(codec: ValueCodec<V>): { encode(v: unknown): Buffer; decode(buf: Uint8Array, end?: unknown): unknown } {
@@ -297,9 +299,12 @@ export function versionedEncoder<V>(codec: ValueCodec<V>): { encode(v: unknown):
       const w = new Writer();
       if (v === null) w.byte(NULL);
       else if (Array.isArray(v)) {
-        w.byte(STAMPED);
+        const earlier = v[2] as Uint8Array | undefined;
+        w.byte(v[1] === null ? GONE : STAMPED);
         w.uvarint(v[0] as number);
-        codec.write(w, v[1] as V);
+        w.uvarint(earlier?.byteLength ?? 0);
+        if (earlier !== undefined) w.bytes(earlier);
+        if (v[1] !== null) codec.write(w, v[1] as V);
       } else {
         w.byte(BARE);
         codec.write(w, v as V);
@@ -311,9 +316,12 @@ export function versionedEncoder<V>(codec: ValueCodec<V>): { encode(v: unknown):
       const tag = r.byte();
       let out: unknown;
       if (tag === NULL) out = null;
-      else if (tag === STAMPED) {
+      else if (tag === STAMPED || tag === GONE) {
         const n = r.uvarint();
-        out = [n, codec.read(r)];
+        const len = r.uvarint();
+        const earlier = len > 0 ? r.copy(len) : undefined;
+        const value = tag === GONE ? null : codec.read(r);
+        out = earlier === undefined ? [n, value] : [n, value, earlier];
       } else if (tag === BARE) out = codec.read(r);
       else throw new Error(`bad row tag ${tag}`);
       if (r.pos !== r.end) throw new Error('row value longer than its fields');
