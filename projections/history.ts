@@ -18,7 +18,7 @@
  * point reads, never a range read and never a replay.
  */
 import type { Database } from 'lmdb';
-import type { CachedDb, HistorySink, Stamped } from './cached-db.js';
+import { CachedDb, type HistorySink, type Stamped } from './cached-db.js';
 import { WrittenKeys } from './written-keys.js';
 
 export const POSITION_DIGITS = 12;
@@ -191,6 +191,9 @@ function firstAfter(last: number, earlier: Uint8Array | undefined, p: number): n
   return m;
 }
 
+/** How many decoded history rows a sub-database keeps at hand. */
+const RECENT_ROWS = 4096;
+
 /** A removed row's changes: [r (the removal), null, earlier?]. */
 type Gone = readonly [r: number, value: null, earlier?: Uint8Array];
 
@@ -213,6 +216,11 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
   readonly #gone = new Map<string, { key: Buffer; value: Gone | undefined }>();
   /** Keys of gone rows written since the database was emptied (null: unknown, ask LMDB). */
   #goneKeys: WrittenKeys | null = null;
+  /**
+   * History rows read lately, decoded (as lmdb-js keeps the current rows it read): a row at or
+   * before the head never changes, except in a rewind or a clear, which forget them all.
+   */
+  readonly #recent = new Map<string, V | null>();
 
   constructor(db: Database<unknown, Buffer>, position: () => number) {
     this.db = db;
@@ -302,10 +310,12 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
   discard(): void {
     this.#pending.clear();
     this.#gone.clear();
+    this.#recent.clear();
   }
 
   markEmpty(): void {
     this.#goneKeys = new WrittenKeys();
+    this.#recent.clear();
   }
 
   forgetEmpty(): void {
@@ -320,6 +330,7 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
    * change and drop that change from the row's list.
    */
   rewind(n0: number): void {
+    this.#recent.clear();
     const current = this.#current!.db as unknown as Database<unknown, string>;
     const rows = [...this.db.getRange({ start: rowKey(n0 + 1, Buffer.alloc(0)) })];
     for (let i = rows.length - 1; i >= 0; i--) {
@@ -345,6 +356,18 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
 
   // ---- as-of reads ----
 
+  /** The history row of `key` at position m: the value just before entry m changed it (null: absent). */
+  #row(key: string, m: number): V | null | undefined {
+    const k = `${m}\0${key}`;
+    const hit = this.#recent.get(k);
+    if (hit !== undefined) return hit;
+    const v = this.db.get(rowKey(m, keyBytes(key))) as V | null | undefined;
+    if (v === undefined) return undefined;
+    if (this.#recent.size >= RECENT_ROWS) this.#recent.delete(this.#recent.keys().next().value!);
+    this.#recent.set(k, v);
+    return v;
+  }
+
   #goneStored(key: string): Gone | undefined {
     return (this.db.get(rowKey(0, keyBytes(key))) as Gone | undefined) ?? undefined;
   }
@@ -361,7 +384,13 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
       if (g === undefined || g[0] <= p) return undefined;
       m = firstAfter(g[0], g[2], p);
     }
-    return (this.db.get(rowKey(m, keyBytes(key))) as V | null | undefined) ?? undefined;
+    return this.#row(key, m) ?? undefined;
+  }
+
+  /** The positions of every change of the row, oldest first. */
+  changePositions(key: string): number[] {
+    const last = this.#current!.stamped(key) ?? this.#goneStored(key);
+    return last === undefined ? [] : positions(last[0], last[2]).reverse();
   }
 
   /** Every change of the row, oldest first: the position and the value it left (null: removed). */
@@ -375,10 +404,9 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
     const last = now ?? g;
     if (last === undefined) return [];
     const ns = positions(last[0], last[2]).reverse();
-    const kb = keyBytes(key);
     const out: Array<{ n: number; value: V | null }> = [];
     for (let i = 0; i < ns.length; i++) {
-      const value = i + 1 < ns.length ? ((this.db.get(rowKey(ns[i + 1]!, kb)) as V | null | undefined) ?? null) : now !== undefined ? now[1] : null;
+      const value = i + 1 < ns.length ? (this.#row(key, ns[i + 1]!) ?? null) : now !== undefined ? now[1] : null;
       out.push({ n: ns[i]!, value });
     }
     return out;
@@ -454,3 +482,57 @@ function textPrefixEnd(prefix: string): { end?: string } {
 
 /** As-of reads of a versioned sub-database (see VersionHistory). */
 export type HistoryReader<V> = VersionHistory<V>;
+
+/**
+ * Rows only ever added, one per (entry, key), keyed position first ([n u32 BE][key]): what an
+ * entry adds is kept until the entry is sealed, then written at the end of the tree in key
+ * order (append mode). A rewind drops the range after its position. A CachedDb in name only
+ * (begun, sealed, flushed and discarded with the others), so the projection set drives it.
+ */
+export class EntryRows<V> extends CachedDb<never, never> implements Rewindable {
+  readonly rows: Database<V, Buffer>;
+  readonly #position: () => number;
+  readonly #pending = new Map<string, { key: Buffer; value: V }>();
+
+  constructor(db: Database<V, Buffer>, position: () => number, undo: { register(r: Rewindable): void }) {
+    super(db as never);
+    this.rows = db;
+    this.#position = position;
+    undo.register(this);
+  }
+
+  /** The row of `key` that the entry being applied has added so far. */
+  pending(key: string): V | undefined {
+    return this.#pending.get(rowKey(this.#position(), keyBytes(key)).toString('latin1'))?.value;
+  }
+
+  /** Sets the row of `key` for the entry being applied. */
+  set(key: string, value: V): void {
+    const k = rowKey(this.#position(), keyBytes(key));
+    this.#pending.set(k.toString('latin1'), { key: k, value });
+  }
+
+  /** The row entry n added for `key`. */
+  at(key: string, n: number): V | undefined {
+    return this.rows.get(rowKey(n, keyBytes(key)));
+  }
+
+  override seal(n: number): void {
+    super.seal(n);
+    if (this.#pending.size === 0) return;
+    for (const k of [...this.#pending.keys()].sort()) {
+      const { key, value } = this.#pending.get(k)!;
+      appendRow(this.rows, key, value);
+    }
+    this.#pending.clear();
+  }
+
+  override discard(): void {
+    this.#pending.clear();
+    super.discard();
+  }
+
+  rewind(n0: number): void {
+    for (const key of [...this.rows.getKeys({ start: rowKey(n0 + 1, Buffer.alloc(0)) })]) this.rows.removeSync(key);
+  }
+}

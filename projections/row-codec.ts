@@ -270,6 +270,27 @@ export const commitRowCodec: ValueCodec<HistoryRow> = {
   },
 };
 
+/** The commits one entry made of one file: the index of the first (the file's commit count before), and each. */
+export interface EntryCommits {
+  readonly first: number;
+  readonly commits: readonly HistoryRow[];
+}
+
+export const entryCommitsCodec: ValueCodec<EntryCommits> = {
+  write(w, v) {
+    w.uvarint(v.first);
+    w.uvarint(v.commits.length);
+    for (const c of v.commits) commitRowCodec.write(w, c);
+  },
+  read(r) {
+    const first = r.uvarint();
+    const count = r.uvarint();
+    const commits: HistoryRow[] = [];
+    for (let i = 0; i < count; i++) commits.push(commitRowCodec.read(r));
+    return { first, commits };
+  },
+};
+
 /** The lmdb-js encoder of a plain (not versioned) sub-database whose values `codec` writes. */
 export function plainEncoder<V>(codec: ValueCodec<V>): { encode(v: V): Buffer; decode(buf: Uint8Array, end?: unknown): V } {
   return {
