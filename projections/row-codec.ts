@@ -291,6 +291,43 @@ export const entryCommitsCodec: ValueCodec<EntryCommits> = {
   },
 };
 
+// How a directory change names the node a name took.
+const FREED = 0;
+const HEX_NODE = 1;
+const TEXT_NODE = 2;
+
+/**
+ * A directory's changes or listing (dir-listings.ts): [name, id | null, name, id | null, ...],
+ * each name as UTF-8, each id of 32 hex digits as 16 bytes (null: the name was freed).
+ */
+export const nameListCodec: ValueCodec<Array<string | null>> = {
+  write(w, v) {
+    w.uvarint(v.length);
+    for (let i = 0; i < v.length; i += 2) {
+      w.str(v[i]!);
+      const id = v[i + 1];
+      if (id === null || id === undefined) w.byte(FREED);
+      else if (HEX_ID.test(id)) {
+        w.byte(HEX_NODE);
+        w.bytes(Buffer.from(id, 'hex'));
+      } else {
+        w.byte(TEXT_NODE);
+        w.str(id);
+      }
+    }
+  },
+  read(r) {
+    const n = r.uvarint();
+    const out: Array<string | null> = [];
+    for (let i = 0; i < n; i += 2) {
+      out.push(r.str());
+      const tag = r.byte();
+      out.push(tag === FREED ? null : tag === HEX_NODE ? r.hex(16) : r.str());
+    }
+    return out;
+  },
+};
+
 /** The lmdb-js encoder of a plain (not versioned) sub-database whose values `codec` writes. */
 export function plainEncoder<V>(codec: ValueCodec<V>): { encode(v: V): Buffer; decode(buf: Uint8Array, end?: unknown): V } {
   return {
