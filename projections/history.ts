@@ -104,6 +104,20 @@ export function rowKey(m: number, key: Uint8Array): Buffer {
   return out;
 }
 
+/** Marks archived changes in the position-0 region (after removed rows' keys, tagged 0 or 1). */
+const ARCHIVE = 0xff;
+
+/** Where older changes of a row with a long list go: [0 u32][0xff][key length u16][key][newest position u32]. */
+function archiveKey(kb: Uint8Array, c1: number): Buffer {
+  const out = Buffer.allocUnsafe(4 + 1 + 2 + kb.byteLength + 4);
+  out.writeUInt32BE(0, 0);
+  out[4] = ARCHIVE;
+  out.writeUInt16BE(kb.byteLength, 5);
+  out.set(kb, 7);
+  out.writeUInt32BE(c1, 7 + kb.byteLength);
+  return out;
+}
+
 /**
  * Writes a row at the end of the tree (LMDB's append mode: a full page is left behind when
  * the last one splits), or where it belongs when it is not the last key (lmdb-js then says false).
@@ -153,7 +167,7 @@ export function popChange(last: number, earlier: Uint8Array | undefined): { n: n
 }
 
 /** Every change position, newest first. */
-function positions(last: number, earlier: Uint8Array | undefined): number[] {
+export function positions(last: number, earlier: Uint8Array | undefined): number[] {
   const out = [last];
   if (earlier === undefined) return out;
   let m = last;
@@ -172,10 +186,36 @@ function positions(last: number, earlier: Uint8Array | undefined): number[] {
   return out;
 }
 
+/**
+ * Long lists decoded once (oldest first): a row read again comes from lmdb-js's cache of
+ * decoded rows as the same object, so its list is searched, not walked, the next time.
+ */
+const decoded = new WeakMap<Uint8Array, number[]>();
+const WALK_BYTES = 32;
+
+/** Every position of a list, oldest first (decoded once per list object). */
+function decodedPositions(last: number, earlier: Uint8Array): number[] {
+  let ns = decoded.get(earlier);
+  if (ns === undefined) decoded.set(earlier, (ns = positions(last, earlier).reverse()));
+  return ns;
+}
+
 /** The first change after P (last > P): walks the list back while the change before is still after P. */
-function firstAfter(last: number, earlier: Uint8Array | undefined, p: number): number {
+export function firstAfter(last: number, earlier: Uint8Array | undefined, p: number): number {
   let m = last;
   if (earlier === undefined) return m;
+  if (earlier.byteLength > WALK_BYTES) {
+    const ns = decodedPositions(last, earlier);
+    // The first position above p (the last one is).
+    let lo = 0;
+    let hi = ns.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (ns[mid]! > p) hi = mid;
+      else lo = mid + 1;
+    }
+    return ns[lo]!;
+  }
   let d = 0;
   let scale = 1;
   for (let i = 0; i < earlier.byteLength; i++) {
@@ -193,6 +233,44 @@ function firstAfter(last: number, earlier: Uint8Array | undefined, p: number): n
 
 /** How many decoded history rows a sub-database keeps at hand. */
 const RECENT_ROWS = 4096;
+
+/**
+ * A current row keeps a bounded list (a directory changed by every create would otherwise
+ * rewrite an ever longer row): once it holds MIN_ROW + CHUNK changes, its oldest CHUNK move to
+ * an archive row, so a row keeps between MIN_ROW and MIN_ROW + CHUNK - 1 of its changes once it
+ * has archived any. Which changes are archived depends only on how many there are, so undoing
+ * the last change (a rewind) gives back exactly the rows applying in order gives. An as-of
+ * read older than the changes a row keeps costs one range read more.
+ */
+export const CHUNK = 512;
+export const MIN_ROW = 64;
+
+/** How many changes a list holds (the last one and the differences before it). */
+function countOf(earlier: Uint8Array | undefined): number {
+  let c = 1;
+  if (earlier !== undefined) for (let i = 0; i < earlier.byteLength; i++) if (earlier[i]! < 128) c++;
+  return c;
+}
+
+/** Cuts a list after its newest `keep` changes: the kept differences, and the older part (newest c1, then its differences). */
+function split(last: number, list: Uint8Array, keep: number): { kept: Uint8Array; c1: number; rest: Uint8Array } {
+  let i = 0;
+  let m = last;
+  const varint = (): number => {
+    let d = 0;
+    let scale = 1;
+    for (;;) {
+      const b = list[i++]!;
+      d += (b & 127) * scale;
+      if (b < 128) return d;
+      scale *= 128;
+    }
+  };
+  for (let k = 1; k < keep; k++) m -= varint();
+  const kept = list.slice(0, i);
+  const c1 = m - varint();
+  return { kept, c1, rest: list.slice(i) };
+}
 
 /** A removed row's changes: [r (the removal), null, earlier?]. */
 type Gone = readonly [r: number, value: null, earlier?: Uint8Array];
@@ -217,10 +295,17 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
   /** Keys of gone rows written since the database was emptied (null: unknown, ask LMDB). */
   #goneKeys: WrittenKeys | null = null;
   /**
+   * Whether any row was ever removed (null: not known yet): some sub-databases never remove
+   * rows (nodes and branches stay), and a new key then costs no read for its removed changes.
+   */
+  #anyGone: boolean | null = null;
+  /**
    * History rows read lately, decoded (as lmdb-js keeps the current rows it read): a row at or
    * before the head never changes, except in a rewind or a clear, which forget them all.
    */
   readonly #recent = new Map<string, V | null>();
+  /** Archived chunks read lately (by the position asked from and the key). */
+  readonly #chunks = new Map<string, { c1: number; rest: Uint8Array } | undefined>();
 
   constructor(db: Database<unknown, Buffer>, position: () => number) {
     this.db = db;
@@ -233,7 +318,16 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
 
   // ---- while applying (HistorySink) ----
 
+  #mayHaveGone(): boolean {
+    if (this.#anyGone === null) {
+      this.#anyGone = false;
+      for (const _ of this.db.getKeys({ start: rowKey(0, Buffer.alloc(0)), end: rowKey(1, Buffer.alloc(0)), limit: 1 })) this.#anyGone = true;
+    }
+    return this.#anyGone;
+  }
+
   #goneRow(key: string): Gone | undefined {
+    if (!this.#mayHaveGone() && this.#gone.size === 0) return undefined;
     const kb = keyBytes(key);
     const k = kb.toString('latin1');
     const p = this.#gone.get(k);
@@ -243,6 +337,7 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
   }
 
   #setGone(key: string, value: Gone | undefined): void {
+    if (value !== undefined) this.#anyGone = true;
     const kb = keyBytes(key);
     const k = kb.toString('latin1');
     if (this.#goneKeys !== null) {
@@ -250,6 +345,56 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
       if (!this.#goneKeys.useful) this.#goneKeys = null;
     }
     this.#gone.set(k, { key: rowKey(0, kb), value });
+  }
+
+  /** The list after a change at n on top of `last` (and `earlier`), archiving its oldest CHUNK changes when it reaches MIN_ROW + CHUNK. */
+  #push(key: string, n: number, last: number, earlier: Uint8Array | undefined): Uint8Array {
+    const list = pushChange(n, last, earlier);
+    if (list.byteLength + 1 < MIN_ROW + CHUNK || countOf(list) !== MIN_ROW + CHUNK) return list;
+    const { kept, c1, rest } = split(n, list, MIN_ROW);
+    this.db.putSync(archiveKey(keyBytes(key), c1), rest);
+    this.#chunks.clear();
+    return kept;
+  }
+
+  /** The archived chunk of `key` whose newest change is the first at or above `from` (undefined: none). */
+  #chunkFrom(kb: Buffer, from: number): { c1: number; rest: Uint8Array } | undefined {
+    const ck = `${from}\0${kb.toString('latin1')}`;
+    if (this.#chunks.has(ck)) return this.#chunks.get(ck);
+    countRangeRead(this.db);
+    let out: { c1: number; rest: Uint8Array } | undefined;
+    for (const { key, value } of this.db.getRange({ start: archiveKey(kb, from), end: archiveKey(kb, 0xffffffff), limit: 1 })) {
+      out = { c1: (key as Buffer).readUInt32BE(key.length - 4), rest: value as Uint8Array };
+    }
+    if (this.#chunks.size >= RECENT_ROWS) this.#chunks.delete(this.#chunks.keys().next().value!);
+    this.#chunks.set(ck, out);
+    return out;
+  }
+
+  /** The first change after P of a row whose list is (last, earlier), archived changes included. */
+  #firstAfter(key: string, last: number, earlier: Uint8Array | undefined, p: number): number {
+    const m = firstAfter(last, earlier, p);
+    if (earlier === undefined || earlier.byteLength + 1 < MIN_ROW) return m;
+    const ns = decodedPositions(last, earlier);
+    if (ns.length < MIN_ROW || m !== ns[0]) return m;
+    // m is the oldest change the row keeps: an archived one may still be after P.
+    const chunk = this.#chunkFrom(keyBytes(key), p + 1);
+    return chunk === undefined ? m : firstAfter(chunk.c1, chunk.rest.byteLength > 0 ? chunk.rest : undefined, p);
+  }
+
+  /** Every change of a row, oldest first, archived ones included. */
+  #allPositions(key: string, last: number, earlier: Uint8Array | undefined): number[] {
+    const out: number[] = [];
+    if (earlier !== undefined && earlier.byteLength + 1 >= MIN_ROW) {
+      const kb = keyBytes(key);
+      countRangeRead(this.db);
+      for (const { key: k, value } of this.db.getRange({ start: archiveKey(kb, 0), end: archiveKey(kb, 0xffffffff) })) {
+        const rest = value as Uint8Array;
+        out.push(...positions((k as Buffer).readUInt32BE(k.length - 4), rest.byteLength > 0 ? rest : undefined).reverse());
+      }
+    }
+    out.push(...positions(last, earlier).reverse());
+    return out;
   }
 
   #superseded(key: string, n: number, prev: V | null): void {
@@ -263,7 +408,7 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
     if (prev !== undefined) {
       if (prev[0] === n) return prev[2] === undefined ? [n, value] : [n, value, prev[2]];
       this.#superseded(key, n, prev[1]);
-      return [n, value, pushChange(n, prev[0], prev[2])];
+      return [n, value, this.#push(key, n, prev[0], prev[2])];
     }
     const g = this.#goneRow(key);
     if (g === undefined) {
@@ -273,7 +418,7 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
     this.#setGone(key, undefined);
     if (g[0] === n) return g[2] === undefined ? [n, value] : [n, value, g[2]];
     this.#superseded(key, n, null);
-    return [n, value, pushChange(n, g[0], g[2])];
+    return [n, value, this.#push(key, n, g[0], g[2])];
   }
 
   /** The current row `key` (stored as `prev`) is removed. */
@@ -284,7 +429,7 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
       return;
     }
     this.#superseded(key, n, prev[1]);
-    this.#setGone(key, [n, null, pushChange(n, prev[0], prev[2])]);
+    this.#setGone(key, [n, null, this.#push(key, n, prev[0], prev[2])]);
   }
 
   /** The entry at n is applied: its history rows go to the end of the tree, in key order. */
@@ -311,11 +456,15 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
     this.#pending.clear();
     this.#gone.clear();
     this.#recent.clear();
+    this.#chunks.clear();
+    this.#anyGone = null;
   }
 
   markEmpty(): void {
     this.#goneKeys = new WrittenKeys();
+    this.#anyGone = false;
     this.#recent.clear();
+    this.#chunks.clear();
   }
 
   forgetEmpty(): void {
@@ -329,8 +478,27 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
    * overlays): the history rows after n0, newest first, each restore the value before its
    * change and drop that change from the row's list.
    */
+  /** The change before `last` and the list before it, taking the newest archived chunk back when the row is down to MIN_ROW changes. */
+  #pop(key: string, last: number, earlier: Uint8Array | undefined): { n: number; earlier: Uint8Array | undefined } | undefined {
+    if (countOf(earlier) !== MIN_ROW) return popChange(last, earlier);
+    const oldest = positions(last, earlier).at(-1)!;
+    const kb = keyBytes(key);
+    let chunk: { key: Buffer; c1: number; rest: Uint8Array } | undefined;
+    for (const { key: k, value } of this.db.getRange({ start: archiveKey(kb, oldest), end: archiveKey(kb, 0), reverse: true, limit: 1 })) {
+      chunk = { key: k as Buffer, c1: (k as Buffer).readUInt32BE(k.length - 4), rest: value as Uint8Array };
+    }
+    if (chunk === undefined) return popChange(last, earlier);
+    this.db.removeSync(chunk.key);
+    this.#chunks.clear();
+    // The whole list as it was before the chunk was archived, less its newest change.
+    const whole = Buffer.concat([earlier ?? new Uint8Array(0), pushChange(oldest, chunk.c1, chunk.rest.byteLength > 0 ? chunk.rest : undefined)]);
+    return popChange(last, whole);
+  }
+
   rewind(n0: number): void {
     this.#recent.clear();
+    this.#chunks.clear();
+    this.#anyGone = null;
     const current = this.#current!.db as unknown as Database<unknown, string>;
     const rows = [...this.db.getRange({ start: rowKey(n0 + 1, Buffer.alloc(0)) })];
     for (let i = rows.length - 1; i >= 0; i--) {
@@ -340,7 +508,7 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
       const goneKey = rowKey(0, keyBytes(key));
       const cur = current.get(key) as Stamped<V> | undefined;
       const state = cur ?? (this.db.get(goneKey) as Gone | undefined);
-      const before = state === undefined || state[0] !== n ? undefined : popChange(n, state[2]);
+      const before = state === undefined || state[0] !== n ? undefined : this.#pop(key, n, state[2]);
       if (value === null || value === undefined) {
         current.removeSync(key);
         if (before === undefined) this.db.removeSync(goneKey);
@@ -369,6 +537,7 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
   }
 
   #goneStored(key: string): Gone | undefined {
+    // Not #mayHaveGone(): a reader beside the writer (a mount --at) would not see new removals.
     return (this.db.get(rowKey(0, keyBytes(key))) as Gone | undefined) ?? undefined;
   }
 
@@ -378,11 +547,11 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
     let m: number;
     if (now !== undefined) {
       if (now[0] <= p) return now[1];
-      m = firstAfter(now[0], now[2], p);
+      m = this.#firstAfter(key, now[0], now[2], p);
     } else {
       const g = this.#goneStored(key);
       if (g === undefined || g[0] <= p) return undefined;
-      m = firstAfter(g[0], g[2], p);
+      m = this.#firstAfter(key, g[0], g[2], p);
     }
     return this.#row(key, m) ?? undefined;
   }
@@ -390,7 +559,7 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
   /** The positions of every change of the row, oldest first. */
   changePositions(key: string): number[] {
     const last = this.#current!.stamped(key) ?? this.#goneStored(key);
-    return last === undefined ? [] : positions(last[0], last[2]).reverse();
+    return last === undefined ? [] : this.#allPositions(key, last[0], last[2]);
   }
 
   /** Every change of the row, oldest first: the position and the value it left (null: removed). */
@@ -403,7 +572,7 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
     const g = now === undefined ? this.#goneStored(key) : undefined;
     const last = now ?? g;
     if (last === undefined) return [];
-    const ns = positions(last[0], last[2]).reverse();
+    const ns = this.#allPositions(key, last[0], last[2]);
     const out: Array<{ n: number; value: V | null }> = [];
     for (let i = 0; i < ns.length; i++) {
       const value = i + 1 < ns.length ? (this.#row(key, ns[i + 1]!) ?? null) : now !== undefined ? now[1] : null;
@@ -420,7 +589,7 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
       const pb = keyBytes(prefix);
       for (const k of this.db.getKeys({ start: rowKey(0, pb), end: rowKey(0, prefixEnd(pb)) })) out.push(keyOfBytes(k as Buffer, 4));
     } else {
-      for (const k of this.db.getKeys({ start: rowKey(0, Buffer.alloc(0)), end: rowKey(1, Buffer.alloc(0)) })) {
+      for (const k of this.db.getKeys({ start: rowKey(0, Buffer.alloc(0)), end: rowKey(0, Buffer.from([ARCHIVE])) })) {
         const key = keyOfBytes(k as Buffer, 4);
         if (key.startsWith(prefix)) out.push(key);
       }

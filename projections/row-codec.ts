@@ -8,7 +8,7 @@
  * A versioned sub-database holds four shapes (cached-db.ts, history.ts), told apart by the
  * first byte: 0 a bare value (a history row), 1 null (a history row: absent), 2 [n, value,
  * earlier?] (a current row: its last change, and the varint differences to the changes
- * before it), 3 [r, null, earlier?] (a removed row's changes).
+ * before it), 3 [r, null, earlier?] (a removed row's changes), 4 bytes (archived changes).
  *
  * lmdb-js calls encode(value) -> Buffer and decode(buffer, end?) where the buffer may be a
  * reused one: decoding copies what it keeps (strings do).
@@ -349,6 +349,7 @@ const BARE = 0;
 const NULL = 1;
 const STAMPED = 2;
 const GONE = 3;
+const RAW = 4;
 
 /** The lmdb-js encoder of a versioned sub-database whose values `codec` writes. */
 export function versionedEncoder<V>(codec: ValueCodec<V>): { encode(v: unknown): Buffer; decode(buf: Uint8Array, end?: unknown): unknown } {
@@ -356,7 +357,10 @@ export function versionedEncoder<V>(codec: ValueCodec<V>): { encode(v: unknown):
     encode(v: unknown): Buffer {
       const w = new Writer();
       if (v === null) w.byte(NULL);
-      else if (Array.isArray(v)) {
+      else if (v instanceof Uint8Array) {
+        w.byte(RAW);
+        w.bytes(v);
+      } else if (Array.isArray(v)) {
         const earlier = v[2] as Uint8Array | undefined;
         w.byte(v[1] === null ? GONE : STAMPED);
         w.uvarint(v[0] as number);
@@ -381,6 +385,7 @@ export function versionedEncoder<V>(codec: ValueCodec<V>): { encode(v: unknown):
         const value = tag === GONE ? null : codec.read(r);
         out = earlier === undefined ? [n, value] : [n, value, earlier];
       } else if (tag === BARE) out = codec.read(r);
+      else if (tag === RAW) out = r.copy(r.end - r.pos);
       else throw new Error(`bad row tag ${tag}`);
       if (r.pos !== r.end) throw new Error('row value longer than its fields');
       return out;

@@ -68,6 +68,7 @@ t.test('current rows carry their earlier changes; removed rows their changes alo
   t.same(round([9, file, earlier]), [9, file, earlier], 'a current row with the differences to its earlier changes');
   t.same(round([9, null, earlier]), [9, null, earlier], 'a removed row: its removal and earlier changes, no value');
   t.same(round([9, null]), [9, null], 'a row removed at its only change');
+  t.same(round(earlier), earlier, 'archived changes: bytes as they are');
   t.equal(enc.encode([9, file]).length, enc.encode(file).length + 2, 'no list: one byte for its (zero) length');
 });
 
