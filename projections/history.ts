@@ -5,13 +5,15 @@
  *                                                  change; earlier, the positions of the changes
  *                                                  before it, newest first, as varint differences
  *   NAME-history:   [m u32 BE][key] -> value | null   the value the row had just before the entry
- *                                                  at position m changed it (null: it was absent)
+ *                                                  at position m changed it (null: it was absent;
+ *                                                  a row's first change has none: absent before it)
  *                   [0 u32][key] -> [r, null, earlier?]  a removed row's changes (r: the removal)
  *
  * Keys are stored as bytes (keyBytes: ids of 32 hex digits as 16 bytes). History rows are
  * keyed position first, so an entry's rows are written together at the end of the tree in
  * key order (LMDB's append mode: full pages, and only the last pages are touched), and the
- * rows an entry changed are one range: they are also its undo record (rewind() below).
+ * rows an entry changed are one range: they are also its undo record (rewind() below; the
+ * rows it created are noted in the undo log).
  *
  * "The row at position P": the current row when its last change is at or before P; else the
  * first change m after P (from the row's list of changes) and the history row [m][key]. Two
@@ -307,9 +309,13 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
   /** Archived chunks read lately (by the position asked from and the key). */
   readonly #chunks = new Map<string, { c1: number; rest: Uint8Array } | undefined>();
 
-  constructor(db: Database<unknown, Buffer>, position: () => number) {
+  readonly #created: (key: string) => void;
+
+  /** `created`: notes a key that had no row before (the undo log drops it in a rewind: no history row says so). */
+  constructor(db: Database<unknown, Buffer>, position: () => number, created: (key: string) => void) {
     this.db = db;
     this.position = position;
+    this.#created = created;
   }
 
   attach(current: CachedDb<V, string>): void {
@@ -412,7 +418,8 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
     }
     const g = this.#goneRow(key);
     if (g === undefined) {
-      this.#superseded(key, n, null);
+      // A row's first change: before it, the row was absent (its list says so), so it costs no history row.
+      this.#created(key);
       return [n, value];
     }
     this.#setGone(key, undefined);

@@ -1,7 +1,7 @@
 /**
- * Undo records: for each apply position n, which rows the entry at n created in the
- * sub-databases whose rows are only ever added (a directory's changes and listings, commits,
- * content versions). Rewinding the projections to a position n0 (when an entry arrives that
+ * Undo records: for each apply position n, which rows the entry at n created: rows of the
+ * sub-databases whose rows are only ever added (a directory's changes and listings, content
+ * versions) and versioned rows that had never been there (history.ts keeps no row for them). Rewinding the projections to a position n0 (when an entry arrives that
  * sorts before entries already applied) drops the rows the records after n0 name; versioned
  * rows and the touches index are keyed by position first, so their rows after n0 are a range
  * and rewind themselves (history.ts, touches.ts: registered here as rewindables). The entries
