@@ -29,6 +29,13 @@ export type UndoKind = 'c';
  * the same size out). Inflating needs no options: any window up to 32 KiB decodes.
  */
 const DEFLATE = { level: 1, memLevel: 4, windowBits: 10 } as const;
+/**
+ * A big record (an entry of many creates) names each new node in two groups (its record and
+ * its branch, in the same order): a window that reaches back over the first group writes the
+ * second as a few long matches.
+ */
+const DEFLATE_BIG = { level: 1, memLevel: 8, windowBits: 15 } as const;
+const BIG = 4096;
 
 export class UndoLog {
   readonly db: Database<Uint8Array, number>;
@@ -91,7 +98,8 @@ export class UndoLog {
   seal(n: number): void {
     if (this.#current.size > 0) {
       const groups = [...this.#current].map(([group, keys]) => [group, [...keys]]);
-      this.db.putSync(n, deflateRawSync(JSON.stringify(groups), DEFLATE));
+      const json = JSON.stringify(groups);
+      this.db.putSync(n, deflateRawSync(json, json.length > BIG ? DEFLATE_BIG : DEFLATE));
       this.#current = new Map();
     }
   }
