@@ -151,6 +151,7 @@ export async function history(engine: Engine, path: string): Promise<HistoryItem
     const nodes = [...p.tree.nodeChanges(id)];
     const contents = [...p.content.rowChanges(id)];
     const ns = [...new Set([...nodes.map((c) => c.n), ...contents.map((c) => c.n)])].sort((a, b) => a - b);
+    const kinds = p.touches.kindsAtEach(id, ns);
     let ni = -1;
     let ci = -1;
     for (const n of ns) {
@@ -167,7 +168,7 @@ export async function history(engine: Engine, path: string): Promise<HistoryItem
         feed: row.feed,
         seq: row.seq,
         author: row.feed.slice(0, 64),
-        events: p.touches.kindsAt(id, n),
+        events: kinds.get(n) ?? [],
         id,
         path: paths.at(id, n),
         kind: node?.kind ?? 'gone',

@@ -581,8 +581,16 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
     if (last === undefined) return [];
     const ns = this.#allPositions(key, last[0], last[2]);
     const out: Array<{ n: number; value: V | null }> = [];
+    // Every row of the key once: read directly (the kept rows are for point reads).
+    const kb = keyBytes(key);
+    const at = Buffer.allocUnsafe(4 + kb.byteLength);
+    at.set(kb, 4);
     for (let i = 0; i < ns.length; i++) {
-      const value = i + 1 < ns.length ? (this.#row(key, ns[i + 1]!) ?? null) : now !== undefined ? now[1] : null;
+      let value: V | null;
+      if (i + 1 < ns.length) {
+        at.writeUInt32BE(ns[i + 1]!, 0);
+        value = (this.db.get(at) as V | null | undefined) ?? null;
+      } else value = now !== undefined ? now[1] : null;
       out.push({ n: ns[i]!, value });
     }
     return out;

@@ -84,6 +84,17 @@ export class Touches implements Rewindable {
     return c === undefined ? [] : decodeKinds(c);
   }
 
+  /** kindsAt for many positions of one node. */
+  kindsAtEach(id: string, ns: readonly number[]): Map<number, string[]> {
+    const kb = keyBytes(id);
+    const out = new Map<number, string[]>();
+    for (const n of ns) {
+      const c = this.#rows.get(rowKey(n, kb));
+      if (c !== undefined) out.set(n, decodeKinds(c));
+    }
+    return out;
+  }
+
   /** Drops the rows after position n0 (inside a write transaction). */
   rewind(n0: number): void {
     for (const key of [...this.#rows.getKeys({ start: rowKey(n0 + 1, Buffer.alloc(0)) })]) this.#rows.removeSync(key);
