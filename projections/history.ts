@@ -244,7 +244,7 @@ const RECENT_ROWS = 4096;
  * the last change (a rewind) gives back exactly the rows applying in order gives. An as-of
  * read older than the changes a row keeps costs one range read more.
  */
-export const CHUNK = 512;
+export const CHUNK = 192;
 export const MIN_ROW = 64;
 
 /** How many changes a list holds (the last one and the differences before it). */
@@ -296,6 +296,8 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
   readonly #gone = new Map<string, { key: Buffer; value: Gone | undefined }>();
   /** Keys of gone rows written since the database was emptied (null: unknown, ask LMDB). */
   #goneKeys: WrittenKeys | null = null;
+  /** The filter was filled from the stored keys (or found too many of them) since it was last forgotten. */
+  #goneScanned = false;
   /**
    * Whether any row was ever removed (null: not known yet): some sub-databases never remove
    * rows (nodes and branches stay), and a new key then costs no read for its removed changes.
@@ -338,8 +340,23 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
     const k = kb.toString('latin1');
     const p = this.#gone.get(k);
     if (p !== undefined) return p.value;
+    if (this.#goneKeys === null && !this.#goneScanned) this.#scanGone();
     if (this.#goneKeys !== null && !this.#goneKeys.mayHave(k)) return undefined;
     return (this.db.get(rowKey(0, kb)) as Gone | undefined) ?? undefined;
+  }
+
+  /**
+   * The keys of removed rows, read once into the filter (a new name in a directory then costs
+   * no LMDB read): once per process, and again after a rewind wrote around it.
+   */
+  #scanGone(): void {
+    this.#goneScanned = true;
+    const keys = new WrittenKeys();
+    for (const k of this.db.getKeys({ start: rowKey(0, Buffer.alloc(0)), end: rowKey(0, Buffer.from([ARCHIVE])) })) {
+      keys.add((k as Buffer).subarray(4).toString('latin1'));
+      if (!keys.useful) return;
+    }
+    this.#goneKeys = keys;
   }
 
   #setGone(key: string, value: Gone | undefined): void {
@@ -476,6 +493,7 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
 
   forgetEmpty(): void {
     this.#goneKeys = null;
+    this.#goneScanned = false;
   }
 
   // ---- rewind ----
