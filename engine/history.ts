@@ -146,13 +146,12 @@ export async function history(engine: Engine, path: string): Promise<HistoryItem
   const items: HistoryItem[] = [];
   const paths = new PastPaths(engine);
   for (const id of ids) {
-    // Three range reads of the index (the node's records, its content rows, the kinds of the
-    // events that named it), merged by position: no entry of the log is read.
+    // The changes of the node's record and of its content rows, merged by position, and for
+    // each the kinds of the events that named the node: no entry of the log is read.
     const nodes = [...p.tree.nodeChanges(id)];
     const contents = [...p.content.rowChanges(id)];
-    const kinds = new Map<number, string[]>();
-    for (const t of p.touches.of(id)) kinds.set(t.n, t.kinds);
     const ns = [...new Set([...nodes.map((c) => c.n), ...contents.map((c) => c.n)])].sort((a, b) => a - b);
+    const kinds = p.touches.kindsAtEach(id, ns);
     let ni = -1;
     let ci = -1;
     for (const n of ns) {

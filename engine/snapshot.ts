@@ -3,7 +3,7 @@
  * (the head, or any past position). Paths resolve against the snapshot's own tree.
  */
 import { BLOCK_SIZE, ZERO_BLOCK, type NodeId } from '../log/index.js';
-import { blockAt, ROOT_ID, splitBlocks, versionHash, type BlockIndex, type ContentRow } from '../projections/index.js';
+import { blockAt, ROOT_ID, splitBlocks, versionHash, type BlockIndex, type ContentRow, type NodeRecord } from '../projections/index.js';
 import type { BlockStore } from './block-store.js';
 import { EngineError } from './engine-error.js';
 import { splitPath } from './fs-path.js';
@@ -74,7 +74,12 @@ export class Snapshot {
 
   info(id: NodeId): NodeInfo | undefined {
     if (id === ROOT_ID) return nodeInfo(ROOT_ID, { ino: 1, gen: 0 }, ROOT_NODE, undefined);
-    const node = this.source.node(id);
+    return this.#infoOf(id, this.source.node(id));
+  }
+
+  /** info() of a node whose record was just read (resolving its path). */
+  #infoOf(id: NodeId, node: NodeRecord | undefined): NodeInfo | undefined {
+    if (id === ROOT_ID) return this.info(id);
     const ino = this.source.inode(id);
     if (node === undefined || ino === undefined) return undefined;
     return nodeInfo(id, ino, node, node.kind === 'file' ? this.source.content(id) : undefined);
@@ -87,8 +92,8 @@ export class Snapshot {
 
   /** The node at `path` (symlinks are not followed). Throws NOT_FOUND / NOT_A_DIRECTORY. */
   stat(path: string): NodeInfo {
-    const { id } = resolve(this.view, splitPath(path));
-    const info = this.info(id);
+    const { id, node } = resolve(this.view, splitPath(path));
+    const info = this.#infoOf(id, node as NodeRecord | undefined);
     if (info === undefined) throw new EngineError('NOT_FOUND', `no such file or directory: ${path}`);
     return info;
   }

@@ -6,23 +6,32 @@
  * reads flush the overlay first, so they always see every write.
  *
  * With a history sink (versioned rows, see history.ts), each current row is stored stamped
- * with the position from which it holds, [n, value], and only a superseded value becomes a
- * history row (keyed by the position it held from), when it is replaced or removed (a removal
- * also leaves a tombstone at its own position). A row changed once costs no history row, and
- * a row changed many times within one entry costs none for the values in between.
+ * with the position of its last change and the positions of the changes before it, and the
+ * sink keeps the value each change superseded (once per row and entry: a row changed many
+ * times within one entry costs one history row).
  *
  * With an undo sink, each row an entry changed is noted in the undo log when the entry is
  * sealed (seal(n)).
  */
 import type { Database, Key, RangeOptions } from 'lmdb';
-import { historyKey } from './history.js';
 import type { UndoKind, UndoLog } from './undo-log.js';
 import { WrittenKeys } from './written-keys.js';
 
-/** Where a CachedDb keeps superseded values for as-of queries, and the position of the entry being applied. */
+/**
+ * Where a CachedDb keeps superseded values for as-of queries (history.ts): told of every
+ * change of a current row, it returns the row to store (stamped with its changes).
+ */
 export interface HistorySink {
-  readonly db: Database<unknown, string>;
-  readonly position: () => number;
+  readonly db: Database<unknown, any>;
+  put(key: string, value: unknown, prev: Stamped<unknown> | undefined): Stamped<unknown>;
+  remove(key: string, prev: Stamped<unknown>): void;
+  /** The entry at n is applied. */
+  seal(n: number): void;
+  /** The batch ends (or a range read needs every row written). */
+  flush(): void;
+  discard(): void;
+  markEmpty(): void;
+  forgetEmpty(): void;
 }
 
 /** Where a CachedDb notes each row it changes, so a rewind can undo the entry (undo-log.ts). */
@@ -33,8 +42,11 @@ export interface UndoSink {
   readonly kind: UndoKind;
 }
 
-/** A versioned current row: the position from which it holds, and its value. */
-export type Stamped<V> = readonly [n: number, value: V];
+/**
+ * A versioned current row: the position from which it holds (its last change), its value,
+ * and the positions of its earlier changes (history.ts).
+ */
+export type Stamped<V> = readonly [n: number, value: V, earlier?: Uint8Array];
 
 /** Reads a stored versioned row (a bare value, e.g. written by hand, holds from 0). */
 export function unstamp<V>(raw: unknown): Stamped<V> | undefined {
@@ -72,8 +84,8 @@ export class CachedDb<V, K extends Key> {
     return this.#history !== null;
   }
 
-  /** The sub-database this overlay writes superseded values into directly (not through its overlay). */
-  get historyDb(): Database<unknown, string> | null {
+  /** The sub-database this overlay writes superseded values into (not through its overlay). */
+  get historyDb(): Database<unknown, any> | null {
     return this.#history?.db ?? null;
   }
 
@@ -99,11 +111,13 @@ export class CachedDb<V, K extends Key> {
    */
   markEmpty(): void {
     this.#written = new WrittenKeys();
+    this.#history?.markEmpty();
   }
 
   /** Reads ask LMDB again (rows were or will be written around this overlay, e.g. by a rewind). */
   forgetEmpty(): void {
     this.#written = null;
+    this.#history?.forgetEmpty();
   }
 
   get(key: K): V | undefined {
@@ -148,10 +162,7 @@ export class CachedDb<V, K extends Key> {
       this.#write(key, value);
       return;
     }
-    const n = this.#history.position();
-    const prev = this.stamped(key);
-    if (prev !== undefined && prev[0] < n) this.#history.db.putSync(historyKey(key as string, prev[0]), prev[1]);
-    this.#write(key, [n, value]);
+    this.#write(key, this.#history.put(key as string, value, this.stamped(key)));
   }
 
   remove(key: K): void {
@@ -162,14 +173,13 @@ export class CachedDb<V, K extends Key> {
     }
     const prev = this.stamped(key);
     if (prev === undefined) return;
-    const n = this.#history.position();
-    if (prev[0] < n) this.#history.db.putSync(historyKey(key as string, prev[0]), prev[1]);
-    this.#history.db.putSync(historyKey(key as string, n), null);
+    this.#history.remove(key as string, prev);
     this.#write(key, DELETED);
   }
 
   /** The entry at position n is applied: undo notes for the keys it changed. */
-  seal(_n: number): void {
+  seal(n: number): void {
+    this.#history?.seal(n);
     if (this.#dirty.size === 0) return;
     for (const key of this.#dirty) this.#note(key);
     this.#dirty.clear();
@@ -195,6 +205,7 @@ export class CachedDb<V, K extends Key> {
 
   /** Writes the overlay out (inside the caller's transaction). */
   flush(): void {
+    this.#history?.flush();
     if (this.#overlay.size === 0) return;
     for (const [k, v] of this.#overlay) {
       const key = (this.#keys.get(k) ?? k) as K;
@@ -213,6 +224,7 @@ export class CachedDb<V, K extends Key> {
 
   /** Drops the overlay without writing it (the transaction is being abandoned). */
   discard(): void {
+    this.#history?.discard();
     this.#dirty.clear();
     this.#overlay.clear();
     this.#keys.clear();

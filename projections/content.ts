@@ -12,9 +12,9 @@ import { hash } from 'node:crypto';
 import type { Database, Key, RootDatabase } from 'lmdb';
 import { BLOCK_SIZE, ZERO_BLOCK, type FsEvent, type NodeId } from '../log/index.js';
 import { CachedDb } from './cached-db.js';
-import type { HistoryReader } from './history.js';
+import { EntryRows, type HistoryReader } from './history.js';
 import { versionedDb, type Versioning } from './versioned-db.js';
-import { commitRowCodec, contentRowCodec, plainEncoder } from './row-codec.js';
+import { contentRowCodec, entryCommitsCodec, plainEncoder, type EntryCommits } from './row-codec.js';
 import type { ApplyContext, Projection } from './projection.js';
 
 export interface ContentRow {
@@ -49,10 +49,6 @@ export interface VersionRow {
 const VERSION_TAG = Buffer.from('realize/version/v1\0');
 const EMPTY: ContentRow = { size: 0, blocks: new Uint8Array(0), version: null, pending: 0, commits: 0 };
 
-function historyKey(id: NodeId, n: number): string {
-  return `${id}/${String(n).padStart(12, '0')}`;
-}
-
 export function blockCount(size: number): number {
   return Math.ceil(size / BLOCK_SIZE);
 }
@@ -78,20 +74,21 @@ export class Content implements Projection {
   readonly name = 'content';
   readonly local = false;
   get caches(): ReadonlyArray<CachedDb<never, never>> {
-    return [this.#rows as unknown as CachedDb<never, never>, this.#rowsHistory as unknown as CachedDb<never, never>, this.#versions as unknown as CachedDb<never, never>, this.#history as unknown as CachedDb<never, never>];
+    return [this.#rows as unknown as CachedDb<never, never>, this.#rowsHistory as unknown as CachedDb<never, never>, this.#versions as unknown as CachedDb<never, never>, this.#history];
   }
   get dbs(): ReadonlyArray<readonly [string, Database<unknown, Key>]> {
     return [
       ['content-rows', this.#rows.db as Database<unknown, Key>], ['content-rows-history', this.#rowsHistory.db as Database<unknown, Key>],
       ['content-versions', this.#versions.db as Database<unknown, Key>],
-      ['content-history', this.#history.db as Database<unknown, Key>],
+      ['content-history', this.#history.rows as Database<unknown, Key>],
     ];
   }
   readonly #rows: CachedDb<ContentRow, string>;
   readonly #rowsPast: HistoryReader<ContentRow>;
   readonly #rowsHistory: CachedDb<ContentRow | null, string>;
   readonly #versions: CachedDb<VersionRow, Buffer>;
-  readonly #history: CachedDb<HistoryRow, string>;
+  /** The commits each entry made of each file (history.ts EntryRows). */
+  readonly #history: EntryRows<EntryCommits>;
   readonly #position: () => number;
 
   constructor(env: RootDatabase, versioning: Versioning) {
@@ -101,14 +98,14 @@ export class Content implements Projection {
     this.#rowsPast = rows.past;
     this.#rowsHistory = rows.history;
     this.#versions = new CachedDb(env.openDB({ name: 'content-versions', keyEncoding: 'binary' }), null, { log: versioning.undo, name: 'content-versions', kind: 'c' });
-    this.#history = new CachedDb(env.openDB({ name: 'content-history', ...{ encoder: plainEncoder(commitRowCodec) } }), null, { log: versioning.undo, name: 'content-history', kind: 'c' });
+    this.#history = new EntryRows(env.openDB({ name: 'content-history', keyEncoding: 'binary', ...{ encoder: plainEncoder(entryCommitsCodec) } }), versioning.position, versioning.undo);
   }
 
-  /** The file's commits, oldest first. */
+  /** The file's commits, oldest first (a commit changes the file's branch: read at each change of it). */
   *history(id: NodeId): Generator<HistoryRow & { readonly n: number }> {
-    const prefix = `${id}/`;
-    for (const { key, value } of this.#history.getRange({ start: prefix, end: `${id}0` })) {
-      yield { ...value, n: Number(key.slice(prefix.length)) };
+    for (const n of this.#rowsPast.changePositions(id)) {
+      const made = this.#history.at(id, n);
+      if (made !== undefined) for (let i = 0; i < made.commits.length; i++) yield { ...made.commits[i]!, n: made.first + i };
     }
   }
 
@@ -177,7 +174,9 @@ export class Content implements Projection {
         const hash = versionHash(row.size, row.blocks);
         const key = Buffer.from(hash);
         if (this.#versions.get(key) === undefined) this.#versions.put(key, { size: row.size, blocks: row.blocks });
-        this.#history.put(historyKey(event.id, row.commits), { version: hash, size: row.size, time: event.time });
+        const made = this.#history.pending(event.id);
+        const commit = { version: hash, size: row.size, time: event.time };
+        this.#history.set(event.id, made === undefined ? { first: row.commits, commits: [commit] } : { first: made.first, commits: [...made.commits, commit] });
         this.#rows.put(event.id, { ...row, version: hash, pending: 0, commits: row.commits + 1 });
         return;
       }

@@ -9,6 +9,8 @@
  *   tree-listings: `${dir}\0${n as 12 digits}\0${count}` -> [name, id, name, id, ...] after entry n,
  *                                                          in name order
  *
+ * Both values are written compactly (row-codec.ts nameListCodec: ids as 16 bytes).
+ *
  * The dirlog is the directory's changes in position order; a listing is written when the
  * changes since the directory's last listing reach max(LISTING_EVERY, the size of that
  * listing), so the rows cost O(1) per change and `ls --at P` reads one listing and at most
@@ -20,6 +22,7 @@ import type { NodeId } from '../log/index.js';
 import { CachedDb } from './cached-db.js';
 import { compareKeys, countRangeRead, pad, POSITION_DIGITS } from './history.js';
 import type { Dirent } from './tree.js';
+import { nameListCodec, plainEncoder } from './row-codec.js';
 import type { UndoLog } from './undo-log.js';
 
 /** The fewest changes between two listings of a directory. */
@@ -40,7 +43,7 @@ interface DirState {
 
 export class DirListings {
   readonly #log: CachedDb<Array<string | null>, string>;
-  readonly #listings: CachedDb<string[], string>;
+  readonly #listings: CachedDb<Array<string | null>, string>;
   /**
    * What each directory changed lately has since its last listing: kept across batches (one
    * mount operation is one batch, and counting a directory's rows since its listing costs up
@@ -54,8 +57,9 @@ export class DirListings {
   readonly #current: (dir: NodeId) => Iterable<Dirent>;
 
   constructor(env: RootDatabase, undo: UndoLog, position: () => number, current: (dir: NodeId) => Iterable<Dirent>) {
-    this.#log = new BatchAwareDb(env.openDB({ name: 'tree-dirlog' }), null, { log: undo, name: 'tree-dirlog', kind: 'c' }, () => this.#state.clear());
-    this.#listings = new CachedDb(env.openDB({ name: 'tree-listings' }), null, { log: undo, name: 'tree-listings', kind: 'c' });
+    const encoder = { encoder: plainEncoder(nameListCodec) };
+    this.#log = new BatchAwareDb(env.openDB({ name: 'tree-dirlog', ...encoder }), null, { log: undo, name: 'tree-dirlog', kind: 'c' }, () => this.#state.clear());
+    this.#listings = new CachedDb(env.openDB({ name: 'tree-listings', ...encoder }), null, { log: undo, name: 'tree-listings', kind: 'c' });
     this.#position = position;
     this.#current = current;
   }

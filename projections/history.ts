@@ -1,16 +1,27 @@
 /**
- * History rows for as-of queries: every superseded value of a row, keyed by the row's key
- * and the apply position n from which it held (a tombstone at the position the row went
- * away); the current value is the current row, stamped with its n (cached-db.ts):
+ * History rows for as-of queries. A versioned sub-database NAME (versioned-db.ts) keeps:
  *
- *   `${key}\0${n as 12 digits}` -> value | null
+ *   NAME:           key -> [n, value, earlier?]   the current row: n, the position of its last
+ *                                                  change; earlier, the positions of the changes
+ *                                                  before it, newest first, as varint differences
+ *   NAME-history:   [m u32 BE][key] -> value | null   the value the row had just before the entry
+ *                                                  at position m changed it (null: it was absent;
+ *                                                  a row's first change has none: absent before it)
+ *                   [0 u32][key] -> [r, null, earlier?]  a removed row's changes (r: the removal)
  *
- * "The row at position P" is the current row when it holds since P or earlier, else one
- * reverse range read: the last change at or before P. Standing in the past never needs a
- * replay.
+ * Keys are stored as bytes (keyBytes: ids of 32 hex digits as 16 bytes). History rows are
+ * keyed position first, so an entry's rows are written together at the end of the tree in
+ * key order (LMDB's append mode: full pages, and only the last pages are touched), and the
+ * rows an entry changed are one range: they are also its undo record (rewind() below; the
+ * rows it created are noted in the undo log).
+ *
+ * "The row at position P": the current row when its last change is at or before P; else the
+ * first change m after P (from the row's list of changes) and the history row [m][key]. Two
+ * point reads, never a range read and never a replay.
  */
 import type { Database } from 'lmdb';
-import type { CachedDb } from './cached-db.js';
+import { CachedDb, type HistorySink, type Stamped } from './cached-db.js';
+import { WrittenKeys } from './written-keys.js';
 
 export const POSITION_DIGITS = 12;
 
@@ -31,28 +42,17 @@ export function historyKey(key: string, n: number): string {
 }
 
 /**
- * The first key above every key that starts with `prefix` (keys sort by their UTF-8 bytes, so
- * `${prefix}\uffff` is not it: names with characters beyond U+FFFF sort after that).
- */
-function prefixEnd(prefix: string): { end?: string } {
-  if (prefix === '') return {};
-  return { end: `${prefix.slice(0, -1)}${String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)}` };
-}
-
-/**
- * The environment maps its file in chunks (lmdb-env.ts: remapChunks), and one read
- * transaction can hold only so many chunk references: some 1,500 range reads in one
- * synchronous stretch over a large environment fail with MDB_TXN_FULL ("too many dirty
- * pages"), e.g. `ls --at` of a 1,000-entry directory on a 1M-event log. As-of queries make a
- * range read per row, so the shared read transaction is renewed every RENEW_EVERY of them:
- * rows at or before a position never change, so a fresher snapshot reads the same past. A
- * cursor still open pins the old transaction (renewing then does nothing), so the ranges
- * below are read to their end before they yield.
+ * The environment maps its file in chunks, and one read transaction can hold only so many
+ * chunk references: some 1,500 range reads in one synchronous stretch over a large
+ * environment fail with MDB_TXN_FULL. Range reads renew the shared read transaction every
+ * RENEW_EVERY of them: rows at or before a position never change, so a fresher snapshot reads
+ * the same past. A cursor still open pins the old transaction, so ranges are read to their
+ * end before they yield.
  */
 const RENEW_EVERY = 256;
 let rangeReads = 0;
 
-export function countRangeRead(db: Database<any, string>): void {
+export function countRangeRead(db: Database<any, any>): void {
   if (++rangeReads < RENEW_EVERY) return;
   rangeReads = 0;
   db.resetReadTxn();
@@ -70,100 +70,671 @@ export function compareKeys(a: string, b: string): number {
   return a.length - b.length;
 }
 
+// ---- keys as bytes ----
+
+const HEX_LEAD = /^[0-9a-f]{32}/;
+const TAG_TEXT = 0;
+const TAG_HEX = 1;
+
+/** A row key as bytes: a key led by 32 hex digits (a node id) as 1 + 16 bytes and the rest, else 0 and its UTF-8. */
+export function keyBytes(key: string): Buffer {
+  if (key.length >= 32 && HEX_LEAD.test(key)) {
+    const rest = key.length - 32;
+    const out = Buffer.allocUnsafe(17 + Buffer.byteLength(key) - 32);
+    out[0] = TAG_HEX;
+    out.write(key.slice(0, 32), 1, 16, 'hex');
+    if (rest > 0) out.write(key.slice(32), 17, 'utf8');
+    return out;
+  }
+  const out = Buffer.allocUnsafe(1 + Buffer.byteLength(key));
+  out[0] = TAG_TEXT;
+  out.write(key, 1, 'utf8');
+  return out;
+}
+
+export function keyOfBytes(b: Uint8Array, from = 0): string {
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  if (buf[from] === TAG_HEX) return buf.toString('hex', from + 1, from + 17) + buf.toString('utf8', from + 17);
+  return buf.toString('utf8', from + 1);
+}
+
+/** The history row of `key` at position m (m = 0: the row saying a removed key's changes). */
+export function rowKey(m: number, key: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(4 + key.byteLength);
+  out.writeUInt32BE(m, 0);
+  out.set(key, 4);
+  return out;
+}
+
+/** Marks archived changes in the position-0 region (after removed rows' keys, tagged 0 or 1). */
+const ARCHIVE = 0xff;
+
+/** Where older changes of a row with a long list go: [0 u32][0xff][key length u16][key][newest position u32]. */
+function archiveKey(kb: Uint8Array, c1: number): Buffer {
+  const out = Buffer.allocUnsafe(4 + 1 + 2 + kb.byteLength + 4);
+  out.writeUInt32BE(0, 0);
+  out[4] = ARCHIVE;
+  out.writeUInt16BE(kb.byteLength, 5);
+  out.set(kb, 7);
+  out.writeUInt32BE(c1, 7 + kb.byteLength);
+  return out;
+}
+
 /**
- * As-of reads of a versioned sub-database: its current rows (stamped with the position from
- * which they hold) and its history rows (every superseded value, keyed by the position from
- * which it held; null: removed at that position).
+ * Writes a row at the end of the tree (LMDB's append mode: a full page is left behind when
+ * the last one splits), or where it belongs when it is not the last key (lmdb-js then says false).
  */
-export class HistoryReader<V> {
-  constructor(
-    readonly db: Database<V | null, string>,
-    readonly current: CachedDb<V, string>,
-  ) {}
+export function appendRow<V>(db: Database<V, Buffer>, key: Buffer, value: V): void {
+  if (!(db.putSync(key, value, { append: true }) as unknown as boolean)) db.putSync(key, value);
+}
+
+function positionOf(b: Uint8Array): number {
+  return ((b[0]! << 24) >>> 0) + (b[1]! << 16) + (b[2]! << 8) + b[3]!;
+}
+
+// ---- lists of changes: varint differences, newest first ----
+
+const NONE = new Uint8Array(0);
+
+/** The list after a change at n on top of a row whose last change was `last` (with `earlier` before it). */
+export function pushChange(n: number, last: number, earlier: Uint8Array | undefined): Uint8Array {
+  let d = n - last;
+  const head: number[] = [];
+  while (d >= 128) {
+    head.push((d % 128) | 128);
+    d = Math.floor(d / 128);
+  }
+  head.push(d);
+  const prev = earlier ?? NONE;
+  const out = new Uint8Array(head.length + prev.byteLength);
+  out.set(head, 0);
+  out.set(prev, head.length);
+  return out;
+}
+
+/** The change before `last` and the list before that one (undefined: `last` was the first). */
+export function popChange(last: number, earlier: Uint8Array | undefined): { n: number; earlier: Uint8Array | undefined } | undefined {
+  if (earlier === undefined || earlier.byteLength === 0) return undefined;
+  let d = 0;
+  let scale = 1;
+  let i = 0;
+  for (;;) {
+    const b = earlier[i++]!;
+    d += (b & 127) * scale;
+    if (b < 128) break;
+    scale *= 128;
+  }
+  const rest = earlier.byteLength > i ? Uint8Array.prototype.slice.call(earlier, i) : undefined;
+  return { n: last - d, earlier: rest };
+}
+
+/** Every change position, newest first. */
+export function positions(last: number, earlier: Uint8Array | undefined): number[] {
+  const out = [last];
+  if (earlier === undefined) return out;
+  let m = last;
+  let d = 0;
+  let scale = 1;
+  for (let i = 0; i < earlier.byteLength; i++) {
+    const b = earlier[i]!;
+    d += (b & 127) * scale;
+    if (b < 128) {
+      m -= d;
+      out.push(m);
+      d = 0;
+      scale = 1;
+    } else scale *= 128;
+  }
+  return out;
+}
+
+/**
+ * Long lists decoded once (oldest first): a row read again comes from lmdb-js's cache of
+ * decoded rows as the same object, so its list is searched, not walked, the next time.
+ */
+const decoded = new WeakMap<Uint8Array, number[]>();
+const WALK_BYTES = 32;
+
+/** Every position of a list, oldest first (decoded once per list object). */
+function decodedPositions(last: number, earlier: Uint8Array): number[] {
+  let ns = decoded.get(earlier);
+  if (ns === undefined) decoded.set(earlier, (ns = positions(last, earlier).reverse()));
+  return ns;
+}
+
+/** The first change after P (last > P): walks the list back while the change before is still after P. */
+export function firstAfter(last: number, earlier: Uint8Array | undefined, p: number): number {
+  let m = last;
+  if (earlier === undefined) return m;
+  if (earlier.byteLength > WALK_BYTES) {
+    const ns = decodedPositions(last, earlier);
+    // The first position above p (the last one is).
+    let lo = 0;
+    let hi = ns.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (ns[mid]! > p) hi = mid;
+      else lo = mid + 1;
+    }
+    return ns[lo]!;
+  }
+  let d = 0;
+  let scale = 1;
+  for (let i = 0; i < earlier.byteLength; i++) {
+    const b = earlier[i]!;
+    d += (b & 127) * scale;
+    if (b < 128) {
+      if (m - d <= p) return m;
+      m -= d;
+      d = 0;
+      scale = 1;
+    } else scale *= 128;
+  }
+  return m;
+}
+
+/** How many decoded history rows a sub-database keeps at hand. */
+const RECENT_ROWS = 4096;
+
+/**
+ * A current row keeps a bounded list (a directory changed by every create would otherwise
+ * rewrite an ever longer row): once it holds MIN_ROW + CHUNK changes, its oldest CHUNK move to
+ * an archive row, so a row keeps between MIN_ROW and MIN_ROW + CHUNK - 1 of its changes once it
+ * has archived any. Which changes are archived depends only on how many there are, so undoing
+ * the last change (a rewind) gives back exactly the rows applying in order gives. An as-of
+ * read older than the changes a row keeps costs one range read more.
+ */
+export const CHUNK = 192;
+export const MIN_ROW = 64;
+
+/** How many changes a list holds (the last one and the differences before it). */
+function countOf(earlier: Uint8Array | undefined): number {
+  let c = 1;
+  if (earlier !== undefined) for (let i = 0; i < earlier.byteLength; i++) if (earlier[i]! < 128) c++;
+  return c;
+}
+
+/** Cuts a list after its newest `keep` changes: the kept differences, and the older part (newest c1, then its differences). */
+function split(last: number, list: Uint8Array, keep: number): { kept: Uint8Array; c1: number; rest: Uint8Array } {
+  let i = 0;
+  let m = last;
+  const varint = (): number => {
+    let d = 0;
+    let scale = 1;
+    for (;;) {
+      const b = list[i++]!;
+      d += (b & 127) * scale;
+      if (b < 128) return d;
+      scale *= 128;
+    }
+  };
+  for (let k = 1; k < keep; k++) m -= varint();
+  const kept = list.slice(0, i);
+  const c1 = m - varint();
+  return { kept, c1, rest: list.slice(i) };
+}
+
+/** A removed row's changes: [r (the removal), null, earlier?]. */
+type Gone = readonly [r: number, value: null, earlier?: Uint8Array];
+
+/** Something a rewind puts back: rows changed after position n0 (projection-set.ts). */
+export interface Rewindable {
+  rewind(n0: number): void;
+}
+
+/**
+ * The history of one versioned sub-database: what the current rows' overlay (cached-db.ts)
+ * tells it while entries are applied, the rewind, and the as-of reads.
+ */
+export class VersionHistory<V> implements HistorySink, Rewindable {
+  readonly db: Database<unknown, Buffer>;
+  readonly position: () => number;
+  #current: CachedDb<V, string> | null = null;
+  /** History rows of the entry being applied, by key (latin1 of the bytes): written in key order at seal. */
+  readonly #pending = new Map<string, { key: Buffer; value: V | null }>();
+  /** Removed rows' lists changed in this batch (undefined: dropped), written at the end of the batch. */
+  readonly #gone = new Map<string, { key: Buffer; value: Gone | undefined }>();
+  /** Keys of gone rows written since the database was emptied (null: unknown, ask LMDB). */
+  #goneKeys: WrittenKeys | null = null;
+  /** The filter was filled from the stored keys (or found too many of them) since it was last forgotten. */
+  #goneScanned = false;
+  /**
+   * Whether any row was ever removed (null: not known yet): some sub-databases never remove
+   * rows (nodes and branches stay), and a new key then costs no read for its removed changes.
+   */
+  #anyGone: boolean | null = null;
+  /**
+   * History rows read lately, decoded (as lmdb-js keeps the current rows it read): a row at or
+   * before the head never changes, except in a rewind or a clear, which forget them all.
+   */
+  readonly #recent = new Map<string, V | null>();
+  /** Archived chunks read lately (by the position asked from and the key). */
+  readonly #chunks = new Map<string, { c1: number; rest: Uint8Array } | undefined>();
+
+  readonly #created: (key: string) => void;
+
+  /** `created`: notes a key that had no row before (the undo log drops it in a rewind: no history row says so). */
+  constructor(db: Database<unknown, Buffer>, position: () => number, created: (key: string) => void) {
+    this.db = db;
+    this.position = position;
+    this.#created = created;
+  }
+
+  attach(current: CachedDb<V, string>): void {
+    this.#current = current;
+  }
+
+  // ---- while applying (HistorySink) ----
+
+  #mayHaveGone(): boolean {
+    if (this.#anyGone === null) {
+      this.#anyGone = false;
+      for (const _ of this.db.getKeys({ start: rowKey(0, Buffer.alloc(0)), end: rowKey(1, Buffer.alloc(0)), limit: 1 })) this.#anyGone = true;
+    }
+    return this.#anyGone;
+  }
+
+  #goneRow(key: string): Gone | undefined {
+    if (!this.#mayHaveGone() && this.#gone.size === 0) return undefined;
+    const kb = keyBytes(key);
+    const k = kb.toString('latin1');
+    const p = this.#gone.get(k);
+    if (p !== undefined) return p.value;
+    if (this.#goneKeys === null && !this.#goneScanned) this.#scanGone();
+    if (this.#goneKeys !== null && !this.#goneKeys.mayHave(k)) return undefined;
+    return (this.db.get(rowKey(0, kb)) as Gone | undefined) ?? undefined;
+  }
+
+  /**
+   * The keys of removed rows, read once into the filter (a new name in a directory then costs
+   * no LMDB read): once per process, and again after a rewind wrote around it.
+   */
+  #scanGone(): void {
+    this.#goneScanned = true;
+    const keys = new WrittenKeys();
+    for (const k of this.db.getKeys({ start: rowKey(0, Buffer.alloc(0)), end: rowKey(0, Buffer.from([ARCHIVE])) })) {
+      keys.add((k as Buffer).subarray(4).toString('latin1'));
+      if (!keys.useful) return;
+    }
+    this.#goneKeys = keys;
+  }
+
+  #setGone(key: string, value: Gone | undefined): void {
+    if (value !== undefined) this.#anyGone = true;
+    const kb = keyBytes(key);
+    const k = kb.toString('latin1');
+    if (this.#goneKeys !== null) {
+      this.#goneKeys.add(k);
+      if (!this.#goneKeys.useful) this.#goneKeys = null;
+    }
+    this.#gone.set(k, { key: rowKey(0, kb), value });
+  }
+
+  /** The list after a change at n on top of `last` (and `earlier`), archiving its oldest CHUNK changes when it reaches MIN_ROW + CHUNK. */
+  #push(key: string, n: number, last: number, earlier: Uint8Array | undefined): Uint8Array {
+    const list = pushChange(n, last, earlier);
+    if (list.byteLength + 1 < MIN_ROW + CHUNK || countOf(list) !== MIN_ROW + CHUNK) return list;
+    const { kept, c1, rest } = split(n, list, MIN_ROW);
+    this.db.putSync(archiveKey(keyBytes(key), c1), rest);
+    this.#chunks.clear();
+    return kept;
+  }
+
+  /** The archived chunk of `key` whose newest change is the first at or above `from` (undefined: none). */
+  #chunkFrom(kb: Buffer, from: number): { c1: number; rest: Uint8Array } | undefined {
+    const ck = `${from}\0${kb.toString('latin1')}`;
+    if (this.#chunks.has(ck)) return this.#chunks.get(ck);
+    countRangeRead(this.db);
+    let out: { c1: number; rest: Uint8Array } | undefined;
+    for (const { key, value } of this.db.getRange({ start: archiveKey(kb, from), end: archiveKey(kb, 0xffffffff), limit: 1 })) {
+      out = { c1: (key as Buffer).readUInt32BE(key.length - 4), rest: value as Uint8Array };
+    }
+    if (this.#chunks.size >= RECENT_ROWS) this.#chunks.delete(this.#chunks.keys().next().value!);
+    this.#chunks.set(ck, out);
+    return out;
+  }
+
+  /** The first change after P of a row whose list is (last, earlier), archived changes included. */
+  #firstAfter(key: string, last: number, earlier: Uint8Array | undefined, p: number): number {
+    const m = firstAfter(last, earlier, p);
+    if (earlier === undefined || earlier.byteLength + 1 < MIN_ROW) return m;
+    const ns = decodedPositions(last, earlier);
+    if (ns.length < MIN_ROW || m !== ns[0]) return m;
+    // m is the oldest change the row keeps: an archived one may still be after P.
+    const chunk = this.#chunkFrom(keyBytes(key), p + 1);
+    return chunk === undefined ? m : firstAfter(chunk.c1, chunk.rest.byteLength > 0 ? chunk.rest : undefined, p);
+  }
+
+  /** Every change of a row, oldest first, archived ones included. */
+  #allPositions(key: string, last: number, earlier: Uint8Array | undefined): number[] {
+    const out: number[] = [];
+    if (earlier !== undefined && earlier.byteLength + 1 >= MIN_ROW) {
+      const kb = keyBytes(key);
+      countRangeRead(this.db);
+      for (const { key: k, value } of this.db.getRange({ start: archiveKey(kb, 0), end: archiveKey(kb, 0xffffffff) })) {
+        const rest = value as Uint8Array;
+        out.push(...positions((k as Buffer).readUInt32BE(k.length - 4), rest.byteLength > 0 ? rest : undefined).reverse());
+      }
+    }
+    out.push(...positions(last, earlier).reverse());
+    return out;
+  }
+
+  #superseded(key: string, n: number, prev: V | null): void {
+    const k = rowKey(n, keyBytes(key));
+    this.#pending.set(k.toString('latin1'), { key: k, value: prev });
+  }
+
+  /** The current row `key` now holds `value` (prev: its stored row): returns the row to store. */
+  put(key: string, value: V, prev: Stamped<V> | undefined): Stamped<V> {
+    const n = this.position();
+    if (prev !== undefined) {
+      if (prev[0] === n) return prev[2] === undefined ? [n, value] : [n, value, prev[2]];
+      this.#superseded(key, n, prev[1]);
+      return [n, value, this.#push(key, n, prev[0], prev[2])];
+    }
+    const g = this.#goneRow(key);
+    if (g === undefined) {
+      // A row's first change: before it, the row was absent (its list says so), so it costs no history row.
+      this.#created(key);
+      return [n, value];
+    }
+    this.#setGone(key, undefined);
+    if (g[0] === n) return g[2] === undefined ? [n, value] : [n, value, g[2]];
+    this.#superseded(key, n, null);
+    return [n, value, this.#push(key, n, g[0], g[2])];
+  }
+
+  /** The current row `key` (stored as `prev`) is removed. */
+  remove(key: string, prev: Stamped<V>): void {
+    const n = this.position();
+    if (prev[0] === n) {
+      this.#setGone(key, prev[2] === undefined ? [n, null] : [n, null, prev[2]]);
+      return;
+    }
+    this.#superseded(key, n, prev[1]);
+    this.#setGone(key, [n, null, this.#push(key, n, prev[0], prev[2])]);
+  }
+
+  /** The entry at n is applied: its history rows go to the end of the tree, in key order. */
+  seal(_n: number): void {
+    if (this.#pending.size > 0) {
+      const keys = [...this.#pending.keys()].sort();
+      for (const k of keys) {
+        const { key, value } = this.#pending.get(k)!;
+        appendRow(this.db, key, value);
+      }
+      this.#pending.clear();
+    }
+  }
+
+  flush(): void {
+    for (const { key, value } of this.#gone.values()) {
+      if (value === undefined) this.db.removeSync(key);
+      else this.db.putSync(key, value);
+    }
+    this.#gone.clear();
+  }
+
+  discard(): void {
+    this.#pending.clear();
+    this.#gone.clear();
+    this.#recent.clear();
+    this.#chunks.clear();
+    this.#anyGone = null;
+  }
+
+  markEmpty(): void {
+    this.#goneKeys = new WrittenKeys();
+    this.#anyGone = false;
+    this.#recent.clear();
+    this.#chunks.clear();
+  }
+
+  forgetEmpty(): void {
+    this.#goneKeys = null;
+    this.#goneScanned = false;
+  }
+
+  // ---- rewind ----
+
+  /**
+   * Puts every row back as it was at position n0 (inside a write transaction, around the
+   * overlays): the history rows after n0, newest first, each restore the value before its
+   * change and drop that change from the row's list.
+   */
+  /** The change before `last` and the list before it, taking the newest archived chunk back when the row is down to MIN_ROW changes. */
+  #pop(key: string, last: number, earlier: Uint8Array | undefined): { n: number; earlier: Uint8Array | undefined } | undefined {
+    if (countOf(earlier) !== MIN_ROW) return popChange(last, earlier);
+    const oldest = positions(last, earlier).at(-1)!;
+    const kb = keyBytes(key);
+    let chunk: { key: Buffer; c1: number; rest: Uint8Array } | undefined;
+    for (const { key: k, value } of this.db.getRange({ start: archiveKey(kb, oldest), end: archiveKey(kb, 0), reverse: true, limit: 1 })) {
+      chunk = { key: k as Buffer, c1: (k as Buffer).readUInt32BE(k.length - 4), rest: value as Uint8Array };
+    }
+    if (chunk === undefined) return popChange(last, earlier);
+    this.db.removeSync(chunk.key);
+    this.#chunks.clear();
+    // The whole list as it was before the chunk was archived, less its newest change.
+    const whole = Buffer.concat([earlier ?? new Uint8Array(0), pushChange(oldest, chunk.c1, chunk.rest.byteLength > 0 ? chunk.rest : undefined)]);
+    return popChange(last, whole);
+  }
+
+  rewind(n0: number): void {
+    this.#recent.clear();
+    this.#chunks.clear();
+    this.#anyGone = null;
+    const current = this.#current!.db as unknown as Database<unknown, string>;
+    const rows = [...this.db.getRange({ start: rowKey(n0 + 1, Buffer.alloc(0)) })];
+    for (let i = rows.length - 1; i >= 0; i--) {
+      const { key: hk, value } = rows[i]!;
+      const n = positionOf(hk);
+      const key = keyOfBytes(hk, 4);
+      const goneKey = rowKey(0, keyBytes(key));
+      const cur = current.get(key) as Stamped<V> | undefined;
+      const state = cur ?? (this.db.get(goneKey) as Gone | undefined);
+      const before = state === undefined || state[0] !== n ? undefined : this.#pop(key, n, state[2]);
+      if (value === null || value === undefined) {
+        current.removeSync(key);
+        if (before === undefined) this.db.removeSync(goneKey);
+        else this.db.putSync(goneKey, before.earlier === undefined ? [before.n, null] : [before.n, null, before.earlier]);
+      } else {
+        this.db.removeSync(goneKey);
+        const from = before?.n ?? 0;
+        current.putSync(key, before?.earlier === undefined ? [from, value] : [from, value, before.earlier]);
+      }
+      this.db.removeSync(hk);
+    }
+  }
+
+  // ---- as-of reads ----
+
+  /** The history row of `key` at position m: the value just before entry m changed it (null: absent). */
+  #row(key: string, m: number): V | null | undefined {
+    const k = `${m}\0${key}`;
+    const hit = this.#recent.get(k);
+    if (hit !== undefined) return hit;
+    const v = this.db.get(rowKey(m, keyBytes(key))) as V | null | undefined;
+    if (v === undefined) return undefined;
+    if (this.#recent.size >= RECENT_ROWS) this.#recent.delete(this.#recent.keys().next().value!);
+    this.#recent.set(k, v);
+    return v;
+  }
+
+  #goneStored(key: string): Gone | undefined {
+    // Not #mayHaveGone(): a reader beside the writer (a mount --at) would not see new removals.
+    return (this.db.get(rowKey(0, keyBytes(key))) as Gone | undefined) ?? undefined;
+  }
 
   /** The value the row had after applying entries up to position P (undefined: absent). */
   at(key: string, p: number): V | undefined {
-    const now = this.current.stamped(key);
-    if (now !== undefined && now[0] <= p) return now[1];
-    countRangeRead(this.db);
-    for (const { value } of this.db.getRange({ start: historyKey(key, p), end: `${key}\0`, reverse: true, limit: 1 })) {
-      return value ?? undefined;
+    const now = this.#current!.stamped(key);
+    let m: number;
+    if (now !== undefined) {
+      if (now[0] <= p) return now[1];
+      m = this.#firstAfter(key, now[0], now[2], p);
+    } else {
+      const g = this.#goneStored(key);
+      if (g === undefined || g[0] <= p) return undefined;
+      m = this.#firstAfter(key, g[0], g[2], p);
     }
-    return undefined;
+    return this.#row(key, m) ?? undefined;
   }
 
-  /** Every change of the row, oldest first (the current value last). */
+  /** The positions of every change of the row, oldest first. */
+  changePositions(key: string): number[] {
+    const last = this.#current!.stamped(key) ?? this.#goneStored(key);
+    return last === undefined ? [] : this.#allPositions(key, last[0], last[2]);
+  }
+
+  /** Every change of the row, oldest first: the position and the value it left (null: removed). */
   *changes(key: string): Generator<{ n: number; value: V | null }> {
-    countRangeRead(this.db);
-    const prefix = `${key}\0`;
-    // Read to the end before yielding: a cursor left open while the caller reads on would pin
-    // the read transaction (see RENEW_EVERY).
+    yield* this.#changes(key);
+  }
+
+  #changes(key: string): Array<{ n: number; value: V | null }> {
+    const now = this.#current!.stamped(key);
+    const g = now === undefined ? this.#goneStored(key) : undefined;
+    const last = now ?? g;
+    if (last === undefined) return [];
+    const ns = this.#allPositions(key, last[0], last[2]);
     const out: Array<{ n: number; value: V | null }> = [];
-    for (const { key: k, value } of this.db.getRange({ start: prefix, end: `${key}\x01` })) out.push({ n: Number(k.slice(prefix.length)), value });
-    const now = this.current.stamped(key);
-    if (now !== undefined) out.push({ n: now[0], value: now[1] });
-    yield* out;
+    // Every row of the key once: read directly (the kept rows are for point reads).
+    const kb = keyBytes(key);
+    const at = Buffer.allocUnsafe(4 + kb.byteLength);
+    at.set(kb, 4);
+    for (let i = 0; i < ns.length; i++) {
+      let value: V | null;
+      if (i + 1 < ns.length) {
+        at.writeUInt32BE(ns[i + 1]!, 0);
+        value = (this.db.get(at) as V | null | undefined) ?? null;
+      } else value = now !== undefined ? now[1] : null;
+      out.push({ n: ns[i]!, value });
+    }
+    return out;
+  }
+
+  /** Removed keys that start with `prefix`, in key order. */
+  #goneKeysWith(prefix: string): string[] {
+    countRangeRead(this.db);
+    const out: string[] = [];
+    if (prefix.length >= 32 && HEX_LEAD.test(prefix)) {
+      const pb = keyBytes(prefix);
+      for (const k of this.db.getKeys({ start: rowKey(0, pb), end: rowKey(0, prefixEnd(pb)) })) out.push(keyOfBytes(k as Buffer, 4));
+    } else {
+      for (const k of this.db.getKeys({ start: rowKey(0, Buffer.alloc(0)), end: rowKey(0, Buffer.from([ARCHIVE])) })) {
+        const key = keyOfBytes(k as Buffer, 4);
+        if (key.startsWith(prefix)) out.push(key);
+      }
+      out.sort(compareKeys);
+    }
+    return out;
+  }
+
+  #currentWith(prefix: string): Array<{ key: string; value: Stamped<V> }> {
+    countRangeRead(this.#current!.db);
+    return [...this.#current!.getStampedRange({ start: prefix, ...textPrefixEnd(prefix) })];
   }
 
   /** Every change of every row whose key starts with `prefix`, in key order then oldest first. */
   *allChanges(prefix: string): Generator<{ key: string; n: number; value: V | null }> {
-    countRangeRead(this.db);
-    const byKey = new Map<string, Array<{ key: string; n: number; value: V | null }>>();
-    for (const { key: k, value } of this.db.getRange({ start: prefix, ...prefixEnd(prefix) })) {
-      const cut = k.lastIndexOf('\0');
-      const key = k.slice(0, cut);
-      let list = byKey.get(key);
-      if (list === undefined) byKey.set(key, (list = []));
-      list.push({ key, n: Number(k.slice(cut + 1)), value });
-    }
-    for (const { key, value } of this.current.getStampedRange({ start: prefix, ...prefixEnd(prefix) })) {
-      let list = byKey.get(key);
-      if (list === undefined) byKey.set(key, (list = []));
-      list.push({ key, n: value[0], value: value[1] });
-    }
-    for (const key of [...byKey.keys()].sort(compareKeys)) yield* byKey.get(key)!;
+    const keys = [...this.#currentWith(prefix).map((r) => r.key), ...this.#goneKeysWith(prefix)].sort(compareKeys);
+    for (const key of keys) for (const c of this.#changes(key)) yield { key, ...c };
   }
 
-  /**
-   * The rows whose keys start with `prefix`, as they were at position P, in key order:
-   * for each key the last change at or before P, when that is not a tombstone.
-   */
+  /** The rows whose keys start with `prefix`, as they were at position P, in key order. */
   *rangeAt(prefix: string, p: number): Generator<[string, V]> {
-    countRangeRead(this.db);
-    // Read to the end before yielding (see changes()): readdir looks up every entry it yields.
-    const end = prefixEnd(prefix);
-    // Rows that hold since P or earlier answer from the current rows (already in key order).
-    const now: Array<[string, V]> = [];
-    const holds = new Set<string>();
-    for (const { key, value } of this.current.getStampedRange({ start: prefix, ...end })) {
-      if (value[0] <= p) {
-        now.push([key, value[1]]);
-        holds.add(key);
-      }
-    }
-    // The others: the last history row at or before P of each key, when not a tombstone.
-    const past: Array<[string, V]> = [];
-    let current: string | null = null;
-    let best: V | null = null;
-    for (const { key: k, value } of this.db.getRange({ start: prefix, ...end })) {
-      const cut = k.lastIndexOf('\0');
-      const key = k.slice(0, cut);
-      if (key !== current) {
-        if (best !== null && !holds.has(current!)) past.push([current!, best]);
-        current = key;
-        best = null;
-      }
-      if (Number(k.slice(cut + 1)) <= p) best = value;
-    }
-    if (best !== null && !holds.has(current!)) past.push([current!, best]);
-    // Merge the two lists, both in key order.
     const out: Array<[string, V]> = [];
-    let a = 0;
-    let b = 0;
-    while (a < now.length || b < past.length) {
-      if (b >= past.length || (a < now.length && compareKeys(now[a]![0], past[b]![0]) < 0)) out.push(now[a++]!);
-      else out.push(past[b++]!);
+    for (const { key, value } of this.#currentWith(prefix)) {
+      if (value[0] <= p) out.push([key, value[1]]);
+      else {
+        const v = this.at(key, p);
+        if (v !== undefined) out.push([key, v]);
+      }
     }
+    for (const key of this.#goneKeysWith(prefix)) {
+      const v = this.at(key, p);
+      if (v !== undefined) out.push([key, v]);
+    }
+    out.sort((a, b) => compareKeys(a[0], b[0]));
     yield* out;
+  }
+}
+
+/** The first byte string above every one that starts with `b`. */
+function prefixEnd(b: Buffer): Buffer {
+  const out = Buffer.from(b);
+  for (let i = out.length - 1; i >= 0; i--) {
+    if (out[i]! < 255) {
+      out[i]!++;
+      return out.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([255, 255, 255, 255]);
+}
+
+/**
+ * The first key above every key that starts with `prefix` (keys sort by their UTF-8 bytes, so
+ * `${prefix}\uffff` is not it: names with characters beyond U+FFFF sort after that).
+ */
+function textPrefixEnd(prefix: string): { end?: string } {
+  if (prefix === '') return {};
+  return { end: `${prefix.slice(0, -1)}${String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)}` };
+}
+
+/** As-of reads of a versioned sub-database (see VersionHistory). */
+export type HistoryReader<V> = VersionHistory<V>;
+
+/**
+ * Rows only ever added, one per (entry, key), keyed position first ([n u32 BE][key]): what an
+ * entry adds is kept until the entry is sealed, then written at the end of the tree in key
+ * order (append mode). A rewind drops the range after its position. A CachedDb in name only
+ * (begun, sealed, flushed and discarded with the others), so the projection set drives it.
+ */
+export class EntryRows<V> extends CachedDb<never, never> implements Rewindable {
+  readonly rows: Database<V, Buffer>;
+  readonly #position: () => number;
+  readonly #pending = new Map<string, { key: Buffer; value: V }>();
+
+  constructor(db: Database<V, Buffer>, position: () => number, undo: { register(r: Rewindable): void }) {
+    super(db as never);
+    this.rows = db;
+    this.#position = position;
+    undo.register(this);
+  }
+
+  /** The row of `key` that the entry being applied has added so far. */
+  pending(key: string): V | undefined {
+    return this.#pending.get(rowKey(this.#position(), keyBytes(key)).toString('latin1'))?.value;
+  }
+
+  /** Sets the row of `key` for the entry being applied. */
+  set(key: string, value: V): void {
+    const k = rowKey(this.#position(), keyBytes(key));
+    this.#pending.set(k.toString('latin1'), { key: k, value });
+  }
+
+  /** The row entry n added for `key`. */
+  at(key: string, n: number): V | undefined {
+    return this.rows.get(rowKey(n, keyBytes(key)));
+  }
+
+  override seal(n: number): void {
+    super.seal(n);
+    if (this.#pending.size === 0) return;
+    for (const k of [...this.#pending.keys()].sort()) {
+      const { key, value } = this.#pending.get(k)!;
+      appendRow(this.rows, key, value);
+    }
+    this.#pending.clear();
+  }
+
+  override discard(): void {
+    this.#pending.clear();
+    super.discard();
+  }
+
+  rewind(n0: number): void {
+    for (const key of [...this.rows.getKeys({ start: rowKey(n0 + 1, Buffer.alloc(0)) })]) this.rows.removeSync(key);
   }
 }

@@ -9,7 +9,7 @@ export { blockAt, blockCount, splitBlocks, versionHash, type ContentRow, type Ve
 export { type Projection, type ApplyContext } from './projection.js';
 export { catchUp, integrate, rebuild, projectionsAhead, type RebuildOptions, type ReplayProgress } from './replay.js';
 export { Positions, type PositionRow } from './positions.js';
-export { HistoryReader } from './history.js';
+export { VersionHistory, type HistoryReader } from './history.js';
 export { Famfs, FAMFS_UNIT, deviceSpan, unitsFor, type FamfsDeviceRow, type FreeRange } from './famfs.js';
 export { ConflictCopies, type ConflictRow } from './conflict-copies.js';
 export { Placements, CacheTable, ServedTable } from './placement.js';

@@ -20,12 +20,11 @@ import { Positions } from './positions.js';
 import { UndoLog } from './undo-log.js';
 import { Touches } from './touches.js';
 import { ConflictCopies } from './conflict-copies.js';
-import { historyKey } from './history.js';
 import { Xattrs } from './xattrs.js';
 import { CacheTable, Placements, ServedTable } from './placement.js';
 
 /** Bumped whenever the rows' layout changes; older rows are rebuilt from the log. */
-export const PROJECTIONS_FORMAT = 12;
+export const PROJECTIONS_FORMAT = 13;
 
 export interface SkippedEvent {
   readonly feed: string;
@@ -178,33 +177,17 @@ export class ProjectionSet {
   }
 
   /**
-   * Puts every row back as it was at position n0 (inside the apply transaction): rows the
-   * undo log says changed after n0 are restored from their history, rows created after n0
-   * are dropped, positions and checkpoints are cut back. Inode numbers are local and kept.
+   * Puts every row back as it was at position n0 (inside the apply transaction): versioned
+   * rows are restored from their history rows after n0, rows the undo log says were created
+   * after n0 are dropped, positions and checkpoints are cut back. Inode numbers are local and kept.
    */
   #rewind(n0: number): void {
     const head = this.positions.applied;
     const dbs = this.#dbsByName();
-    for (const { kind, name, key } of this.undo.changedAfter(n0, head)) {
+    for (const r of this.undo.rewindables) r.rewind(n0);
+    for (const { name, key } of this.undo.changedAfter(n0, head)) {
       const db = dbs.get(name);
-      if (db === undefined) continue;
-      if (kind === 'c') {
-        db.removeSync(name === 'content-versions' ? Buffer.from(key, 'hex') : key);
-        continue;
-      }
-      const hist = dbs.get(`${name}-history`) as Database<unknown, string> | undefined;
-      if (hist === undefined) continue;
-      // History rows from after n0 go; the last value at or before n0 (if the row was there)
-      // becomes the current row again, stamped with the position it held from.
-      for (const k of [...hist.getKeys({ start: historyKey(key, n0 + 1), end: `${key}\x01` })]) hist.removeSync(k);
-      let last: { key: string; value: unknown } | undefined;
-      for (const r of hist.getRange({ start: historyKey(key, n0), end: `${key}\0`, reverse: true, limit: 1 })) last = r;
-      if (last === undefined || last.value === null) {
-        db.removeSync(key);
-        continue;
-      }
-      hist.removeSync(last.key);
-      db.putSync(key, [Number(last.key.slice(key.length + 1)), last.value]);
+      if (db !== undefined) db.removeSync(name === 'content-versions' ? Buffer.from(key, 'hex') : key);
     }
     this.undo.dropAfter(n0, head);
     const dropped = this.positions.truncate(n0);

@@ -5,9 +5,10 @@
  * order, ids of 32 hex digits as 16 bytes, integers as varints and the three times as two
  * differences from ctime (usually 0: one byte each). About a third of the msgpack size.
  *
- * A versioned sub-database holds three shapes (cached-db.ts, history.ts), told apart by the
- * first byte: 0 a bare value (a history row), 1 null (a tombstone), 2 [n, value] (a current
- * row stamped with the position it holds from).
+ * A versioned sub-database holds four shapes (cached-db.ts, history.ts), told apart by the
+ * first byte: 0 a bare value (a history row), 1 null (a history row: absent), 2 [n, value,
+ * earlier?] (a current row: its last change, and the varint differences to the changes
+ * before it), 3 [r, null, earlier?] (a removed row's changes), 4 bytes (archived changes).
  *
  * lmdb-js calls encode(value) -> Buffer and decode(buffer, end?) where the buffer may be a
  * reused one: decoding copies what it keeps (strings do).
@@ -269,6 +270,64 @@ export const commitRowCodec: ValueCodec<HistoryRow> = {
   },
 };
 
+/** The commits one entry made of one file: the index of the first (the file's commit count before), and each. */
+export interface EntryCommits {
+  readonly first: number;
+  readonly commits: readonly HistoryRow[];
+}
+
+export const entryCommitsCodec: ValueCodec<EntryCommits> = {
+  write(w, v) {
+    w.uvarint(v.first);
+    w.uvarint(v.commits.length);
+    for (const c of v.commits) commitRowCodec.write(w, c);
+  },
+  read(r) {
+    const first = r.uvarint();
+    const count = r.uvarint();
+    const commits: HistoryRow[] = [];
+    for (let i = 0; i < count; i++) commits.push(commitRowCodec.read(r));
+    return { first, commits };
+  },
+};
+
+// How a directory change names the node a name took.
+const FREED = 0;
+const HEX_NODE = 1;
+const TEXT_NODE = 2;
+
+/**
+ * A directory's changes or listing (dir-listings.ts): [name, id | null, name, id | null, ...],
+ * each name as UTF-8, each id of 32 hex digits as 16 bytes (null: the name was freed).
+ */
+export const nameListCodec: ValueCodec<Array<string | null>> = {
+  write(w, v) {
+    w.uvarint(v.length);
+    for (let i = 0; i < v.length; i += 2) {
+      w.str(v[i]!);
+      const id = v[i + 1];
+      if (id === null || id === undefined) w.byte(FREED);
+      else if (HEX_ID.test(id)) {
+        w.byte(HEX_NODE);
+        w.bytes(Buffer.from(id, 'hex'));
+      } else {
+        w.byte(TEXT_NODE);
+        w.str(id);
+      }
+    }
+  },
+  read(r) {
+    const n = r.uvarint();
+    const out: Array<string | null> = [];
+    for (let i = 0; i < n; i += 2) {
+      out.push(r.str());
+      const tag = r.byte();
+      out.push(tag === FREED ? null : tag === HEX_NODE ? r.hex(16) : r.str());
+    }
+    return out;
+  },
+};
+
 /** The lmdb-js encoder of a plain (not versioned) sub-database whose values `codec` writes. */
 export function plainEncoder<V>(codec: ValueCodec<V>): { encode(v: V): Buffer; decode(buf: Uint8Array, end?: unknown): V } {
   return {
@@ -289,6 +348,8 @@ export function plainEncoder<V>(codec: ValueCodec<V>): { encode(v: V): Buffer; d
 const BARE = 0;
 const NULL = 1;
 const STAMPED = 2;
+const GONE = 3;
+const RAW = 4;
 
 /** The lmdb-js encoder of a versioned sub-database whose values `codec` writes. */
 export function versionedEncoder<V>(codec: ValueCodec<V>): { encode(v: unknown): Buffer; decode(buf: Uint8Array, end?: unknown): unknown } {
@@ -296,10 +357,16 @@ export function versionedEncoder<V>(codec: ValueCodec<V>): { encode(v: unknown):
     encode(v: unknown): Buffer {
       const w = new Writer();
       if (v === null) w.byte(NULL);
-      else if (Array.isArray(v)) {
-        w.byte(STAMPED);
+      else if (v instanceof Uint8Array) {
+        w.byte(RAW);
+        w.bytes(v);
+      } else if (Array.isArray(v)) {
+        const earlier = v[2] as Uint8Array | undefined;
+        w.byte(v[1] === null ? GONE : STAMPED);
         w.uvarint(v[0] as number);
-        codec.write(w, v[1] as V);
+        w.uvarint(earlier?.byteLength ?? 0);
+        if (earlier !== undefined) w.bytes(earlier);
+        if (v[1] !== null) codec.write(w, v[1] as V);
       } else {
         w.byte(BARE);
         codec.write(w, v as V);
@@ -311,10 +378,14 @@ export function versionedEncoder<V>(codec: ValueCodec<V>): { encode(v: unknown):
       const tag = r.byte();
       let out: unknown;
       if (tag === NULL) out = null;
-      else if (tag === STAMPED) {
+      else if (tag === STAMPED || tag === GONE) {
         const n = r.uvarint();
-        out = [n, codec.read(r)];
+        const len = r.uvarint();
+        const earlier = len > 0 ? r.copy(len) : undefined;
+        const value = tag === GONE ? null : codec.read(r);
+        out = earlier === undefined ? [n, value] : [n, value, earlier];
       } else if (tag === BARE) out = codec.read(r);
+      else if (tag === RAW) out = r.copy(r.end - r.pos);
       else throw new Error(`bad row tag ${tag}`);
       if (r.pos !== r.end) throw new Error('row value longer than its fields');
       return out;

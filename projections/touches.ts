@@ -1,18 +1,20 @@
 /**
- * Which events of which entry named a node: `realize history PATH` lists the event kinds of
- * every version, and reading them from the log meant decoding one whole entry (often a
- * thousand events) per version. One row per (node, entry):
+ * Which events of which entry named a node: `realize history` lists the event kinds of every
+ * version, and reading them from the log meant decoding one whole entry (often a thousand
+ * events) per version. One row per (entry, node), keyed position first (history.ts keyBytes):
  *
- *   `${id}\0${n as 12 digits}` -> the kinds of the entry's events that name the node (by `id`
- *                                  or `root`), in order, one letter each
+ *   [n u32 BE][id] -> the kinds of the entry's events that name the node (by `id` or `root`),
+ *                     in order, one letter each
  *
- * so a node's whole history is one range read. Rows are only added; a rewind drops those
- * after its position (they are noted as created rows in the undo log).
+ * The versions `history` lists are the changes of the node's rows (their lists of changes,
+ * history.ts); each version's kinds are one point read here. An entry's rows are written
+ * together at the end of the tree in key order (LMDB's append mode: full pages); a rewind
+ * drops the range after its position.
  */
 import type { Database, Key, RootDatabase } from 'lmdb';
 import type { FsEventType } from '../log/index.js';
-import { CachedDb } from './cached-db.js';
-import { historyKey } from './history.js';
+import type { CachedDb } from './cached-db.js';
+import { appendRow, keyBytes, rowKey, type Rewindable } from './history.js';
 import type { UndoLog } from './undo-log.js';
 
 const CODES: Record<FsEventType, string> = {
@@ -42,20 +44,21 @@ export function decodeKinds(codes: string): string[] {
   return out;
 }
 
-export class Touches {
+export class Touches implements Rewindable {
   readonly name = 'touches';
-  readonly #rows: CachedDb<string, string>;
+  readonly #rows: Database<string, Buffer>;
 
   constructor(env: RootDatabase, undo: UndoLog) {
-    this.#rows = new CachedDb(env.openDB({ name: 'touches' }), null, { log: undo, name: 'touches', kind: 'c' });
+    this.#rows = env.openDB({ name: 'touches', keyEncoding: 'binary' });
+    undo.register(this);
   }
 
   get caches(): ReadonlyArray<CachedDb<never, never>> {
-    return [this.#rows as unknown as CachedDb<never, never>];
+    return [];
   }
 
   get dbs(): ReadonlyArray<readonly [string, Database<unknown, Key>]> {
-    return [['touches', this.#rows.db as Database<unknown, Key>]];
+    return [['touches', this.#rows as Database<unknown, Key>]];
   }
 
   /** Notes the events of the entry at position n (raw, as the log holds them) under the nodes they name. */
@@ -70,14 +73,30 @@ export class Touches {
       codes.set(id, (codes.get(id) ?? '') + code(ev.type));
     }
     if (codes === null) return;
-    for (const [id, c] of codes) this.#rows.put(historyKey(id, n), c);
+    const rows = [...codes].map(([id, c]) => ({ key: rowKey(n, keyBytes(id)), c }));
+    rows.sort((a, b) => Buffer.compare(a.key, b.key));
+    for (const { key, c } of rows) appendRow(this.#rows, key, c);
   }
 
-  /** The event kinds of each entry that named node `id`, oldest first. */
-  *of(id: string): Generator<{ n: number; kinds: string[] }> {
-    const prefix = `${id}\0`;
-    const out: Array<{ n: number; kinds: string[] }> = [];
-    for (const { key, value } of this.#rows.getRange({ start: prefix, end: `${id}\x01` })) out.push({ n: Number(key.slice(prefix.length)), kinds: decodeKinds(value) });
-    yield* out;
+  /** The event kinds of the entry at position n that named node `id` (empty: none did). */
+  kindsAt(id: string, n: number): string[] {
+    const c = this.#rows.get(rowKey(n, keyBytes(id)));
+    return c === undefined ? [] : decodeKinds(c);
+  }
+
+  /** kindsAt for many positions of one node. */
+  kindsAtEach(id: string, ns: readonly number[]): Map<number, string[]> {
+    const kb = keyBytes(id);
+    const out = new Map<number, string[]>();
+    for (const n of ns) {
+      const c = this.#rows.get(rowKey(n, kb));
+      if (c !== undefined) out.set(n, decodeKinds(c));
+    }
+    return out;
+  }
+
+  /** Drops the rows after position n0 (inside a write transaction). */
+  rewind(n0: number): void {
+    for (const key of [...this.#rows.getKeys({ start: rowKey(n0 + 1, Buffer.alloc(0)) })]) this.#rows.removeSync(key);
   }
 }

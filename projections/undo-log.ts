@@ -1,16 +1,16 @@
 /**
- * Undo records: for each apply position n, which rows the entry at n changed. Rewinding the
- * projections to a position n0 (when an entry arrives that sorts before entries already
- * applied) reads the records after n0, puts every changed row back as its history says it
- * was at n0, and drops what was created after n0; the entries are then applied again in the
- * one order. Only the tail is touched, never the whole log.
+ * Undo records: for each apply position n, which rows the entry at n created: rows of the
+ * sub-databases whose rows are only ever added (a directory's changes and listings, content
+ * versions) and versioned rows that had never been there (history.ts keeps no row for them). Rewinding the projections to a position n0 (when an entry arrives that
+ * sorts before entries already applied) drops the rows the records after n0 name; versioned
+ * rows and the touches index are keyed by position first, so their rows after n0 are a range
+ * and rewind themselves (history.ts, touches.ts: registered here as rewindables). The entries
+ * are then applied again in the one order. Only the tail is touched, never the whole log.
  *
- *   undo: n -> deflate(JSON [["v\0DB", [KEY, ...]] | ["c\0DB", [KEY, ...]], ...])
- *              (v: a versioned row, c: a created row)
+ *   undo: n -> deflate(JSON [["c\0DB", [KEY, ...]], ...])
  *
- * An entry of a thousand events names a thousand rows or more (ids of 32 hex digits): the
- * record is grouped by sub-database and deflated, about a fifth of the plain list, since
- * the records of every entry ever applied are kept.
+ * The record is grouped by sub-database and deflated, since the records of every entry ever
+ * applied are kept.
  *
  * A rebuild into a scratch place (`realize log replay --check`) can skip the records: nothing
  * rewinds it, and should something want to, it can be rebuilt again. `floor` says from which
@@ -18,8 +18,10 @@
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Database, RootDatabase } from 'lmdb';
+import type { Rewindable } from './history.js';
 
-export type UndoKind = 'v' | 'c';
+/** c: a created row, dropped on undo (the only kind left: versioned rows rewind from their history). */
+export type UndoKind = 'c';
 
 /**
  * Fastest level and a small window and hash: setting up zlib's default state costs more
@@ -27,6 +29,13 @@ export type UndoKind = 'v' | 'c';
  * the same size out). Inflating needs no options: any window up to 32 KiB decodes.
  */
 const DEFLATE = { level: 1, memLevel: 4, windowBits: 10 } as const;
+/**
+ * A big record (an entry of many creates) names each new node in two groups (its record and
+ * its branch, in the same order): a window that reaches back over the first group writes the
+ * second as a few long matches.
+ */
+const DEFLATE_BIG = { level: 1, memLevel: 8, windowBits: 15 } as const;
+const BIG = 4096;
 
 export class UndoLog {
   readonly db: Database<Uint8Array, number>;
@@ -35,11 +44,21 @@ export class UndoLog {
   #current = new Map<string, Set<string>>();
   #recording = true;
   #floor: number;
+  /** What keeps its own record of each entry's changes (versioned rows' history, touches): rewound by itself. */
+  readonly #rewindables: Rewindable[] = [];
 
   constructor(env: RootDatabase) {
     this.db = env.openDB({ name: 'undo' });
     this.#meta = env.openDB({ name: 'undo-meta' });
     this.#floor = this.#meta.get('floor') ?? 0;
+  }
+
+  register(r: Rewindable): void {
+    this.#rewindables.push(r);
+  }
+
+  get rewindables(): readonly Rewindable[] {
+    return this.#rewindables;
   }
 
   /** The first position whose record is kept (0 or 1: every position's). */
@@ -79,7 +98,8 @@ export class UndoLog {
   seal(n: number): void {
     if (this.#current.size > 0) {
       const groups = [...this.#current].map(([group, keys]) => [group, [...keys]]);
-      this.db.putSync(n, deflateRawSync(JSON.stringify(groups), DEFLATE));
+      const json = JSON.stringify(groups);
+      this.db.putSync(n, deflateRawSync(json, json.length > BIG ? DEFLATE_BIG : DEFLATE));
       this.#current = new Map();
     }
   }

@@ -2,9 +2,9 @@
  * A sub-database whose superseded values are kept as history rows (history.ts, cached-db.ts),
  * so the projection can answer "as it was at position P" with an index lookup.
  */
-import type { Database, RootDatabase } from 'lmdb';
+import type { RootDatabase } from 'lmdb';
 import { CachedDb } from './cached-db.js';
-import { HistoryReader } from './history.js';
+import { VersionHistory, type HistoryReader } from './history.js';
 import { versionedEncoder, type ValueCodec } from './row-codec.js';
 import type { UndoLog } from './undo-log.js';
 
@@ -13,6 +13,7 @@ export type PositionClock = () => number;
 
 export interface VersionedDb<V> {
   readonly current: CachedDb<V, string>;
+  /** The history rows: an overlay only in name (begun, flushed and cleared with the others; written by `past`). */
   readonly history: CachedDb<V | null, string>;
   readonly past: HistoryReader<V>;
 }
@@ -28,8 +29,12 @@ export interface Versioning {
 /** `codec`: a compact encoding of the values (row-codec.ts); msgpack without one. */
 export function versionedDb<V>(env: RootDatabase, name: string, versioning: Versioning, codec?: ValueCodec<V>): VersionedDb<V> {
   const encoder = codec === undefined ? {} : { encoder: versionedEncoder(codec) };
-  const history = new CachedDb<V | null, string>(env.openDB({ name: `${name}-history`, ...encoder }));
+  const historyDb = env.openDB<unknown, Buffer>({ name: `${name}-history`, keyEncoding: 'binary', ...encoder });
+  const past = new VersionHistory<V>(historyDb, versioning.position, (key) => versioning.undo.touch('c', name, key));
   // Current rows are read on every FUSE request: lmdb-js keeps recently read ones decoded.
-  const current = new CachedDb<V, string>(env.openDB({ name, cache: versioning.readCache !== false, ...encoder }), { db: history.db as Database<unknown, string>, position: versioning.position }, { log: versioning.undo, name, kind: 'v' });
-  return { current, history, past: new HistoryReader<V>(history.db, current) };
+  const current = new CachedDb<V, string>(env.openDB({ name, cache: versioning.readCache !== false, ...encoder }), past);
+  past.attach(current);
+  versioning.undo.register(past);
+  const history = new CachedDb<V | null, string>(historyDb as never);
+  return { current, history, past };
 }

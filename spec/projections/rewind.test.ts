@@ -5,6 +5,7 @@
  * A rebuild without undo records cannot be rewound into: it says so (integrate rebuilds).
  */
 import t from 'tap';
+import type { Entry } from '../../log/index.js';
 import { ProjectionError, ProjectionSet } from '../../projections/index.js';
 import { hashOf, nid } from '../engine/helpers/given.js';
 import { feedOf, openProjections } from './helpers/feeds.js';
@@ -77,4 +78,35 @@ t.test('without undo records (a scratch rebuild) a rewind refuses, with a reason
   const ordered = await open(t);
   ordered.applyEntries([a0, a1]);
   t.same(shared(set), shared(ordered), 'the same rows as with undo records');
+});
+
+t.test('a row changed by more entries than it keeps: archived changes read the same past, and a rewind across an archive gives the rows of applying in order', async (t) => {
+  const { CHUNK, MIN_ROW } = await import('../../projections/history.js');
+  const count = MIN_ROW + CHUNK + 40;
+  const build = (): Entry[] => {
+    const out: Entry[] = [a0];
+    for (let i = 1; i <= count; i++) out.push(a(i, 100 + i * 10, [{ type: 'setattr', id: F, mode: 0o600 + (i % 64), time: 100 + i * 10 }], out[i - 1]!));
+    return out;
+  };
+  const entries = build();
+  // The row archives its oldest changes when it reaches MIN_ROW + CHUNK of them: at entry
+  // MIN_ROW + CHUNK - 1 (its creation is the first). Late: sorts just before that entry.
+  const keep = MIN_ROW + CHUNK - 2;
+  const late = b(0, 100 + keep * 10 - 5, [{ type: 'setattr', id: D, mode: 0o700, time: 100 + keep * 10 - 5 }], null);
+  const rewound = await open(t);
+  rewound.applyEntries(entries);
+  const at = rewound.head;
+  rewound.applyEntries([late, ...entries.slice(keep)], { rewindTo: keep });
+  const ordered = await open(t);
+  ordered.applyEntries([...entries.slice(0, keep), late, ...entries.slice(keep)]);
+  t.equal(rewound.head, ordered.head);
+  t.same(shared(rewound), shared(ordered), 'every shared projection equal (rows, history, archived changes)');
+  let ok = true;
+  for (let p = 1; p <= at; p++) {
+    const mode = ordered.tree.nodeAt(F, p)?.mode;
+    const want = p <= keep ? (p === 1 ? 0o644 : 0o600 + ((p - 1) % 64)) : 0o600 + ((p - 2) % 64);
+    if (mode !== want || rewound.tree.nodeAt(F, p)?.mode !== want) ok = false;
+  }
+  t.ok(ok, 'the node at every position, archived or kept');
+  t.equal([...ordered.tree.nodeChanges(F)].length, count + 1, 'every change listed, archived ones included');
 });

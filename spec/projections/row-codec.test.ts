@@ -62,3 +62,21 @@ t.test('content rows and commit rows round-trip, with copies of their bytes', as
   const c = { version, size: 1048576, time: 1767225600000 };
   t.same(commits.decode(commits.encode(c)), c, 'a commit row');
 });
+
+t.test('current rows carry their earlier changes; removed rows their changes alone', async (t) => {
+  const earlier = Uint8Array.of(1, 200, 3, 7);
+  t.same(round([9, file, earlier]), [9, file, earlier], 'a current row with the differences to its earlier changes');
+  t.same(round([9, null, earlier]), [9, null, earlier], 'a removed row: its removal and earlier changes, no value');
+  t.same(round([9, null]), [9, null], 'a row removed at its only change');
+  t.same(round(earlier), earlier, 'archived changes: bytes as they are');
+  t.equal(enc.encode([9, file]).length, enc.encode(file).length + 2, 'no list: one byte for its (zero) length');
+});
+
+t.test('directory changes and listings round-trip, ids of 32 hex digits as 16 bytes', async (t) => {
+  const { nameListCodec, plainEncoder } = await import('../../projections/row-codec.js');
+  const names = plainEncoder(nameListCodec);
+  const id = 'ab'.repeat(16);
+  const v = ['f', id, 'ünï 🙂', null, '', 'root', 'g', 'AB'.repeat(16)];
+  t.same(names.decode(names.encode(v)), v);
+  t.equal(names.encode(['f', id]).length, 1 + 2 + 1 + 16, 'one name and a hex id');
+});
