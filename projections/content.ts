@@ -16,35 +16,9 @@ import { EntryRows, type HistoryReader } from './history.js';
 import { versionedDb, type Versioning } from './versioned-db.js';
 import { contentRowCodec, entryCommitsCodec, plainEncoder, type EntryCommits } from './row-codec.js';
 import type { ApplyContext, Projection } from './projection.js';
+import type { ContentRow, HistoryRow, VersionRow } from './rows.js';
 
-export interface ContentRow {
-  readonly size: number;
-  /** Block hashes, 32 bytes each, block i at [32 i, 32 i + 32). */
-  readonly blocks: Uint8Array;
-  /** The version this branch was last committed as (null before the first commit). */
-  readonly version: Uint8Array | null;
-  /** Write and truncate events not yet folded into a version. */
-  readonly pending: number;
-  /** How many commits the file has had (its history rows are numbered 0..commits-1). */
-  readonly commits: number;
-  /**
-   * Where the last write or truncate came from, "N.INDEX[.SUB]" (N: the apply position of its
-   * entry, whose feed and seq positions.ts holds): applying it again changes nothing.
-   */
-  readonly last?: string;
-}
-
-/** One commit of a file: which version it made, when, and how big. */
-export interface HistoryRow {
-  readonly version: Uint8Array;
-  readonly size: number;
-  readonly time: number;
-}
-
-export interface VersionRow {
-  readonly size: number;
-  readonly blocks: Uint8Array;
-}
+export type { ContentRow, HistoryRow, VersionRow } from './rows.js';
 
 const VERSION_TAG = Buffer.from('realize/version/v1\0');
 const EMPTY: ContentRow = { size: 0, blocks: new Uint8Array(0), version: null, pending: 0, commits: 0 };

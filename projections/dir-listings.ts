@@ -21,7 +21,7 @@ import type { Database, Key, RootDatabase } from 'lmdb';
 import type { NodeId } from '../log/index.js';
 import { CachedDb } from './cached-db.js';
 import { compareKeys, countRangeRead, pad, POSITION_DIGITS } from './history.js';
-import type { Dirent } from './tree.js';
+import type { Dirent } from './rows.js';
 import { nameListCodec, plainEncoder } from './row-codec.js';
 import type { UndoLog } from './undo-log.js';
 

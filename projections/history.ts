@@ -21,7 +21,10 @@
  */
 import type { Database } from 'lmdb';
 import { CachedDb, type HistorySink, type Stamped } from './cached-db.js';
+import type { Rewindable } from './undo-log.js';
 import { WrittenKeys } from './written-keys.js';
+
+export type { Rewindable } from './undo-log.js';
 
 export const POSITION_DIGITS = 12;
 
@@ -276,11 +279,6 @@ function split(last: number, list: Uint8Array, keep: number): { kept: Uint8Array
 
 /** A removed row's changes: [r (the removal), null, earlier?]. */
 type Gone = readonly [r: number, value: null, earlier?: Uint8Array];
-
-/** Something a rewind puts back: rows changed after position n0 (projection-set.ts). */
-export interface Rewindable {
-  rewind(n0: number): void;
-}
 
 /**
  * The history of one versioned sub-database: what the current rows' overlay (cached-db.ts)

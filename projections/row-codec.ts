@@ -13,8 +13,7 @@
  * lmdb-js calls encode(value) -> Buffer and decode(buffer, end?) where the buffer may be a
  * reused one: decoding copies what it keeps (strings do).
  */
-import type { ContentRow, HistoryRow } from './content.js';
-import type { NodeKind, NodeRecord } from './tree.js';
+import type { ContentRow, HistoryRow, NodeKind, NodeRecord } from './rows.js';
 
 const MAX_VARINT_INT = 2 ** 50;
 

@@ -13,30 +13,9 @@ import { nodeRecordCodec } from './row-codec.js';
 import type { HistoryReader } from './history.js';
 import { versionedDb, type Versioning } from './versioned-db.js';
 import type { ApplyContext, Projection } from './projection.js';
+import type { Dirent, NodeKind, NodeRecord } from './rows.js';
 
-export type NodeKind = 'file' | 'dir' | 'symlink';
-
-export interface NodeRecord {
-  readonly kind: NodeKind;
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  readonly atime: number;
-  readonly mtime: number;
-  readonly ctime: number;
-  readonly nlink: number;
-  readonly area: string;
-  /** Symlinks: the target. */
-  readonly target?: string;
-  /** Where the node hangs: a directory's one link, a file's first link (files may have more). */
-  readonly parent?: NodeId;
-  readonly name?: string;
-}
-
-export interface Dirent {
-  readonly name: string;
-  readonly id: NodeId;
-}
+export type { Dirent, NodeKind, NodeRecord } from './rows.js';
 
 /** 20261122-013045: a conflict copy's time, in UTC, to the second. */
 function stamp(ms: number): string {

@@ -18,7 +18,11 @@
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Database, RootDatabase } from 'lmdb';
-import type { Rewindable } from './history.js';
+
+/** Something a rewind puts back: rows changed after position n0 (projection-set.ts). */
+export interface Rewindable {
+  rewind(n0: number): void;
+}
 
 /** c: a created row, dropped on undo (the only kind left: versioned rows rewind from their history). */
 export type UndoKind = 'c';
