@@ -11,7 +11,7 @@
  * of the rest are evicted (eviction.ts). Passes never overlap.
  */
 import { statfs } from 'node:fs/promises';
-import type { Engine } from '../engine.js';
+import type { PlacementHost } from './host.js';
 import { type CacheSettings, reserveFor } from './config.js';
 import { evictBlocks, planEviction, type CacheBlock } from './eviction.js';
 import type { PeerView } from './peer-view.js';
@@ -50,7 +50,7 @@ export interface EnforceReport {
 }
 
 export class ContentCache {
-  readonly #engine: Engine;
+  readonly #engine: PlacementHost;
   readonly #opts: CacheOptions;
   /** Reads and arrivals not yet written to the table: hex -> [hash, time]. */
   readonly #dirty = new Map<string, readonly [Buffer, number]>();
@@ -59,7 +59,7 @@ export class ContentCache {
   #running: Promise<EnforceReport> | null = null;
   #again = false;
 
-  constructor(engine: Engine, opts: CacheOptions) {
+  constructor(engine: PlacementHost, opts: CacheOptions) {
     this.#engine = engine;
     this.#opts = opts;
   }

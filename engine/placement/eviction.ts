@@ -6,7 +6,7 @@
  * of a block comes back when its pack is rewritten or cut), under the engine's content gate,
  * so no write can name a block while it goes.
  */
-import type { Engine } from '../engine.js';
+import type { PlacementHost } from './host.js';
 
 export interface CacheBlock {
   readonly hash: Buffer;
@@ -54,7 +54,7 @@ export function planEviction(blocks: readonly CacheBlock[], isProtected: (key: s
 }
 
 /** Drops `victims` from the block store. Returns the disk bytes given back now. */
-export async function evictBlocks(engine: Engine, victims: readonly CacheBlock[]): Promise<{ freedBlocks: number; freedBytes: number }> {
+export async function evictBlocks(engine: PlacementHost, victims: readonly CacheBlock[]): Promise<{ freedBlocks: number; freedBytes: number }> {
   if (victims.length === 0) return { freedBlocks: 0, freedBytes: 0 };
   const keys = new Set(victims.map((v) => v.key));
   return engine.gate.exclusive(async () => {

@@ -6,7 +6,7 @@
  */
 import type { NodeId, Placement, PlacementMark } from '../../log/index.js';
 import { ROOT_ID } from '../../projections/index.js';
-import type { Engine } from '../engine.js';
+import type { PlacementHost } from './host.js';
 import { EngineError } from '../engine-error.js';
 
 export function parsePlacement(value: string): Placement {
@@ -23,7 +23,7 @@ export interface MarkResult {
 }
 
 /** Marks node `id` (by id: the mount may hold a file whose path changed). */
-export async function markNode(engine: Engine, id: NodeId, placement: Placement): Promise<MarkResult> {
+export async function markNode(engine: PlacementHost, id: NodeId, placement: Placement): Promise<MarkResult> {
   if (engine.readOnly) throw new EngineError('READ_ONLY', 'the store is open read-only');
   if (id === ROOT_ID) throw new EngineError('INVALID', 'the root of the store is not in an area: mark an area (e.g. /home) instead');
   const node = engine.projections.tree.node(id);
@@ -37,6 +37,6 @@ export async function markNode(engine: Engine, id: NodeId, placement: Placement)
 }
 
 /** Marks the node at `path` (symlinks are not followed). */
-export async function markPath(engine: Engine, path: string, placement: Placement): Promise<MarkResult> {
+export async function markPath(engine: PlacementHost, path: string, placement: Placement): Promise<MarkResult> {
   return markNode(engine, engine.stat(path).id, placement);
 }

@@ -4,7 +4,7 @@
  * from a running sync node when there is one (fresh acknowledgements), else read from the
  * store (<store>/sync/state.json and the household feeds) as the last sync left them.
  */
-import type { Engine } from '../engine.js';
+import type { PlacementHost } from './host.js';
 import { Acks } from '../sync/acks.js';
 import { Household } from '../sync/household.js';
 import { SyncState } from '../sync/sync-state.js';
@@ -32,7 +32,7 @@ export function viewOfHost(host: PeerViewHost): PeerView {
   };
 }
 
-export async function viewFromStore(engine: Engine): Promise<PeerView> {
+export async function viewFromStore(engine: PlacementHost): Promise<PeerView> {
   const acks = new Acks(await SyncState.open(engine.store.layout.root));
   const household = await Household.load(engine.store.feeds, engine.store.publicKey);
   return viewOfHost({ acks, household: () => household });

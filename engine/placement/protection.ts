@@ -15,7 +15,7 @@
  * that arrived while its file was Real, or written here) and hands them to the cache.
  */
 import { parseFeedName, type NodeId } from '../../log/index.js';
-import type { Engine } from '../engine.js';
+import type { PlacementHost } from './host.js';
 import { blocksNamedBy } from '../sync/block-needs.js';
 import { followersOf, type PeerView } from './peer-view.js';
 import { distinctBlocks } from './presence.js';
@@ -34,7 +34,7 @@ export interface ProtectionScan {
  * Scans every file and this peer's own feeds. `candidates` (hex) limits the own-feed scan's
  * bookkeeping to the blocks eviction could touch.
  */
-export async function scanProtection(engine: Engine, view: PeerView, candidates: ReadonlySet<string>): Promise<ProtectionScan> {
+export async function scanProtection(engine: PlacementHost, view: PeerView, candidates: ReadonlySet<string>): Promise<ProtectionScan> {
   const p = engine.projections;
   const self = engine.store.publicKey;
   const resolver = new PlacementResolver(p);

@@ -10,7 +10,7 @@
  * connected it waits for one; blocks no peer could give are asked for again later.
  */
 import type { NodeId } from '../../log/index.js';
-import type { Engine } from '../engine.js';
+import type { PlacementHost } from './host.js';
 import type { Fetcher } from './fetcher.js';
 import { distinctBlocks, filesUnder } from './presence.js';
 import { PlacementResolver } from './resolve.js';
@@ -43,7 +43,7 @@ interface Want {
 }
 
 export class Realizer {
-  readonly #engine: Engine;
+  readonly #engine: PlacementHost;
   readonly #fetcher: Fetcher;
   readonly #opts: RealizerOptions;
   readonly #queue = new Map<string, Want>();
@@ -56,7 +56,7 @@ export class Realizer {
   #waiting: string | null = null;
   #idle: Array<() => void> = [];
 
-  constructor(engine: Engine, fetcher: Fetcher, opts: RealizerOptions) {
+  constructor(engine: PlacementHost, fetcher: Fetcher, opts: RealizerOptions) {
     this.#engine = engine;
     this.#fetcher = fetcher;
     this.#opts = opts;

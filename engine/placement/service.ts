@@ -1,5 +1,5 @@
 /**
- * The placement service of a writable engine (Engine.placement): it answers the reads that
+ * The placement service of a writable engine (PlacementHost.placement): it answers the reads that
  * need blocks this peer lacks (fetching them from connected peers, with read-ahead), keeps
  * the content cache (LRU times, the budget, eviction), realizes content marked Real, and
  * tells sync which files' blocks to ask for. It is idle until a peer connects (a sync
@@ -7,7 +7,7 @@
  * checks the cache now and then (settings changed, peers acknowledged, marks changed).
  */
 import type { NodeId, Placement } from '../../log/index.js';
-import type { Engine } from '../engine.js';
+import type { PlacementHost } from './host.js';
 import { EngineError } from '../engine-error.js';
 import { ContentCache, diskOf, type DiskSpace, type EnforceReport } from './cache.js';
 import { DEFAULT_SETTINGS, readSettings, reserveFor, type CacheSettings } from './config.js';
@@ -47,7 +47,7 @@ const FLUSH_EVERY_MS = 5000;
 const SERVED_EVERY_MS = 250;
 
 export class PlacementService {
-  readonly #engine: Engine;
+  readonly #engine: PlacementHost;
   #opts: PlacementOptions;
   readonly fetcher: Fetcher;
   readonly cache: ContentCache;
@@ -67,7 +67,7 @@ export class PlacementService {
   readonly #served = new Map<string, Uint8Array[]>();
   #servedSoon: NodeJS.Timeout | null = null;
 
-  constructor(engine: Engine, opts: PlacementOptions = {}) {
+  constructor(engine: PlacementHost, opts: PlacementOptions = {}) {
     this.#engine = engine;
     this.#opts = opts;
     this.#settings = { ...DEFAULT_SETTINGS, ...opts.settings };

@@ -6,7 +6,7 @@
  * progress of a Real download as the blocks arrive.
  */
 import type { NodeId, Placement } from '../../log/index.js';
-import type { Engine } from '../engine.js';
+import type { PlacementHost } from './host.js';
 import { readLive } from '../sync/sync-state.js';
 import { followersOf, viewFromStore, type PeerView } from './peer-view.js';
 import { filesUnder, rowPresence, sumPresence, type ContentPresence } from './presence.js';
@@ -39,7 +39,7 @@ export interface PathStatus {
 }
 
 /** The path of node `id` at the head (null when it has no name any more). */
-export function pathOf(engine: Engine, id: NodeId): string | null {
+export function pathOf(engine: PlacementHost, id: NodeId): string | null {
   const tree = engine.projections.tree;
   const parts: string[] = [];
   let cur: NodeId | undefined = id;
@@ -61,7 +61,7 @@ export interface StatusContext {
   readonly connected: readonly string[] | null;
 }
 
-export async function statusContext(engine: Engine): Promise<StatusContext> {
+export async function statusContext(engine: PlacementHost): Promise<StatusContext> {
   const root = engine.store.layout.root;
   const live = await readLive(root).catch(() => null);
   const running = live !== null && live.pid > 0 && (live.pid === process.pid || processAlive(live.pid));
@@ -69,7 +69,7 @@ export async function statusContext(engine: Engine): Promise<StatusContext> {
   return { view: await viewFromStore(engine), unavailable: await readUnavailable(root), connected };
 }
 
-export function pathStatus(engine: Engine, path: string, ctx: StatusContext, opts: { limit?: number } = {}): PathStatus {
+export function pathStatus(engine: PlacementHost, path: string, ctx: StatusContext, opts: { limit?: number } = {}): PathStatus {
   const p = engine.projections;
   const self = engine.store.publicKey;
   const info = engine.stat(path);
@@ -102,7 +102,7 @@ export function pathStatus(engine: Engine, path: string, ctx: StatusContext, opt
 }
 
 /** Why a file whose content is not all here cannot be read now; null when it can be fetched. */
-function whyUnavailable(engine: Engine, id: NodeId, ctx: StatusContext, resolver: PlacementResolver): string | null {
+function whyUnavailable(engine: PlacementHost, id: NodeId, ctx: StatusContext, resolver: PlacementResolver): string | null {
   const failed = ctx.unavailable[id];
   const area = engine.projections.tree.node(id)?.area ?? '';
   const keepers = followersOf(ctx.view, area).filter((peer) => resolver.of(peer, id).placement === 'real');
