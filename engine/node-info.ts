@@ -1,23 +1,13 @@
 /** What stat shows of a node: its tree record, its inode number, and its content's size and version. */
 import type { NodeId } from '../log/index.js';
-import type { ContentRow, NodeKind, NodeRecord } from '../projections/index.js';
+import type { ContentRow, NodeRecord } from '../projections/index.js';
 
-export interface NodeInfo {
+/** The tree record's attributes (mode: permission bits only, 07777; the kind says the file type), and: */
+export interface NodeInfo extends Pick<NodeRecord, 'kind' | 'mode' | 'uid' | 'gid' | 'atime' | 'mtime' | 'ctime' | 'nlink' | 'area' | 'target'> {
   readonly id: NodeId;
   readonly ino: number;
   readonly gen: number;
-  readonly kind: NodeKind;
-  /** Permission bits only (07777); the kind says the file type. */
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
   readonly size: number;
-  readonly atime: number;
-  readonly mtime: number;
-  readonly ctime: number;
-  readonly nlink: number;
-  readonly area: string;
-  readonly target?: string;
   /** The last committed content version (files). */
   readonly version: Uint8Array | null;
   /** Write and truncate events not yet folded into a version. */

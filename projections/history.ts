@@ -139,6 +139,26 @@ function positionOf(b: Uint8Array): number {
 
 const NONE = new Uint8Array(0);
 
+/** Reads a list's varint differences one at a time; `at` is where the next one starts. */
+class ListReader {
+  at = 0;
+  constructor(readonly bytes: Uint8Array) {}
+  get done(): boolean {
+    return this.at >= this.bytes.byteLength;
+  }
+  next(): number {
+    let d = 0;
+    let scale = 1;
+    for (;;) {
+      // Past the end reads as a last byte of 0: a cut list ends, it never loops.
+      const b = this.bytes[this.at++] ?? 0;
+      d += (b & 127) * scale;
+      if (b < 128) return d;
+      scale *= 128;
+    }
+  }
+}
+
 /** The list after a change at n on top of a row whose last change was `last` (with `earlier` before it). */
 export function pushChange(n: number, last: number, earlier: Uint8Array | undefined): Uint8Array {
   let d = n - last;
@@ -158,16 +178,9 @@ export function pushChange(n: number, last: number, earlier: Uint8Array | undefi
 /** The change before `last` and the list before that one (undefined: `last` was the first). */
 export function popChange(last: number, earlier: Uint8Array | undefined): { n: number; earlier: Uint8Array | undefined } | undefined {
   if (earlier === undefined || earlier.byteLength === 0) return undefined;
-  let d = 0;
-  let scale = 1;
-  let i = 0;
-  for (;;) {
-    const b = earlier[i++]!;
-    d += (b & 127) * scale;
-    if (b < 128) break;
-    scale *= 128;
-  }
-  const rest = earlier.byteLength > i ? Uint8Array.prototype.slice.call(earlier, i) : undefined;
+  const list = new ListReader(earlier);
+  const d = list.next();
+  const rest = list.done ? undefined : Uint8Array.prototype.slice.call(earlier, list.at);
   return { n: last - d, earlier: rest };
 }
 
@@ -176,18 +189,7 @@ export function positions(last: number, earlier: Uint8Array | undefined): number
   const out = [last];
   if (earlier === undefined) return out;
   let m = last;
-  let d = 0;
-  let scale = 1;
-  for (let i = 0; i < earlier.byteLength; i++) {
-    const b = earlier[i]!;
-    d += (b & 127) * scale;
-    if (b < 128) {
-      m -= d;
-      out.push(m);
-      d = 0;
-      scale = 1;
-    } else scale *= 128;
-  }
+  for (const list = new ListReader(earlier); !list.done; ) out.push((m -= list.next()));
   return out;
 }
 
@@ -221,17 +223,10 @@ export function firstAfter(last: number, earlier: Uint8Array | undefined, p: num
     }
     return ns[lo]!;
   }
-  let d = 0;
-  let scale = 1;
-  for (let i = 0; i < earlier.byteLength; i++) {
-    const b = earlier[i]!;
-    d += (b & 127) * scale;
-    if (b < 128) {
-      if (m - d <= p) return m;
-      m -= d;
-      d = 0;
-      scale = 1;
-    } else scale *= 128;
+  for (const list = new ListReader(earlier); !list.done; ) {
+    const d = list.next();
+    if (m - d <= p) return m;
+    m -= d;
   }
   return m;
 }
@@ -259,22 +254,12 @@ function countOf(earlier: Uint8Array | undefined): number {
 
 /** Cuts a list after its newest `keep` changes: the kept differences, and the older part (newest c1, then its differences). */
 function split(last: number, list: Uint8Array, keep: number): { kept: Uint8Array; c1: number; rest: Uint8Array } {
-  let i = 0;
+  const reader = new ListReader(list);
   let m = last;
-  const varint = (): number => {
-    let d = 0;
-    let scale = 1;
-    for (;;) {
-      const b = list[i++]!;
-      d += (b & 127) * scale;
-      if (b < 128) return d;
-      scale *= 128;
-    }
-  };
-  for (let k = 1; k < keep; k++) m -= varint();
-  const kept = list.slice(0, i);
-  const c1 = m - varint();
-  return { kept, c1, rest: list.slice(i) };
+  for (let k = 1; k < keep; k++) m -= reader.next();
+  const kept = list.slice(0, reader.at);
+  const c1 = m - reader.next();
+  return { kept, c1, rest: list.slice(reader.at) };
 }
 
 /** A removed row's changes: [r (the removal), null, earlier?]. */
