@@ -370,6 +370,12 @@ export class BlockStore {
     await this.#io.run(() => this.#syncLocked());
   }
 
+  #zeroHash: Buffer | null = null;
+  /** The hash of a whole block of zeros (computed once). */
+  #zeroBlockHash(): Buffer {
+    return (this.#zeroHash ??= sha256(Buffer.alloc(this.#blockSize)));
+  }
+
   /**
    * Hashes and stages blocks. With `owned`, each block is (a view of) a blockBuffers buffer
    * the caller holds once more for the store (BufferPool.hold) and must not change again: a
@@ -379,7 +385,7 @@ export class BlockStore {
   async #stage(blocks: readonly Uint8Array[], compress: boolean, owned = false, kept = false, how: { pre?: { hashes: Buffer[]; crcs: number[] }; hashHere?: boolean } = {}): Promise<Buffer[]> {
     const { pre, hashHere = false } = how;
     const out: Buffer[] = [];
-    const todo: { data: Uint8Array; hash: Buffer; key: string }[] = [];
+    const todo: { data: Uint8Array; hash: Buffer; key: string; crc: number | undefined }[] = [];
     const seen = new Set<string>();
     const done = (data: Uint8Array): void => {
       if (owned) blockBuffers.give(data);
@@ -397,13 +403,12 @@ export class BlockStore {
     // Big blocks are hashed in the thread pool, in parallel, while the event loop serves
     // requests; small ones here (a thread-pool round trip costs more than hashing a few KiB).
     // Blocks hashed already (stageIn) come with their records' CRCs.
-    const zero = blocks.map((data) => data.byteLength === this.#blockSize && isZero(data));
+    // Blocks hashed already: a zero block is known by its hash, not by a scan on this thread.
+    const zero = blocks.map((data, i) => data.byteLength === this.#blockSize && (pre === undefined ? isZero(data) : pre.hashes[i]!.equals(this.#zeroBlockHash())));
     // hashHere (the mount's write cache): on this thread. WebCrypto copies each block into a
     // fresh allocation before hashing it in the pool: measured on 128 KiB blocks, that costs
     // this thread about as much as hashing them here, and doubles the CPU the machine spends.
     const hashed = pre?.hashes ?? (await Promise.all(blocks.map((data, i) => (zero[i] ? null : !hashHere && data.byteLength >= ASYNC_HASH_BYTES ? sha256Async(data) : sha256(data)))));
-    const crcs = new Map<Uint8Array, number>();
-    if (pre !== undefined) blocks.forEach((data, i) => crcs.set(data, pre.crcs[i]!));
     for (const [i, data] of blocks.entries()) {
       if (zero[i]) {
         out.push(Buffer.from(ZERO_BLOCK));
@@ -418,7 +423,7 @@ export class BlockStore {
         continue;
       }
       seen.add(key);
-      todo.push({ data, hash, key });
+      todo.push({ data, hash, key, crc: pre?.crcs[i] });
     }
     if (todo.length === 0) return out;
     let payloads: (Buffer | null)[];
@@ -431,7 +436,7 @@ export class BlockStore {
       for (const { data } of todo) done(data);
       throw err;
     }
-    todo.forEach(({ data, hash, key }, i) => {
+    todo.forEach(({ data, hash, key, crc }, i) => {
       if (this.#present(hash, key)) {
         done(data); // put by someone else while we compressed
         return;
@@ -441,10 +446,10 @@ export class BlockStore {
       const size = data.byteLength;
       if (z === null && (owned || kept)) {
         const payload = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-        const head = encodeRecordHead(hash, CODEC_RAW, payload, size, crcs.get(data));
+        const head = encodeRecordHead(hash, CODEC_RAW, payload, size, crc);
         staged = { head, payload, owned, loc: this.#place([head, payload], hash, key, CODEC_RAW, size) };
       } else {
-        const rec = z === null ? encodeRecord(hash, CODEC_RAW, data, size, crcs.get(data)) : encodeRecord(hash, CODEC_DEFLATE, z, size);
+        const rec = z === null ? encodeRecord(hash, CODEC_RAW, data, size, crc) : encodeRecord(hash, CODEC_DEFLATE, z, size);
         done(data);
         const head = rec.subarray(0, RECORD_HEADER_BYTES);
         const payload = rec.subarray(RECORD_HEADER_BYTES);

@@ -233,18 +233,23 @@ export class Engine {
   async receive(feed: FeedId, entries: ReadonlyArray<Entry | Uint8Array>): Promise<number> {
     this.#checkWritable();
     while (this.#integrating !== null) await this.#integrating.catch(() => undefined);
-    const work = (async () => {
+    return this.#asIntegration(async () => {
       const replica = await this.store.feeds.replica(feed);
       const fresh = await replica.appendVerified(entries);
       if (fresh > 0) await integrate(this.projections, this.store.feeds);
       this.#pathGeneration++;
       return fresh;
-    })();
-    this.#integrating = work;
+    });
+  }
+
+  /** Runs `work` as the integration in progress: local commands and received entries wait for it. */
+  async #asIntegration<T>(work: () => Promise<T>): Promise<T> {
+    const running = work();
+    this.#integrating = running;
     try {
-      return await work;
+      return await running;
     } finally {
-      if (this.#integrating === work) this.#integrating = null;
+      if (this.#integrating === running) this.#integrating = null;
     }
   }
 
@@ -284,7 +289,7 @@ export class Engine {
     if (this.#broken !== null) return;
     this.#broken = cause;
     const before = this.#integrating;
-    const work = (async () => {
+    await this.#asIntegration(async () => {
       try {
         await before?.catch(() => undefined);
         while (this.store.feeds.list().some((f) => f.pending > 0)) await new Promise((r) => setImmediate(r));
@@ -293,13 +298,7 @@ export class Engine {
         this.#pathGeneration++;
         this.#broken = null;
       }
-    })();
-    this.#integrating = work;
-    try {
-      await work;
-    } finally {
-      if (this.#integrating === work) this.#integrating = null;
-    }
+    });
   }
 
   #checkWritable(): void {

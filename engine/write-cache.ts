@@ -14,7 +14,7 @@ import type { Engine } from './engine.js';
 import { EngineError } from './engine-error.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { blockBuffers } from './block-store.js';
-import { blockAt } from '../projections/index.js';
+import { blockAt, blockCount } from '../projections/index.js';
 
 /** Blocks read ahead of a sequential read. */
 const READ_AHEAD_BLOCKS = 2;
@@ -162,10 +162,10 @@ export class WriteCache {
     const b = this.#branches.get(id);
     if (b === undefined) {
       const row = this.#engine.projections.content.row(id);
-      return row === undefined ? null : Math.ceil(row.size / BLOCK_SIZE) * BLOCK_SIZE;
+      return row === undefined ? null : blockCount(row.size) * BLOCK_SIZE;
     }
     if (b.floor !== Infinity) return null;
-    let j = Math.ceil(b.size / BLOCK_SIZE);
+    let j = blockCount(b.size);
     const end = j;
     while (j > 0 && end - j < 256 && (b.dirty.has(j - 1) || b.inflight.has(j - 1))) j--;
     return j * BLOCK_SIZE;
@@ -254,7 +254,7 @@ export class WriteCache {
     } finally {
       b.writers--;
     }
-    if (this.#total >= this.#totalBound) await this.#drainSome();
+    if (this.overBound) await this.#drainSome();
   }
 
   async #writeInto(id: NodeId, b: Branch, offset: number, data: Uint8Array, source: number): Promise<void> {
@@ -305,12 +305,7 @@ export class WriteCache {
    * (a read of current content, or the cache over its bound): then call write().
    */
   writeNow(id: NodeId, offset: number, data: Uint8Array, source = 0): boolean {
-    if (data.byteLength === 0) return true;
-    if (this.#total >= this.#totalBound) return false;
-    const b = this.#branch(id);
-    if (this.#needsBase(b, offset, offset + data.byteLength)) return false;
-    this.#copyIn(id, b, offset, data, source);
-    return true;
+    return (data.byteLength === 0 || !this.overBound) && this.writeStaged(id, offset, data, source);
   }
 
   /** Copies the bytes into the branch's blocks (every partly covered block is in memory or starts past the end). */
@@ -402,7 +397,7 @@ export class WriteCache {
     if (!sequential) return;
     const row = this.#engine.projections.content.row(id);
     if (row === undefined) return;
-    const next = Math.ceil((offset + length) / BLOCK_SIZE);
+    const next = blockCount(offset + length);
     for (let i = next; i < next + READ_AHEAD_BLOCKS && i * BLOCK_SIZE < row.size; i++) this.#engine.blocks.prefetch(blockAt(row.blocks, i));
   }
 

@@ -20,13 +20,8 @@ export class DirCache {
 
   /** The node at `path` at the head: what engine.head.stat answers, errors included. */
   stat(path: string): NodeInfo {
-    const id = this.#childId(path);
-    // Not found here: the head resolves the path itself, for the exact error (a bad name, ...).
-    if (id == null) return this.#engine.head.stat(path);
-    const info = this.#engine.head.info(id);
-    if (info === undefined) return this.#engine.head.stat(path);
-    if (info.kind === 'dir') this.#remember(path, info.id);
-    return info;
+    // Not found here: the head resolves the path itself, for the exact error.
+    return this.find(path) ?? this.#engine.head.stat(path);
   }
 
   /**

@@ -40,10 +40,6 @@ export function pad(n: number): string {
   return lastPad;
 }
 
-export function historyKey(key: string, n: number): string {
-  return `${key}\0${pad(n)}`;
-}
-
 /**
  * The environment maps its file in chunks, and one read transaction can hold only so many
  * chunk references: some 1,500 range reads in one synchronous stretch over a large
@@ -631,8 +627,9 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
     for (const { key, value } of this.#currentWith(prefix)) {
       if (value[0] <= p) out.push([key, value[1]]);
       else {
-        const v = this.at(key, p);
-        if (v !== undefined) out.push([key, v]);
+        // The current row is in hand: only the history row of its first change after P is read.
+        const v = this.#row(key, this.#firstAfter(key, value[0], value[2], p));
+        if (v !== undefined && v !== null) out.push([key, v]);
       }
     }
     for (const key of this.#goneKeysWith(prefix)) {

@@ -658,8 +658,9 @@ export class Session {
   }
 
   async #onBlocks(blocks: ReadonlyArray<readonly [Buffer, Buffer]>): Promise<void> {
-    for (const [hash] of blocks) {
-      if (!this.#inflight.has(hash.toString('hex'))) throw new SyncError('PROTOCOL', `the peer sent block ${hash.toString('hex').slice(0, 16)}… that was not asked for`);
+    const keys = blocks.map(([hash]) => hash.toString('hex'));
+    for (const k of keys) {
+      if (!this.#inflight.has(k)) throw new SyncError('PROTOCOL', `the peer sent block ${k.slice(0, 16)}… that was not asked for`);
     }
     // These have arrived: ask for the next ones while they are hashed and stored, so the
     // peer keeps sending meanwhile.
@@ -678,7 +679,7 @@ export class Session {
     for (let i = 0; i < blocks.length; i++) {
       const hash = asked[i]!;
       const data = contents[i]!;
-      const k = hash.toString('hex');
+      const k = keys[i]!;
       this.#inflight.delete(k);
       this.#wanted.delete(k);
       this.#demanded.delete(k);

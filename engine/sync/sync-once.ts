@@ -35,9 +35,9 @@ export async function syncTargets(engine: Engine, peer: string | null): Promise<
  * short-lived one started here and closed at the end). A member that cannot be reached is an
  * outcome, not an error: the others are still synced.
  */
-export async function syncOnce(engine: Engine, targets: readonly Member[], opts: { node?: SyncNode | null; log?: (line: string) => void } = {}): Promise<SyncOutcome[]> {
+export async function syncOnce(engine: Engine, targets: readonly Member[], opts: { node?: SyncNode | null } = {}): Promise<SyncOutcome[]> {
   const own = opts.node ?? null;
-  const node = own ?? (await SyncNode.start(engine, { dial: false, ...(opts.log ? { log: opts.log } : {}) }));
+  const node = own ?? (await SyncNode.start(engine, { dial: false }));
   const out: SyncOutcome[] = [];
   try {
     for (const m of targets) {
@@ -46,7 +46,6 @@ export async function syncOnce(engine: Engine, targets: readonly Member[], opts:
         out.push({ peer: m.name, key: m.key, ok: true, stats });
       } catch (err) {
         if (!(err instanceof SyncError)) throw err;
-        opts.log?.(`cannot sync with ${m.name} at ${m.address}: ${err.message}`);
         out.push({ peer: m.name, key: m.key, ok: false, error: err.message });
       }
     }

@@ -71,7 +71,7 @@ interface Built {
 }
 
 /** Builds the log (and its projections, applied as each entry is appended). */
-export async function build(root: string, scale: number, progress: (s: string) => void): Promise<Built> {
+async function build(root: string, scale: number, progress: (s: string) => void): Promise<Built> {
   const clock = { t: Date.UTC(2026, 0, 1) };
   const env: StoreEnv = { now: () => clock.t, randomBytes: (n) => new Uint8Array(randomBytes(n)) };
   await initStore(root, env);
