@@ -509,29 +509,12 @@ export class WriteCache {
         });
       } catch (err) {
         // Nothing was named: the blocks go back (unless written again meanwhile, which copied them).
-        for (const s of sources) b.sources.add(s);
-        this.#exclusive(() => {
-          for (const [i, blk] of taken) {
-            b.inflight.delete(i);
-            if (!b.dirty.has(i) && this.#branches.get(id) === b) this.#reclaim(b, i, blk);
-            else this.#release(b, blk);
-          }
-          this.#onShrink?.(id);
-        });
+        this.#giveBack(id, b, taken, sources, true);
         throw err;
       }
-      this.#exclusive(() => {
-        for (const [i, blk] of taken) {
-          b.inflight.delete(i);
-          if (!stored && !b.dirty.has(i) && this.#branches.get(id) === b) this.#reclaim(b, i, blk); // unlinked: kept in memory
-          else this.#release(b, blk);
-        }
-        this.#onShrink?.(id);
-      });
-      if (!stored) {
-        for (const s of sources) b.sources.add(s); // kept in memory, still theirs
-        return false;
-      }
+      // Unlinked meanwhile (not stored): kept in memory, still their writers'.
+      this.#giveBack(id, b, taken, sources, !stored);
+      if (!stored) return false;
       if (report !== null) this.#onStored?.(id, report);
       carried = true;
     }
@@ -539,6 +522,23 @@ export class WriteCache {
       this.#branches.delete(id);
     }
     return carried;
+  }
+
+  /**
+   * Ends a flush's hold on the blocks it took: `keep` puts each back into `dirty` (unless
+   * written again meanwhile, which copied it) with the writers it came from; otherwise they
+   * are released.
+   */
+  #giveBack(id: NodeId, b: Branch, taken: ReadonlyArray<readonly [number, Block]>, sources: Iterable<number>, keep: boolean): void {
+    if (keep) for (const s of sources) b.sources.add(s);
+    this.#exclusive(() => {
+      for (const [i, blk] of taken) {
+        b.inflight.delete(i);
+        if (keep && !b.dirty.has(i) && this.#branches.get(id) === b) this.#reclaim(b, i, blk);
+        else this.#release(b, blk);
+      }
+      this.#onShrink?.(id);
+    });
   }
 
   /**

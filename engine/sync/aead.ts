@@ -24,16 +24,13 @@ function nonceOf(counter: number): Buffer {
   return n;
 }
 
-/** One direction of a connection: its key and how many frames it has sealed or opened. */
+/** One direction of a connection: its key and how many frames it has sealed or opened (the next nonce). */
 abstract class Direction {
   protected readonly key: Buffer;
   protected count = 0;
   constructor(key: Uint8Array) {
     if (key.byteLength !== KEY_BYTES) throw new SyncError('BAD_ARGUMENT', 'a frame key is 32 bytes');
     this.key = Buffer.from(key);
-  }
-  get counter(): number {
-    return this.count;
   }
 }
 
