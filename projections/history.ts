@@ -127,6 +127,21 @@ export function appendRow<V>(db: Database<V, Buffer>, key: Buffer, value: V): vo
   if (!(db.putSync(key, value, { append: true }) as unknown as boolean)) db.putSync(key, value);
 }
 
+/** Writes an entry's rows (by the latin1 of their key bytes) in key order at the end of the tree, and forgets them. */
+export function appendPending<V>(db: Database<V, Buffer>, pending: Map<string, { key: Buffer; value: V }>): void {
+  if (pending.size === 0) return;
+  for (const k of [...pending.keys()].sort()) {
+    const { key, value } = pending.get(k)!;
+    appendRow(db, key, value);
+  }
+  pending.clear();
+}
+
+/** Drops the rows of every entry after position n0 (inside a write transaction). */
+export function dropAfter(db: Database<unknown, Buffer>, n0: number): void {
+  for (const key of [...db.getKeys({ start: rowKey(n0 + 1, Buffer.alloc(0)) })]) db.removeSync(key);
+}
+
 function positionOf(b: Uint8Array): number {
   return ((b[0]! << 24) >>> 0) + (b[1]! << 16) + (b[2]! << 8) + b[3]!;
 }
@@ -437,14 +452,7 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
 
   /** The entry at n is applied: its history rows go to the end of the tree, in key order. */
   seal(_n: number): void {
-    if (this.#pending.size > 0) {
-      const keys = [...this.#pending.keys()].sort();
-      for (const k of keys) {
-        const { key, value } = this.#pending.get(k)!;
-        appendRow(this.db, key, value);
-      }
-      this.#pending.clear();
-    }
+    appendPending(this.db as Database<V | null, Buffer>, this.#pending);
   }
 
   flush(): void {
@@ -701,12 +709,7 @@ export class EntryRows<V> extends CachedDb<never, never> implements Rewindable {
 
   override seal(n: number): void {
     super.seal(n);
-    if (this.#pending.size === 0) return;
-    for (const k of [...this.#pending.keys()].sort()) {
-      const { key, value } = this.#pending.get(k)!;
-      appendRow(this.rows, key, value);
-    }
-    this.#pending.clear();
+    appendPending(this.rows, this.#pending);
   }
 
   override discard(): void {
@@ -715,6 +718,6 @@ export class EntryRows<V> extends CachedDb<never, never> implements Rewindable {
   }
 
   rewind(n0: number): void {
-    for (const key of [...this.rows.getKeys({ start: rowKey(n0 + 1, Buffer.alloc(0)) })]) this.rows.removeSync(key);
+    dropAfter(this.rows as Database<unknown, Buffer>, n0);
   }
 }

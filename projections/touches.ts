@@ -14,7 +14,7 @@
 import type { Database, Key, RootDatabase } from 'lmdb';
 import type { FsEventType } from '../log/index.js';
 import type { CachedDb } from './cached-db.js';
-import { appendRow, keyBytes, rowKey, type Rewindable } from './history.js';
+import { appendRow, dropAfter, keyBytes, rowKey, type Rewindable } from './history.js';
 import type { UndoLog } from './undo-log.js';
 
 const CODES: Record<FsEventType, string> = {
@@ -97,6 +97,6 @@ export class Touches implements Rewindable {
 
   /** Drops the rows after position n0 (inside a write transaction). */
   rewind(n0: number): void {
-    for (const key of [...this.#rows.getKeys({ start: rowKey(n0 + 1, Buffer.alloc(0)) })]) this.#rows.removeSync(key);
+    dropAfter(this.#rows as Database<unknown, Buffer>, n0);
   }
 }
