@@ -99,6 +99,8 @@ t.test('a block that does not match its hash is refused: the read fails, nothing
   );
   t.ok(err instanceof EngineError && err.code === 'BLOCK_MISSING', `the read fails (EIO on the mount): ${(err as Error | null)?.message}`);
   t.equal(presence(b, '/home/f.bin').heldBlocks, 0, 'the file has no block here');
+  // The waiting read is failed before the session ends on the error and logs it.
+  await until(() => /does not match its hash/.test(b.logs.join('\n')), 10_000, 'the refusal in b\'s log');
   t.match(b.logs.join('\n'), /does not match its hash/, 'b dropped the connection that sent it');
 
   a.engine.blocks.get = get;
