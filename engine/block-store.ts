@@ -672,6 +672,11 @@ export class BlockStore {
     if (this.#ahead.size > MAX_AHEAD) this.#ahead.delete(this.#ahead.keys().next().value!);
   }
 
+  /** Resolves once every read ahead started so far has finished (its block, or its error, is held for its read). */
+  async aheadSettled(): Promise<void> {
+    await Promise.all([...this.#ahead.values()].map((p) => p.catch(() => undefined)));
+  }
+
   /**
    * Tells prefetch which blocks reads will find in memory without the store (by hex hash):
    * the placement service's blocks fetched ahead of an Unreal read, which it hands to the
@@ -1185,7 +1190,7 @@ export class BlockStore {
         this.#closed = true;
         if (this.#early !== null) await this.#early;
         // Reads ahead still under way finish before the files close (their results are dropped).
-        await Promise.all([...this.#ahead.values()].map((p) => p.catch(() => undefined)));
+        await this.aheadSettled();
         this.#ahead.clear();
         await this.#files.closeAll();
         await this.#markFh?.close().catch(() => undefined);

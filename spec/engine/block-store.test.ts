@@ -261,7 +261,7 @@ t.test('prefetch: a block read ahead is served from memory, once; absent and zer
   await s0.close();
   const s = await e.open();
   s.prefetch(ha!);
-  await new Promise((res) => setTimeout(res, 50));
+  await s.aheadSettled();
   // The pack is damaged after the read ahead: the block still comes back whole, from memory.
   const loc = e.index.get(ha!)!;
   const fh = await openFile(join(e.dir, packFileName(loc.pack)), 'r+');
@@ -294,7 +294,7 @@ t.test('prefetch leaves alone the blocks heldElsewhere says reads find in memory
   });
   s.prefetch(ha!);
   s.prefetch(hb!);
-  await new Promise((res) => setTimeout(res, 50));
+  await s.aheadSettled();
   t.same(asked.sort(), [Buffer.from(ha!).toString('hex'), Buffer.from(hb!).toString('hex')].sort(), 'both were asked about');
   // Damage both records: the block read ahead comes from memory, the one held elsewhere was not read ahead.
   for (const [h, d] of [[ha!, a], [hb!, b]] as const) {

@@ -376,7 +376,7 @@ t.test('sequential reads read the next blocks ahead, by hash, from the pack', as
   await engine.flush();
   t.same(await cache.read(id, 0, BLOCK_SIZE), data.subarray(0, BLOCK_SIZE));
   t.same(await cache.read(id, BLOCK_SIZE, BLOCK_SIZE), data.subarray(BLOCK_SIZE, 2 * BLOCK_SIZE), 'a second read where the first ended is sequential');
-  await new Promise((res) => setTimeout(res, 50));
+  await engine.blocks.aheadSettled();
   // Block 2 was read ahead: damage to its record in the pack now cannot reach the read.
   const hash = blockAt(engine.projections.content.row(id)!.blocks, 2);
   const loc = engine.projections.blockIndex.get(hash)!;
