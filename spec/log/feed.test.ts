@@ -187,7 +187,8 @@ t.test('live tail yields existing entries, then each new one as it becomes durab
       if (e.seq === 3) ac2.abort();
     }
   })();
-  await new Promise((r) => setTimeout(r, 20));
+  // Let the tails read what is there (bounded: a loaded machine may take a while).
+  for (let i = 0; i < 500 && seen.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
   t.same(seen.map((s) => s[0]), [0, 1], 'the existing entries first');
   await feed.append(['after-2']);
   await Promise.all([feed.append(['after-3']), feed.append(['after-4']), feed.append(['after-5'])]);
