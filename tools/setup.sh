@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-# The mount tests also drive real tools (git, rsync, sqlite3, tar) and python3 (raw syscalls as another user).
-for pkg in libfuse2 fuse libfuse-dev git rsync sqlite3 tar python3; do
+# The mount tests also drive real tools (git, rsync, sqlite3, tar) and python3 (raw syscalls as
+# another user); the benchmarks (and their spec) compare against bindfs and an rsync daemon.
+for pkg in libfuse2 fuse libfuse-dev git rsync sqlite3 tar python3 bindfs; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then
