@@ -22,14 +22,32 @@ export class Checkpoint {
   get(feed: string): FeedPosition | undefined {
     return this.#cache.get(feed);
   }
+  /** Rows staged by stage() and not yet written. */
+  readonly #staged = new Set<string>();
+
   set(feed: string, pos: FeedPosition): void {
     const row = { length: pos.length, hash: pos.hash };
     this.#db.putSync(feed, row);
     this.#cache.set(feed, row);
+    this.#staged.delete(feed);
+  }
+  /**
+   * Like set, but the row is written by the next flush(), which the caller makes inside the
+   * same write transaction (a batch of entries writes each feed's row once, not per entry).
+   */
+  stage(feed: string, pos: FeedPosition): void {
+    this.#cache.set(feed, { length: pos.length, hash: pos.hash });
+    this.#staged.add(feed);
+  }
+  /** Writes the staged rows (inside the write transaction that applied their entries). */
+  flush(): void {
+    for (const feed of this.#staged) this.#db.putSync(feed, this.#cache.get(feed)!);
+    this.#staged.clear();
   }
   remove(feed: string): void {
     this.#db.removeSync(feed);
     this.#cache.delete(feed);
+    this.#staged.delete(feed);
   }
   all(): Map<string, FeedPosition> {
     return new Map(this.#cache);
@@ -37,9 +55,11 @@ export class Checkpoint {
   clear(): void {
     this.#db.clearSync();
     this.#cache.clear();
+    this.#staged.clear();
   }
-  /** Re-reads the rows (after an aborted transaction). */
+  /** Re-reads the rows (after an aborted transaction): staged rows are dropped. */
   reload(): void {
+    this.#staged.clear();
     this.#cache = new Map();
     for (const { key, value } of this.#db.getRange()) this.#cache.set(key, value);
   }

@@ -55,13 +55,27 @@ export class DirListings {
   readonly #state = new Map<NodeId, DirState>();
   readonly #position: () => number;
   readonly #current: (dir: NodeId) => Iterable<Dirent>;
+  /**
+   * The dirlog rows of the entry being applied (position #openN), each with where each name
+   * sits in it: an import puts thousands of names into one directory in one entry, and
+   * copying and scanning the row at each name made that quadratic. The row is the one in the
+   * overlay (or, once flushed, the one written); forgotten with #state.
+   */
+  readonly #open = new Map<string, { row: Array<string | null>; at: Map<string, number> }>();
+  #openN = -1;
 
   constructor(env: RootDatabase, undo: UndoLog, position: () => number, current: (dir: NodeId) => Iterable<Dirent>) {
     const encoder = { encoder: plainEncoder(nameListCodec) };
-    this.#log = new BatchAwareDb(env.openDB({ name: 'tree-dirlog', ...encoder }), null, { log: undo, name: 'tree-dirlog', kind: 'c' }, () => this.#state.clear());
+    this.#log = new BatchAwareDb(env.openDB({ name: 'tree-dirlog', ...encoder }), null, { log: undo, name: 'tree-dirlog', kind: 'c' }, () => this.#forget());
     this.#listings = new CachedDb(env.openDB({ name: 'tree-listings', ...encoder }), null, { log: undo, name: 'tree-listings', kind: 'c' });
     this.#position = position;
     this.#current = current;
+  }
+
+  #forget(): void {
+    this.#state.clear();
+    this.#open.clear();
+    this.#openN = -1;
   }
 
   get caches(): ReadonlyArray<CachedDb<never, never>> {
@@ -94,14 +108,25 @@ export class DirListings {
       s.lastN = n;
     }
     const key = `${dir}\0${pad(n)}`;
-    const row = this.#log.get(key)?.slice() ?? [];
-    let at = -1;
-    for (let i = 0; i < row.length; i += 2) if (row[i] === name) at = i;
-    if (at < 0) {
-      row.push(name, id);
+    if (this.#openN !== n) {
+      this.#open.clear();
+      this.#openN = n;
+    }
+    let open = this.#open.get(key);
+    if (open === undefined) {
+      const row = this.#log.get(key)?.slice() ?? [];
+      const at = new Map<string, number>();
+      for (let i = 0; i < row.length; i += 2) at.set(row[i]!, i);
+      open = { row, at };
+      this.#open.set(key, open);
+    }
+    const at = open.at.get(name);
+    if (at === undefined) {
+      open.at.set(name, open.row.length);
+      open.row.push(name, id);
       s.changes++;
-    } else row[at + 1] = id;
-    this.#log.put(key, row);
+    } else open.row[at + 1] = id;
+    this.#log.put(key, open.row);
   }
 
   /** The state of a directory not yet seen in this batch, from its rows (all before position n). */

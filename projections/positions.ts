@@ -22,6 +22,8 @@ export class Positions {
   #applied: number;
   /** The last row written or read: applying an entry asks for its own row once per event (conflict-copies.ts). */
   #recent: { n: number; row: PositionRow } | null = null;
+  /** The head moved since its row was written (next() without flush()). */
+  #unwritten = false;
 
   constructor(env: RootDatabase) {
     this.#byN = env.openDB({ name: 'positions' });
@@ -43,15 +45,25 @@ export class Positions {
     return this.#applied;
   }
 
-  /** Records the next position (inside the apply transaction) and returns it. */
+  /**
+   * Records the next position (inside the apply transaction) and returns it. The head row
+   * is written by flush(), once per batch, in the same transaction.
+   */
   next(row: PositionRow): number {
     const n = this.#applied + 1;
     this.#byN.putSync(n, row);
     this.#byFeed.putSync(`${row.feed}/${pad(row.seq)}`, n);
-    this.#meta.putSync('applied', n);
     this.#applied = n;
+    this.#unwritten = true;
     this.#recent = { n, row };
     return n;
+  }
+
+  /** Writes the head row after next() (inside the same write transaction). */
+  flush(): void {
+    if (!this.#unwritten) return;
+    this.#meta.putSync('applied', this.#applied);
+    this.#unwritten = false;
   }
 
   row(n: number): PositionRow | undefined {
@@ -82,6 +94,7 @@ export class Positions {
   /** Forgets everything (a rebuild starts counting again). */
   reset(): void {
     this.#applied = 0;
+    this.#unwritten = false;
     this.#recent = null;
   }
 
@@ -97,6 +110,7 @@ export class Positions {
     }
     this.#meta.putSync('applied', n0);
     this.#applied = n0;
+    this.#unwritten = false;
     this.#recent = null;
     return dropped;
   }
@@ -104,6 +118,7 @@ export class Positions {
   /** Re-reads the head from disk (after an aborted transaction). */
   reload(): void {
     this.#applied = this.#meta.get('applied') ?? 0;
+    this.#unwritten = false;
     this.#recent = null;
   }
 }

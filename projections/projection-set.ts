@@ -13,7 +13,7 @@ import { digestDb, newDigest } from './digest.js';
 import { InodeTable } from './inode-table.js';
 import { openLmdbEnv } from './lmdb-env.js';
 import { ProjectionError } from './projection-error.js';
-import type { Projection } from './projection.js';
+import type { ApplyContext, Projection } from './projection.js';
 import type { CachedDb } from './cached-db.js';
 import { Tree } from './tree.js';
 import { Positions } from './positions.js';
@@ -129,6 +129,8 @@ export class ProjectionSet {
       for (const c of caches) c.begin();
       try {
         for (const entry of entries) if (this.#applyOne(entry)) applied++;
+        this.positions.flush();
+        this.checkpoint.flush();
         for (const c of caches) c.end();
       } catch (err) {
         for (const c of caches) c.discard();
@@ -150,22 +152,29 @@ export class ProjectionSet {
     }
     this.#n = this.positions.next({ feed, seq: entry.seq, hlc: entry.hlc, hash: entry.hash });
     this.touches.record(entry.events, this.#n);
-    entry.events.forEach((raw, index) => {
+    const events = entry.events;
+    const all = this.all;
+    for (let index = 0; index < events.length; index++) {
       let event: FsEvent;
       try {
-        event = validateEvent(raw);
+        event = validateEvent(events[index]);
       } catch (err) {
         this.onSkipped?.({ feed, seq: entry.seq, index, reason: (err as Error).message });
-        return;
+        continue;
       }
-      const ctx = { entry, feed, index };
+      const ctx: ApplyContext = { entry, feed, index };
       const resolved = this.conflicts.resolve(event, ctx);
-      resolved.forEach((ev, sub) => {
-        const c = sub === 0 && resolved.length === 1 ? ctx : { ...ctx, sub: sub + 1 };
-        for (const p of this.all) p.apply(ev, c);
-      });
-    });
-    this.checkpoint.set(feed, { length: entry.seq + 1, hash: entry.hash });
+      if (resolved.length === 1) {
+        const ev = resolved[0]!;
+        for (let i = 0; i < all.length; i++) all[i]!.apply(ev, ctx);
+        continue;
+      }
+      for (let sub = 0; sub < resolved.length; sub++) {
+        const c: ApplyContext = { entry, feed, index, sub: sub + 1 };
+        for (let i = 0; i < all.length; i++) all[i]!.apply(resolved[sub]!, c);
+      }
+    }
+    this.checkpoint.stage(feed, { length: entry.seq + 1, hash: entry.hash });
     for (const c of this.#caches) c.seal(this.#n);
     this.undo.seal(this.#n);
     return true;

@@ -56,6 +56,10 @@ class Cursor {
     p.catch(() => undefined);
     return p;
   }
+  /** The next entry when it is already read (most calls: no promise, no turn of the event loop); null when it must be awaited. */
+  peekNow(): Entry | null {
+    return this.#at < this.#buf.length ? this.#buf[this.#at]! : null;
+  }
   async peek(): Promise<Entry | undefined> {
     if (this.#at === this.#buf.length) {
       const p = this.#ahead ?? this.#read();
@@ -103,7 +107,7 @@ export async function catchUp(set: ProjectionSet, feeds: FeedSet, onProgress?: (
     let best: Cursor | undefined;
     let bestEntry: Entry | undefined;
     for (const c of cursors) {
-      const e = await c.peek();
+      const e = c.peekNow() ?? (await c.peek());
       if (e !== undefined && (bestEntry === undefined || before(e, bestEntry))) {
         best = c;
         bestEntry = e;

@@ -115,3 +115,29 @@ t.test('a rewind drops the listings and changes after its position and writes th
     t.same(late.tree.childrenAt(D, p), ordered.tree.childrenAt(D, p), `children of d at @${p}`);
   }
 });
+
+t.test('a batch abandoned midway (its transaction aborted) leaves nothing behind: applied again, the same rows', async (t) => {
+  const { log } = story(ENTRIES);
+  const cut = Math.floor(log.length / 2);
+  const failing = await open(t);
+  failing.applyEntries(log.slice(0, cut));
+  // Fail at the 30th event of the batch's first entry, after it changed d many times: the
+  // entry applied again has the same position, and must not see the abandoned changes.
+  const xattrs = failing.xattrs as unknown as { apply: (...a: unknown[]) => void };
+  const real = xattrs.apply.bind(failing.xattrs);
+  let seen = 0;
+  const failAt = 30;
+  xattrs.apply = (...a: unknown[]): void => {
+    if (++seen === failAt) throw new Error('injected failure');
+    real(...a);
+  };
+  t.throws(() => failing.applyEntries(log.slice(cut)), /injected failure/);
+  xattrs.apply = real;
+  t.equal(failing.head, cut, 'the head is where the last committed batch left it');
+  failing.applyEntries(log.slice(cut));
+  const ordered = await open(t);
+  ordered.applyEntries(log);
+  const tree = (s: ProjectionSet): string | undefined => s.digests().find((d) => d.name === 'tree')?.digest;
+  t.equal(tree(failing), tree(ordered), 'the tree rows, dirlog rows and listings included, equal');
+  t.same(failing.digests(), ordered.digests(), 'every projection equal');
+});
