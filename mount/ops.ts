@@ -5,7 +5,7 @@
  */
 import { statfs as statfsAsync } from 'node:fs/promises';
 import Fuse from 'fuse-native';
-import { contentToken, EngineError, WriteCache, type Command, type Engine, type NodeId, type NodeInfo, type Snapshot } from '../engine/index.js';
+import { contentToken, EngineError, WriteCache, type Command, type Engine, type HeldAttrs, type NodeId, type NodeInfo, type Snapshot } from '../engine/index.js';
 import { toStat } from './attr.js';
 import { errnoOf } from './errno.js';
 import { FdTable, type OpenFile } from './fd-table.js';
@@ -100,12 +100,14 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     durable.catch((err: unknown) => opts.onInternalError('commit', err));
   };
 
-  /** Attributes, with the size and write time of data still in the write cache. */
+  /** Attributes, with the size, write time and held attribute changes of data still in the write cache. */
   const statOf = (info: NodeInfo): Fuse.Stat => {
     if (info.kind !== 'file') return toStat(info);
-    const written = cache.mtime(info.id);
-    const recent = written !== undefined && written > info.mtime ? { ...info, mtime: written, ctime: Math.max(info.ctime, written) } : info;
-    return toStat(recent, cache.size(info.id) ?? info.size);
+    const v = cache.view(info.id);
+    if (v === undefined) return toStat(info);
+    let recent = v.written > info.mtime ? { ...info, mtime: v.written, ctime: Math.max(info.ctime, v.written) } : info;
+    if (v.attrs !== null) recent = { ...recent, ...v.attrs, ctime: Math.max(recent.ctime, v.changed) };
+    return toStat(recent, v.size);
   };
 
   /** libfuse passes path "" for a file unlinked while open: such a node is reached by its handle only. */
@@ -128,8 +130,16 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     return fds.open(info.id, flags);
   };
 
-  const setattr = (path: string, fields: Omit<Extract<Command, { type: 'setattr' }>, 'type' | 'id'>): Promise<void> =>
-    submit({ type: 'setattr', id: statPath(path).id, ...fields });
+  /**
+   * A file with data still in the write cache takes the change with that data, in the entry
+   * of its flush (WriteCache.holdAttrs); anything else is an entry now.
+   */
+  const setattr = async (path: string, fields: HeldAttrs): Promise<void> => {
+    writable();
+    const info = statPath(path);
+    if (info.kind === 'file' && cache.holdAttrs(info.id, fields)) return;
+    await submit({ type: 'setattr', id: info.id, ...fields });
+  };
 
   return {
     init: (cb) => cb(0),
@@ -329,22 +339,16 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     chown: (path, uid, gid, cb) =>
       answer('chown', cb, () => setattr(path, { ...(uid !== UNCHANGED_ID && uid !== -1 ? { uid } : {}), ...(gid !== UNCHANGED_ID && gid !== -1 ? { gid } : {}) })),
 
+    // Data still in the write cache would take the time of its flush: the times are held and
+    // set after it, in its entry (cp -a, rsync, tar set them after the data, before or after
+    // the close), so that they are the ones that stay.
     utimens: (path, atime, mtime, cb) =>
-      answer('utimens', cb, async () => {
-        const info = statPath(path);
-        const times = {
+      answer('utimens', cb, () =>
+        setattr(path, {
           ...(atime !== null ? { atime: Number(atime / 1_000_000n) } : {}),
           ...(mtime !== null ? { mtime: Number(mtime / 1_000_000n) } : {}),
-        };
-        // Data still in the write cache would take the time of its flush: it is flushed first,
-        // with the times set in the same entry, so that they are the ones that stay (cp -a,
-        // rsync, tar set them last, on the only handle: the commit goes with them too).
-        if (mtime !== null && info.kind === 'file') {
-          writable();
-          if (await cache.flush(info.id, { times, commit: fds.count(info.id) <= 1 })) return;
-        }
-        await submit({ type: 'setattr', id: info.id, ...times });
-      }),
+        }),
+      ),
 
     setxattr: (path, name, value, _position, flags, cb) => {
       if (POSIX_ACL.test(name)) return cb(Fuse.EOPNOTSUPP);
