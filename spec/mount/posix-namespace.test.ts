@@ -3,7 +3,7 @@
 // symlink/readlink and link, with the link counts and parent-directory times each leaves.
 import t from 'tap';
 import { existsSync } from 'node:fs';
-import { chmod, link, lstat, mkdir, readdir, readFile, readlink, rename, rmdir, stat, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
+import { access, chmod, link, lstat, mkdir, readdir, readFile, readlink, rename, rmdir, stat, symlink, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { mountForTest } from './helpers/server.js';
 import { asNobody } from './helpers/sysops.js';
@@ -180,7 +180,7 @@ t.test('rename over a file is atomic for a concurrent reader', { timeout: 90_000
   // The reader opens and reads the target in a loop until told to stop, counting misses.
   const script = `
     const fs = require('fs');
-    const [target, stop] = process.argv.slice(1);
+    const [target, stop, ready] = process.argv.slice(1);
     let reads = 0, missing = 0, torn = 0, other = [];
     const until = Date.now() + 60000;
     while (!fs.existsSync(stop) && Date.now() < until) {
@@ -194,14 +194,16 @@ t.test('rename over a file is atomic for a concurrent reader', { timeout: 90_000
         const n = fs.readSync(fd, b, 0, b.length, 0);
         const lines = b.subarray(0, n).toString('utf8').split('\\n').filter(Boolean);
         if (n !== size || lines.length !== 100 || lines.some((l) => l !== lines[0])) torn++;
-        reads++;
+        if (reads++ === 0) fs.writeFileSync(ready, '');
       } catch (e) { if (e.code === 'ENOENT') missing++; else other.push(step + ': ' + (e.code || e.message)); }
       finally { if (fd !== undefined) fs.closeSync(fd); }
     }
     console.log(JSON.stringify({ reads, missing, torn, other: other.slice(0, 5) }));`;
   const stop = join(scratch.dir, 'stop-reader');
-  const reader = run(process.execPath, ['-e', script, target, stop], { timeoutMs: 80_000 });
-  await sleep(200);
+  const ready = join(scratch.dir, 'reader-ready');
+  const reader = run(process.execPath, ['-e', script, target, stop, ready], { timeoutMs: 80_000 });
+  // The renames start once the reader has read once (a loaded machine starts node slowly).
+  for (let waited = 0; !(await access(ready).then(() => true, () => false)) && waited < 30_000; waited += 50) await sleep(50);
   const rounds = 300;
   for (let i = 1; i <= rounds; i++) {
     const tmp = A('atomic', `tmp-${i}`);
