@@ -6,7 +6,7 @@
 import { statfs as statfsAsync } from 'node:fs/promises';
 import Fuse from 'fuse-native';
 import { contentToken, EngineError, WriteCache, type Command, type Engine, type HeldAttrs, type NodeId, type NodeInfo, type Snapshot } from '../engine/index.js';
-import { toStat } from './attr.js';
+import { listingStat, toStat } from './attr.js';
 import { errnoOf } from './errno.js';
 import { FdTable, type OpenFile } from './fd-table.js';
 import { DirCache } from './dir-cache.js';
@@ -196,16 +196,16 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
 
     access: (path, _mode, cb) => answer('access', cb, () => void statPath(path)),
 
-    // Names with their attributes: the kernel learns each entry's type (d_type) from them, so
-    // find and ls need no lookup per entry to tell directories from files.
+    // Names with their inode numbers and types: the kernel learns each entry's type (d_type)
+    // from them, so find and ls need no lookup per entry to tell directories from files.
     readdir: (path, cb) => {
       let names: string[];
       let stats: Fuse.Stat[];
       try {
         const dir = statOf(statPath(path === '' ? '/' : path));
-        const entries = path === '' ? [] : reader.readdir(path);
+        const entries = path === '' ? [] : reader.readdirKinds(path);
         names = ['.', '..', ...entries.map((e) => e.name)];
-        stats = [dir, dir, ...entries.map((e) => statOf(e.info))];
+        stats = [dir, dir, ...entries.map((e) => listingStat(e.kind, e.mode, e.ino))];
       } catch (err) {
         cb(fail('readdir')(err));
         return;
