@@ -32,8 +32,8 @@ export type Command =
       readonly blocks: ReadonlyArray<readonly [number, BlockHash]>;
       /** Also fold the file's pending writes into a new version, in the same entry (a close). */
       readonly commit?: boolean;
-      /** Then set these times, in the same entry (utimens after writes). */
-      readonly times?: { readonly atime?: number; readonly mtime?: number };
+      /** Then set these attributes, in the same entry (utimens, chmod, chown after writes). */
+      readonly attrs?: { readonly mode?: number; readonly uid?: number; readonly gid?: number; readonly atime?: number; readonly mtime?: number };
     }
   | { readonly type: 'truncate'; readonly id: NodeId; readonly size: number; readonly tail: BlockHash | null }
   | { readonly type: 'commit'; readonly id: NodeId };

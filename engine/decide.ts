@@ -160,8 +160,9 @@ function decideUnchecked(view: TreeView, cmd: Command, ctx: DecideContext): Deci
       if (cmd.blocks.length === 0) return NONE;
       const events: FsEvent[] = [{ type: 'write', id: cmd.id, size: cmd.size, blocks: cmd.blocks, time }];
       if (cmd.commit === true) events.push({ type: 'commit', id: cmd.id, time });
-      if (cmd.times !== undefined && (cmd.times.atime !== undefined || cmd.times.mtime !== undefined)) {
-        events.push({ type: 'setattr', id: cmd.id, ...cmd.times, time });
+      const a = cmd.attrs;
+      if (a !== undefined && (a.mode !== undefined || a.uid !== undefined || a.gid !== undefined || a.atime !== undefined || a.mtime !== undefined)) {
+        events.push({ type: 'setattr', id: cmd.id, ...a, ...(a.mode !== undefined ? { mode: a.mode & 0o7777 } : {}), time });
       }
       return { area: node.area, events };
     }

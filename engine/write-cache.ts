@@ -59,10 +59,29 @@ export interface StoredReport {
   readonly after: string | null;
 }
 
+/** Attribute changes a write event may carry, set after the data in the same entry. */
+export interface HeldAttrs {
+  readonly mode?: number;
+  readonly uid?: number;
+  readonly gid?: number;
+  readonly atime?: number;
+  readonly mtime?: number;
+}
+
 /** What a flush's write event may carry in its entry. */
 export interface FlushExtra {
   readonly commit?: boolean;
   readonly times?: { readonly atime?: number; readonly mtime?: number };
+}
+
+/** What a file's branch changes of its attributes until it is flushed (see WriteCache.view). */
+export interface BranchView {
+  readonly size: number;
+  /** When the branch was last written (ms), 0 when never. */
+  readonly written: number;
+  /** Attribute changes held for the next flush (see WriteCache.holdAttrs), and when the last was made. */
+  readonly attrs: HeldAttrs | null;
+  readonly changed: number;
 }
 
 export interface WriteCacheOptions {
@@ -113,6 +132,10 @@ interface Branch {
   writers: number;
   /** Who wrote the data in `dirty` (the `source` writes name), for StoredReport. */
   sources: Set<number>;
+  /** Attribute changes to set after the data, in the next flush's entry (holdAttrs). */
+  attrs: HeldAttrs | null;
+  /** When the held attributes last changed (ms): the file's ctime until they are events. */
+  changed: number;
 }
 
 export class WriteCache {
@@ -203,6 +226,35 @@ export class WriteCache {
     return this.#branches.get(id)?.mtime;
   }
 
+  /** What the file's branch changes until it is flushed (size, write time, held attributes), if it has one. */
+  view(id: NodeId): BranchView | undefined {
+    const b = this.#branches.get(id);
+    return b === undefined ? undefined : { size: b.size, written: b.mtime, attrs: b.attrs, changed: b.changed };
+  }
+
+  /**
+   * Holds attribute changes (chmod, chown, utimens) of a file that has data not yet flushed:
+   * they become a setattr after the data's write event, in the flush's entry, instead of an
+   * entry of their own (tar sets times, owner and mode on each file before closing it: one
+   * entry at close instead of four). view() shows them meanwhile. A write after held times
+   * sets the write time again, as it would after an applied setattr. False, and nothing
+   * held, when there is no such data: the caller submits the change itself.
+   */
+  holdAttrs(id: NodeId, attrs: HeldAttrs): boolean {
+    const b = this.#branches.get(id);
+    if (b === undefined || b.dirty.size === 0 || this.#detached(id)) return false;
+    b.attrs = { ...b.attrs, ...attrs };
+    b.changed = this.#engine.env.now();
+    return true;
+  }
+
+  /** A write or truncate after held times: the data's own write time stands again. */
+  #dropHeldMtime(b: Branch): void {
+    if (b.attrs?.mtime === undefined) return;
+    const { mtime: _m, ...rest } = b.attrs;
+    b.attrs = rest;
+  }
+
   /** True when the file has no link left: its branch is never turned into events. */
   #detached(id: NodeId): boolean {
     return this.#engine.projections.tree.node(id)?.nlink === 0;
@@ -235,7 +287,7 @@ export class WriteCache {
     if (b === undefined) {
       const row = this.#engine.projections.content.row(id);
       if (row === undefined) throw new EngineError('NOT_FOUND', `no such file: ${id}`);
-      b = { size: row.size, floor: Infinity, mtime: 0, dirty: new Map(), inflight: new Map(), bytes: 0, timer: null, flushing: null, error: null, writers: 0, sources: new Set() };
+      b = { size: row.size, floor: Infinity, mtime: 0, dirty: new Map(), inflight: new Map(), bytes: 0, timer: null, flushing: null, error: null, writers: 0, sources: new Set(), attrs: null, changed: 0 };
       this.#branches.set(id, b);
     }
     return b;
@@ -335,6 +387,7 @@ export class WriteCache {
     }
     if (end > b.size) b.size = end;
     b.mtime = this.#engine.env.now();
+    this.#dropHeldMtime(b);
     this.#schedule(id, b);
     if (b.bytes >= this.#fileBound) void this.#startFlush(id, b);
   }
@@ -424,6 +477,7 @@ export class WriteCache {
         b.floor = Math.min(b.floor, size);
         b.size = size;
         b.mtime = this.#engine.env.now();
+        this.#dropHeldMtime(b);
         this.#onShrink?.(id);
       });
       return;
@@ -483,6 +537,10 @@ export class WriteCache {
       const contents = taken.map(([, blk]) => blk.buf.subarray(0, blk.len));
       const sources = b.sources;
       b.sources = new Set();
+      // Held attributes go with this write event, then the times of the flush's caller.
+      const held = b.attrs;
+      b.attrs = null;
+      const attrs: HeldAttrs | undefined = held !== null || extra.times !== undefined ? { ...held, ...extra.times } : undefined;
       let report: StoredReport | null = null;
       let stored: boolean;
       try {
@@ -493,12 +551,12 @@ export class WriteCache {
           const hashes = await this.#engine.blocks.putMany(contents, { owned: true, hashHere: true });
           try {
             const blocks = taken.map(([i], k) => [i, hashes[k]!] as const);
-            const { commit, times } = extra;
+            const { commit } = extra;
             // The content before and after this write event, vouched for when no other entry
             // was applied in between (nothing else moved the head, nothing was received).
             const p = this.#engine.projections;
             const [h0, g0, before] = [p.head, this.#engine.pathGeneration, contentToken(this.#engine, id)];
-            await this.#engine.submit({ type: 'write', id, size, blocks, ...(commit === true ? { commit } : {}), ...(times ? { times } : {}) });
+            await this.#engine.submit({ type: 'write', id, size, blocks, ...(commit === true ? { commit } : {}), ...(attrs ? { attrs } : {}) });
             const alone = p.head === h0 + 1 && this.#engine.pathGeneration === g0;
             report = { sources, before, after: alone ? contentToken(this.#engine, id) : null };
           } catch (err) {
@@ -510,11 +568,15 @@ export class WriteCache {
       } catch (err) {
         // Nothing was named: the blocks go back (unless written again meanwhile, which copied them).
         this.#giveBack(id, b, taken, sources, true);
+        this.#keepHeld(b, held);
         throw err;
       }
       // Unlinked meanwhile (not stored): kept in memory, still their writers'.
       this.#giveBack(id, b, taken, sources, !stored);
-      if (!stored) return false;
+      if (!stored) {
+        this.#keepHeld(b, held);
+        return false;
+      }
       if (report !== null) this.#onStored?.(id, report);
       carried = true;
     }
@@ -539,6 +601,11 @@ export class WriteCache {
       }
       this.#onShrink?.(id);
     });
+  }
+
+  /** Held attributes a flush took and did not store go back, under any held since. */
+  #keepHeld(b: Branch, held: HeldAttrs | null): void {
+    if (held !== null) b.attrs = { ...held, ...b.attrs };
   }
 
   /**

@@ -6,8 +6,19 @@ const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
 const S_IFLNK = 0o120000;
 
+const typeBits = (kind: NodeInfo['kind']): number => (kind === 'dir' ? S_IFDIR : kind === 'symlink' ? S_IFLNK : S_IFREG);
+
+/**
+ * An entry's attributes in a listing: libfuse 2 passes the kernel only the inode number and
+ * the type (d_ino, d_type) of each, so nothing else is read or filled in (times given as 0, so
+ * none is taken from the clock).
+ */
+export function listingStat(kind: NodeInfo['kind'], mode: number, ino: number): Fuse.Stat {
+  return { mode: typeBits(kind) | mode, ino, atime: 0, mtime: 0, ctime: 0 };
+}
+
 export function toStat(info: NodeInfo, size: number = info.size): Fuse.Stat {
-  const type = info.kind === 'dir' ? S_IFDIR : info.kind === 'symlink' ? S_IFLNK : S_IFREG;
+  const type = typeBits(info.kind);
   return {
     mode: type | info.mode,
     uid: info.uid,

@@ -5,8 +5,8 @@
  */
 import { statfs as statfsAsync } from 'node:fs/promises';
 import Fuse from 'fuse-native';
-import { contentToken, EngineError, WriteCache, type Command, type Engine, type NodeId, type NodeInfo, type Snapshot } from '../engine/index.js';
-import { toStat } from './attr.js';
+import { contentToken, EngineError, WriteCache, type Command, type Engine, type HeldAttrs, type NodeId, type NodeInfo, type Snapshot } from '../engine/index.js';
+import { listingStat, toStat } from './attr.js';
 import { errnoOf } from './errno.js';
 import { FdTable, type OpenFile } from './fd-table.js';
 import { DirCache } from './dir-cache.js';
@@ -72,7 +72,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
   staged?.start(cache, fds, { onWrite: firstWrite, onInternalError: opts.onInternalError });
 
   /** Runs a handler body and answers: value on success, errno on failure. */
-  function answer<T>(op: string, cb: Cb<T>, body: () => T | Promise<T>): void {
+  function answer<T>(op: string, cb: Cb<NoInfer<T>>, body: () => T | Promise<T>): void {
     let result: T | Promise<T>;
     try {
       result = body();
@@ -100,12 +100,37 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     durable.catch((err: unknown) => opts.onInternalError('commit', err));
   };
 
-  /** Attributes, with the size and write time of data still in the write cache. */
+  /** Attributes, with the size, write time and held attribute changes of data still in the write cache. */
   const statOf = (info: NodeInfo): Fuse.Stat => {
     if (info.kind !== 'file') return toStat(info);
-    const written = cache.mtime(info.id);
-    const recent = written !== undefined && written > info.mtime ? { ...info, mtime: written, ctime: Math.max(info.ctime, written) } : info;
-    return toStat(recent, cache.size(info.id) ?? info.size);
+    const v = cache.view(info.id);
+    if (v === undefined) return toStat(info);
+    let recent = v.written > info.mtime ? { ...info, mtime: v.written, ctime: Math.max(info.ctime, v.written) } : info;
+    if (v.attrs !== null) recent = { ...recent, ...v.attrs, ctime: Math.max(recent.ctime, v.changed) };
+    return toStat(recent, v.size);
+  };
+
+  /**
+   * The attributes a change left at `path`, handed ahead with its answer: libfuse 2 asks for
+   * them right after the change, in the same request, and the patched addon answers that from
+   * these instead of a second round trip (see ChangeCallback). Undefined when they cannot be had
+   * by path (then libfuse asks getattr as before).
+   */
+  const after = (path: string): Fuse.Stat | undefined => {
+    if (path === '') return undefined;
+    try {
+      const info = dirs ? dirs.find(path) : reader.stat(path);
+      return info === undefined ? undefined : statOf(info);
+    } catch {
+      return undefined;
+    }
+  };
+
+  /** The attributes of an open file, by its handle (fgetattr's answer), for a change made through it. */
+  const afterFd = (fd: number): Fuse.Stat | undefined => {
+    const f = fds.get(fd);
+    const info = f === undefined ? undefined : reader.info(f.id);
+    return info === undefined ? undefined : statOf(info);
   };
 
   /** libfuse passes path "" for a file unlinked while open: such a node is reached by its handle only. */
@@ -128,8 +153,16 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     return fds.open(info.id, flags);
   };
 
-  const setattr = (path: string, fields: Omit<Extract<Command, { type: 'setattr' }>, 'type' | 'id'>): Promise<void> =>
-    submit({ type: 'setattr', id: statPath(path).id, ...fields });
+  /**
+   * A file with data still in the write cache takes the change with that data, in the entry
+   * of its flush (WriteCache.holdAttrs); anything else is an entry now.
+   */
+  const setattr = async (path: string, fields: HeldAttrs): Promise<void> => {
+    writable();
+    const info = statPath(path);
+    if (info.kind === 'file' && cache.holdAttrs(info.id, fields)) return;
+    await submit({ type: 'setattr', id: info.id, ...fields });
+  };
 
   return {
     init: (cb) => cb(0),
@@ -163,16 +196,16 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
 
     access: (path, _mode, cb) => answer('access', cb, () => void statPath(path)),
 
-    // Names with their attributes: the kernel learns each entry's type (d_type) from them, so
-    // find and ls need no lookup per entry to tell directories from files.
+    // Names with their inode numbers and types: the kernel learns each entry's type (d_type)
+    // from them, so find and ls need no lookup per entry to tell directories from files.
     readdir: (path, cb) => {
       let names: string[];
       let stats: Fuse.Stat[];
       try {
         const dir = statOf(statPath(path === '' ? '/' : path));
-        const entries = path === '' ? [] : reader.readdir(path);
+        const entries = path === '' ? [] : reader.readdirKinds(path);
         names = ['.', '..', ...entries.map((e) => e.name)];
-        stats = [dir, dir, ...entries.map((e) => statOf(e.info))];
+        stats = [dir, dir, ...entries.map((e) => listingStat(e.kind, e.mode, e.ino))];
       } catch (err) {
         cb(fail('readdir')(err));
         return;
@@ -201,13 +234,13 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
 
     create: (path, mode, cb) => {
       const owner = caller();
-      answer('create', cb, async () => {
+      answer<{ fd: number; stat: Fuse.Stat | undefined }>('create', (err, v) => cb(err, v?.fd, v?.stat), async () => {
         await submit({ type: 'create', path, mode, owner });
         const fd = openFile(path, O_RDWR);
         const f = fileOf(fd);
         f.createdToken = tokenOf(f.id); // the new inode is known at its first write
         staged?.open(fd);
-        return fd;
+        return { fd, stat: afterFd(fd) };
       });
     },
 
@@ -299,6 +332,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         const info = statPath(path);
         if (info.kind === 'dir') throw new EngineError('IS_A_DIRECTORY', `${path} is a directory`);
         await (staged ? staged.closedWhile(info.id, () => cache.truncate(info.id, size)) : cache.truncate(info.id, size));
+        return after(path);
       }),
 
     ftruncate: (_path, fd, size, cb) =>
@@ -307,44 +341,41 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         const f = fileOf(fd);
         f.written = true;
         await (staged ? staged.closedWhile(f.id, () => cache.truncate(f.id, size)) : cache.truncate(f.id, size));
+        return afterFd(fd);
       }),
 
     unlink: (path, cb) => answer('unlink', cb, () => submit({ type: 'unlink', path })),
     rmdir: (path, cb) => answer('rmdir', cb, () => submit({ type: 'rmdir', path })),
     rename: (src, dest, cb) => answer('rename', cb, () => submit({ type: 'rename', from: src, to: dest })),
-    link: (src, dest, cb) => answer('link', cb, () => submit({ type: 'link', path: src, newPath: dest })),
+    link: (src, dest, cb) => answer('link', cb, () => submit({ type: 'link', path: src, newPath: dest }).then(() => after(dest))),
 
     mkdir: (path, mode, cb) => {
       const owner = caller();
-      answer('mkdir', cb, () => submit({ type: 'mkdir', path, mode, owner }));
+      answer('mkdir', cb, () => submit({ type: 'mkdir', path, mode, owner }).then(() => after(path)));
     },
 
     symlink: (target, path, cb) => {
       const owner = caller();
-      answer('symlink', cb, () => submit({ type: 'symlink', path, target, owner }));
+      answer('symlink', cb, () => submit({ type: 'symlink', path, target, owner }).then(() => after(path)));
     },
 
-    chmod: (path, mode, cb) => answer('chmod', cb, () => setattr(path, { mode: mode & 0o7777 })),
+    chmod: (path, mode, cb) => answer('chmod', cb, () => setattr(path, { mode: mode & 0o7777 }).then(() => after(path))),
 
     chown: (path, uid, gid, cb) =>
-      answer('chown', cb, () => setattr(path, { ...(uid !== UNCHANGED_ID && uid !== -1 ? { uid } : {}), ...(gid !== UNCHANGED_ID && gid !== -1 ? { gid } : {}) })),
+      answer('chown', cb, () =>
+        setattr(path, { ...(uid !== UNCHANGED_ID && uid !== -1 ? { uid } : {}), ...(gid !== UNCHANGED_ID && gid !== -1 ? { gid } : {}) }).then(() => after(path)),
+      ),
 
+    // Data still in the write cache would take the time of its flush: the times are held and
+    // set after it, in its entry (cp -a, rsync, tar set them after the data, before or after
+    // the close), so that they are the ones that stay.
     utimens: (path, atime, mtime, cb) =>
-      answer('utimens', cb, async () => {
-        const info = statPath(path);
-        const times = {
+      answer('utimens', cb, () =>
+        setattr(path, {
           ...(atime !== null ? { atime: Number(atime / 1_000_000n) } : {}),
           ...(mtime !== null ? { mtime: Number(mtime / 1_000_000n) } : {}),
-        };
-        // Data still in the write cache would take the time of its flush: it is flushed first,
-        // with the times set in the same entry, so that they are the ones that stay (cp -a,
-        // rsync, tar set them last, on the only handle: the commit goes with them too).
-        if (mtime !== null && info.kind === 'file') {
-          writable();
-          if (await cache.flush(info.id, { times, commit: fds.count(info.id) <= 1 })) return;
-        }
-        await submit({ type: 'setattr', id: info.id, ...times });
-      }),
+        }).then(() => after(path)),
+      ),
 
     setxattr: (path, name, value, _position, flags, cb) => {
       if (POSIX_ACL.test(name)) return cb(Fuse.EOPNOTSUPP);

@@ -31,6 +31,12 @@ declare module 'fuse-native' {
     type Result = number | null | undefined | Error
     type Callback = (err: Result) => void
     type ValueCallback<T> = (err: Result, value?: T) => void
+    /**
+     * A change's answer; on success it may pass the node's attributes after it (for link and
+     * symlink, the new name's), which answer the getattr libfuse 2 makes right after the change
+     * in the same request, without asking getattr/fgetattr (the patch's "attributes handed ahead").
+     */
+    type ChangeCallback = (err: Result, stat?: Stat) => void
     /** read/write: bytes transferred (>= 0) or a negative errno. */
     type IOCallback = (bytesOrErrno: number) => void
 
@@ -108,17 +114,17 @@ declare module 'fuse-native' {
       fsyncdir?(path: string, datasync: number, fd: number, cb: Callback): void
       /** Names without '.'/'..' are fine; stats (same order) are optional. */
       readdir?(path: string, cb: (err: Result, names?: string[], stats?: Stat[]) => void): void
-      truncate?(path: string, size: number, cb: Callback): void
-      ftruncate?(path: string, fd: number, size: number, cb: Callback): void
+      truncate?(path: string, size: number, cb: ChangeCallback): void
+      ftruncate?(path: string, fd: number, size: number, cb: ChangeCallback): void
       /**
        * Times in nanoseconds since the epoch; null means "leave unchanged" (UTIME_OMIT, e.g.
        * touch -a / touch -m). UTIME_NOW arrives as the current time.
        */
-      utimens?(path: string, atime: bigint | null, mtime: bigint | null, cb: Callback): void
+      utimens?(path: string, atime: bigint | null, mtime: bigint | null, cb: ChangeCallback): void
       readlink?(path: string, cb: ValueCallback<string>): void
       /** uid/gid are 0xFFFFFFFF (-1 as uint32) when that id is not being changed. */
-      chown?(path: string, uid: number, gid: number, cb: Callback): void
-      chmod?(path: string, mode: number, cb: Callback): void
+      chown?(path: string, uid: number, gid: number, cb: ChangeCallback): void
+      chmod?(path: string, mode: number, cb: ChangeCallback): void
       mknod?(path: string, mode: number, dev: number, cb: Callback): void
       /** position is always 0 on Linux. */
       setxattr?(path: string, name: string, value: Buffer, position: number, flags: number, cb: Callback): void
@@ -138,13 +144,13 @@ declare module 'fuse-native' {
       release?(path: string, fd: number, cb: Callback): void
       releasedir?(path: string, fd: number, cb: Callback): void
       /** New files should belong to Fuse.context().uid/gid. */
-      create?(path: string, mode: number, cb: ValueCallback<number>): void
+      create?(path: string, mode: number, cb: (err: Result, fd?: number, stat?: Stat) => void): void
       unlink?(path: string, cb: Callback): void
       rename?(src: string, dest: string, cb: Callback): void
-      link?(src: string, dest: string, cb: Callback): void
+      link?(src: string, dest: string, cb: ChangeCallback): void
       /** target: the link's contents; path: where the link is created. */
-      symlink?(target: string, path: string, cb: Callback): void
-      mkdir?(path: string, mode: number, cb: Callback): void
+      symlink?(target: string, path: string, cb: ChangeCallback): void
+      mkdir?(path: string, mode: number, cb: ChangeCallback): void
       rmdir?(path: string, cb: Callback): void
     }
 

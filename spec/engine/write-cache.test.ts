@@ -369,6 +369,44 @@ t.test('flush with times: write, commit and the times go in one entry, and the t
   t.equal(await cache.flush(id, { times: { mtime } }), false, 'nothing to flush: the caller sets the times itself');
 });
 
+t.test('held attributes: chmod, chown and times of a file with unflushed data go in its flush entry', async (t) => {
+  const { engine, cache, feed, file } = await setup(t);
+  const id = await file('/home/h');
+  await engine.flush();
+  const before = feed.length;
+  t.equal(cache.holdAttrs(id, { mode: 0o600 }), false, 'no data in memory: nothing held, the caller submits');
+  await cache.write(id, 0, content('h', 5000));
+  const mtime = 1_600_000_000_000;
+  t.equal(cache.holdAttrs(id, { mtime }), true);
+  t.equal(cache.holdAttrs(id, { uid: 1234, gid: 4321 }), true);
+  t.equal(cache.holdAttrs(id, { mode: 0o640 }), true);
+  t.same(cache.view(id)!.attrs, { mtime, uid: 1234, gid: 4321, mode: 0o640 }, 'the view shows every held change');
+  t.equal(engine.info(id)!.mode === 0o640, false, 'nothing applied yet');
+  t.equal(await cache.flush(id, { commit: true }), true);
+  await engine.flush();
+  t.equal(feed.length, before + 1, 'one entry');
+  const [entry] = await feed.read(before);
+  const events = entry!.events as unknown as FsEvent[];
+  t.same(events.map((e) => e.type), ['write', 'commit', 'setattr']);
+  const info = engine.info(id)!;
+  t.same([info.mode, info.uid, info.gid, info.mtime, info.size], [0o640, 1234, 4321, mtime, 5000], 'the held changes are applied after the data: the mtime set stays');
+  t.equal(cache.view(id), undefined, 'nothing left in memory');
+});
+
+t.test('held times: a write after them sets the write time again', async (t) => {
+  const { engine, cache, file } = await setup(t);
+  const id = await file('/home/w');
+  await cache.write(id, 0, content('w', 100));
+  t.equal(cache.holdAttrs(id, { atime: 5, mtime: 7, mode: 0o700 }), true);
+  await cache.write(id, 100, content('x', 100));
+  t.same(cache.view(id)!.attrs, { atime: 5, mode: 0o700 }, 'the mtime held is dropped by the later write');
+  await cache.flush(id);
+  const info = engine.info(id)!;
+  t.equal(info.mode, 0o700);
+  t.equal(info.atime, 5);
+  t.ok(info.mtime > 7, 'the write time stands');
+});
+
 t.test('sequential reads read the next blocks ahead, by hash, from the pack', async (t) => {
   const { engine, cache, file } = await setup(t);
   const data = content(5, 4 * BLOCK_SIZE);

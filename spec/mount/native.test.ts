@@ -40,6 +40,9 @@ nodes.set('/', { mode: S_IFDIR | 0o777, uid: 0, gid: 0, data: Buffer.alloc(0), a
 const writes: { path: string; length: number; position: number }[] = []
 const utimensCalls: { path: string; atime: bigint | null; mtime: bigint | null }[] = []
 const creators = new Map<string, Fuse.Context | null>()
+/** getattr calls by path; whether chmod hands the node's attributes ahead with its answer. */
+const getattrCalls = new Map<string, number>()
+let handAhead = false
 let nextFd = 10
 
 function newNode (mode: number): Inode {
@@ -65,6 +68,7 @@ function statOf (n: Inode): Fuse.Stat {
 
 const ops: Fuse.Operations = {
   getattr (p, cb) {
+    getattrCalls.set(p, (getattrCalls.get(p) ?? 0) + 1)
     const n = nodes.get(p)
     if (!n) return cb(Fuse.ENOENT)
     cb(0, statOf(n))
@@ -130,7 +134,8 @@ const ops: Fuse.Operations = {
     const n = nodes.get(p)
     if (!n) return cb(Fuse.ENOENT)
     n.mode = (n.mode & S_IFMT) | (mode & 0o7777)
-    cb(0)
+    if (handAhead) cb(0, statOf(n))
+    else cb(0)
   },
   unlink (p, cb) {
     if (!nodes.delete(p)) return cb(Fuse.ENOENT)
@@ -319,4 +324,23 @@ t.test('Fuse.context(): new files belong to the caller', { timeout: 30_000 }, as
     const rootCreated = creators.get('/big')
     t.equal(rootCreated?.uid, 0, 'a file created by root belongs to root')
   }
+})
+
+t.test('attributes handed ahead by a change answer the getattr libfuse makes right after it', { timeout: 30_000 }, async (t) => {
+  const file = path.join(mnt, 'ahead')
+  t.equal((await run('touch', [file])).code, 0, 'touch creates')
+  const chmods = async (n: number): Promise<number> => {
+    getattrCalls.set('/ahead', 0)
+    for (let i = 0; i < n; i++) t.equal((await run('chmod', [i % 2 === 0 ? '600' : '644', file])).code, 0, 'chmod')
+    return getattrCalls.get('/ahead') ?? 0
+  }
+  handAhead = false
+  const asked = await chmods(4)
+  handAhead = true
+  const handed = await chmods(4)
+  t.equal(handed, asked - 4, `one getattr fewer per chmod (${asked} without, ${handed} with)`)
+  t.equal((await statChild(file)).mode & 0o777, 0o644, 'the last mode is the one that stays')
+  t.equal((await run('chmod', ['600', file])).code, 0)
+  t.equal((await statChild(file)).mode & 0o777, 0o600, 'and reads back after the next change')
+  handAhead = false
 })

@@ -124,6 +124,31 @@ t.test('utimens', { timeout: 60_000 }, async (t) => {
 const ACL_HEX = // version 2; USER_OBJ rw-, GROUP_OBJ r--, OTHER r--
   '02000000' + '0100' + '0600' + 'ffffffff' + '0400' + '0400' + 'ffffffff' + '2000' + '0400' + 'ffffffff';
 
+t.test('chmod, chown and times of a file with unflushed data (as tar sets them before the close)', { timeout: 60_000 }, async (t) => {
+  const fh = await open(A('held'), 'w', 0o600);
+  await fh.write('held data\n'.repeat(100));
+  await fh.utimes(OLD_S, OLD_S);
+  await fh.chown(1234, 4321);
+  await fh.chmod(0o640);
+  const open1 = await fh.stat({ bigint: true });
+  t.same([Number(open1.mode & 0o7777n), Number(open1.uid), Number(open1.gid), open1.mtimeNs, Number(open1.size)], [0o640, 1234, 4321, OLD_NS, 1000], 'fstat shows them while the data is unflushed');
+  await fh.close();
+  await sleep(1100); // past the attribute timeout: the next stat asks the server
+  const after = await stat(A('held'), { bigint: true });
+  t.same([Number(after.mode & 0o7777n), Number(after.uid), Number(after.gid), after.mtimeNs, Number(after.size)], [0o640, 1234, 4321, OLD_NS, 1000], 'and they stay after the close: the mtime set, not the flush time');
+
+  const fh2 = await open(A('held2'), 'w');
+  await fh2.write('first\n');
+  await fh2.utimes(OLD_S, OLD_S);
+  await fh2.write('second\n');
+  await fh2.close();
+  await sleep(1100);
+  const t2 = await times(A('held2'));
+  t.ok(recentNs(t2.mtime), 'a write after the times sets the write time again');
+  t.equal(t2.atime, OLD_NS, 'the atime set stays');
+  t.equal(t2.size, 13n);
+});
+
 t.test('extended attributes', { timeout: 60_000 }, async (t) => {
   await writeFile(A('xa'), 'content');
   const f = A('xa');

@@ -79,6 +79,10 @@ t.test('readdir', { timeout: 60_000 }, async (t) => {
   t.ok(typed.find((e) => e.name === 'sub')?.isDirectory(), 'directory type');
   t.ok(typed.find((e) => e.name === 'lnk')?.isSymbolicLink(), 'symlink type');
   t.ok(typed.find((e) => e.name === 'entry-0000')?.isFile(), 'file type');
+  // d_ino, as a listing hands it over (Python's scandir reads it without a stat).
+  const dIno = await run('python3', ['-c', 'import os, sys; print(*sorted(f"{e.name}={e.inode()}" for e in os.scandir(sys.argv[1]) if e.name in ("sub", "lnk", "entry-0001")))', A('rd')]);
+  const want = ['entry-0001', 'lnk', 'sub'].map(async (n) => `${n}=${(await lstat(A('rd', n))).ino}`);
+  t.equal(dIno.stdout.trim(), (await Promise.all(want)).join(' '), 'each entry listed with its inode number');
   await unlink(A('rd', 'entry-0000'));
   t.notOk((await readdir(A('rd'))).includes('entry-0000'), 'an unlinked name is no longer listed');
   t.ok((await readdir(scratch.mnt)).includes('home'), 'the root lists the areas');
