@@ -24,7 +24,7 @@ import { Xattrs } from './xattrs.js';
 import { CacheTable, Placements, ServedTable } from './placement.js';
 
 /** Bumped whenever the rows' layout changes; older rows are rebuilt from the log. */
-export const PROJECTIONS_FORMAT = 13;
+export const PROJECTIONS_FORMAT = 14;
 
 export interface SkippedEvent {
   readonly feed: string;

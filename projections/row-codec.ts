@@ -290,6 +290,34 @@ export const entryCommitsCodec: ValueCodec<EntryCommits> = {
   },
 };
 
+/** A node id (a directory entry's, an area's root): 32 hex digits as 0 and 16 bytes, else 1 and its UTF-8. */
+export const nodeIdCodec: ValueCodec<string> = {
+  write(w, v) {
+    if (HEX_ID.test(v)) {
+      w.byte(0);
+      w.bytes(Buffer.from(v, 'hex'));
+    } else {
+      w.byte(1);
+      w.str(v);
+    }
+  },
+  read(r) {
+    return r.byte() === 0 ? r.hex(16) : r.str();
+  },
+};
+
+/** An inode number and its generation (inode-table.ts). */
+export const inodeRowCodec: ValueCodec<{ readonly ino: number; readonly gen: number }> = {
+  write(w, v) {
+    w.uvarint(v.ino);
+    w.uvarint(v.gen);
+  },
+  read(r) {
+    const ino = r.uvarint();
+    return { ino, gen: r.uvarint() };
+  },
+};
+
 // How a directory change names the node a name took.
 const FREED = 0;
 const HEX_NODE = 1;
