@@ -75,11 +75,20 @@ export class Content implements Projection {
     this.#history = new EntryRows(env.openDB({ name: 'content-history', keyEncoding: 'binary', ...{ encoder: plainEncoder(entryCommitsCodec) } }), versioning.position, versioning.undo);
   }
 
-  /** The file's commits, oldest first (a commit changes the file's branch: read at each change of it). */
+  /**
+   * The file's commits, oldest first (a commit changes the file's branch: read at each change
+   * of it). The branch after the entry gives what its commits row leaves out (row-codec.ts
+   * EntryCommits): the index of its first commit and its last commit's version.
+   */
   *history(id: NodeId): Generator<HistoryRow & { readonly n: number }> {
-    for (const n of this.#rowsPast.changePositions(id)) {
+    for (const { n, value } of this.#rowsPast.changes(id)) {
       const made = this.#history.at(id, n);
-      if (made !== undefined) for (let i = 0; i < made.commits.length; i++) yield { ...made.commits[i]!, n: made.first + i };
+      if (made === undefined || value === null) continue;
+      const first = value.commits - made.commits.length;
+      for (let i = 0; i < made.commits.length; i++) {
+        const c = made.commits[i]!;
+        yield { ...c, version: i === made.commits.length - 1 ? value.version! : c.version, n: first + i };
+      }
     }
   }
 

@@ -269,24 +269,45 @@ export const commitRowCodec: ValueCodec<HistoryRow> = {
   },
 };
 
-/** The commits one entry made of one file: the index of the first (the file's commit count before), and each. */
+/**
+ * The commits one entry made of one file, in order. What the file's branch row says after
+ * the entry is not repeated: the index of the first commit (the branch's commit count, less
+ * these) and the last commit's version (the branch's version: only a commit changes it) are
+ * taken from there (content.ts history). Read back, `first` is -1 and the last version empty.
+ */
 export interface EntryCommits {
   readonly first: number;
   readonly commits: readonly HistoryRow[];
 }
 
+const NO_VERSION = new Uint8Array(0);
+
 export const entryCommitsCodec: ValueCodec<EntryCommits> = {
   write(w, v) {
-    w.uvarint(v.first);
     w.uvarint(v.commits.length);
-    for (const c of v.commits) commitRowCodec.write(w, c);
+    let time = 0;
+    v.commits.forEach((c, i) => {
+      w.num(c.size);
+      // The first time as is, the others as the difference from the one before.
+      w.num(c.time - time);
+      time = c.time;
+      if (i < v.commits.length - 1) {
+        w.uvarint(c.version.byteLength);
+        w.bytes(c.version);
+      }
+    });
   },
   read(r) {
-    const first = r.uvarint();
     const count = r.uvarint();
     const commits: HistoryRow[] = [];
-    for (let i = 0; i < count; i++) commits.push(commitRowCodec.read(r));
-    return { first, commits };
+    let time = 0;
+    for (let i = 0; i < count; i++) {
+      const size = r.num();
+      time += r.num();
+      const version = i < count - 1 ? r.copy(r.uvarint()) : NO_VERSION;
+      commits.push({ version, size, time });
+    }
+    return { first: -1, commits };
   },
 };
 
