@@ -31,7 +31,7 @@ export interface Versioning {
 export function versionedDb<V>(env: RootDatabase, name: string, versioning: Versioning, codec?: ValueCodec<V>): VersionedDb<V> {
   const encoder = codec === undefined ? {} : { encoder: versionedEncoder(codec) };
   const historyDb = env.openDB<unknown, Buffer>({ name: `${name}-history`, keyEncoding: 'binary', ...encoder });
-  const past = new VersionHistory<V>(historyDb, versioning.position, (key) => versioning.undo.touch('c', name, key));
+  const past = new VersionHistory<V>(historyDb, versioning.position, (key) => versioning.undo.touch('c', name, key), codec);
   // Keys led by a node id are stored as its 16 bytes (key-codec.ts).
   // Current rows are read on every FUSE request: lmdb-js keeps recently read ones decoded.
   const current = new CachedDb<V, string>(env.openDB({ name, cache: versioning.readCache !== false, ...idKeyOptions, ...encoder }), past);
