@@ -8,7 +8,6 @@
  *
  * Versions are kept (by hash) for history and time travel; gc decides which to drop.
  */
-import { hash } from 'node:crypto';
 import type { Database, Key, RootDatabase } from 'lmdb';
 import { BLOCK_SIZE, ZERO_BLOCK, type FsEvent, type NodeId } from '../log/index.js';
 import { CachedDb } from './cached-db.js';
@@ -17,24 +16,15 @@ import { versionedDb, type Versioning } from './versioned-db.js';
 import { contentRowCodec, entryCommitsCodec, plainEncoder, type EntryCommits } from './row-codec.js';
 import type { ApplyContext, Projection } from './projection.js';
 import type { ContentRow, HistoryRow, VersionRow } from './rows.js';
+import { versionHash } from './version-hash.js';
 
 export type { ContentRow, HistoryRow, VersionRow } from './rows.js';
+export { versionHash } from './version-hash.js';
 
-const VERSION_TAG = Buffer.from('realize/version/v1\0');
 const EMPTY: ContentRow = { size: 0, blocks: new Uint8Array(0), version: null, pending: 0, commits: 0 };
 
 export function blockCount(size: number): number {
   return Math.ceil(size / BLOCK_SIZE);
-}
-
-export function versionHash(size: number, blocks: Uint8Array): Uint8Array {
-  // One buffer and one-shot hashing: a rebuild hashes every commit, and createHash's
-  // per-call setup cost several times the hashing of these few bytes.
-  const buf = Buffer.allocUnsafe(VERSION_TAG.byteLength + 8 + blocks.byteLength);
-  VERSION_TAG.copy(buf, 0);
-  buf.writeBigUInt64BE(BigInt(size), VERSION_TAG.byteLength);
-  buf.set(blocks, VERSION_TAG.byteLength + 8);
-  return hash('sha256', buf, 'buffer');
 }
 
 function resized(blocks: Uint8Array, count: number): Uint8Array {
@@ -153,7 +143,8 @@ export class Content implements Projection {
       }
       case 'commit': {
         const row = this.#rows.get(event.id);
-        if (row === undefined || (row.pending === 0 && row.version !== null)) return;
+        // Nothing pending since a commit (commits > 0: the branch has a version; not read, it may be derived).
+        if (row === undefined || (row.pending === 0 && row.commits > 0)) return;
         const hash = versionHash(row.size, row.blocks);
         const key = Buffer.from(hash);
         if (this.#versions.get(key) === undefined) this.#versions.put(key, { size: row.size, blocks: row.blocks });

@@ -16,6 +16,7 @@
  * reused one: decoding copies what it keeps (strings do).
  */
 import type { ContentRow, HistoryRow, NodeKind, NodeRecord } from './rows.js';
+import { madeByVersionHash, versionHash } from './version-hash.js';
 
 const MAX_VARINT_INT = 2 ** 50;
 
@@ -371,32 +372,68 @@ export const nodeRecordCodec: ValueCodec<NodeRecord> = {
 // Flags of a content row.
 const HAS_VERSION = 1;
 const HAS_LAST = 2;
+/** The version is the hash of the row's size and blocks (committed, nothing pending since): not stored. */
+const DERIVED_VERSION = 4;
+/** `last` is "N.INDEX" or "N.INDEX.SUB" in canonical digits: stored as varints. */
+const LAST_NUMBERS = 8;
 
-/** A file's branch: size, block hashes (32 bytes each), its last version, counters, where its last write came from. */
+const LAST_FORM = /^(0|[1-9]\d{0,14})\.(0|[1-9]\d{0,14})(?:\.([1-9]\d{0,14}))?$/;
+
+/** The branch's version as committed: its hash, made when first asked for (a stat or a write needs it, most reads do not). */
+function derivedVersion(out: Record<string, unknown>, size: number, blocks: Uint8Array): void {
+  Object.defineProperty(out, 'version', {
+    enumerable: true,
+    configurable: true,
+    get(this: Record<string, unknown>): Uint8Array {
+      const v = versionHash(size, blocks);
+      Object.defineProperty(this, 'version', { value: v, enumerable: true, writable: true, configurable: true });
+      return v;
+    },
+  });
+}
+
+/**
+ * A file's branch: size, block hashes (32 bytes each), its last version, counters, where its
+ * last write came from. A committed branch (nothing pending) is always named by the hash of
+ * its size and blocks (content.ts commit), so its version is left out and made again when read.
+ */
 export const contentRowCodec: ValueCodec<ContentRow> = {
   write(w, v) {
-    w.byte((v.version !== null ? HAS_VERSION : 0) | (v.last !== undefined ? HAS_LAST : 0));
+    // Only a version versionHash made is left out: a row put together by hand keeps its own.
+    const derived = v.version !== null && v.pending === 0 && madeByVersionHash(v.version);
+    const last = v.last === undefined ? null : LAST_FORM.exec(v.last);
+    w.byte((v.version !== null && !derived ? HAS_VERSION : 0) | (derived ? DERIVED_VERSION : 0) | (v.last !== undefined ? HAS_LAST : 0) | (last !== null ? LAST_NUMBERS : 0));
     w.num(v.size);
     w.uvarint(v.blocks.byteLength);
     w.bytes(v.blocks);
-    if (v.version !== null) {
+    if (v.version !== null && !derived) {
       w.uvarint(v.version.byteLength);
       w.bytes(v.version);
     }
     w.num(v.pending);
     w.num(v.commits);
-    if (v.last !== undefined) w.str(v.last);
+    if (last !== null) {
+      w.uvarint(Number(last[1]));
+      w.uvarint(Number(last[2]));
+      w.uvarint(last[3] === undefined ? 0 : Number(last[3]));
+    } else if (v.last !== undefined) w.str(v.last);
   },
   read(r) {
     const flags = r.byte();
     const size = r.num();
     const blocks = r.copy(r.uvarint());
-    const version = flags & HAS_VERSION ? r.copy(r.uvarint()) : null;
-    const pending = r.num();
-    const commits = r.num();
-    const out: { -readonly [K in keyof ContentRow]: ContentRow[K] } = { size, blocks, version, pending, commits };
-    if (flags & HAS_LAST) out.last = r.str();
-    return out;
+    const out: Record<string, unknown> = { size, blocks };
+    if (flags & DERIVED_VERSION) derivedVersion(out, size, blocks);
+    else out['version'] = flags & HAS_VERSION ? r.copy(r.uvarint()) : null;
+    out['pending'] = r.num();
+    out['commits'] = r.num();
+    if (flags & LAST_NUMBERS) {
+      const n = r.uvarint();
+      const index = r.uvarint();
+      const sub = r.uvarint();
+      out['last'] = sub === 0 ? `${n}.${index}` : `${n}.${index}.${sub}`;
+    } else if (flags & HAS_LAST) out['last'] = r.str();
+    return out as unknown as ContentRow;
   },
 };
 

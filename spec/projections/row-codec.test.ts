@@ -60,6 +60,25 @@ t.test('a superseded node record as its differences from the one that replaced i
   t.ok(touched.length <= 8, `a record whose times moved takes ${touched.length} bytes as a delta (${enc.encode(file).length} whole)`);
 });
 
+t.test('a committed branch row leaves its version out and makes it again from its blocks; `last` as numbers when it can', async (t) => {
+  const { contentRowCodec } = await import('../../projections/row-codec.js');
+  const { versionHash } = await import('../../projections/index.js');
+  const rows = versionedEncoder(contentRowCodec);
+  const blocks = Buffer.from(new Uint8Array(64).map((_, i) => i + 1));
+  const committed = { size: 200000, blocks, version: versionHash(200000, blocks), pending: 0, commits: 3, last: '123456.7' };
+  const bytes = rows.encode([9, committed]);
+  const back = rows.decode(bytes) as [number, Record<string, unknown>];
+  t.same(back, [9, committed], 'the same row, version included');
+  t.same(Object.keys(back[1]), ['size', 'blocks', 'version', 'pending', 'commits', 'last'], 'the fields in their order');
+  const handMade = { ...committed, version: Buffer.alloc(32, 3) };
+  t.same(rows.decode(rows.encode(handMade)), handMade, 'a version it did not make is kept as written');
+  t.ok(bytes.length + 30 < rows.encode(handMade).length, `${bytes.length} bytes without the version, ${rows.encode(handMade).length} with it`);
+  for (const last of ['0.0', '1.2.3', '99999999999999.123.4', '', '01.2', '1.2.0', '1.2.3.4', 'x', '1e3.1']) {
+    const row = { size: 1, blocks, version: null, pending: 1, commits: 0, last };
+    t.same(rows.decode(rows.encode(row)), row, `last ${JSON.stringify(last)}`);
+  }
+});
+
 t.test('decoding reads only up to the end it is given (lmdb-js reuses its buffers)', async (t) => {
   const bytes = enc.encode([7, file]);
   const big = Buffer.alloc(bytes.length + 50, 0xee);
