@@ -1,15 +1,17 @@
 /**
  * Which events of which entry named a node: `realize history` lists the event kinds of every
  * version, and reading them from the log meant decoding one whole entry (often a thousand
- * events) per version. One row per (entry, node), keyed position first (history.ts keyBytes):
+ * events) per version. One row per entry, keyed by its position:
  *
- *   [n u32 BE][id] -> the kinds of the entry's events that name the node (by `id` or `root`),
- *                     in order, one letter each
+ *   [n u32 BE] -> the nodes the entry's events name (by `id` or `root`), in key order, each as
+ *                 [key length u8][key (history.ts keyBytes: an id as 17 bytes)]
+ *                 [kinds length varint][the kinds of those events, in order, one letter each]
  *
- * The versions `history` lists are the changes of the node's rows (their lists of changes,
- * history.ts); each version's kinds are one point read here. An entry's rows are written
- * together at the end of the tree in key order (LMDB's append mode: full pages); a rewind
- * drops the range after its position.
+ * A row per (entry, node) cost LMDB's node header and a 21-byte key each: more than its
+ * letters. The versions `history` lists are the changes of the node's rows (their lists of
+ * changes, history.ts); each version's kinds are one point read here and a scan of the row.
+ * Rows are written at the end of the tree (LMDB's append mode: full pages); a rewind drops
+ * the range after its position.
  */
 import type { Database, Key, RootDatabase } from 'lmdb';
 import type { FsEventType } from '../log/index.js';
@@ -46,10 +48,10 @@ export function decodeKinds(codes: string): string[] {
 
 export class Touches implements Rewindable {
   readonly name = 'touches';
-  readonly #rows: Database<string, Buffer>;
+  readonly #rows: Database<Uint8Array, Buffer>;
 
   constructor(env: RootDatabase, undo: UndoLog) {
-    this.#rows = env.openDB({ name: 'touches', keyEncoding: 'binary' });
+    this.#rows = env.openDB({ name: 'touches', keyEncoding: 'binary', encoding: 'binary' });
     undo.register(this);
   }
 
@@ -73,23 +75,69 @@ export class Touches implements Rewindable {
       codes.set(id, (codes.get(id) ?? '') + code(ev.type));
     }
     if (codes === null) return;
-    const rows = [...codes].map(([id, c]) => ({ key: rowKey(n, keyBytes(id)), c }));
+    const rows: Array<{ key: Buffer; c: Buffer }> = [];
+    let bytes = 0;
+    for (const [id, c] of codes) {
+      const key = keyBytes(id);
+      // A key longer than a length byte says is no node id: its kinds are not kept.
+      if (key.length > 255) continue;
+      const kinds = Buffer.from(c, 'utf8');
+      rows.push({ key, c: kinds });
+      bytes += 1 + key.length + 5 + kinds.length;
+    }
     rows.sort((a, b) => Buffer.compare(a.key, b.key));
-    for (const { key, c } of rows) appendRow(this.#rows, key, c);
+    const out = Buffer.allocUnsafe(bytes);
+    let at = 0;
+    for (const { key, c } of rows) {
+      out[at++] = key.length;
+      at += key.copy(out, at);
+      let len = c.length;
+      while (len >= 128) {
+        out[at++] = (len & 127) | 128;
+        len >>>= 7;
+      }
+      out[at++] = len;
+      at += c.copy(out, at);
+    }
+    appendRow(this.#rows, rowKey(n, Buffer.alloc(0)), out.subarray(0, at));
+  }
+
+  /** The kinds (letters) of node key `kb` in an entry's row (undefined: the entry named it not). */
+  #find(row: Uint8Array | undefined, kb: Buffer): string | undefined {
+    if (row === undefined) return undefined;
+    const buf = Buffer.from(row.buffer, row.byteOffset, row.byteLength);
+    for (let at = 0; at < buf.length; ) {
+      const klen = buf[at++]!;
+      const cmp = buf.compare(kb, 0, kb.length, at, at + klen);
+      at += klen;
+      let len = 0;
+      for (let scale = 1; ; scale *= 128) {
+        const b = buf[at++]!;
+        len += (b & 127) * scale;
+        if (b < 128) break;
+      }
+      // Keys are in order: past where kb would be, it is not there.
+      if (cmp === 0) return buf.toString('utf8', at, at + len);
+      if (cmp > 0) return undefined;
+      at += len;
+    }
+    return undefined;
   }
 
   /** The event kinds of the entry at position n that named node `id` (empty: none did). */
   kindsAt(id: string, n: number): string[] {
-    const c = this.#rows.get(rowKey(n, keyBytes(id)));
+    const c = this.#find(this.#rows.getBinaryFast(rowKey(n, Buffer.alloc(0))), keyBytes(id));
     return c === undefined ? [] : decodeKinds(c);
   }
 
   /** kindsAt for many positions of one node. */
   kindsAtEach(id: string, ns: readonly number[]): Map<number, string[]> {
     const kb = keyBytes(id);
+    const key = Buffer.alloc(4);
     const out = new Map<number, string[]>();
     for (const n of ns) {
-      const c = this.#rows.get(rowKey(n, kb));
+      key.writeUInt32BE(n, 0);
+      const c = this.#find(this.#rows.getBinaryFast(key), kb);
       if (c !== undefined) out.set(n, decodeKinds(c));
     }
     return out;
