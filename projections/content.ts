@@ -62,7 +62,7 @@ export class Content implements Projection {
     this.#rowsPast = rows.past;
     this.#rowsHistory = rows.history;
     this.#versions = new CachedDb(env.openDB({ name: 'content-versions', keyEncoding: 'binary' }), null, { log: versioning.undo, name: 'content-versions', kind: 'c' });
-    this.#history = new EntryRows(env.openDB({ name: 'content-history', keyEncoding: 'binary', ...{ encoder: plainEncoder(entryCommitsCodec) } }), versioning.position, versioning.undo);
+    this.#history = new EntryRows(env.openDB({ name: 'content-history', keyEncoding: 'binary', encoding: 'binary' }), plainEncoder(entryCommitsCodec), versioning.undo);
   }
 
   /**

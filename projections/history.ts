@@ -21,6 +21,7 @@
  */
 import type { Database } from 'lmdb';
 import { CachedDb, type HistorySink, type Stamped } from './cached-db.js';
+import { findRecord, packRecords } from './entry-records.js';
 import { applyDelta, DeltaOf, StoredDelta, type ValueCodec } from './row-codec.js';
 import type { Rewindable } from './undo-log.js';
 import { WrittenKeys } from './written-keys.js';
@@ -711,42 +712,49 @@ function textPrefixEnd(prefix: string): { end?: string } {
 export type HistoryReader<V> = VersionHistory<V>;
 
 /**
- * Rows only ever added, one per (entry, key), keyed position first ([n u32 BE][key]): what an
- * entry adds is kept until the entry is sealed, then written at the end of the tree in key
- * order (append mode). A rewind drops the range after its position. A CachedDb in name only
- * (begun, sealed, flushed and discarded with the others), so the projection set drives it.
+ * Rows only ever added, one per entry ([n u32 BE] -> the values it added, by key, packed:
+ * entry-records.ts): what an entry adds is kept until the entry is sealed, then written at
+ * the end of the tree (append mode). A rewind drops the range after its position. A CachedDb
+ * in name only (begun, sealed, flushed and discarded with the others), so the projection set
+ * drives it.
  */
 export class EntryRows<V> extends CachedDb<never, never> implements Rewindable {
-  readonly rows: Database<V, Buffer>;
-  readonly #position: () => number;
+  readonly rows: Database<Uint8Array, Buffer>;
+  readonly #codec: { encode(v: V): Buffer; decode(buf: Uint8Array, end?: unknown): V };
+  /** The values of the entry being applied, by key (latin1 of its bytes). */
   readonly #pending = new Map<string, { key: Buffer; value: V }>();
 
-  constructor(db: Database<V, Buffer>, position: () => number, undo: { register(r: Rewindable): void }) {
+  /** `db`: binary keys and values; `codec`: each value's encoding. */
+  constructor(db: Database<Uint8Array, Buffer>, codec: { encode(v: V): Buffer; decode(buf: Uint8Array, end?: unknown): V }, undo: { register(r: Rewindable): void }) {
     super(db as never);
     this.rows = db;
-    this.#position = position;
+    this.#codec = codec;
     undo.register(this);
   }
 
   /** The row of `key` that the entry being applied has added so far. */
   pending(key: string): V | undefined {
-    return this.#pending.get(rowKey(this.#position(), keyBytes(key)).toString('latin1'))?.value;
+    return this.#pending.get(keyBytes(key).toString('latin1'))?.value;
   }
 
   /** Sets the row of `key` for the entry being applied. */
   set(key: string, value: V): void {
-    const k = rowKey(this.#position(), keyBytes(key));
+    const k = keyBytes(key);
     this.#pending.set(k.toString('latin1'), { key: k, value });
   }
 
   /** The row entry n added for `key`. */
   at(key: string, n: number): V | undefined {
-    return this.rows.get(rowKey(n, keyBytes(key)));
+    const v = findRecord(this.rows.getBinaryFast(rowKey(n, Buffer.alloc(0))), keyBytes(key));
+    return v === undefined ? undefined : this.#codec.decode(v);
   }
 
   override seal(n: number): void {
     super.seal(n);
-    appendPending(this.rows, this.#pending);
+    if (this.#pending.size === 0) return;
+    const records = [...this.#pending.values()].map(({ key, value }) => ({ key, value: this.#codec.encode(value) }));
+    appendRow(this.rows, rowKey(n, Buffer.alloc(0)), packRecords(records));
+    this.#pending.clear();
   }
 
   override discard(): void {

@@ -3,9 +3,9 @@
  * version, and reading them from the log meant decoding one whole entry (often a thousand
  * events) per version. One row per entry, keyed by its position:
  *
- *   [n u32 BE] -> the nodes the entry's events name (by `id` or `root`), in key order, each as
- *                 [key length u8][key (history.ts keyBytes: an id as 17 bytes)]
- *                 [kinds length varint][the kinds of those events, in order, one letter each]
+ *   [n u32 BE] -> for each node the entry's events name (by `id` or `root`), its key
+ *                 (history.ts keyBytes: an id as 17 bytes) and the kinds of those events, in
+ *                 order, one letter each (entry-records.ts: packed in key order)
  *
  * A row per (entry, node) cost LMDB's node header and a 21-byte key each: more than its
  * letters. The versions `history` lists are the changes of the node's rows (their lists of
@@ -18,6 +18,7 @@ import type { FsEventType } from '../log/index.js';
 import type { CachedDb } from './cached-db.js';
 import { appendRow, dropAfter, keyBytes, rowKey, type Rewindable } from './history.js';
 import type { UndoLog } from './undo-log.js';
+import { findRecord, packRecords } from './entry-records.js';
 
 const CODES: Record<FsEventType, string> = {
   'area-create': 'A', create: 'c', mkdir: 'd', symlink: 's', link: 'l', write: 'w', truncate: 't', commit: 'C',
@@ -75,53 +76,12 @@ export class Touches implements Rewindable {
       codes.set(id, (codes.get(id) ?? '') + code(ev.type));
     }
     if (codes === null) return;
-    const rows: Array<{ key: Buffer; c: Buffer }> = [];
-    let bytes = 0;
-    for (const [id, c] of codes) {
-      const key = keyBytes(id);
-      // A key longer than a length byte says is no node id: its kinds are not kept.
-      if (key.length > 255) continue;
-      const kinds = Buffer.from(c, 'utf8');
-      rows.push({ key, c: kinds });
-      bytes += 1 + key.length + 5 + kinds.length;
-    }
-    rows.sort((a, b) => Buffer.compare(a.key, b.key));
-    const out = Buffer.allocUnsafe(bytes);
-    let at = 0;
-    for (const { key, c } of rows) {
-      out[at++] = key.length;
-      at += key.copy(out, at);
-      let len = c.length;
-      while (len >= 128) {
-        out[at++] = (len & 127) | 128;
-        len >>>= 7;
-      }
-      out[at++] = len;
-      at += c.copy(out, at);
-    }
-    appendRow(this.#rows, rowKey(n, Buffer.alloc(0)), out.subarray(0, at));
+    const records = [...codes].map(([id, c]) => ({ key: keyBytes(id), value: Buffer.from(c, 'utf8') }));
+    appendRow(this.#rows, rowKey(n, Buffer.alloc(0)), packRecords(records));
   }
 
-  /** The kinds (letters) of node key `kb` in an entry's row (undefined: the entry named it not). */
   #find(row: Uint8Array | undefined, kb: Buffer): string | undefined {
-    if (row === undefined) return undefined;
-    const buf = Buffer.from(row.buffer, row.byteOffset, row.byteLength);
-    for (let at = 0; at < buf.length; ) {
-      const klen = buf[at++]!;
-      const cmp = buf.compare(kb, 0, kb.length, at, at + klen);
-      at += klen;
-      let len = 0;
-      for (let scale = 1; ; scale *= 128) {
-        const b = buf[at++]!;
-        len += (b & 127) * scale;
-        if (b < 128) break;
-      }
-      // Keys are in order: past where kb would be, it is not there.
-      if (cmp === 0) return buf.toString('utf8', at, at + len);
-      if (cmp > 0) return undefined;
-      at += len;
-    }
-    return undefined;
+    return findRecord(row, kb)?.toString('utf8');
   }
 
   /** The event kinds of the entry at position n that named node `id` (empty: none did). */
