@@ -11,9 +11,10 @@
 import type { Database, Key, RootDatabase } from 'lmdb';
 import { BLOCK_SIZE, ZERO_BLOCK, type FsEvent, type NodeId } from '../log/index.js';
 import { CachedDb } from './cached-db.js';
-import { EntryRows, type HistoryReader } from './history.js';
+import type { HistoryReader } from './history.js';
+import type { EntryNotes } from './touches.js';
 import { versionedDb, type Versioning } from './versioned-db.js';
-import { contentRowCodec, entryCommitsCodec, plainEncoder, type EntryCommits } from './row-codec.js';
+import { contentRowCodec, type EntryCommits } from './row-codec.js';
 import type { ApplyContext, Projection } from './projection.js';
 import type { ContentRow, HistoryRow, VersionRow } from './rows.js';
 import { versionHash } from './version-hash.js';
@@ -38,31 +39,31 @@ export class Content implements Projection {
   readonly name = 'content';
   readonly local = false;
   get caches(): ReadonlyArray<CachedDb<never, never>> {
-    return [this.#rows as unknown as CachedDb<never, never>, this.#rowsHistory as unknown as CachedDb<never, never>, this.#versions as unknown as CachedDb<never, never>, this.#history];
+    return [this.#rows as unknown as CachedDb<never, never>, this.#rowsHistory as unknown as CachedDb<never, never>, this.#versions as unknown as CachedDb<never, never>];
   }
   get dbs(): ReadonlyArray<readonly [string, Database<unknown, Key>]> {
     return [
       ['content-rows', this.#rows.db as Database<unknown, Key>], ['content-rows-history', this.#rowsHistory.db as Database<unknown, Key>],
       ['content-versions', this.#versions.db as Database<unknown, Key>],
-      ['content-history', this.#history.rows as Database<unknown, Key>],
     ];
   }
   readonly #rows: CachedDb<ContentRow, string>;
   readonly #rowsPast: HistoryReader<ContentRow>;
   readonly #rowsHistory: CachedDb<ContentRow | null, string>;
   readonly #versions: CachedDb<VersionRow, Buffer>;
-  /** The commits each entry made of each file (history.ts EntryRows). */
-  readonly #history: EntryRows<EntryCommits>;
+  /** The commits each entry made of each file (kept in the entry's touches row: touches.ts). */
+  readonly #history: EntryNotes<EntryCommits>;
   readonly #position: () => number;
 
-  constructor(env: RootDatabase, versioning: Versioning) {
+  /** `commits`: where the commits each entry made of each file are kept (touches.ts). */
+  constructor(env: RootDatabase, versioning: Versioning, commits: EntryNotes<EntryCommits>) {
     this.#position = versioning.position;
     const rows = versionedDb<ContentRow>(env, 'content-rows', versioning, contentRowCodec);
     this.#rows = rows.current;
     this.#rowsPast = rows.past;
     this.#rowsHistory = rows.history;
     this.#versions = new CachedDb(env.openDB({ name: 'content-versions', keyEncoding: 'binary' }), null, { log: versioning.undo, name: 'content-versions', kind: 'c' });
-    this.#history = new EntryRows(env.openDB({ name: 'content-history', keyEncoding: 'binary', encoding: 'binary' }), plainEncoder(entryCommitsCodec), versioning.undo);
+    this.#history = commits;
   }
 
   /**

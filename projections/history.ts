@@ -21,7 +21,6 @@
  */
 import type { Database } from 'lmdb';
 import { CachedDb, type HistorySink, type Stamped } from './cached-db.js';
-import { findRecord, packRecords } from './entry-records.js';
 import { applyDelta, DeltaOf, StoredDelta, type ValueCodec } from './row-codec.js';
 import type { Rewindable } from './undo-log.js';
 import { WrittenKeys } from './written-keys.js';
@@ -710,59 +709,3 @@ function textPrefixEnd(prefix: string): { end?: string } {
 
 /** As-of reads of a versioned sub-database (see VersionHistory). */
 export type HistoryReader<V> = VersionHistory<V>;
-
-/**
- * Rows only ever added, one per entry ([n u32 BE] -> the values it added, by key, packed:
- * entry-records.ts): what an entry adds is kept until the entry is sealed, then written at
- * the end of the tree (append mode). A rewind drops the range after its position. A CachedDb
- * in name only (begun, sealed, flushed and discarded with the others), so the projection set
- * drives it.
- */
-export class EntryRows<V> extends CachedDb<never, never> implements Rewindable {
-  readonly rows: Database<Uint8Array, Buffer>;
-  readonly #codec: { encode(v: V): Buffer; decode(buf: Uint8Array, end?: unknown): V };
-  /** The values of the entry being applied, by key (latin1 of its bytes). */
-  readonly #pending = new Map<string, { key: Buffer; value: V }>();
-
-  /** `db`: binary keys and values; `codec`: each value's encoding. */
-  constructor(db: Database<Uint8Array, Buffer>, codec: { encode(v: V): Buffer; decode(buf: Uint8Array, end?: unknown): V }, undo: { register(r: Rewindable): void }) {
-    super(db as never);
-    this.rows = db;
-    this.#codec = codec;
-    undo.register(this);
-  }
-
-  /** The row of `key` that the entry being applied has added so far. */
-  pending(key: string): V | undefined {
-    return this.#pending.get(keyBytes(key).toString('latin1'))?.value;
-  }
-
-  /** Sets the row of `key` for the entry being applied. */
-  set(key: string, value: V): void {
-    const k = keyBytes(key);
-    this.#pending.set(k.toString('latin1'), { key: k, value });
-  }
-
-  /** The row entry n added for `key`. */
-  at(key: string, n: number): V | undefined {
-    const v = findRecord(this.rows.getBinaryFast(rowKey(n, Buffer.alloc(0))), keyBytes(key));
-    return v === undefined ? undefined : this.#codec.decode(v);
-  }
-
-  override seal(n: number): void {
-    super.seal(n);
-    if (this.#pending.size === 0) return;
-    const records = [...this.#pending.values()].map(({ key, value }) => ({ key, value: this.#codec.encode(value) }));
-    appendRow(this.rows, rowKey(n, Buffer.alloc(0)), packRecords(records));
-    this.#pending.clear();
-  }
-
-  override discard(): void {
-    this.#pending.clear();
-    super.discard();
-  }
-
-  rewind(n0: number): void {
-    dropAfter(this.rows as Database<unknown, Buffer>, n0);
-  }
-}

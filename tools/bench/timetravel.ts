@@ -359,14 +359,17 @@ function historyDbBytes(engine: Engine): { history: number; current: number; pos
 
 /**
  * The share of its leaf pages' bytes a sub-database fills: keys and values as stored plus
- * LMDB's 8-byte node header and 2-byte slot per row (values past a page's size go to
- * overflow pages and count as 8 bytes here), from a scan of every row.
+ * LMDB's 8-byte node header and 2-byte slot per row (values past half a page go to overflow
+ * pages and count as 8 bytes here), from a scan of every row.
  */
 function leafFill(db: Database<unknown, Key>, leafPages: number, pageSize: number): number {
   if (leafPages === 0) return 0;
   let used = 0;
+  // The key as stored: lmdb-js's own writer of this sub-database's keys.
+  const writeKey = (db as unknown as { writeKey: (key: Key, target: Buffer, start: number) => number }).writeKey;
+  const scratch = Buffer.alloc(4096);
   for (const key of db.getKeys()) {
-    const k = typeof key === 'string' ? Buffer.byteLength(key) : Buffer.isBuffer(key) ? key.length : 8;
+    const k = writeKey(key, scratch, 0);
     const v = db.getBinaryFast(key)?.length ?? 0;
     used += 10 + k + (v > pageSize / 2 ? 8 : v);
   }
