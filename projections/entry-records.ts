@@ -1,6 +1,6 @@
 /**
  * One LMDB row per entry instead of one per (entry, node): the records an entry adds for the
- * nodes it names (touches.ts, history.ts EntryRows), packed in key order:
+ * nodes it names (touches.ts: the kinds of its events, and the commits it made), packed in key order:
  *
  *   [S u32 LE][S offsets u32 LE: where records 0, STRIDE, 2 STRIDE, ... start]
  *   ([key length varint][key][value length varint][value])...

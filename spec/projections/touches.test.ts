@@ -12,7 +12,7 @@ const F = nid(2);
 const G = nid(3);
 const base = { uid: 0, gid: 0, time: 1 };
 
-t.test('one row per (entry, node): the kinds of the events naming it, in order', async (t) => {
+t.test('for each entry and node: the kinds of the events naming it, in order', async (t) => {
   const g = await given(
     t,
     [
