@@ -8,33 +8,24 @@
  *
  * Versions are kept (by hash) for history and time travel; gc decides which to drop.
  */
-import { hash } from 'node:crypto';
 import type { Database, Key, RootDatabase } from 'lmdb';
 import { BLOCK_SIZE, ZERO_BLOCK, type FsEvent, type NodeId } from '../log/index.js';
 import { CachedDb } from './cached-db.js';
-import { EntryRows, type HistoryReader } from './history.js';
+import type { HistoryReader } from './history.js';
+import type { EntryNotes } from './touches.js';
 import { versionedDb, type Versioning } from './versioned-db.js';
-import { contentRowCodec, entryCommitsCodec, plainEncoder, type EntryCommits } from './row-codec.js';
+import { contentRowCodec, type EntryCommits } from './row-codec.js';
 import type { ApplyContext, Projection } from './projection.js';
 import type { ContentRow, HistoryRow, VersionRow } from './rows.js';
+import { versionHash } from './version-hash.js';
 
 export type { ContentRow, HistoryRow, VersionRow } from './rows.js';
+export { versionHash } from './version-hash.js';
 
-const VERSION_TAG = Buffer.from('realize/version/v1\0');
 const EMPTY: ContentRow = { size: 0, blocks: new Uint8Array(0), version: null, pending: 0, commits: 0 };
 
 export function blockCount(size: number): number {
   return Math.ceil(size / BLOCK_SIZE);
-}
-
-export function versionHash(size: number, blocks: Uint8Array): Uint8Array {
-  // One buffer and one-shot hashing: a rebuild hashes every commit, and createHash's
-  // per-call setup cost several times the hashing of these few bytes.
-  const buf = Buffer.allocUnsafe(VERSION_TAG.byteLength + 8 + blocks.byteLength);
-  VERSION_TAG.copy(buf, 0);
-  buf.writeBigUInt64BE(BigInt(size), VERSION_TAG.byteLength);
-  buf.set(blocks, VERSION_TAG.byteLength + 8);
-  return hash('sha256', buf, 'buffer');
 }
 
 function resized(blocks: Uint8Array, count: number): Uint8Array {
@@ -48,38 +39,47 @@ export class Content implements Projection {
   readonly name = 'content';
   readonly local = false;
   get caches(): ReadonlyArray<CachedDb<never, never>> {
-    return [this.#rows as unknown as CachedDb<never, never>, this.#rowsHistory as unknown as CachedDb<never, never>, this.#versions as unknown as CachedDb<never, never>, this.#history];
+    return [this.#rows as unknown as CachedDb<never, never>, this.#rowsHistory as unknown as CachedDb<never, never>, this.#versions as unknown as CachedDb<never, never>];
   }
   get dbs(): ReadonlyArray<readonly [string, Database<unknown, Key>]> {
     return [
       ['content-rows', this.#rows.db as Database<unknown, Key>], ['content-rows-history', this.#rowsHistory.db as Database<unknown, Key>],
       ['content-versions', this.#versions.db as Database<unknown, Key>],
-      ['content-history', this.#history.rows as Database<unknown, Key>],
     ];
   }
   readonly #rows: CachedDb<ContentRow, string>;
   readonly #rowsPast: HistoryReader<ContentRow>;
   readonly #rowsHistory: CachedDb<ContentRow | null, string>;
   readonly #versions: CachedDb<VersionRow, Buffer>;
-  /** The commits each entry made of each file (history.ts EntryRows). */
-  readonly #history: EntryRows<EntryCommits>;
+  /** The commits each entry made of each file (kept in the entry's touches row: touches.ts). */
+  readonly #history: EntryNotes<EntryCommits>;
   readonly #position: () => number;
 
-  constructor(env: RootDatabase, versioning: Versioning) {
+  /** `commits`: where the commits each entry made of each file are kept (touches.ts). */
+  constructor(env: RootDatabase, versioning: Versioning, commits: EntryNotes<EntryCommits>) {
     this.#position = versioning.position;
     const rows = versionedDb<ContentRow>(env, 'content-rows', versioning, contentRowCodec);
     this.#rows = rows.current;
     this.#rowsPast = rows.past;
     this.#rowsHistory = rows.history;
     this.#versions = new CachedDb(env.openDB({ name: 'content-versions', keyEncoding: 'binary' }), null, { log: versioning.undo, name: 'content-versions', kind: 'c' });
-    this.#history = new EntryRows(env.openDB({ name: 'content-history', keyEncoding: 'binary', ...{ encoder: plainEncoder(entryCommitsCodec) } }), versioning.position, versioning.undo);
+    this.#history = commits;
   }
 
-  /** The file's commits, oldest first (a commit changes the file's branch: read at each change of it). */
+  /**
+   * The file's commits, oldest first (a commit changes the file's branch: read at each change
+   * of it). The branch after the entry gives what its commits row leaves out (row-codec.ts
+   * EntryCommits): the index of its first commit and its last commit's version.
+   */
   *history(id: NodeId): Generator<HistoryRow & { readonly n: number }> {
-    for (const n of this.#rowsPast.changePositions(id)) {
+    for (const { n, value } of this.#rowsPast.changes(id)) {
       const made = this.#history.at(id, n);
-      if (made !== undefined) for (let i = 0; i < made.commits.length; i++) yield { ...made.commits[i]!, n: made.first + i };
+      if (made === undefined || value === null) continue;
+      const first = value.commits - made.commits.length;
+      for (let i = 0; i < made.commits.length; i++) {
+        const c = made.commits[i]!;
+        yield { ...c, version: i === made.commits.length - 1 ? value.version! : c.version, n: first + i };
+      }
     }
   }
 
@@ -144,7 +144,8 @@ export class Content implements Projection {
       }
       case 'commit': {
         const row = this.#rows.get(event.id);
-        if (row === undefined || (row.pending === 0 && row.version !== null)) return;
+        // Nothing pending since a commit (commits > 0: the branch has a version; not read, it may be derived).
+        if (row === undefined || (row.pending === 0 && row.commits > 0)) return;
         const hash = versionHash(row.size, row.blocks);
         const key = Buffer.from(hash);
         if (this.#versions.get(key) === undefined) this.#versions.put(key, { size: row.size, blocks: row.blocks });

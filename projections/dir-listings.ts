@@ -24,6 +24,7 @@ import { compareKeys, countRangeRead, pad, POSITION_DIGITS } from './history.js'
 import type { Dirent } from './rows.js';
 import { nameListCodec, plainEncoder } from './row-codec.js';
 import type { UndoLog } from './undo-log.js';
+import { idKeyOptions } from './key-codec.js';
 
 /** The fewest changes between two listings of a directory. */
 export const LISTING_EVERY = 256;
@@ -65,7 +66,7 @@ export class DirListings {
   #openN = -1;
 
   constructor(env: RootDatabase, undo: UndoLog, position: () => number, current: (dir: NodeId) => Iterable<Dirent>) {
-    const encoder = { encoder: plainEncoder(nameListCodec) };
+    const encoder = { ...idKeyOptions, encoder: plainEncoder(nameListCodec) };
     this.#log = new BatchAwareDb(env.openDB({ name: 'tree-dirlog', ...encoder }), null, { log: undo, name: 'tree-dirlog', kind: 'c' }, () => this.#forget());
     this.#listings = new CachedDb(env.openDB({ name: 'tree-listings', ...encoder }), null, { log: undo, name: 'tree-listings', kind: 'c' });
     this.#position = position;

@@ -21,6 +21,7 @@
  */
 import type { Database } from 'lmdb';
 import { CachedDb, type HistorySink, type Stamped } from './cached-db.js';
+import { applyDelta, DeltaOf, StoredDelta, type ValueCodec } from './row-codec.js';
 import type { Rewindable } from './undo-log.js';
 import { WrittenKeys } from './written-keys.js';
 
@@ -273,6 +274,16 @@ function split(last: number, list: Uint8Array, keep: number): { kept: Uint8Array
   return { kept, c1, rest: list.slice(reader.at) };
 }
 
+/**
+ * With a codec that writes deltas (row-codec.ts), a history row holds the superseded value as
+ * its differences from the value that replaced it (the row's value after the entry), except
+ * when the row then holds a multiple of KEYFRAME changes, or was removed: then it is whole.
+ * Reading the value before change m walks the row's next changes up to a whole one (or to the
+ * current row): at most KEYFRAME - 1 reads more. MIN_ROW and CHUNK are multiples of it, so
+ * archiving keeps the rule's count.
+ */
+export const KEYFRAME = 4;
+
 /** A removed row's changes: [r (the removal), null, earlier?]. */
 type Gone = readonly [r: number, value: null, earlier?: Uint8Array];
 
@@ -285,7 +296,7 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
   readonly position: () => number;
   #current: CachedDb<V, string> | null = null;
   /** History rows of the entry being applied, by key (latin1 of the bytes): written in key order at seal. */
-  readonly #pending = new Map<string, { key: Buffer; value: V | null }>();
+  readonly #pending = new Map<string, { key: Buffer; value: V | null | DeltaOf<V>; name: string }>();
   /** Removed rows' lists changed in this batch (undefined: dropped), written at the end of the batch. */
   readonly #gone = new Map<string, { key: Buffer; value: Gone | undefined }>();
   /** Keys of gone rows written since the database was emptied (null: unknown, ask LMDB). */
@@ -306,12 +317,15 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
   readonly #chunks = new Map<string, { c1: number; rest: Uint8Array } | undefined>();
 
   readonly #created: (key: string) => void;
+  /** The values' codec, when it writes deltas (history rows then hold differences). */
+  readonly #codec: ValueCodec<V> | null;
 
   /** `created`: notes a key that had no row before (the undo log drops it in a rewind: no history row says so). */
-  constructor(db: Database<unknown, Buffer>, position: () => number, created: (key: string) => void) {
+  constructor(db: Database<unknown, Buffer>, position: () => number, created: (key: string) => void, codec?: ValueCodec<V>) {
     this.db = db;
     this.position = position;
     this.#created = created;
+    this.#codec = codec?.delta !== undefined ? codec : null;
   }
 
   attach(current: CachedDb<V, string>): void {
@@ -416,7 +430,7 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
 
   #superseded(key: string, n: number, prev: V | null): void {
     const k = rowKey(n, keyBytes(key));
-    this.#pending.set(k.toString('latin1'), { key: k, value: prev });
+    this.#pending.set(k.toString('latin1'), { key: k, value: prev, name: key });
   }
 
   /** The current row `key` now holds `value` (prev: its stored row): returns the row to store. */
@@ -452,7 +466,15 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
 
   /** The entry at n is applied: its history rows go to the end of the tree, in key order. */
   seal(_n: number): void {
-    appendPending(this.db as Database<V | null, Buffer>, this.#pending);
+    if (this.#codec !== null) {
+      for (const p of this.#pending.values()) {
+        if (p.value === null) continue;
+        // The row's value after the entry: what the superseded one is written against.
+        const now = this.#current!.stamped(p.name);
+        if (now !== undefined && countOf(now[2]) % KEYFRAME !== 0) p.value = new DeltaOf(p.value as V, now[1]);
+      }
+    }
+    appendPending(this.db as Database<unknown, Buffer>, this.#pending);
   }
 
   flush(): void {
@@ -514,13 +536,15 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
     const current = this.#current!.db as unknown as Database<unknown, string>;
     const rows = [...this.db.getRange({ start: rowKey(n0 + 1, Buffer.alloc(0)) })];
     for (let i = rows.length - 1; i >= 0; i--) {
-      const { key: hk, value } = rows[i]!;
+      const { key: hk, value: raw } = rows[i]!;
       const n = positionOf(hk);
       const key = keyOfBytes(hk, 4);
       const goneKey = rowKey(0, keyBytes(key));
       const cur = current.get(key) as Stamped<V> | undefined;
       const state = cur ?? (this.db.get(goneKey) as Gone | undefined);
       const before = state === undefined || state[0] !== n ? undefined : this.#pop(key, n, state[2]);
+      // A delta is against the row's value after entry n: the current row, as the later entries are undone.
+      const value = raw instanceof StoredDelta ? this.#whole(raw, cur?.[1]) : raw;
       if (value === null || value === undefined) {
         current.removeSync(key);
         if (before === undefined) this.db.removeSync(goneKey);
@@ -536,13 +560,28 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
 
   // ---- as-of reads ----
 
-  /** The history row of `key` at position m: the value just before entry m changed it (null: absent). */
-  #row(key: string, m: number): V | null | undefined {
+  /** A delta applied to the value that replaced it. */
+  #whole(d: StoredDelta, after: V | null | undefined): V {
+    if (this.#codec === null || after === null || after === undefined) throw new Error('a history row holds a delta with no value to apply it to');
+    return applyDelta(this.#codec, d, after);
+  }
+
+  /**
+   * The history row of `key` at position m: the value just before entry m changed it (null:
+   * absent). `last`, `earlier`: the row's changes; `now`: its current value (undefined: removed).
+   */
+  #row(key: string, m: number, last: number, earlier: Uint8Array | undefined, now: V | undefined): V | null | undefined {
     const k = `${m}\0${key}`;
     const hit = this.#recent.get(k);
     if (hit !== undefined) return hit;
-    const v = this.db.get(rowKey(m, keyBytes(key))) as V | null | undefined;
-    if (v === undefined) return undefined;
+    const raw = this.db.get(rowKey(m, keyBytes(key))) as V | null | StoredDelta | undefined;
+    if (raw === undefined) return undefined;
+    let v: V | null;
+    if (raw instanceof StoredDelta) {
+      // Against the value after m: the current one, or the one before the next change.
+      const after = m === last ? now : this.#row(key, this.#firstAfter(key, last, earlier, m), last, earlier, now);
+      v = this.#whole(raw, after);
+    } else v = raw;
     if (this.#recent.size >= RECENT_ROWS) this.#recent.delete(this.#recent.keys().next().value!);
     this.#recent.set(k, v);
     return v;
@@ -556,16 +595,13 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
   /** The value the row had after applying entries up to position P (undefined: absent). */
   at(key: string, p: number): V | undefined {
     const now = this.#current!.stamped(key);
-    let m: number;
     if (now !== undefined) {
       if (now[0] <= p) return now[1];
-      m = this.#firstAfter(key, now[0], now[2], p);
-    } else {
-      const g = this.#goneStored(key);
-      if (g === undefined || g[0] <= p) return undefined;
-      m = this.#firstAfter(key, g[0], g[2], p);
+      return this.#row(key, this.#firstAfter(key, now[0], now[2], p), now[0], now[2], now[1]) ?? undefined;
     }
-    return this.#row(key, m) ?? undefined;
+    const g = this.#goneStored(key);
+    if (g === undefined || g[0] <= p) return undefined;
+    return this.#row(key, this.#firstAfter(key, g[0], g[2], p), g[0], g[2], undefined) ?? undefined;
   }
 
   /** The positions of every change of the row, oldest first. */
@@ -585,18 +621,19 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
     const last = now ?? g;
     if (last === undefined) return [];
     const ns = this.#allPositions(key, last[0], last[2]);
-    const out: Array<{ n: number; value: V | null }> = [];
-    // Every row of the key once: read directly (the kept rows are for point reads).
+    const out: Array<{ n: number; value: V | null }> = new Array(ns.length);
+    // Every row of the key once, newest first (a delta is against the value after its change):
+    // read directly (the kept rows are for point reads).
     const kb = keyBytes(key);
     const at = Buffer.allocUnsafe(4 + kb.byteLength);
     at.set(kb, 4);
-    for (let i = 0; i < ns.length; i++) {
-      let value: V | null;
-      if (i + 1 < ns.length) {
-        at.writeUInt32BE(ns[i + 1]!, 0);
-        value = (this.db.get(at) as V | null | undefined) ?? null;
-      } else value = now !== undefined ? now[1] : null;
-      out.push({ n: ns[i]!, value });
+    let after: V | null = now !== undefined ? now[1] : null;
+    for (let i = ns.length - 1; i >= 0; i--) {
+      out[i] = { n: ns[i]!, value: after };
+      if (i === 0) break;
+      at.writeUInt32BE(ns[i]!, 0);
+      const raw = this.db.get(at) as V | null | StoredDelta | undefined;
+      after = raw instanceof StoredDelta ? this.#whole(raw, after) : (raw ?? null);
     }
     return out;
   }
@@ -636,7 +673,7 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
       if (value[0] <= p) out.push([key, value[1]]);
       else {
         // The current row is in hand: only the history row of its first change after P is read.
-        const v = this.#row(key, this.#firstAfter(key, value[0], value[2], p));
+        const v = this.#row(key, this.#firstAfter(key, value[0], value[2], p), value[0], value[2], value[1]);
         if (v !== undefined && v !== null) out.push([key, v]);
       }
     }
@@ -672,52 +709,3 @@ function textPrefixEnd(prefix: string): { end?: string } {
 
 /** As-of reads of a versioned sub-database (see VersionHistory). */
 export type HistoryReader<V> = VersionHistory<V>;
-
-/**
- * Rows only ever added, one per (entry, key), keyed position first ([n u32 BE][key]): what an
- * entry adds is kept until the entry is sealed, then written at the end of the tree in key
- * order (append mode). A rewind drops the range after its position. A CachedDb in name only
- * (begun, sealed, flushed and discarded with the others), so the projection set drives it.
- */
-export class EntryRows<V> extends CachedDb<never, never> implements Rewindable {
-  readonly rows: Database<V, Buffer>;
-  readonly #position: () => number;
-  readonly #pending = new Map<string, { key: Buffer; value: V }>();
-
-  constructor(db: Database<V, Buffer>, position: () => number, undo: { register(r: Rewindable): void }) {
-    super(db as never);
-    this.rows = db;
-    this.#position = position;
-    undo.register(this);
-  }
-
-  /** The row of `key` that the entry being applied has added so far. */
-  pending(key: string): V | undefined {
-    return this.#pending.get(rowKey(this.#position(), keyBytes(key)).toString('latin1'))?.value;
-  }
-
-  /** Sets the row of `key` for the entry being applied. */
-  set(key: string, value: V): void {
-    const k = rowKey(this.#position(), keyBytes(key));
-    this.#pending.set(k.toString('latin1'), { key: k, value });
-  }
-
-  /** The row entry n added for `key`. */
-  at(key: string, n: number): V | undefined {
-    return this.rows.get(rowKey(n, keyBytes(key)));
-  }
-
-  override seal(n: number): void {
-    super.seal(n);
-    appendPending(this.rows, this.#pending);
-  }
-
-  override discard(): void {
-    this.#pending.clear();
-    super.discard();
-  }
-
-  rewind(n0: number): void {
-    dropAfter(this.rows as Database<unknown, Buffer>, n0);
-  }
-}

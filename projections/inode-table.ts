@@ -9,7 +9,9 @@
 import type { Database, Key, RootDatabase } from 'lmdb';
 import type { FsEvent, NodeId } from '../log/index.js';
 import { CachedDb } from './cached-db.js';
+import { idKeyOptions } from './key-codec.js';
 import type { Projection } from './projection.js';
+import { inodeRowCodec, plainEncoder } from './row-codec.js';
 
 export const ROOT_INO = 1;
 export const ROOT_ID: NodeId = 'root';
@@ -34,7 +36,7 @@ export class InodeTable implements Projection {
   readonly #meta: CachedDb<number, string>;
 
   constructor(env: RootDatabase) {
-    this.#byId = new CachedDb(env.openDB({ name: 'inode-by-id' }));
+    this.#byId = new CachedDb(env.openDB({ name: 'inode-by-id', ...idKeyOptions, ...{ encoder: plainEncoder(inodeRowCodec) } }));
     this.#meta = new CachedDb(env.openDB({ name: 'inode-meta' }));
   }
 

@@ -24,7 +24,10 @@ import { Xattrs } from './xattrs.js';
 import { CacheTable, Placements, ServedTable } from './placement.js';
 
 /** Bumped whenever the rows' layout changes; older rows are rebuilt from the log. */
-export const PROJECTIONS_FORMAT = 14;
+export const PROJECTIONS_FORMAT = 16;
+
+/** Sub-databases of older formats, dropped when the projections are rebuilt in this one. */
+const RETIRED_DBS = ['content-history'];
 
 export interface SkippedEvent {
   readonly feed: string;
@@ -67,7 +70,7 @@ export class ProjectionSet {
     const versioning = { position: (): number => this.#n, undo: this.undo, readCache };
     this.inodes = new InodeTable(env);
     this.tree = new Tree(env, versioning);
-    this.content = new Content(env, versioning);
+    this.content = new Content(env, versioning, this.touches.commits);
     this.xattrs = new Xattrs(env, versioning);
     this.conflicts = new ConflictCopies(env, versioning, this.tree, this.content, this.positions);
     this.famfs = new Famfs(env);
@@ -106,6 +109,8 @@ export class ProjectionSet {
         throw new ProjectionError('BEHIND', `the projections at ${path} are format ${format ?? 1}, this realize reads format ${PROJECTIONS_FORMAT}: run a command that writes (e.g. \`realize log replay --check\`) to rebuild them`);
       }
       set.clear();
+      // Sub-databases older formats kept and this one does not: their pages are freed.
+      for (const name of RETIRED_DBS) set.env.openDB({ name }).dropSync();
       meta.putSync('format', PROJECTIONS_FORMAT);
     }
     return set;

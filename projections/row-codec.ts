@@ -8,12 +8,15 @@
  * A versioned sub-database holds four shapes (cached-db.ts, history.ts), told apart by the
  * first byte: 0 a bare value (a history row), 1 null (a history row: absent), 2 [n, value,
  * earlier?] (a current row: its last change, and the varint differences to the changes
- * before it), 3 [r, null, earlier?] (a removed row's changes), 4 bytes (archived changes).
+ * before it), 3 [r, null, earlier?] (a removed row's changes), 4 bytes (archived changes),
+ * 5 a delta (a history row: the superseded value's differences from the value that replaced
+ * it, for codecs that have one; history.ts says which rows are kept whole).
  *
  * lmdb-js calls encode(value) -> Buffer and decode(buffer, end?) where the buffer may be a
  * reused one: decoding copies what it keeps (strings do).
  */
 import type { ContentRow, HistoryRow, NodeKind, NodeRecord } from './rows.js';
+import { madeByVersionHash, versionHash } from './version-hash.js';
 
 const MAX_VARINT_INT = 2 ** 50;
 
@@ -149,6 +152,34 @@ function readerOf(buf: Uint8Array, end: unknown): Reader {
 export interface ValueCodec<V> {
   write(w: Writer, v: V): void;
   read(r: Reader): V;
+  /**
+   * A value written as its differences from another (history.ts: a superseded value against
+   * the one that replaced it): write(before, after), and read(after) gives before back.
+   */
+  readonly delta?: {
+    write(w: Writer, before: V, after: V): void;
+    read(r: Reader, after: V): V;
+  };
+}
+
+/** A superseded value to store as its differences from the value that replaced it (history.ts). */
+export class DeltaOf<V> {
+  constructor(
+    readonly before: V,
+    readonly after: V,
+  ) {}
+}
+
+/** A stored delta, read back: apply it to the value that replaced it (applyDelta). */
+export class StoredDelta {
+  constructor(readonly bytes: Uint8Array) {}
+}
+
+export function applyDelta<V>(codec: ValueCodec<V>, d: StoredDelta, after: V): V {
+  const r = new Reader(d.bytes, d.bytes.byteLength);
+  const out = codec.delta!.read(r, after);
+  if (r.pos !== r.end) throw new Error('row delta longer than its fields');
+  return out;
 }
 
 const KINDS: readonly NodeKind[] = ['file', 'dir', 'symlink'];
@@ -168,6 +199,120 @@ function delta(t: number, ctime: number): number | undefined {
   const d = t - ctime;
   return Math.abs(d) < MAX_VARINT_INT && d + ctime === t ? d : undefined;
 }
+
+// Which fields of a node record a delta holds (the others are the replacing record's).
+const D_KIND = 1;
+const D_MODE = 2;
+const D_UID = 4;
+const D_GID = 8;
+const D_ATIME = 16;
+const D_MTIME = 32;
+const D_CTIME = 64;
+const D_NLINK = 128;
+const D_AREA = 256;
+const D_TARGET = 512;
+const D_PARENT = 1024;
+const D_NAME = 2048;
+
+// A time of the delta written as is (not as a difference: it would not come back exact).
+const D_RAW_ATIME = 4096;
+const D_RAW_MTIME = 8192;
+const D_RAW_CTIME = 16384;
+
+/** A time as its difference from `base` (a few bytes, 1 when equal) when that comes back exact (-0 does not). */
+function timeDelta(t: number, base: number): number | undefined {
+  return Object.is(t, -0) ? undefined : delta(t, base);
+}
+
+/** An optional text field: 0 absent, 1 and the text. */
+function writeOptional(w: Writer, v: string | undefined): void {
+  if (v === undefined) w.byte(0);
+  else {
+    w.byte(1);
+    w.str(v);
+  }
+}
+
+function readOptional(r: Reader): string | undefined {
+  return r.byte() === 0 ? undefined : r.str();
+}
+
+/**
+ * A superseded record against the one that replaced it: flags of the fields that differ, and
+ * those fields; its ctime as the difference from the replacing one's, its atime and mtime from
+ * its own ctime (as in the whole record: usually 0).
+ */
+const nodeDelta: NonNullable<ValueCodec<NodeRecord>['delta']> = {
+  write(w, b, a) {
+    const dc = timeDelta(b.ctime, a.ctime);
+    const da = timeDelta(b.atime, b.ctime);
+    const dm = timeDelta(b.mtime, b.ctime);
+    let flags =
+      (b.kind !== a.kind ? D_KIND : 0) | (!Object.is(b.mode, a.mode) ? D_MODE : 0) | (!Object.is(b.uid, a.uid) ? D_UID : 0) |
+      (!Object.is(b.gid, a.gid) ? D_GID : 0) | (!Object.is(b.atime, a.atime) ? D_ATIME : 0) | (!Object.is(b.mtime, a.mtime) ? D_MTIME : 0) |
+      (!Object.is(b.ctime, a.ctime) ? D_CTIME : 0) | (!Object.is(b.nlink, a.nlink) ? D_NLINK : 0) | (b.area !== a.area ? D_AREA : 0) |
+      (b.target !== a.target ? D_TARGET : 0) | (b.parent !== a.parent ? D_PARENT : 0) | (b.name !== a.name ? D_NAME : 0);
+    if (flags & D_ATIME && da === undefined) flags |= D_RAW_ATIME;
+    if (flags & D_MTIME && dm === undefined) flags |= D_RAW_MTIME;
+    if (flags & D_CTIME && dc === undefined) flags |= D_RAW_CTIME;
+    w.uvarint(flags);
+    if (flags & D_KIND) {
+      const kind = KINDS.indexOf(b.kind);
+      if (kind < 0) throw new Error(`node kind ${String(b.kind)}`);
+      w.byte(kind);
+    }
+    if (flags & D_MODE) w.num(b.mode);
+    if (flags & D_UID) w.num(b.uid);
+    if (flags & D_GID) w.num(b.gid);
+    if (flags & D_CTIME) w.num(flags & D_RAW_CTIME ? b.ctime : dc!);
+    if (flags & D_ATIME) w.num(flags & D_RAW_ATIME ? b.atime : da!);
+    if (flags & D_MTIME) w.num(flags & D_RAW_MTIME ? b.mtime : dm!);
+    if (flags & D_NLINK) w.num(b.nlink);
+    if (flags & D_AREA) w.str(b.area);
+    if (flags & D_TARGET) writeOptional(w, b.target);
+    if (flags & D_PARENT) {
+      if (b.parent !== undefined && HEX_ID.test(b.parent)) {
+        w.byte(2);
+        w.bytes(Buffer.from(b.parent, 'hex'));
+      } else writeOptional(w, b.parent);
+    }
+    if (flags & D_NAME) writeOptional(w, b.name);
+  },
+  read(r, a) {
+    const flags = r.uvarint();
+    let kind = a.kind;
+    if (flags & D_KIND) {
+      const k = KINDS[r.byte()];
+      if (k === undefined) throw new Error('bad node kind');
+      kind = k;
+    }
+    const mode = flags & D_MODE ? r.num() : a.mode;
+    const uid = flags & D_UID ? r.num() : a.uid;
+    const gid = flags & D_GID ? r.num() : a.gid;
+    let ctime = a.ctime;
+    if (flags & D_CTIME) ctime = flags & D_RAW_CTIME ? r.num() : a.ctime + r.num();
+    let atime = a.atime;
+    if (flags & D_ATIME) atime = flags & D_RAW_ATIME ? r.num() : ctime + r.num();
+    let mtime = a.mtime;
+    if (flags & D_MTIME) mtime = flags & D_RAW_MTIME ? r.num() : ctime + r.num();
+    const out: { -readonly [K in keyof NodeRecord]: NodeRecord[K] } = {
+      kind, mode, uid, gid, atime, mtime, ctime,
+      nlink: flags & D_NLINK ? r.num() : a.nlink,
+      area: flags & D_AREA ? r.str() : a.area,
+    };
+    const target = flags & D_TARGET ? readOptional(r) : a.target;
+    let parent = a.parent;
+    if (flags & D_PARENT) {
+      const tag = r.byte();
+      parent = tag === 2 ? r.hex(16) : tag === 1 ? r.str() : undefined;
+    }
+    const name = flags & D_NAME ? readOptional(r) : a.name;
+    if (target !== undefined) out.target = target;
+    if (parent !== undefined) out.parent = parent;
+    if (name !== undefined) out.name = name;
+    return out;
+  },
+};
 
 export const nodeRecordCodec: ValueCodec<NodeRecord> = {
   write(w, v) {
@@ -221,37 +366,74 @@ export const nodeRecordCodec: ValueCodec<NodeRecord> = {
     if (flags & HAS_NAME) out.name = r.str();
     return out;
   },
+  delta: nodeDelta,
 };
 
 // Flags of a content row.
 const HAS_VERSION = 1;
 const HAS_LAST = 2;
+/** The version is the hash of the row's size and blocks (committed, nothing pending since): not stored. */
+const DERIVED_VERSION = 4;
+/** `last` is "N.INDEX" or "N.INDEX.SUB" in canonical digits: stored as varints. */
+const LAST_NUMBERS = 8;
 
-/** A file's branch: size, block hashes (32 bytes each), its last version, counters, where its last write came from. */
+const LAST_FORM = /^(0|[1-9]\d{0,14})\.(0|[1-9]\d{0,14})(?:\.([1-9]\d{0,14}))?$/;
+
+/** The branch's version as committed: its hash, made when first asked for (a stat or a write needs it, most reads do not). */
+function derivedVersion(out: Record<string, unknown>, size: number, blocks: Uint8Array): void {
+  Object.defineProperty(out, 'version', {
+    enumerable: true,
+    configurable: true,
+    get(this: Record<string, unknown>): Uint8Array {
+      const v = versionHash(size, blocks);
+      Object.defineProperty(this, 'version', { value: v, enumerable: true, writable: true, configurable: true });
+      return v;
+    },
+  });
+}
+
+/**
+ * A file's branch: size, block hashes (32 bytes each), its last version, counters, where its
+ * last write came from. A committed branch (nothing pending) is always named by the hash of
+ * its size and blocks (content.ts commit), so its version is left out and made again when read.
+ */
 export const contentRowCodec: ValueCodec<ContentRow> = {
   write(w, v) {
-    w.byte((v.version !== null ? HAS_VERSION : 0) | (v.last !== undefined ? HAS_LAST : 0));
+    // Only a version versionHash made is left out: a row put together by hand keeps its own.
+    const derived = v.version !== null && v.pending === 0 && madeByVersionHash(v.version);
+    const last = v.last === undefined ? null : LAST_FORM.exec(v.last);
+    w.byte((v.version !== null && !derived ? HAS_VERSION : 0) | (derived ? DERIVED_VERSION : 0) | (v.last !== undefined ? HAS_LAST : 0) | (last !== null ? LAST_NUMBERS : 0));
     w.num(v.size);
     w.uvarint(v.blocks.byteLength);
     w.bytes(v.blocks);
-    if (v.version !== null) {
+    if (v.version !== null && !derived) {
       w.uvarint(v.version.byteLength);
       w.bytes(v.version);
     }
     w.num(v.pending);
     w.num(v.commits);
-    if (v.last !== undefined) w.str(v.last);
+    if (last !== null) {
+      w.uvarint(Number(last[1]));
+      w.uvarint(Number(last[2]));
+      w.uvarint(last[3] === undefined ? 0 : Number(last[3]));
+    } else if (v.last !== undefined) w.str(v.last);
   },
   read(r) {
     const flags = r.byte();
     const size = r.num();
     const blocks = r.copy(r.uvarint());
-    const version = flags & HAS_VERSION ? r.copy(r.uvarint()) : null;
-    const pending = r.num();
-    const commits = r.num();
-    const out: { -readonly [K in keyof ContentRow]: ContentRow[K] } = { size, blocks, version, pending, commits };
-    if (flags & HAS_LAST) out.last = r.str();
-    return out;
+    const out: Record<string, unknown> = { size, blocks };
+    if (flags & DERIVED_VERSION) derivedVersion(out, size, blocks);
+    else out['version'] = flags & HAS_VERSION ? r.copy(r.uvarint()) : null;
+    out['pending'] = r.num();
+    out['commits'] = r.num();
+    if (flags & LAST_NUMBERS) {
+      const n = r.uvarint();
+      const index = r.uvarint();
+      const sub = r.uvarint();
+      out['last'] = sub === 0 ? `${n}.${index}` : `${n}.${index}.${sub}`;
+    } else if (flags & HAS_LAST) out['last'] = r.str();
+    return out as unknown as ContentRow;
   },
 };
 
@@ -269,24 +451,73 @@ export const commitRowCodec: ValueCodec<HistoryRow> = {
   },
 };
 
-/** The commits one entry made of one file: the index of the first (the file's commit count before), and each. */
+/**
+ * The commits one entry made of one file, in order. What the file's branch row says after
+ * the entry is not repeated: the index of the first commit (the branch's commit count, less
+ * these) and the last commit's version (the branch's version: only a commit changes it) are
+ * taken from there (content.ts history). Read back, `first` is -1 and the last version empty.
+ */
 export interface EntryCommits {
   readonly first: number;
   readonly commits: readonly HistoryRow[];
 }
 
+const NO_VERSION = new Uint8Array(0);
+
 export const entryCommitsCodec: ValueCodec<EntryCommits> = {
   write(w, v) {
-    w.uvarint(v.first);
     w.uvarint(v.commits.length);
-    for (const c of v.commits) commitRowCodec.write(w, c);
+    let time = 0;
+    v.commits.forEach((c, i) => {
+      w.num(c.size);
+      // The first time as is, the others as the difference from the one before.
+      w.num(c.time - time);
+      time = c.time;
+      if (i < v.commits.length - 1) {
+        w.uvarint(c.version.byteLength);
+        w.bytes(c.version);
+      }
+    });
   },
   read(r) {
-    const first = r.uvarint();
     const count = r.uvarint();
     const commits: HistoryRow[] = [];
-    for (let i = 0; i < count; i++) commits.push(commitRowCodec.read(r));
-    return { first, commits };
+    let time = 0;
+    for (let i = 0; i < count; i++) {
+      const size = r.num();
+      time += r.num();
+      const version = i < count - 1 ? r.copy(r.uvarint()) : NO_VERSION;
+      commits.push({ version, size, time });
+    }
+    return { first: -1, commits };
+  },
+};
+
+/** A node id (a directory entry's, an area's root): 32 hex digits as 0 and 16 bytes, else 1 and its UTF-8. */
+export const nodeIdCodec: ValueCodec<string> = {
+  write(w, v) {
+    if (HEX_ID.test(v)) {
+      w.byte(0);
+      w.bytes(Buffer.from(v, 'hex'));
+    } else {
+      w.byte(1);
+      w.str(v);
+    }
+  },
+  read(r) {
+    return r.byte() === 0 ? r.hex(16) : r.str();
+  },
+};
+
+/** An inode number and its generation (inode-table.ts). */
+export const inodeRowCodec: ValueCodec<{ readonly ino: number; readonly gen: number }> = {
+  write(w, v) {
+    w.uvarint(v.ino);
+    w.uvarint(v.gen);
+  },
+  read(r) {
+    const ino = r.uvarint();
+    return { ino, gen: r.uvarint() };
   },
 };
 
@@ -349,6 +580,7 @@ const NULL = 1;
 const STAMPED = 2;
 const GONE = 3;
 const RAW = 4;
+const DELTA = 5;
 
 /** The lmdb-js encoder of a versioned sub-database whose values `codec` writes. */
 export function versionedEncoder<V>(codec: ValueCodec<V>): { encode(v: unknown): Buffer; decode(buf: Uint8Array, end?: unknown): unknown } {
@@ -359,6 +591,9 @@ export function versionedEncoder<V>(codec: ValueCodec<V>): { encode(v: unknown):
       else if (v instanceof Uint8Array) {
         w.byte(RAW);
         w.bytes(v);
+      } else if (v instanceof DeltaOf) {
+        w.byte(DELTA);
+        codec.delta!.write(w, v.before as V, v.after as V);
       } else if (Array.isArray(v)) {
         const earlier = v[2] as Uint8Array | undefined;
         w.byte(v[1] === null ? GONE : STAMPED);
@@ -385,6 +620,7 @@ export function versionedEncoder<V>(codec: ValueCodec<V>): { encode(v: unknown):
         out = earlier === undefined ? [n, value] : [n, value, earlier];
       } else if (tag === BARE) out = codec.read(r);
       else if (tag === RAW) out = r.copy(r.end - r.pos);
+      else if (tag === DELTA) out = new StoredDelta(r.copy(r.end - r.pos));
       else throw new Error(`bad row tag ${tag}`);
       if (r.pos !== r.end) throw new Error('row value longer than its fields');
       return out;

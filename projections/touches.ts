@@ -1,21 +1,28 @@
 /**
  * Which events of which entry named a node: `realize history` lists the event kinds of every
  * version, and reading them from the log meant decoding one whole entry (often a thousand
- * events) per version. One row per (entry, node), keyed position first (history.ts keyBytes):
+ * events) per version. One row per entry, keyed by its position:
  *
- *   [n u32 BE][id] -> the kinds of the entry's events that name the node (by `id` or `root`),
- *                     in order, one letter each
+ *   [n u32 BE] -> for each node the entry's events name (by `id` or `root`), its key
+ *                 (history.ts keyBytes: an id as 17 bytes) and [kinds length varint][the
+ *                 kinds of those events, in order, one letter each][notes], packed in key
+ *                 order (entry-records.ts); the notes are what content.ts keeps per entry and
+ *                 file (the commits it made: row-codec.ts EntryCommits), under the file the
+ *                 commits were applied to (a conflict copy's record may have no kinds)
  *
- * The versions `history` lists are the changes of the node's rows (their lists of changes,
- * history.ts); each version's kinds are one point read here. An entry's rows are written
- * together at the end of the tree in key order (LMDB's append mode: full pages); a rewind
- * drops the range after its position.
+ * A row per (entry, node) cost LMDB's node header and a 21-byte key each: more than its
+ * letters. The versions `history` lists are the changes of the node's rows (their lists of
+ * changes, history.ts); each version's kinds are one point read here and a scan of the row.
+ * Rows are written at the end of the tree (LMDB's append mode: full pages); a rewind drops
+ * the range after its position.
  */
 import type { Database, Key, RootDatabase } from 'lmdb';
 import type { FsEventType } from '../log/index.js';
-import type { CachedDb } from './cached-db.js';
+import { CachedDb } from './cached-db.js';
 import { appendRow, dropAfter, keyBytes, rowKey, type Rewindable } from './history.js';
 import type { UndoLog } from './undo-log.js';
+import { findRecord, packRecords } from './entry-records.js';
+import { entryCommitsCodec, plainEncoder, type EntryCommits } from './row-codec.js';
 
 const CODES: Record<FsEventType, string> = {
   'area-create': 'A', create: 'c', mkdir: 'd', symlink: 's', link: 'l', write: 'w', truncate: 't', commit: 'C',
@@ -44,53 +51,156 @@ export function decodeKinds(codes: string): string[] {
   return out;
 }
 
+/** A value kept per (entry, node) in the entry's touches row (content.ts: the commits an entry made of a file). */
+export interface EntryNotes<V> {
+  /** What the entry being applied noted for `id` so far. */
+  pending(id: string): V | undefined;
+  /** Notes `value` for `id` in the entry being applied. */
+  set(id: string, value: V): void;
+  /** What entry n noted for `id`. */
+  at(id: string, n: number): V | undefined;
+}
+
+interface PendingRecord {
+  readonly key: Buffer;
+  kinds: string;
+  /** The commits content.ts noted (encoded when the entry is sealed). */
+  commits: EntryCommits | undefined;
+}
+
+/**
+ * The touches of the entry being applied, written when it is sealed: a CachedDb in name only
+ * (begun, sealed, flushed and discarded with the others), so the projection set drives it.
+ */
+class EntryRow extends CachedDb<never, never> {
+  readonly #seal: (n: number) => void;
+  readonly #discard: () => void;
+
+  constructor(db: Database<Uint8Array, Buffer>, seal: (n: number) => void, discard: () => void) {
+    super(db as never);
+    this.#seal = seal;
+    this.#discard = discard;
+  }
+
+  override seal(n: number): void {
+    super.seal(n);
+    this.#seal(n);
+  }
+
+  override discard(): void {
+    this.#discard();
+    super.discard();
+  }
+}
+
+const COMMITS = plainEncoder(entryCommitsCodec);
+
 export class Touches implements Rewindable {
   readonly name = 'touches';
-  readonly #rows: Database<string, Buffer>;
+  readonly #rows: Database<Uint8Array, Buffer>;
+  readonly #entry: EntryRow;
+  /** The entry being applied: its records by key (latin1 of the key bytes). */
+  readonly #pending = new Map<string, PendingRecord>();
+  /** The commits each entry made of each file, kept in its records (content.ts). */
+  readonly commits: EntryNotes<EntryCommits>;
 
   constructor(env: RootDatabase, undo: UndoLog) {
-    this.#rows = env.openDB({ name: 'touches', keyEncoding: 'binary' });
+    this.#rows = env.openDB({ name: 'touches', keyEncoding: 'binary', encoding: 'binary' });
+    this.#entry = new EntryRow(this.#rows, (n) => this.#seal(n), () => this.#pending.clear());
     undo.register(this);
+    this.commits = {
+      pending: (id) => this.#pending.get(keyBytes(id).toString('latin1'))?.commits,
+      set: (id, value) => {
+        this.#record(id).commits = value;
+      },
+      at: (id, n) => {
+        const notes = this.#find(id, n)?.notes;
+        return notes === undefined ? undefined : COMMITS.decode(notes);
+      },
+    };
   }
 
   get caches(): ReadonlyArray<CachedDb<never, never>> {
-    return [];
+    return [this.#entry];
   }
 
   get dbs(): ReadonlyArray<readonly [string, Database<unknown, Key>]> {
     return [['touches', this.#rows as Database<unknown, Key>]];
   }
 
+  #record(id: string): PendingRecord {
+    const key = keyBytes(id);
+    const k = key.toString('latin1');
+    let r = this.#pending.get(k);
+    if (r === undefined) this.#pending.set(k, (r = { key, kinds: '', commits: undefined }));
+    return r;
+  }
+
   /** Notes the events of the entry at position n (raw, as the log holds them) under the nodes they name. */
-  record(events: readonly unknown[], n: number): void {
-    let codes: Map<string, string> | null = null;
+  record(events: readonly unknown[], _n: number): void {
     for (const raw of events) {
       if (typeof raw !== 'object' || raw === null) continue;
       const ev = raw as { id?: unknown; root?: unknown; type?: unknown };
       const id = typeof ev.id === 'string' ? ev.id : typeof ev.root === 'string' ? ev.root : undefined;
       if (id === undefined) continue;
-      codes ??= new Map();
-      codes.set(id, (codes.get(id) ?? '') + code(ev.type));
+      this.#record(id).kinds += code(ev.type);
     }
-    if (codes === null) return;
-    const rows = [...codes].map(([id, c]) => ({ key: rowKey(n, keyBytes(id)), c }));
-    rows.sort((a, b) => Buffer.compare(a.key, b.key));
-    for (const { key, c } of rows) appendRow(this.#rows, key, c);
+  }
+
+  /** The entry at n is applied: its records, each [kinds length varint][kinds][notes], as one row. */
+  #seal(n: number): void {
+    if (this.#pending.size === 0) return;
+    const records = [...this.#pending.values()].map(({ key, kinds, commits }) => {
+      const k = Buffer.from(kinds, 'utf8');
+      const head: number[] = [];
+      let len = k.length;
+      while (len >= 128) {
+        head.push((len & 127) | 128);
+        len = Math.floor(len / 128);
+      }
+      head.push(len);
+      return { key, value: Buffer.concat([Buffer.from(head), k, commits === undefined ? Buffer.alloc(0) : COMMITS.encode(commits)]) };
+    });
+    appendRow(this.#rows, rowKey(n, Buffer.alloc(0)), packRecords(records));
+    this.#pending.clear();
+  }
+
+  /** The record of node key `kb` in entry n's row: its kinds and notes (undefined: none). */
+  #findKey(kb: Buffer, n: number, at?: Buffer): { kinds: string; notes: Uint8Array | undefined } | undefined {
+    const key = at ?? rowKey(n, Buffer.alloc(0));
+    const v = findRecord(this.#rows.getBinaryFast(key), kb);
+    if (v === undefined) return undefined;
+    let len = 0;
+    let i = 0;
+    for (let scale = 1; ; scale *= 128) {
+      const b = v[i++] ?? 0;
+      len += (b & 127) * scale;
+      if (b < 128) break;
+    }
+    const kinds = v.toString('utf8', i, i + len);
+    // The notes are copied: the row read is lmdb-js's reused buffer.
+    return { kinds, notes: i + len < v.length ? Buffer.from(v.subarray(i + len)) : undefined };
+  }
+
+  #find(id: string, n: number): { kinds: string; notes: Uint8Array | undefined } | undefined {
+    return this.#findKey(keyBytes(id), n);
   }
 
   /** The event kinds of the entry at position n that named node `id` (empty: none did). */
   kindsAt(id: string, n: number): string[] {
-    const c = this.#rows.get(rowKey(n, keyBytes(id)));
+    const c = this.#find(id, n)?.kinds;
     return c === undefined ? [] : decodeKinds(c);
   }
 
   /** kindsAt for many positions of one node. */
   kindsAtEach(id: string, ns: readonly number[]): Map<number, string[]> {
     const kb = keyBytes(id);
+    const key = Buffer.alloc(4);
     const out = new Map<number, string[]>();
     for (const n of ns) {
-      const c = this.#rows.get(rowKey(n, kb));
-      if (c !== undefined) out.set(n, decodeKinds(c));
+      key.writeUInt32BE(n, 0);
+      const c = this.#findKey(kb, n, key)?.kinds;
+      if (c !== undefined && c !== '') out.set(n, decodeKinds(c));
     }
     return out;
   }

@@ -5,6 +5,7 @@
 import type { RootDatabase } from 'lmdb';
 import { CachedDb } from './cached-db.js';
 import { VersionHistory, type HistoryReader } from './history.js';
+import { idKeyOptions } from './key-codec.js';
 import { versionedEncoder, type ValueCodec } from './row-codec.js';
 import type { UndoLog } from './undo-log.js';
 
@@ -30,9 +31,10 @@ export interface Versioning {
 export function versionedDb<V>(env: RootDatabase, name: string, versioning: Versioning, codec?: ValueCodec<V>): VersionedDb<V> {
   const encoder = codec === undefined ? {} : { encoder: versionedEncoder(codec) };
   const historyDb = env.openDB<unknown, Buffer>({ name: `${name}-history`, keyEncoding: 'binary', ...encoder });
-  const past = new VersionHistory<V>(historyDb, versioning.position, (key) => versioning.undo.touch('c', name, key));
+  const past = new VersionHistory<V>(historyDb, versioning.position, (key) => versioning.undo.touch('c', name, key), codec);
+  // Keys led by a node id are stored as its 16 bytes (key-codec.ts).
   // Current rows are read on every FUSE request: lmdb-js keeps recently read ones decoded.
-  const current = new CachedDb<V, string>(env.openDB({ name, cache: versioning.readCache !== false, ...encoder }), past);
+  const current = new CachedDb<V, string>(env.openDB({ name, cache: versioning.readCache !== false, ...idKeyOptions, ...encoder }), past);
   past.attach(current);
   versioning.undo.register(past);
   const history = new CachedDb<V | null, string>(historyDb as never);

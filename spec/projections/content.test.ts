@@ -81,6 +81,27 @@ t.test('commit folds the branch into a version named by its hash', async (t) => 
   t.ok(refs.includes(hex(hashOf(1))) && refs.includes(hex(hashOf(2))), 'gc sees the blocks of branches and versions');
 });
 
+t.test('history: several commits of a file in one entry, and a write after the last, each with its version, size and time', async (t) => {
+  const g = await given(t, SETUP);
+  g.apply([{ type: 'write', id: F, size: 100, blocks: [[0, hashOf(1)]], time: 2 }, { type: 'commit', id: F, time: 3 }]);
+  const v1 = g.set.content.row(F)!.version!;
+  g.apply([
+    { type: 'write', id: F, size: 200, blocks: [[0, hashOf(2)]], time: 1_800_000_000_000 },
+    { type: 'commit', id: F, time: 1_800_000_000_001 },
+    { type: 'write', id: F, size: 300, blocks: [[0, hashOf(3)]], time: 1_800_000_000_002 },
+    { type: 'commit', id: F, time: 1_800_000_000_000 },
+    { type: 'write', id: F, size: 5, blocks: [[0, hashOf(4)]], time: 1_800_000_000_003 },
+  ]);
+  const v2 = versionHash(200, g.set.content.version(versionHash(200, Buffer.from(hashOf(2))))!.blocks);
+  const v3 = g.set.content.row(F)!.version!;
+  t.equal(g.set.content.row(F)!.pending, 1, 'a write after the last commit is pending');
+  t.same(
+    [...g.set.content.history(F)].map((h) => [hex(h.version), h.size, h.time, h.n]),
+    [[hex(v1), 100, 3, 0], [hex(v2), 200, 1_800_000_000_001, 1], [hex(v3), 300, 1_800_000_000_000, 2]],
+    'every commit, the ones before the last of its entry with their own version',
+  );
+});
+
 t.test('a first commit of an empty file makes the empty version', async (t) => {
   const g = await given(t, SETUP);
   g.apply([{ type: 'commit', id: F, time: 2 }]);

@@ -35,6 +35,50 @@ t.test('node records round-trip in every shape', async (t) => {
   t.ok(enc.encode(file).length < 60, `a file's record takes ${enc.encode(file).length} bytes`);
 });
 
+t.test('a superseded node record as its differences from the one that replaced it gives back the record exactly', async (t) => {
+  const { applyDelta, DeltaOf, StoredDelta } = await import('../../projections/row-codec.js');
+  const pairs: Array<[NodeRecord, NodeRecord]> = [
+    [file, file],
+    [file, { ...file, mtime: file.mtime + 5000, ctime: file.ctime + 5000 }],
+    [file, { ...file, mode: 0o600, uid: 0, gid: 0, nlink: 0, area: 'other', name: 'g', parent: 'cd'.repeat(16) }],
+    [file, { ...file, kind: 'symlink', target: 'x' }],
+    [{ ...file, target: 'old' }, file],
+    [{ kind: 'dir', mode: 0o755, uid: 0, gid: 0, atime: 5, mtime: 5, ctime: 5, nlink: 2, area: 'home' }, { ...file, kind: 'dir', nlink: 3 }],
+    [{ ...file, parent: 'not-hex', atime: -1.5, mtime: 2 ** 60, ctime: -0 }, file],
+    [file, { ...file, parent: 'not-hex', atime: 0.25, ctime: Number.MAX_SAFE_INTEGER }],
+    [{ ...file, name: 'ünïcødé 🙂' }, file],
+  ];
+  for (const [before, after] of pairs) {
+    const stored = enc.decode(enc.encode(new DeltaOf(before, after)));
+    t.ok(stored instanceof StoredDelta, 'read back as a delta');
+    const back = applyDelta(nodeRecordCodec, stored as InstanceType<typeof StoredDelta>, after);
+    t.same(back, before, `${JSON.stringify(before)} from ${JSON.stringify(after)}`);
+    for (const k of ['target', 'parent', 'name']) t.equal(k in back, k in before, `${k} present only when it was`);
+    t.ok(Object.is(back.ctime, before.ctime), 'ctime exactly (-0 too)');
+  }
+  const touched = enc.encode(new DeltaOf(file, { ...file, mtime: file.mtime + 5000, ctime: file.ctime + 5000 }));
+  t.ok(touched.length <= 8, `a record whose times moved takes ${touched.length} bytes as a delta (${enc.encode(file).length} whole)`);
+});
+
+t.test('a committed branch row leaves its version out and makes it again from its blocks; `last` as numbers when it can', async (t) => {
+  const { contentRowCodec } = await import('../../projections/row-codec.js');
+  const { versionHash } = await import('../../projections/index.js');
+  const rows = versionedEncoder(contentRowCodec);
+  const blocks = Buffer.from(new Uint8Array(64).map((_, i) => i + 1));
+  const committed = { size: 200000, blocks, version: versionHash(200000, blocks), pending: 0, commits: 3, last: '123456.7' };
+  const bytes = rows.encode([9, committed]);
+  const back = rows.decode(bytes) as [number, Record<string, unknown>];
+  t.same(back, [9, committed], 'the same row, version included');
+  t.same(Object.keys(back[1]), ['size', 'blocks', 'version', 'pending', 'commits', 'last'], 'the fields in their order');
+  const handMade = { ...committed, version: Buffer.alloc(32, 3) };
+  t.same(rows.decode(rows.encode(handMade)), handMade, 'a version it did not make is kept as written');
+  t.ok(bytes.length + 30 < rows.encode(handMade).length, `${bytes.length} bytes without the version, ${rows.encode(handMade).length} with it`);
+  for (const last of ['0.0', '1.2.3', '99999999999999.123.4', '', '01.2', '1.2.0', '1.2.3.4', 'x', '1e3.1']) {
+    const row = { size: 1, blocks, version: null, pending: 1, commits: 0, last };
+    t.same(rows.decode(rows.encode(row)), row, `last ${JSON.stringify(last)}`);
+  }
+});
+
 t.test('decoding reads only up to the end it is given (lmdb-js reuses its buffers)', async (t) => {
   const bytes = enc.encode([7, file]);
   const big = Buffer.alloc(bytes.length + 50, 0xee);

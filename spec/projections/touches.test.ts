@@ -12,7 +12,7 @@ const F = nid(2);
 const G = nid(3);
 const base = { uid: 0, gid: 0, time: 1 };
 
-t.test('one row per (entry, node): the kinds of the events naming it, in order', async (t) => {
+t.test('for each entry and node: the kinds of the events naming it, in order', async (t) => {
   const g = await given(
     t,
     [
@@ -35,4 +35,25 @@ t.test('one row per (entry, node): the kinds of the events naming it, in order',
 
 t.test('kinds without a letter are spelt out', async (t) => {
   t.same(decodeKinds('cw{strange}C'), ['create', 'write', 'strange', 'commit']);
+});
+
+t.test('one entry naming many nodes: each found in its row, and none that it did not name', async (t) => {
+  const ids = Array.from({ length: 300 }, (_, i) => nid(0x1000 + i * 7));
+  const g = await given(
+    t,
+    [{ type: 'area-create', area: 'home', root: R, mode: 0o755, ...base }],
+    ids.flatMap((id, i) => [
+      { type: 'create', id, parent: R, name: `f${i}`, mode: 0o644, ...base },
+      ...(i % 3 === 0 ? [{ type: 'setattr', id, mode: 0o600, time: 2 }] : []),
+    ]) as FsEvent[],
+  );
+  const n = g.set.head;
+  let ok = true;
+  ids.forEach((id, i) => {
+    const want = i % 3 === 0 ? ['create', 'setattr'] : ['create'];
+    if (JSON.stringify(g.set.touches.kindsAt(id, n)) !== JSON.stringify(want)) ok = false;
+  });
+  t.ok(ok, 'every node with its kinds');
+  t.same([...g.set.touches.kindsAtEach(ids[5]!, [n - 1, n, n + 1])], [[n, ['create']]], 'only the entry that named it');
+  for (const other of [nid(0x1001), nid(0), 'f'.repeat(32), 'not-an-id']) t.same(g.set.touches.kindsAt(other, n), [], `${other}: not named`);
 });

@@ -7,6 +7,7 @@
 import { mkdir, readFile, readlink, lstat, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
+import type { Database, Key } from 'lmdb';
 import { replayShadow } from '../../engine/index.js';
 import { projectionSource } from '../../engine/shadow/source.js';
 import { LogError, validateEvent } from '../../log/index.js';
@@ -39,10 +40,12 @@ t.test('crafted rows with unsafe names: reported, skipped, nothing written outsi
   const home = engine.stat('/home').id;
   const d = engine.stat('/home/d').id;
   // Rows the log could never make: dirents named '..', '../../escape', '/abs', and a cycle.
-  const dirents = engine.projections.env.openDB<string, string>({ name: 'tree-dirents' });
+  // Through the projection's own handles: its rows' key and value encodings.
+  const db = (name: string): Database<unknown, Key> => engine.projections.tree.dbs.find(([n]) => n === name)![1];
+  const dirents = db('tree-dirents');
   for (const name of ['..', '../../escape', '/abs', '.']) await dirents.put(`${home}/${name}`, victim);
   await dirents.put(`${d}/loop`, home);
-  const areas = engine.projections.env.openDB<string, string>({ name: 'tree-areas' });
+  const areas = db('tree-areas');
   await areas.put('..', home);
   const sandbox = await tempDir(t);
   const before = await readTree(sandbox);

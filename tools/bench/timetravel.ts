@@ -18,6 +18,7 @@
  * index on disk (the projections' LMDB environment) against the log on disk (feeds/).
  */
 import { randomBytes } from 'node:crypto';
+import type { Database, Key } from 'lmdb';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BLOCK_SIZE, type FsEvent, type NodeId } from '../../log/index.js';
@@ -316,6 +317,7 @@ export const timetravelBench: Bench = {
           `past positions: ${POSITIONS} drawn at random from @${built.firstFull}..@${head - 1}; each figure is the median over them of the best of ${reps} tries; the head query is timed right after each past one.`,
           'queries go through Engine.at(n) / Engine.head (the Snapshot the CLI commands use), without process start-up or position parsing; stat is per file, averaged over 100 files of the directory.',
           `LMDB pages in use: history rows (superseded values, commits, touches, directory changes and listings) ${(dbBytes.history / 2 ** 20).toFixed(1)} MiB, current rows ${(dbBytes.current / 2 ** 20).toFixed(1)} MiB, undo records ${(dbBytes.undo / 2 ** 20).toFixed(1)} MiB, positions ${(dbBytes.positions / 2 ** 20).toFixed(1)} MiB, other ${(dbBytes.other / 2 ** 20).toFixed(1)} MiB (the file also holds free pages).`,
+          `per sub-database (pages in use, rows, bytes per row, leaf fill): ${dbBytes.each.map((d) => `${d.name} ${(d.bytes / 2 ** 20).toFixed(1)} MiB, ${d.entries.toLocaleString('en-US')} rows, ${d.entries > 0 ? Math.round(d.bytes / d.entries) : 0} B/row, ${d.fill}% full`).join('; ')}; free pages ${(dbBytes.free / 2 ** 20).toFixed(1)} MiB.`,
           'goal: every past query under 50 ms and within 3x of the same query at the head (ratio >= 0.33); the index no larger than the log (ratio >= 1).',
         ],
       };
@@ -326,18 +328,50 @@ export const timetravelBench: Bench = {
 };
 
 /** Bytes of the LMDB pages each kind of sub-database uses. */
-function historyDbBytes(engine: Engine): { history: number; current: number; positions: number; undo: number; other: number } {
-  const out = { history: 0, current: 0, positions: 0, undo: 0, other: 0 };
+interface DbSize {
+  readonly name: string;
+  readonly bytes: number;
+  readonly entries: number;
+  /** How full the leaf pages are, in percent (their bytes over their pages). */
+  readonly fill: number;
+}
+
+function historyDbBytes(engine: Engine): { history: number; current: number; positions: number; undo: number; other: number; free: number; each: DbSize[] } {
+  const out = { history: 0, current: 0, positions: 0, undo: 0, other: 0, free: 0, each: [] as DbSize[] };
   const p = engine.projections;
   const dbs: Array<readonly [string, { getStats(): unknown }]> = [...p.all.flatMap((x) => x.dbs), ...p.positions.dbs, ...p.touches.dbs, ['undo', p.undo.db]];
   for (const [name, db] of dbs) {
-    const s = db.getStats() as { pageSize?: number; treeBranchPageCount?: number; treeLeafPageCount?: number; overflowPages?: number };
+    const s = db.getStats() as { pageSize?: number; treeBranchPageCount?: number; treeLeafPageCount?: number; overflowPages?: number; entryCount?: number };
     const bytes = (s.pageSize ?? 4096) * ((s.treeBranchPageCount ?? 0) + (s.treeLeafPageCount ?? 0) + (s.overflowPages ?? 0));
+    if (bytes > 0) out.each.push({ name, bytes, entries: s.entryCount ?? 0, fill: leafFill(db as Database<unknown, Key>, s.treeLeafPageCount ?? 0, s.pageSize ?? 4096) });
     if (name.endsWith('-history') || ['touches', 'tree-dirlog', 'tree-listings'].includes(name)) out.history += bytes;
     else if (name === 'undo') out.undo += bytes;
     else if (name.startsWith('positions')) out.positions += bytes;
     else if (['tree-nodes', 'tree-dirents', 'tree-areas', 'content-rows', 'xattrs', 'inode-by-id'].includes(name)) out.current += bytes;
     else out.other += bytes;
   }
+  out.each.sort((a, b) => b.bytes - a.bytes);
+  const env = engine.projections.env.getStats() as { pageSize?: number; freelistEntryCount?: number; lastPageNumber?: number; treeBranchPageCount?: number; treeLeafPageCount?: number; overflowPages?: number };
+  const used = out.each.reduce((t, d) => t + d.bytes, 0) + (env.pageSize ?? 4096) * ((env.treeBranchPageCount ?? 0) + (env.treeLeafPageCount ?? 0) + (env.overflowPages ?? 0));
+  out.free = Math.max(0, (env.pageSize ?? 4096) * ((env.lastPageNumber ?? 0) + 1) - used);
   return out;
+}
+
+/**
+ * The share of its leaf pages' bytes a sub-database fills: keys and values as stored plus
+ * LMDB's 8-byte node header and 2-byte slot per row (values past half a page go to overflow
+ * pages and count as 8 bytes here), from a scan of every row.
+ */
+function leafFill(db: Database<unknown, Key>, leafPages: number, pageSize: number): number {
+  if (leafPages === 0) return 0;
+  let used = 0;
+  // The key as stored: lmdb-js's own writer of this sub-database's keys.
+  const writeKey = (db as unknown as { writeKey: (key: Key, target: Buffer, start: number) => number }).writeKey;
+  const scratch = Buffer.alloc(4096);
+  for (const key of db.getKeys()) {
+    const k = writeKey(key, scratch, 0);
+    const v = db.getBinaryFast(key)?.length ?? 0;
+    used += 10 + k + (v > pageSize / 2 ? 8 : v);
+  }
+  return Math.round((100 * used) / (leafPages * (pageSize - 16)));
 }

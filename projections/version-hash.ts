@@ -1,0 +1,27 @@
+/**
+ * A content version's name: SHA-256("realize/version/v1\0" || size as u64 BE || block hashes...).
+ * Apart from content.ts so the row codec can name a committed branch's version from its blocks.
+ */
+import { hash } from 'node:crypto';
+
+const VERSION_TAG = Buffer.from('realize/version/v1\0');
+
+/** Versions this process made by hashing (a branch row's version, when it is one of these, is its blocks' hash). */
+const hashed = new WeakSet<Uint8Array>();
+
+export function versionHash(size: number, blocks: Uint8Array): Uint8Array {
+  // One buffer and one-shot hashing: a rebuild hashes every commit, and createHash's
+  // per-call setup cost several times the hashing of these few bytes.
+  const buf = Buffer.allocUnsafe(VERSION_TAG.byteLength + 8 + blocks.byteLength);
+  VERSION_TAG.copy(buf, 0);
+  buf.writeBigUInt64BE(BigInt(size), VERSION_TAG.byteLength);
+  buf.set(blocks, VERSION_TAG.byteLength + 8);
+  const out = hash('sha256', buf, 'buffer');
+  hashed.add(out);
+  return out;
+}
+
+/** True when `version` is a hash versionHash made (of some size and blocks: the caller knows which). */
+export function madeByVersionHash(version: Uint8Array): boolean {
+  return hashed.has(version);
+}
