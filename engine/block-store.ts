@@ -615,17 +615,8 @@ export class BlockStore {
    * The content of a block (a fresh buffer). ZERO_BLOCK reads as blockSize zeros. A whole
    * block read is not kept in the cache (the kernel's page cache above FUSE keeps what was
    * read whole); a partial read by getRange is, for the reads of the rest of the block.
-   * With `pooled`, a raw block read from its pack lands in a blockBuffers buffer, which the
-   * caller gives back (blockBuffers.give) once done with it; other blocks come as without it,
-   * and give() ignores those. For bulk readers that hold a batch of blocks while it is sealed
-   * and sent (sync serving a peer): a fresh buffer per block is what makes V8 run full GCs.
    */
-  async get(hash: Uint8Array, opts: { pooled?: boolean } = {}): Promise<Uint8Array> {
-    if (opts.pooled === true) {
-      this.#checkOpen();
-      const got = await this.#getPooled(hash);
-      if (got !== null) return got;
-    }
+  async get(hash: Uint8Array): Promise<Uint8Array> {
     if (isZero(hash) && hash.byteLength === 32) {
       this.#checkOpen();
       return Buffer.alloc(this.#blockSize);
@@ -683,25 +674,73 @@ export class BlockStore {
   }
 
   /**
-   * get's `pooled` read: a raw block read from its pack into a blockBuffers buffer; null when
-   * that does not apply (staged, cached, compressed, zeros) or the read failed (get reads it
-   * again and says why).
+   * Serving blocks to a peer: the raw blocks of `hashes`, read from their packs into `into`
+   * with one read per run of records that lie back to back in a pack (a file is written in
+   * order, so the blocks a peer streams come mostly in one read a batch, not one each), as
+   * views of `into`. Each record's header is checked against the index, and its CRC too unless
+   * `crc` is false. null for a block not read this way (staged, cached, compressed, zeros, not
+   * here, moved by gc, damaged, or past the room in `into`): get() reads it and says why.
    */
-  async #getPooled(hash: Uint8Array): Promise<Uint8Array | null> {
-    const key = hex(hash);
-    if (isZero(hash) || this.#staged.has(key) || this.#cache.get(key) !== undefined) return null;
-    const loc = this.#locate(hash, key);
-    if (loc === undefined || loc.codec !== CODEC_RAW || loc.stored > blockBuffers.size) return null;
-    const head = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
-    const body = blockBuffers.take().subarray(0, loc.stored);
-    try {
-      const n = await this.#files.with(loc.pack, (fh) => fh.readv([head, body], loc.offset));
-      if (n.bytesRead === RECORD_HEADER_BYTES + loc.stored) return await this.#decode(head, body, Buffer.from(hash), loc);
-    } catch {
-      // gc moved it, or the record is damaged: get() looks again and says why.
+  async readRuns(hashes: readonly Uint8Array[], into: Buffer, opts: { crc?: boolean } = {}): Promise<Array<Buffer | null>> {
+    this.#checkOpen();
+    const out: Array<Buffer | null> = hashes.map(() => null);
+    const found: Array<{ i: number; loc: BlockLocation }> = [];
+    const seen = new Map<string, number>();
+    const same: Array<[number, number]> = [];
+    hashes.forEach((hash, i) => {
+      if (hash.byteLength !== 32 || isZero(hash)) return;
+      const key = hex(hash);
+      const first = seen.get(key);
+      if (first !== undefined) {
+        same.push([i, first]);
+        return;
+      }
+      seen.set(key, i);
+      if (this.#staged.has(key) || this.#cache.get(key) !== undefined) return;
+      const loc = this.#locate(hash, key);
+      if (loc !== undefined && loc.codec === CODEC_RAW && loc.stored <= this.#blockSize) found.push({ i, loc });
+    });
+    found.sort((a, b) => a.loc.pack - b.loc.pack || a.loc.offset - b.loc.offset);
+    // Runs of records back to back in one pack, each placed after the one before in `into`.
+    const runs: Array<{ pack: number; offset: number; at: number; bytes: number; members: typeof found }> = [];
+    let room = 0;
+    for (const f of found) {
+      const bytes = RECORD_HEADER_BYTES + f.loc.stored;
+      if (room + bytes > into.byteLength) break;
+      const last = runs.at(-1);
+      if (last !== undefined && last.pack === f.loc.pack && last.offset + last.bytes === f.loc.offset) {
+        last.bytes += bytes;
+        last.members.push(f);
+      } else {
+        runs.push({ pack: f.loc.pack, offset: f.loc.offset, at: room, bytes, members: [f] });
+      }
+      room += bytes;
     }
-    blockBuffers.give(body);
-    return null;
+    const check = opts.crc !== false;
+    await Promise.all(
+      runs.map(async (run) => {
+        let n: number;
+        try {
+          n = (await this.#files.with(run.pack, (fh) => fh.read(into, run.at, run.bytes, run.offset))).bytesRead;
+        } catch {
+          return; // gc moved or dropped the pack: get() looks again
+        }
+        let at = run.at;
+        for (const { i, loc } of run.members) {
+          const end = at + RECORD_HEADER_BYTES + loc.stored;
+          if (end > run.at + n) return;
+          const h = parseRecordHeader(into, at);
+          const head = into.subarray(at, at + RECORD_HEADER_BYTES);
+          const payload = into.subarray(at + RECORD_HEADER_BYTES, end);
+          if (typeof h !== 'string' && h.codec === CODEC_RAW && h.stored === loc.stored && h.size === loc.size && h.hash.equals(hashes[i]!) && (!check || recordCrcHolds(head, payload))) {
+            out[i] = payload;
+          }
+          at = end;
+        }
+      }),
+    );
+    for (const [i, first] of same) out[i] = out[first]!;
+    return out;
   }
 
   has(hash: Uint8Array): boolean {
