@@ -23,7 +23,7 @@ import { syncDir, ZERO_BLOCK } from '../log/index.js';
 import type { BlockIndex, BlockLocation } from '../projections/block-index.js';
 import { EngineError } from './engine-error.js';
 import { BlockCache, BufferPool, Mutex, PackFiles } from './block-files.js';
-import { blockHasher, transferable } from './block-hasher.js';
+import { blockHasher, FrameLease, transferable } from './block-hasher.js';
 import {
   CODEC_DEFLATE,
   CODEC_RAW,
@@ -196,6 +196,8 @@ interface Staged {
   readonly loc: BlockLocation;
   /** The payload is a pool buffer handed over by putMany `owned`: given back once written (stageMany's are only let go). */
   readonly owned: boolean;
+  /** The payload is a view of a received message held by this lease (stageIn): let go once written. */
+  readonly lease?: FrameLease | undefined;
 }
 
 /** Whole-block buffers shared by the write cache and the block store (see BufferPool). */
@@ -343,16 +345,21 @@ export class BlockStore {
    * (engine/block-hasher.ts), which hashes the blocks and computes their records' CRCs off the
    * event loop, and back; otherwise they are hashed as stageMany hashes. Returns the blocks
    * as views of the buffer as it came back (the one given may be detached: use these), their
-   * hashes in order, and the write staging started (see stageMany).
+   * hashes in order, the write staging started (see stageMany), and, when the buffer went to
+   * the worker, the caller's hold of its lease (FrameLease): let go once the caller is done
+   * with the views.
    */
-  async stageIn(buffer: ArrayBufferLike, spans: ReadonlyArray<readonly [number, number]>): Promise<{ blocks: Buffer[]; hashes: Uint8Array[]; written: Promise<void> | null }> {
+  async stageIn(buffer: ArrayBufferLike, spans: ReadonlyArray<readonly [number, number]>): Promise<{ blocks: Buffer[]; hashes: Uint8Array[]; written: Promise<void> | null; lease: FrameLease | null }> {
     this.#checkWritable();
     let pre: { hashes: Buffer[]; crcs: number[] } | undefined;
     let views: Buffer[];
+    let lease: FrameLease | null = null;
     if (blockHasher.usable && transferable(buffer) && spans.every(([, n]) => n <= this.#blockSize)) {
       const prefixes = new Uint8Array(16 * spans.length);
       spans.forEach(([, n], i) => prefixes.set(recordHeadPrefix(CODEC_RAW, n, n), 16 * i));
       const got = await blockHasher.hash(buffer, spans, prefixes);
+      // The buffer came back from the worker: its staged records hold it until written.
+      lease = FrameLease.take(got.buffer);
       views = spans.map(([o, n]) => Buffer.from(got.buffer, o, n));
       pre = { hashes: got.hashes, crcs: got.crcs };
     } else {
@@ -360,7 +367,7 @@ export class BlockStore {
     }
     const hashes = await this.#stage(views, false, false, true, { pre });
     const written = this.#queuedBytes >= this.#flushBytes ? this.#io.run(() => this.#flush()).then(() => undefined) : null;
-    return { blocks: views, hashes, written };
+    return { blocks: views, hashes, written, lease };
   }
 
   /** Makes every block put so far durable. */
@@ -447,7 +454,9 @@ export class BlockStore {
       if (z === null && (owned || kept)) {
         const payload = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
         const head = encodeRecordHead(hash, CODEC_RAW, payload, size, crc);
-        staged = { head, payload, owned, loc: this.#place([head, payload], hash, key, CODEC_RAW, size) };
+        const lease = owned ? undefined : FrameLease.of(payload);
+        lease?.hold();
+        staged = { head, payload, owned, lease, loc: this.#place([head, payload], hash, key, CODEC_RAW, size) };
       } else {
         const rec = z === null ? encodeRecord(hash, CODEC_RAW, data, size, crc) : encodeRecord(hash, CODEC_DEFLATE, z, size);
         done(data);
@@ -544,6 +553,7 @@ export class BlockStore {
       if (s?.loc !== r.loc) continue;
       this.#staged.delete(r.key);
       if (s.owned) blockBuffers.give(s.payload);
+      s.lease?.release();
     }
     return mark;
   }

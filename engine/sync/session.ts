@@ -21,6 +21,7 @@
  */
 import { BLOCK_SIZE, decodeRecord, LogError, parseFeedName, toHex, type Entry, type Feed } from '../../log/index.js';
 import { RECORD_HEADER_BYTES } from '../block-pack.js';
+import type { FrameLease } from '../block-hasher.js';
 import { blockBuffers } from '../block-store.js';
 import type { Engine } from '../engine.js';
 import type { Acks } from './acks.js';
@@ -678,12 +679,31 @@ export class Session {
     let got: Uint8Array[];
     let contents: Buffer[];
     let written: Promise<void> | null;
+    let lease: FrameLease | null;
     try {
-      ({ hashes: got, contents, written } = await this.#store(blocks.map(([, data]) => data)));
+      ({ hashes: got, contents, written, lease } = await this.#store(blocks.map(([, data]) => data)));
     } finally {
       this.#storing -= blocks.length;
     }
-    for (let i = 0; i < blocks.length; i++) {
+    try {
+      this.#settleAll(keys, asked, got, contents);
+    } finally {
+      lease?.release(); // the waiters have the blocks; what keeps them (staged, read-ahead) holds the message itself
+    }
+    this.#fillWindow();
+    // The blocks are readable (staged) and their waiters have them: the write they started
+    // runs while the next messages are hashed. A few writes may run behind (a disk that
+    // stalls a moment does not stall the reads); past that, the oldest must be done first.
+    if (written !== null) {
+      written.catch(() => undefined); // awaited below, or when the session ends
+      this.#writing.push(written);
+      if (this.#writing.length > WRITES_BEHIND) await this.#writing.shift();
+    }
+  }
+
+  /** Hands received blocks to who waits for them; refuses the message at the first that is not what was asked for. */
+  #settleAll(keys: readonly string[], asked: readonly Buffer[], got: readonly Uint8Array[], contents: readonly Buffer[]): void {
+    for (let i = 0; i < keys.length; i++) {
       const hash = asked[i]!;
       const data = contents[i]!;
       const k = keys[i]!;
@@ -698,15 +718,6 @@ export class Session {
       this.#settleWaiters(k, data);
       this.stats.blocksIn++;
       this.stats.blockBytesIn += data.byteLength;
-    }
-    this.#fillWindow();
-    // The blocks are readable (staged) and their waiters have them: the write they started
-    // runs while the next messages are hashed. A few writes may run behind (a disk that
-    // stalls a moment does not stall the reads); past that, the oldest must be done first.
-    if (written !== null) {
-      written.catch(() => undefined); // awaited below, or when the session ends
-      this.#writing.push(written);
-      if (this.#writing.length > WRITES_BEHIND) await this.#writing.shift();
     }
   }
 
@@ -725,7 +736,7 @@ export class Session {
    * ones are kept as they are. So are the one or two blocks of an answer to a read that
    * waits (PRIORITY_REQUEST): hashing them here is quicker than the worker's round trip.
    */
-  async #store(contents: readonly Buffer[]): Promise<{ hashes: Uint8Array[]; contents: Buffer[]; written: Promise<void> | null }> {
+  async #store(contents: readonly Buffer[]): Promise<{ hashes: Uint8Array[]; contents: Buffer[]; written: Promise<void> | null; lease: FrameLease | null }> {
     const blocks = this.#engine.blocks;
     const frame = contents[0]?.buffer;
     const whole = 5 + contents.reduce((n, c) => n + 36 + c.byteLength, 0); // messages.ts: a `blocks` message's bytes
@@ -736,7 +747,7 @@ export class Session {
       contents.every((c) => c.buffer === frame && c.byteLength >= POOLED_BLOCK && c.byteLength <= BLOCK_SIZE)
     ) {
       const r = await blocks.stageIn(frame, contents.map((c) => [c.byteOffset, c.byteLength] as const));
-      return { hashes: r.hashes, contents: r.blocks, written: r.written };
+      return { hashes: r.hashes, contents: r.blocks, written: r.written, lease: r.lease };
     }
     const large: number[] = [];
     const small: number[] = [];
@@ -756,7 +767,7 @@ export class Session {
     large.forEach((i, k) => (hashes[i] = a.hashes[k]!));
     small.forEach((i, k) => (hashes[i] = b.hashes[k]!));
     const writes = [a.written, b.written].filter((w): w is Promise<void> => w !== null);
-    return { hashes, contents: [...contents], written: writes.length === 0 ? null : Promise.all(writes).then(() => undefined) };
+    return { hashes, contents: [...contents], written: writes.length === 0 ? null : Promise.all(writes).then(() => undefined), lease: null };
   }
 
   /** Takes the next batch to serve: reads waiting on the other side go first, in a message of their own. */
