@@ -74,7 +74,6 @@ class BlockHasher {
   #start(): Worker {
     if (this.#worker !== null) return this.#worker;
     const w = new Worker(SOURCE, { eval: true, name: 'realize-block-hasher' });
-    w.unref();
     w.on('message', ({ id, buffer, out }: { id: number; buffer: ArrayBuffer; out: Uint8Array }) => {
       const job = this.#jobs.get(id);
       if (job === undefined) return;
@@ -97,6 +96,9 @@ class BlockHasher {
     };
     w.on('error', fail);
     w.on('exit', (code) => fail(new Error(`the block hasher exited (${code})`)));
+    // After the listeners: adding a 'message' listener refs the worker again (Node), and a
+    // worker only given buffers to let go (drop) would then keep the process alive.
+    w.unref();
     this.#worker = w;
     return w;
   }
@@ -134,11 +136,11 @@ class BlockHasher {
    * bytes then count against the worker's small heap, not the event loop's (see FrameLease).
    */
   drop(buffer: ArrayBuffer): void {
-    if (this.#failed || this.#worker === null) return;
+    if (this.#failed) return;
     try {
-      this.#worker.postMessage({ buffer }, [buffer]);
+      this.#start().postMessage({ buffer }, [buffer]);
     } catch {
-      // not movable after all: it is collected where it is
+      // not movable after all (or no worker): it is collected where it is
     }
   }
 }

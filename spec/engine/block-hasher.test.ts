@@ -3,7 +3,10 @@
  * CRCs, in a worker, the buffer moved there and back; and FrameLease: a buffer it handed back
  * is let go (moved to the worker) only once every holder let go, and never within the turn.
  */
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import t, { type Test } from 'tap';
 import { blockHasher, FrameLease } from '../../engine/block-hasher.js';
@@ -64,4 +67,17 @@ t.test('a lease never let go leaves the buffer where it is', async (t) => {
   await turn();
   t.equal(view.byteLength, 150_000, 'held: the buffer stays');
   t.equal(FrameLease.of(Buffer.alloc(10)), undefined, 'a buffer no lease was taken on has none');
+});
+
+t.test('a process that only gave the hasher buffers to let go still exits (its worker does not keep it alive)', async (t) => {
+  const url = new URL('../../engine/block-hasher.ts', import.meta.url).href;
+  const dir = t.testdir({ 'drop.mts': `const { blockHasher } = await import(${JSON.stringify(url)});\nfor (let i = 0; i < 8; i++) blockHasher.drop(new ArrayBuffer(131072));\nconsole.log('dropped');\n` });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(dir, 'drop.mts')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  const [exitCode, signal] = (await once(child, 'exit')) as [number | null, string | null];
+  clearTimeout(timer);
+  t.equal(out.trim(), 'dropped', 'it let the buffers go');
+  t.same([exitCode, signal], [0, null], 'and exited by itself');
 });
