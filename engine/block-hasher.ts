@@ -37,6 +37,7 @@ const { createHash } = require('node:crypto');
 const { crc32 } = require('node:zlib');
 const head = Buffer.alloc(48);
 parentPort.on('message', ({ id, buffer, spans, prefixes }) => {
+  if (id === undefined) return; // a frame handed over to be let go (FrameLease)
   const n = spans.length / 2;
   const out = Buffer.allocUnsafe(n * 36);
   for (let i = 0; i < n; i++) {
@@ -73,7 +74,6 @@ class BlockHasher {
   #start(): Worker {
     if (this.#worker !== null) return this.#worker;
     const w = new Worker(SOURCE, { eval: true, name: 'realize-block-hasher' });
-    w.unref();
     w.on('message', ({ id, buffer, out }: { id: number; buffer: ArrayBuffer; out: Uint8Array }) => {
       const job = this.#jobs.get(id);
       if (job === undefined) return;
@@ -96,6 +96,9 @@ class BlockHasher {
     };
     w.on('error', fail);
     w.on('exit', (code) => fail(new Error(`the block hasher exited (${code})`)));
+    // After the listeners: adding a 'message' listener refs the worker again (Node), and a
+    // worker only given buffers to let go (drop) would then keep the process alive.
+    w.unref();
     this.#worker = w;
     return w;
   }
@@ -127,7 +130,69 @@ class BlockHasher {
       w.postMessage({ id, buffer, spans: flat, prefixes }, [buffer, flat.buffer, prefixes.buffer as ArrayBuffer]);
     });
   }
+
+  /**
+   * Takes a buffer the event loop is done with (moved, not copied) and lets it go there: its
+   * bytes then count against the worker's small heap, not the event loop's (see FrameLease).
+   */
+  drop(buffer: ArrayBuffer): void {
+    if (this.#failed) return;
+    try {
+      this.#start().postMessage({ buffer }, [buffer]);
+    } catch {
+      // not movable after all (or no worker): it is collected where it is
+    }
+  }
 }
 
 /** The process's one block hasher (its worker starts on first use). */
 export const blockHasher = new BlockHasher();
+
+/**
+ * Who still reads a buffer the hasher handed back (a received message of blocks): the block
+ * store until their records are written, read-ahead until a read takes them, and the message's
+ * own handling. When the last lets go, the buffer moves to the hasher's worker and is freed
+ * there.
+ *
+ * Why: V8 starts a full collection of the event loop's heap each time some 32 MB of new
+ * buffers were made since the last one, whether or not they are still alive; a peer streaming
+ * an Unreal file made one per 16 MiB received (the decrypted messages and the reads' results),
+ * a fifth of both processes' CPU. A buffer moved to another thread leaves the count.
+ *
+ * A hold not let go only leaves the buffer to the collector, as before; letting go too early
+ * would empty the views of whoever still reads it, so holders let go only once done (the
+ * views handed to reads are copied by the read in the same turn: see Snapshot.readBlocks).
+ */
+export class FrameLease {
+  #holds = 1;
+  readonly #buffer: ArrayBuffer;
+
+  private constructor(buffer: ArrayBuffer) {
+    this.#buffer = buffer;
+  }
+
+  /** A lease on `buffer`, held once by the caller. */
+  static take(buffer: ArrayBuffer): FrameLease {
+    const lease = new FrameLease(buffer);
+    leases.set(buffer, lease);
+    return lease;
+  }
+
+  /** The lease on the buffer under `view`, if it has one. */
+  static of(view: Uint8Array): FrameLease | undefined {
+    return leases.get(view.buffer as ArrayBuffer);
+  }
+
+  hold(): void {
+    if (this.#holds > 0) this.#holds++;
+  }
+
+  /** Lets go once; the last lets go of the buffer once the current turn's reads are done. */
+  release(): void {
+    if (this.#holds <= 0 || --this.#holds > 0) return;
+    leases.delete(this.#buffer);
+    setImmediate(() => blockHasher.drop(this.#buffer));
+  }
+}
+
+const leases = new WeakMap<ArrayBuffer, FrameLease>();

@@ -23,7 +23,7 @@ import { syncDir, ZERO_BLOCK } from '../log/index.js';
 import type { BlockIndex, BlockLocation } from '../projections/block-index.js';
 import { EngineError } from './engine-error.js';
 import { BlockCache, BufferPool, Mutex, PackFiles } from './block-files.js';
-import { blockHasher, transferable } from './block-hasher.js';
+import { blockHasher, FrameLease, transferable } from './block-hasher.js';
 import {
   CODEC_DEFLATE,
   CODEC_RAW,
@@ -196,6 +196,8 @@ interface Staged {
   readonly loc: BlockLocation;
   /** The payload is a pool buffer handed over by putMany `owned`: given back once written (stageMany's are only let go). */
   readonly owned: boolean;
+  /** The payload is a view of a received message held by this lease (stageIn): let go once written. */
+  readonly lease?: FrameLease | undefined;
 }
 
 /** Whole-block buffers shared by the write cache and the block store (see BufferPool). */
@@ -343,16 +345,21 @@ export class BlockStore {
    * (engine/block-hasher.ts), which hashes the blocks and computes their records' CRCs off the
    * event loop, and back; otherwise they are hashed as stageMany hashes. Returns the blocks
    * as views of the buffer as it came back (the one given may be detached: use these), their
-   * hashes in order, and the write staging started (see stageMany).
+   * hashes in order, the write staging started (see stageMany), and, when the buffer went to
+   * the worker, the caller's hold of its lease (FrameLease): let go once the caller is done
+   * with the views.
    */
-  async stageIn(buffer: ArrayBufferLike, spans: ReadonlyArray<readonly [number, number]>): Promise<{ blocks: Buffer[]; hashes: Uint8Array[]; written: Promise<void> | null }> {
+  async stageIn(buffer: ArrayBufferLike, spans: ReadonlyArray<readonly [number, number]>): Promise<{ blocks: Buffer[]; hashes: Uint8Array[]; written: Promise<void> | null; lease: FrameLease | null }> {
     this.#checkWritable();
     let pre: { hashes: Buffer[]; crcs: number[] } | undefined;
     let views: Buffer[];
+    let lease: FrameLease | null = null;
     if (blockHasher.usable && transferable(buffer) && spans.every(([, n]) => n <= this.#blockSize)) {
       const prefixes = new Uint8Array(16 * spans.length);
       spans.forEach(([, n], i) => prefixes.set(recordHeadPrefix(CODEC_RAW, n, n), 16 * i));
       const got = await blockHasher.hash(buffer, spans, prefixes);
+      // The buffer came back from the worker: its staged records hold it until written.
+      lease = FrameLease.take(got.buffer);
       views = spans.map(([o, n]) => Buffer.from(got.buffer, o, n));
       pre = { hashes: got.hashes, crcs: got.crcs };
     } else {
@@ -360,7 +367,7 @@ export class BlockStore {
     }
     const hashes = await this.#stage(views, false, false, true, { pre });
     const written = this.#queuedBytes >= this.#flushBytes ? this.#io.run(() => this.#flush()).then(() => undefined) : null;
-    return { blocks: views, hashes, written };
+    return { blocks: views, hashes, written, lease };
   }
 
   /** Makes every block put so far durable. */
@@ -447,7 +454,9 @@ export class BlockStore {
       if (z === null && (owned || kept)) {
         const payload = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
         const head = encodeRecordHead(hash, CODEC_RAW, payload, size, crc);
-        staged = { head, payload, owned, loc: this.#place([head, payload], hash, key, CODEC_RAW, size) };
+        const lease = owned ? undefined : FrameLease.of(payload);
+        lease?.hold();
+        staged = { head, payload, owned, lease, loc: this.#place([head, payload], hash, key, CODEC_RAW, size) };
       } else {
         const rec = z === null ? encodeRecord(hash, CODEC_RAW, data, size, crc) : encodeRecord(hash, CODEC_DEFLATE, z, size);
         done(data);
@@ -544,6 +553,7 @@ export class BlockStore {
       if (s?.loc !== r.loc) continue;
       this.#staged.delete(r.key);
       if (s.owned) blockBuffers.give(s.payload);
+      s.lease?.release();
     }
     return mark;
   }
@@ -615,17 +625,8 @@ export class BlockStore {
    * The content of a block (a fresh buffer). ZERO_BLOCK reads as blockSize zeros. A whole
    * block read is not kept in the cache (the kernel's page cache above FUSE keeps what was
    * read whole); a partial read by getRange is, for the reads of the rest of the block.
-   * With `pooled`, a raw block read from its pack lands in a blockBuffers buffer, which the
-   * caller gives back (blockBuffers.give) once done with it; other blocks come as without it,
-   * and give() ignores those. For bulk readers that hold a batch of blocks while it is sealed
-   * and sent (sync serving a peer): a fresh buffer per block is what makes V8 run full GCs.
    */
-  async get(hash: Uint8Array, opts: { pooled?: boolean } = {}): Promise<Uint8Array> {
-    if (opts.pooled === true) {
-      this.#checkOpen();
-      const got = await this.#getPooled(hash);
-      if (got !== null) return got;
-    }
+  async get(hash: Uint8Array): Promise<Uint8Array> {
     if (isZero(hash) && hash.byteLength === 32) {
       this.#checkOpen();
       return Buffer.alloc(this.#blockSize);
@@ -688,25 +689,73 @@ export class BlockStore {
   }
 
   /**
-   * get's `pooled` read: a raw block read from its pack into a blockBuffers buffer; null when
-   * that does not apply (staged, cached, compressed, zeros) or the read failed (get reads it
-   * again and says why).
+   * Serving blocks to a peer: the raw blocks of `hashes`, read from their packs into `into`
+   * with one read per run of records that lie back to back in a pack (a file is written in
+   * order, so the blocks a peer streams come mostly in one read a batch, not one each), as
+   * views of `into`. Each record's header is checked against the index, and its CRC too unless
+   * `crc` is false. null for a block not read this way (staged, cached, compressed, zeros, not
+   * here, moved by gc, damaged, or past the room in `into`): get() reads it and says why.
    */
-  async #getPooled(hash: Uint8Array): Promise<Uint8Array | null> {
-    const key = hex(hash);
-    if (isZero(hash) || this.#staged.has(key) || this.#cache.get(key) !== undefined) return null;
-    const loc = this.#locate(hash, key);
-    if (loc === undefined || loc.codec !== CODEC_RAW || loc.stored > blockBuffers.size) return null;
-    const head = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
-    const body = blockBuffers.take().subarray(0, loc.stored);
-    try {
-      const n = await this.#files.with(loc.pack, (fh) => fh.readv([head, body], loc.offset));
-      if (n.bytesRead === RECORD_HEADER_BYTES + loc.stored) return await this.#decode(head, body, Buffer.from(hash), loc);
-    } catch {
-      // gc moved it, or the record is damaged: get() looks again and says why.
+  async readRuns(hashes: readonly Uint8Array[], into: Buffer, opts: { crc?: boolean } = {}): Promise<Array<Buffer | null>> {
+    this.#checkOpen();
+    const out: Array<Buffer | null> = hashes.map(() => null);
+    const found: Array<{ i: number; loc: BlockLocation }> = [];
+    const seen = new Map<string, number>();
+    const same: Array<[number, number]> = [];
+    hashes.forEach((hash, i) => {
+      if (hash.byteLength !== 32 || isZero(hash)) return;
+      const key = hex(hash);
+      const first = seen.get(key);
+      if (first !== undefined) {
+        same.push([i, first]);
+        return;
+      }
+      seen.set(key, i);
+      if (this.#staged.has(key) || this.#cache.get(key) !== undefined) return;
+      const loc = this.#locate(hash, key);
+      if (loc !== undefined && loc.codec === CODEC_RAW && loc.stored <= this.#blockSize) found.push({ i, loc });
+    });
+    found.sort((a, b) => a.loc.pack - b.loc.pack || a.loc.offset - b.loc.offset);
+    // Runs of records back to back in one pack, each placed after the one before in `into`.
+    const runs: Array<{ pack: number; offset: number; at: number; bytes: number; members: typeof found }> = [];
+    let room = 0;
+    for (const f of found) {
+      const bytes = RECORD_HEADER_BYTES + f.loc.stored;
+      if (room + bytes > into.byteLength) break;
+      const last = runs.at(-1);
+      if (last !== undefined && last.pack === f.loc.pack && last.offset + last.bytes === f.loc.offset) {
+        last.bytes += bytes;
+        last.members.push(f);
+      } else {
+        runs.push({ pack: f.loc.pack, offset: f.loc.offset, at: room, bytes, members: [f] });
+      }
+      room += bytes;
     }
-    blockBuffers.give(body);
-    return null;
+    const check = opts.crc !== false;
+    await Promise.all(
+      runs.map(async (run) => {
+        let n: number;
+        try {
+          n = (await this.#files.with(run.pack, (fh) => fh.read(into, run.at, run.bytes, run.offset))).bytesRead;
+        } catch {
+          return; // gc moved or dropped the pack: get() looks again
+        }
+        let at = run.at;
+        for (const { i, loc } of run.members) {
+          const end = at + RECORD_HEADER_BYTES + loc.stored;
+          if (end > run.at + n) return;
+          const h = parseRecordHeader(into, at);
+          const head = into.subarray(at, at + RECORD_HEADER_BYTES);
+          const payload = into.subarray(at + RECORD_HEADER_BYTES, end);
+          if (typeof h !== 'string' && h.codec === CODEC_RAW && h.stored === loc.stored && h.size === loc.size && h.hash.equals(hashes[i]!) && (!check || recordCrcHolds(head, payload))) {
+            out[i] = payload;
+          }
+          at = end;
+        }
+      }),
+    );
+    for (const [i, first] of same) out[i] = out[first]!;
+    return out;
   }
 
   has(hash: Uint8Array): boolean {

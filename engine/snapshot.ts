@@ -195,28 +195,36 @@ export class Snapshot {
       const from = Math.max(offset, blockStart) - blockStart;
       const to = Math.min(end, blockStart + BLOCK_SIZE) - blockStart;
       let read: Promise<Uint8Array>;
+      // A block the hook gives (fetched, or fetched ahead) is lent: a view of a received
+      // message that is let go once this turn's reads copied it out (engine/block-hasher.ts
+      // FrameLease). Only a read's own buffer leaves here.
+      let lent = false;
       if (hook !== null) {
         const at: BlockAt = id === undefined ? { blocks, index: i } : { id, blocks, index: i };
         const near = hook.recent(hash);
+        lent = near !== null;
         read =
           near === null
             ? this.#blocks.getRange(hash, from, to - from)
             : Promise.resolve(near).then(
                 (data) => data.subarray(from, to),
-                () => this.#blocks.getRange(hash, from, to - from),
+                () => ((lent = false), this.#blocks.getRange(hash, from, to - from)),
               );
         read = read.catch(async (err: unknown) => {
           if (!(err instanceof EngineError && err.code === 'BLOCK_MISSING')) throw err;
-          return (await hook.fetch(hash, at)).subarray(from, to);
+          const data = await hook.fetch(hash, at);
+          lent = true;
+          return data.subarray(from, to);
         });
       } else {
         read = this.#blocks.getRange(hash, from, to - from);
       }
       if (first === last && from === 0) {
-        // The common FUSE read (one block, from its start): the block's buffer, not a copy.
+        // The common FUSE read (one block, from its start): the block's buffer, not a copy
+        // (a lent block: a copy).
         const data = await read;
         hook?.read(id === undefined ? { blocks, first, last } : { id, blocks, first, last });
-        if (data.byteLength >= to) return Buffer.from(data.buffer, data.byteOffset, to);
+        if (data.byteLength >= to) return lent ? Buffer.from(data.subarray(0, to)) : Buffer.from(data.buffer, data.byteOffset, to);
         out ??= Buffer.alloc(end - offset);
         out.set(data);
         return out;

@@ -68,11 +68,11 @@ export class ContentCache {
     return (this.#opts.now ?? Date.now)();
   }
 
-  /** Blocks fetched for reads: they join the cache, read just now. */
-  admit(blocks: ReadonlyMap<string, Buffer>): void {
+  /** Blocks fetched for reads (hex hash -> size): they join the cache, read just now. */
+  admit(blocks: ReadonlyMap<string, number>): void {
     const now = this.#now;
-    for (const [k, data] of blocks) {
-      if (!this.#dirty.has(k)) this.#estimate += data.byteLength;
+    for (const [k, size] of blocks) {
+      if (!this.#dirty.has(k)) this.#estimate += size;
       this.#dirty.set(k, [Buffer.from(k, 'hex'), now]);
     }
   }

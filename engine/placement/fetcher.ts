@@ -11,6 +11,7 @@
  * sent first, on their own.
  */
 import type { NodeId } from '../../log/index.js';
+import { FrameLease } from '../block-hasher.js';
 import { PlacementError } from './placement-error.js';
 
 export interface BlockSource {
@@ -30,8 +31,8 @@ export type FetchKind = 'read' | 'ahead' | 'realize';
 export interface FetcherOptions {
   /** The deadline of a fetch (read each time: settings can change). */
   readonly timeoutMs: () => number;
-  /** Called with the blocks each fetch brought. */
-  readonly onFetched?: (blocks: ReadonlyMap<string, Buffer>, kind: FetchKind, id: NodeId | undefined) => void;
+  /** Called with the blocks each fetch brought (hex hash -> size: their content may be let go by then). */
+  readonly onFetched?: (blocks: ReadonlyMap<string, number>, kind: FetchKind, id: NodeId | undefined) => void;
 }
 
 export interface FetchOutcome {
@@ -100,12 +101,28 @@ export class Fetcher {
    */
   recent(hash: Uint8Array): Buffer | Promise<Buffer> | null {
     const key = Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).toString('hex');
-    const data = this.#recent.get(key);
-    if (data !== undefined) {
-      this.#recent.delete(key);
-      return data;
-    }
+    const data = this.#take(key);
+    if (data !== undefined) return data;
     return this.#inflight.get(key)?.promise ?? null;
+  }
+
+  /**
+   * Keeps a block fetched ahead until a read takes it. A block that came in a message of
+   * blocks is a view of it: the message is held (FrameLease) until the block is taken or dropped.
+   */
+  #keep(key: string, data: Buffer): void {
+    this.#take(key);
+    FrameLease.of(data)?.hold();
+    this.#recent.set(key, data);
+  }
+
+  /** Takes a block kept by #keep (the reader copies it in this turn: the message is let go after). */
+  #take(key: string): Buffer | undefined {
+    const data = this.#recent.get(key);
+    if (data === undefined) return undefined;
+    this.#recent.delete(key);
+    FrameLease.of(data)?.release();
+    return data;
   }
 
   #defer(key: string): Deferred {
@@ -135,11 +152,8 @@ export class Fetcher {
   fetchOne(hash: Uint8Array, kind: 'read' | 'ahead' = 'read', id?: NodeId): Promise<Buffer> {
     const h = Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength);
     const key = h.toString('hex');
-    const near = this.#recent.get(key);
-    if (near !== undefined) {
-      this.#recent.delete(key);
-      return Promise.resolve(near);
-    }
+    const near = this.#take(key);
+    if (near !== undefined) return Promise.resolve(near);
     const running = this.#inflight.get(key);
     if (running !== undefined) return running.promise;
     if (this.#closed) return Promise.reject(new PlacementError('CLOSED', 'the placement service is closed'));
@@ -193,15 +207,17 @@ export class Fetcher {
   /** Fetches blocks whose deferreds are in #inflight; settles each as it comes or fails. */
   async #run(hashes: readonly Buffer[], kind: FetchKind, id: NodeId | undefined): Promise<FetchOutcome> {
     const got = new Map<string, Buffer>();
+    const sizes = new Map<string, number>();
     const failed = new Map<string, PlacementError>();
     const arrived = (key: string, data: Buffer): void => {
       if (got.has(key)) return;
       got.set(key, data);
+      sizes.set(key, data.byteLength);
       this.stats.blocks++;
       this.stats.bytes += data.byteLength;
       if (kind === 'ahead') {
-        this.#recent.set(key, data);
-        while (this.#recent.size > RECENT_BLOCKS) this.#recent.delete(this.#recent.keys().next().value!);
+        this.#keep(key, data);
+        while (this.#recent.size > RECENT_BLOCKS) this.#take(this.#recent.keys().next().value!);
       }
       this.#inflight.get(key)?.resolve(data);
     };
@@ -250,14 +266,14 @@ export class Fetcher {
       }
       this.stats.failures += remaining.length;
     }
-    if (got.size > 0) this.#opts.onFetched?.(got, kind, id);
+    if (sizes.size > 0) this.#opts.onFetched?.(sizes, kind, id);
     return { got, failed };
   }
 
   close(): void {
     this.#closed = true;
     this.#sources = [];
-    this.#recent.clear();
+    for (const key of [...this.#recent.keys()]) this.#take(key);
     const err = new PlacementError('CLOSED', 'the placement service is closed');
     for (const d of [...this.#inflight.values()]) d.reject(err);
   }

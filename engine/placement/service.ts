@@ -241,7 +241,7 @@ export class PlacementService {
     }
   }
 
-  #fetched(blocks: ReadonlyMap<string, Buffer>, kind: FetchKind, _id: NodeId | undefined): void {
+  #fetched(blocks: ReadonlyMap<string, number>, kind: FetchKind, _id: NodeId | undefined): void {
     if (kind === 'realize') return; // Real content: pinned, not cache
     this.cache.admit(blocks);
     if (this.cache.overBudget) this.#scheduleEnforce();

@@ -7,6 +7,7 @@
  */
 import type { Socket } from 'node:net';
 import { toHex } from '../../log/index.js';
+import { blockHasher, transferable } from '../block-hasher.js';
 import { Opener, Sealer, TAG_BYTES } from './aead.js';
 import {
   decodeHandshake,
@@ -339,7 +340,12 @@ export class SecureChannel {
     const sealed = this.#sealer.seal(prefix, parts);
     this.socket.cork();
     let ok = this.socket.write(prefix);
-    for (const s of sealed) ok = this.socket.write(s) && ok;
+    for (let i = 0; i < sealed.length - 1; i++) ok = this.socket.write(sealed[i]!) && ok;
+    // Large sealed parts (blocks served to a peer) are buffers of their own: once the socket
+    // wrote them, they move to the block hasher's worker to be freed there, out of this
+    // thread's count of new buffers that starts its full collections (see FrameLease).
+    const large = sealed.filter((s) => transferable(s.buffer) && s.byteLength === s.buffer.byteLength);
+    ok = this.socket.write(sealed[sealed.length - 1]!, large.length === 0 ? undefined : () => large.forEach((s) => blockHasher.drop(s.buffer as ArrayBuffer))) && ok;
     this.socket.uncork();
     this.stats.bytesOut += 4 + size + TAG_BYTES;
     this.stats.framesOut++;

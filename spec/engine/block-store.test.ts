@@ -679,38 +679,46 @@ t.test('stageIn: blocks of a buffer given up are hashed with their records\' CRC
   await third.close();
 });
 
-t.test('get pooled: a raw block read from its pack lands in a pool buffer; the rest come as get gives them', async (t) => {
+t.test('readRuns: the raw blocks of a batch read into one buffer, one read per run of records back to back; the rest null', async (t) => {
   const e = setup(t);
   const s0 = await e.open({ blockSize: BLOCK_SIZE });
   const r = rng(13);
-  const raw = r(BLOCK_SIZE);
+  const raw = [r(BLOCK_SIZE), r(BLOCK_SIZE), r(BLOCK_SIZE)];
   const small = r(3000);
-  const [hRaw, hSmall] = await s0.putMany([raw, small]);
+  const hs = await s0.putMany([...raw, small]);
   const [hZ] = await s0.putMany([text(13, 50_000)], { compress: true });
   await s0.close();
   const s = await e.open({ blockSize: BLOCK_SIZE });
-  const free0 = blockBuffers.free;
-  const a = await s.get(hRaw!, { pooled: true });
-  t.ok(Buffer.from(a).equals(raw), 'a whole raw block reads right');
-  t.equal(a.buffer.byteLength, blockBuffers.size, 'into a pool buffer');
-  const b = await s.get(hSmall!, { pooled: true });
-  t.ok(Buffer.from(b).equals(small), 'a short raw block reads right');
-  t.equal(b.buffer.byteLength, blockBuffers.size, 'into a pool buffer too');
-  const z = await s.get(hZ!, { pooled: true });
-  t.ok(Buffer.from(z).equals(text(13, 50_000)), 'a compressed block reads as get reads it');
-  t.ok(Buffer.from(await s.get(ZERO_BLOCK, { pooled: true })).equals(Buffer.alloc(BLOCK_SIZE)), 'ZERO_BLOCK reads as zeros');
-  for (const x of [a, b, z]) blockBuffers.give(x);
-  t.ok(blockBuffers.free >= Math.min(256, free0), 'the pool buffers came back');
+  const into = Buffer.alloc(8 * (BLOCK_SIZE + RECORD_HEADER_BYTES));
+  const missing = Buffer.alloc(32, 7);
+  const got = await s.readRuns([hs[2]!, hs[0]!, hs[1]!, hs[3]!, hZ!, ZERO_BLOCK, hs[0]!, missing], into);
+  raw.forEach((b, i) => t.ok(got[[1, 2, 0][i]!]?.equals(b), `raw block ${i} reads right`));
+  t.ok(got[3]?.equals(small), 'a short raw block reads right');
+  t.ok(got.slice(0, 4).every((g) => g?.buffer === into.buffer), 'as views of the buffer given');
+  const offs = [1, 2, 0, 3].map((i) => got[i]!.byteOffset - into.byteOffset);
+  t.same(offs, [0, 1, 2, 3].map((k) => RECORD_HEADER_BYTES + k * (BLOCK_SIZE + RECORD_HEADER_BYTES)), 'in pack order, record after record: one run');
+  t.equal(got[4], null, 'a compressed block: null (get reads it)');
+  t.equal(got[5], null, 'ZERO_BLOCK: null');
+  t.equal(got[6], got[1], 'a hash asked twice: the same view');
+  t.equal(got[7], null, 'a block not here: null');
+
+  const two = Buffer.alloc(2 * (BLOCK_SIZE + RECORD_HEADER_BYTES));
+  const some = await s.readRuns([hs[0]!, hs[1]!, hs[2]!], two);
+  t.ok(some[0]?.equals(raw[0]!) && some[1]?.equals(raw[1]!), 'what fits the buffer reads right');
+  t.equal(some[2], null, 'what does not fit: null');
   await s.close();
 
-  // A corrupted record: a pooled get says so as get does, and keeps no pool buffer.
-  const loc = e.index.get(hRaw!)!;
+  // A damaged payload: null with the CRC checked (get says why); the bytes as they are without.
+  const loc = e.index.get(hs[1]!)!;
   const fh = await openFile(join(e.dir, packFileName(1)), 'r+');
-  await fh.write(Buffer.from([0xff]), 0, 1, loc.offset + RECORD_HEADER_BYTES + 77);
+  await fh.write(Buffer.from([0xff ^ raw[1]![77]!]), 0, 1, loc.offset + RECORD_HEADER_BYTES + 77);
   await fh.close();
   const s2 = await e.open({ blockSize: BLOCK_SIZE });
-  const free1 = blockBuffers.free;
-  await rejectsCode(t, s2.get(hRaw!, { pooled: true }), 'BLOCK_CORRUPT', [Buffer.from(hRaw!).toString('hex')]);
-  t.ok(blockBuffers.free >= Math.min(256, free1), 'the pool buffer of the failed read came back');
+  const checked = await s2.readRuns([hs[0]!, hs[1]!, hs[2]!], into);
+  t.ok(checked[0]?.equals(raw[0]!) && checked[2]?.equals(raw[2]!), 'its neighbours read right');
+  t.equal(checked[1], null, 'the damaged one: null when the CRC is checked');
+  await rejectsCode(t, s2.get(hs[1]!), 'BLOCK_CORRUPT', [Buffer.from(hs[1]!).toString('hex')]);
+  const unchecked = await s2.readRuns([hs[1]!], into, { crc: false });
+  t.ok(unchecked[0] !== null && !unchecked[0].equals(raw[1]!) && unchecked[0][77] === (0xff ^ raw[1]![77]!), 'without the check: the bytes on disk (the reader of a served block checks its hash)');
   await s2.close();
 });

@@ -33,10 +33,16 @@ t.test('offline: cached content is served, uncached reads fail fast, status says
   b.engine.placement!.configure({ settings: { fetchTimeoutMs: 400 } });
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
+  // A serves blocks by readRuns (a batch together) and get (one by one): both hang.
   const get = a.engine.blocks.get.bind(a.engine.blocks);
+  const readRuns = a.engine.blocks.readRuns.bind(a.engine.blocks);
   a.engine.blocks.get = async (hash: Uint8Array) => {
     await gate;
     return get(hash);
+  };
+  a.engine.blocks.readRuns = async (...args: Parameters<typeof readRuns>) => {
+    await gate;
+    return readRuns(...args);
   };
   t.teardown(() => release());
   await failsWithin(t, readAt(b, '/home/doc.bin', 7 * BLOCK_SIZE, 100), 2000, 'a peer that does not answer');

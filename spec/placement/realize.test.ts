@@ -16,14 +16,21 @@ t.test('mark Real: the download completes, and survives a restart midway', async
   await connected(pair);
   t.equal(presence(b, '/home/film.bin').heldBlocks, 0, 'nothing of it here yet');
 
-  // A serves 20 blocks, then holds every further block until released.
+  // A serves about 20 blocks, then holds every further block until released (it reads a
+  // batch's blocks by readRuns, together, and one by one by get).
   let served = 0;
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
   const get = a.engine.blocks.get.bind(a.engine.blocks);
+  const readRuns = a.engine.blocks.readRuns.bind(a.engine.blocks);
   a.engine.blocks.get = async (hash: Uint8Array) => {
     if (++served > 20) await gate;
     return get(hash);
+  };
+  a.engine.blocks.readRuns = async (...args: Parameters<typeof readRuns>) => {
+    served += args[0].length;
+    if (served > 20) await gate;
+    return readRuns(...args);
   };
   t.teardown(() => release());
 

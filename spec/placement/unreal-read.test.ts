@@ -4,6 +4,8 @@
  * and keeps them; a sequential read streams the whole file with read-ahead; sync asks for
  * the blocks of Real files only.
  */
+import { open, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import t from 'tap';
 import { BLOCK_SIZE } from '../../log/index.js';
 import { EngineError } from '../../engine/index.js';
@@ -82,16 +84,61 @@ t.test('sync asks for the blocks of Real files only; a write to an Unreal file r
   await until(() => a.engine.lookup('/home/mine.bin') !== undefined && presence(a, '/home/mine.bin').presence === 'all', 10_000, "b's new file complete on a (Real there)");
 });
 
+t.test('a block damaged on the serving peer\'s disk is refused by the reader (the server does not check its CRC, the reader checks the hash)', async (t) => {
+  const pair = await unrealPair(t);
+  const { a, b } = pair;
+  const data = await bigFile(pair, '/home/rot.bin', 3);
+  await connected(pair);
+  await a.engine.blocks.sync();
+  // Flip one byte of the second block's payload in A's pack (found by its content).
+  const dir = a.engine.blocks.dir;
+  const packs = (await readdir(dir)).filter((n) => n.startsWith('pack-'));
+  const probe = data.subarray(BLOCK_SIZE, BLOCK_SIZE + 64);
+  let damaged = false;
+  for (const name of packs) {
+    const bytes = await readFile(join(dir, name));
+    const at = bytes.indexOf(probe);
+    if (at < 0) continue;
+    const fh = await open(join(dir, name), 'r+');
+    await fh.write(Buffer.from([bytes[at + 1000]! ^ 0xff]), 0, 1, at + 1000);
+    await fh.close();
+    damaged = true;
+  }
+  t.ok(damaged, "the block's record was found and damaged in a's pack");
+
+  const first = await readAt(b, '/home/rot.bin', 0, 100);
+  t.ok(first.equals(data.subarray(0, 100)), 'an undamaged block reads right');
+  const err = await readAt(b, '/home/rot.bin', BLOCK_SIZE, 100).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  t.ok(err instanceof EngineError && err.code === 'BLOCK_MISSING', `the read of the damaged block fails (EIO on the mount): ${(err as Error | null)?.message}`);
+  t.match(b.logs.join('\n'), /does not match its hash/, 'b refused what came and dropped the connection');
+  t.equal(presence(b, '/home/rot.bin').heldBlocks, 1, 'only the undamaged block is kept');
+  const own = await readAt(a, '/home/rot.bin', BLOCK_SIZE, 100).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  t.ok(own instanceof EngineError && own.code === 'BLOCK_CORRUPT', `a's own read of it finds the damage by its CRC: ${(own as Error | null)?.message}`);
+});
+
 t.test('a block that does not match its hash is refused: the read fails, nothing wrong is served or kept', async (t) => {
   const pair = await unrealPair(t);
   const { a, b } = pair;
   const data = await bigFile(pair, '/home/f.bin', 4);
   await connected(pair);
+  // A serves blocks by readRuns (a batch's records read together) and get (one by one): both lie.
   const get = a.engine.blocks.get.bind(a.engine.blocks);
+  const readRuns = a.engine.blocks.readRuns.bind(a.engine.blocks);
   a.engine.blocks.get = async (hash: Uint8Array) => {
     const d = Buffer.from(await get(hash));
     d[7] ^= 0xff;
     return d;
+  };
+  a.engine.blocks.readRuns = async (...args: Parameters<typeof readRuns>) => {
+    const got = await readRuns(...args);
+    for (const d of new Set(got)) if (d !== null) d[7]! ^= 0xff;
+    return got;
   };
   const err = await readAt(b, '/home/f.bin', 0, 100).then(
     () => null,
@@ -104,6 +151,7 @@ t.test('a block that does not match its hash is refused: the read fails, nothing
   t.match(b.logs.join('\n'), /does not match its hash/, 'b dropped the connection that sent it');
 
   a.engine.blocks.get = get;
+  a.engine.blocks.readRuns = readRuns;
   await connected(pair);
   t.ok((await readAt(b, '/home/f.bin', 0, data.byteLength)).equals(data), 'from an honest peer it reads right');
 });

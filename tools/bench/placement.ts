@@ -16,7 +16,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Engine, initStore } from '../../engine/index.js';
@@ -57,6 +57,18 @@ async function startServe(store: string, port: number): Promise<ChildProcess> {
   return child;
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (null where there is none). */
+async function cpuOf(pid: number | undefined): Promise<number | null> {
+  if (pid === undefined) return null;
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
 async function until(check: () => boolean, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;
   while (!check()) {
@@ -86,6 +98,8 @@ interface Measured {
   streamPlain: number;
   bytes: number;
   fetchedBlocks: number;
+  /** CPU seconds per GiB streamed through the engine: this (the receiving) process and the serving child, Unreal; this process, Real. */
+  cpu: { receiving: number; serving: number; real: number } | null;
   /** The same through a FUSE mount of B (null when FUSE is not usable here: `why`). */
   mount: { firstByteUnreal: number; firstByteReal: number; streamUnreal: number; streamReal: number } | null;
   why: string | null;
@@ -270,14 +284,21 @@ async function measure(work: string, bytes: number, say: (s: string) => void): P
     // 2. Streaming, Unreal: every block not read yet comes over loopback as the reads go.
     say('placement: streaming the Unreal file');
     const fetchedBefore = b.placement!.fetcher.stats.blocks;
+    const gib = bytes / 2 ** 30;
+    const [own0, child0] = [process.cpuUsage(), await cpuOf(child.pid)];
     const streamUnreal = await stream((off, len) => b.read(id, off, len), bytes, base);
+    const [own1, child1] = [process.cpuUsage(own0), await cpuOf(child.pid)];
     const fetchedBlocks = b.placement!.fetcher.stats.blocks - fetchedBefore;
 
     // 3. The same file Real here (every block local now; marking it Real pins it).
     say('placement: the same file, Real');
     await markPath(b, '/bench/big.bin', 'real');
     await b.placement!.realizer.idle();
+    const real0 = process.cpuUsage();
     const streamReal = await stream((off, len) => b.read(id, off, len), bytes, base);
+    const real1 = process.cpuUsage(real0);
+    const secs = (u: NodeJS.CpuUsage): number => (u.user + u.system) / 1e6 / gib;
+    const cpu = child0 === null || child1 === null ? null : { receiving: secs(own1), serving: (child1 - child0) / gib, real: secs(real1) };
     const realTimes: number[] = [];
     for (const off of offsets) {
       const w = new Stopwatch();
@@ -314,7 +335,7 @@ async function measure(work: string, bytes: number, say: (s: string) => void): P
       bClosed = true;
       mount = await measureMount(rootB, work, bytes, offsets, say);
     }
-    return { firstByteUnreal: median(unrealTimes), firstByteReal: median(realTimes), streamUnreal, streamReal, streamPlain, bytes, fetchedBlocks, mount, why };
+    return { firstByteUnreal: median(unrealTimes), firstByteReal: median(realTimes), streamUnreal, streamReal, streamPlain, bytes, fetchedBlocks, cpu, mount, why };
   } finally {
     await node?.close();
     if (!bClosed) await b.close();
@@ -368,6 +389,11 @@ export const placementBench: Bench = {
       'through the mount: `realize mount` of B in a child process (it syncs with A), reads by python3 os.pread in another child, timed inside it; the file was made Unreal again and evicted first, and each run drops the file\'s pages from the kernel cache (posix_fadvise DONTNEED), so both the Unreal and the Real run go through FUSE.',
       `peer A runs \`realize serve\` in a child process; B reads through its engine (the path a FUSE read takes, without the kernel): a miss fetches the block over the encrypted channel (ChaCha20-Poly1305), checks its SHA-256, stores it in B's block store (the cache) and serves it; sequential reads fetch ahead in a window that doubles up to 256 blocks (32 MiB), topped up each quarter; blocks fetched ahead are hashed (with their pack records' CRCs) in a worker thread, handed to the reads from memory, and written to the cache behind the reads.`,
       `the streaming run fetched ${runs[0]!.fetchedBlocks} blocks; warm page cache on both peers (the file was just written); ${runs.length} run(s), median.`,
+      ...(runs.every((x) => x.cpu !== null)
+        ? [
+            `CPU per GiB streamed through the engine (the figure that bounds the stream on a busy 2-CPU machine; wall rates follow the share of the CPUs a run gets): Unreal ${med((x) => x.cpu!.receiving).toFixed(2)} s receiving + ${med((x) => x.cpu!.serving).toFixed(2)} s serving, Real ${med((x) => x.cpu!.real).toFixed(2)} s.`,
+          ]
+        : []),
     ];
     return { rows, notes };
   },
