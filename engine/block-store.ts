@@ -692,11 +692,10 @@ export class BlockStore {
    * Serving blocks to a peer: the raw blocks of `hashes`, read from their packs into `into`
    * with one read per run of records that lie back to back in a pack (a file is written in
    * order, so the blocks a peer streams come mostly in one read a batch, not one each), as
-   * views of `into`. Each record's header is checked against the index, and its CRC too unless
-   * `crc` is false. null for a block not read this way (staged, cached, compressed, zeros, not
+   * views of `into`. Each record's header is checked against the index, and its CRC. null for a block not read this way (staged, cached, compressed, zeros, not
    * here, moved by gc, damaged, or past the room in `into`): get() reads it and says why.
    */
-  async readRuns(hashes: readonly Uint8Array[], into: Buffer, opts: { crc?: boolean } = {}): Promise<Array<Buffer | null>> {
+  async readRuns(hashes: readonly Uint8Array[], into: Buffer): Promise<Array<Buffer | null>> {
     this.#checkOpen();
     const out: Array<Buffer | null> = hashes.map(() => null);
     const found: Array<{ i: number; loc: BlockLocation }> = [];
@@ -731,7 +730,6 @@ export class BlockStore {
       }
       room += bytes;
     }
-    const check = opts.crc !== false;
     await Promise.all(
       runs.map(async (run) => {
         let n: number;
@@ -747,7 +745,7 @@ export class BlockStore {
           const h = parseRecordHeader(into, at);
           const head = into.subarray(at, at + RECORD_HEADER_BYTES);
           const payload = into.subarray(at + RECORD_HEADER_BYTES, end);
-          if (typeof h !== 'string' && h.codec === CODEC_RAW && h.stored === loc.stored && h.size === loc.size && h.hash.equals(hashes[i]!) && (!check || recordCrcHolds(head, payload))) {
+          if (typeof h !== 'string' && h.codec === CODEC_RAW && h.stored === loc.stored && h.size === loc.size && h.hash.equals(hashes[i]!) && recordCrcHolds(head, payload)) {
             out[i] = payload;
           }
           at = end;
