@@ -115,13 +115,17 @@ export class Snapshot {
     }
   }
 
-  /** Entries of the directory at `path`, in name order. */
-  readdir(path: string): DirEntry[] {
+  /** The names and ids in the directory at `path`, in name order (the root's: the areas). */
+  #children(path: string): Iterable<{ readonly name: string; readonly id: NodeId }> {
     const dir = resolve(this.view, splitPath(path));
     if (dir.node.kind !== 'dir') throw new EngineError('NOT_A_DIRECTORY', `${path} is not a directory`);
+    return dir.id === ROOT_ID ? [...this.source.areas()].map(({ area, root }) => ({ name: area, id: root })) : this.source.children(dir.id);
+  }
+
+  /** Entries of the directory at `path`, in name order. */
+  readdir(path: string): DirEntry[] {
     const out: DirEntry[] = [];
-    const entries = dir.id === ROOT_ID ? [...this.source.areas()].map(({ area, root }) => ({ name: area, id: root })) : this.source.children(dir.id);
-    for (const { name, id } of entries) {
+    for (const { name, id } of this.#children(path)) {
       const info = this.info(id);
       if (info) out.push({ name, info });
     }
@@ -134,11 +138,8 @@ export class Snapshot {
    * hands the kernel: find, ls and rm -r list directories without the sizes and times).
    */
   readdirKinds(path: string): DirKind[] {
-    const dir = resolve(this.view, splitPath(path));
-    if (dir.node.kind !== 'dir') throw new EngineError('NOT_A_DIRECTORY', `${path} is not a directory`);
     const out: DirKind[] = [];
-    const entries = dir.id === ROOT_ID ? [...this.source.areas()].map(({ area, root }) => ({ name: area, id: root })) : this.source.children(dir.id);
-    for (const { name, id } of entries) {
+    for (const { name, id } of this.#children(path)) {
       const node = this.source.node(id);
       const ino = this.source.inode(id);
       if (node !== undefined && ino !== undefined) out.push({ name, ino: ino.ino, kind: node.kind, mode: node.mode });

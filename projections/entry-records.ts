@@ -54,8 +54,10 @@ function readVarint(buf: Buffer, at: number): [number, number] {
 
 /** The value of `key` in a packed row (a view into it), or undefined. */
 export function findRecord(row: Uint8Array | undefined, key: Uint8Array): Buffer | undefined {
-  if (row === undefined || row.byteLength < 4) return undefined;
-  const buf = Buffer.from(row.buffer, row.byteOffset, row.byteLength);
+  // `length`, not `byteLength`: lmdb-js's getBinaryFast hands back its shared read buffer with
+  // `length` set to the value's size; its byteLength is the whole buffer, stale bytes past the row.
+  if (row === undefined || row.length < 4) return undefined;
+  const buf = Buffer.from(row.buffer, row.byteOffset, row.length);
   const sparse = buf.readUInt32LE(0);
   if (4 + 4 * sparse > buf.length) return undefined;
   // The last stride whose first key is at or before `key`.

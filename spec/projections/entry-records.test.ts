@@ -3,6 +3,10 @@
  * value, through the sparse offsets and a short scan; a key not packed is not, wherever it
  * would sort (before the first, between two, after the last).
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { open } from 'lmdb';
 import t from 'tap';
 import { findRecord, packRecords } from '../../projections/entry-records.js';
 import { mulberry32 } from '../../tools/bench/prng.js';
@@ -30,4 +34,22 @@ t.test('every packed key is found with its value, and no other', async (t) => {
   }
   t.equal(findRecord(undefined, Buffer.from([1])), undefined, 'no row: nothing');
   t.equal(findRecord(Buffer.from([5, 0, 0, 0]), Buffer.from([1])), undefined, 'a cut row: nothing, no error');
+});
+
+t.test("a row read with lmdb-js's getBinaryFast: only its own bytes are read, not the stale ones after it in the shared buffer", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'realize-spec-entry-records-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const env = open({ path: dir });
+  t.teardown(() => env.close());
+  const db = env.openDB({ name: 'rows', keyEncoding: 'binary', encoding: 'binary' });
+  const keys = [Buffer.from([1]), Buffer.from([3]), Buffer.from([5])];
+  await db.put(Buffer.from('row'), packRecords(keys.map((key) => ({ key, value: Buffer.from('v') }))));
+  // A larger value read before leaves its bytes in the shared buffer past the row's end.
+  await db.put(Buffer.from('big'), Buffer.alloc(100_000, 0xab));
+  db.getBinaryFast(Buffer.from('big'));
+  const row = db.getBinaryFast(Buffer.from('row'))!;
+  t.ok(row.byteLength > row.length, `the shared buffer is larger than the row (${row.byteLength} > ${row.length})`);
+  t.ok(findRecord(row, Buffer.from([5]))?.equals(Buffer.from('v')), 'the last key is found');
+  t.equal(findRecord(row, Buffer.from([9])), undefined, 'a key past the last is not, without reading past the row');
+  t.equal(findRecord(row, Buffer.from([4])), undefined, 'nor one between two');
 });
