@@ -71,7 +71,6 @@ export interface HeldAttrs {
 /** What a flush's write event may carry in its entry. */
 export interface FlushExtra {
   readonly commit?: boolean;
-  readonly times?: { readonly atime?: number; readonly mtime?: number };
 }
 
 /** What a file's branch changes of its attributes until it is flushed (see WriteCache.view). */
@@ -219,11 +218,6 @@ export class WriteCache {
 
   has(id: NodeId): boolean {
     return this.#branches.has(id);
-  }
-
-  /** When the file's branch was last written or truncated in memory (ms), if it has one. */
-  mtime(id: NodeId): number | undefined {
-    return this.#branches.get(id)?.mtime;
   }
 
   /** What the file's branch changes until it is flushed (size, write time, held attributes), if it has one. */
@@ -537,10 +531,9 @@ export class WriteCache {
       const contents = taken.map(([, blk]) => blk.buf.subarray(0, blk.len));
       const sources = b.sources;
       b.sources = new Set();
-      // Held attributes go with this write event, then the times of the flush's caller.
+      // Held attributes go with this write event (a setattr after it, in its entry).
       const held = b.attrs;
       b.attrs = null;
-      const attrs: HeldAttrs | undefined = held !== null || extra.times !== undefined ? { ...held, ...extra.times } : undefined;
       let report: StoredReport | null = null;
       let stored: boolean;
       try {
@@ -556,7 +549,7 @@ export class WriteCache {
             // was applied in between (nothing else moved the head, nothing was received).
             const p = this.#engine.projections;
             const [h0, g0, before] = [p.head, this.#engine.pathGeneration, contentToken(this.#engine, id)];
-            await this.#engine.submit({ type: 'write', id, size, blocks, ...(commit === true ? { commit } : {}), ...(attrs ? { attrs } : {}) });
+            await this.#engine.submit({ type: 'write', id, size, blocks, ...(commit === true ? { commit } : {}), ...(held !== null ? { attrs: held } : {}) });
             const alone = p.head === h0 + 1 && this.#engine.pathGeneration === g0;
             report = { sources, before, after: alone ? contentToken(this.#engine, id) : null };
           } catch (err) {
@@ -629,10 +622,10 @@ export class WriteCache {
   /**
    * Turns the file's branch into events (applied at once; durable soon after, in a group
    * commit). With `durable`, resolves only once they are on disk. With `commit`, the write
-   * event is followed by a commit in the same entry (the last close of the file); with
-   * `times`, by a setattr of those times (utimens after writes: cp -a, tar, rsync). Resolves
-   * true when there was data and those extras went with it; false when the caller must still
-   * carry them out itself. Reports a failed flush.
+   * event is followed by a commit in the same entry (the last close of the file); attributes
+   * held meanwhile (holdAttrs) follow as a setattr. Resolves true when there was data and
+   * those went with it; false when the caller must still carry them out itself. Reports a
+   * failed flush.
    */
   async flush(id: NodeId, opts: { durable?: boolean } & FlushExtra = {}): Promise<boolean> {
     const b = this.#branches.get(id);
@@ -646,7 +639,7 @@ export class WriteCache {
       b.timer = null;
     }
     while (b.flushing !== null) await b.flushing;
-    const carried = b.dirty.size > 0 && (await this.#startFlush(id, b, { ...(opts.commit === true ? { commit: true } : {}), ...(opts.times ? { times: opts.times } : {}) }));
+    const carried = b.dirty.size > 0 && (await this.#startFlush(id, b, opts.commit === true ? { commit: true } : {}));
     const err = b.error;
     b.error = null;
     if (b.dirty.size === 0 && b.writers === 0 && this.#branches.get(id) === b) this.#branches.delete(id);

@@ -353,20 +353,21 @@ t.test('flushed blocks are handed to the block store uncopied and read back righ
   }
 });
 
-t.test('flush with times: write, commit and the times go in one entry, and the times stay', async (t) => {
+t.test('flush with held times: write, commit and the times go in one entry, and the times stay', async (t) => {
   const { engine, cache, feed, file } = await setup(t);
   const id = await file('/home/f');
   const before = feed.length;
   await cache.write(id, 0, content('t', 3000));
   const mtime = 1_600_000_000_000;
-  t.equal(await cache.flush(id, { commit: true, times: { mtime } }), true, 'the times went with the data');
+  t.ok(cache.holdAttrs(id, { mtime }), 'the times are held with the data');
+  t.equal(await cache.flush(id, { commit: true }), true, 'the times went with the data');
   await engine.flush();
   t.equal(feed.length, before + 1, 'one entry');
   const [entry] = await feed.read(before);
   t.same((entry!.events as unknown as FsEvent[]).map((e) => e.type), ['write', 'commit', 'setattr']);
   t.equal(engine.info(id)!.mtime, mtime, 'the mtime set is the one that stays');
   t.equal(engine.info(id)!.size, 3000);
-  t.equal(await cache.flush(id, { times: { mtime } }), false, 'nothing to flush: the caller sets the times itself');
+  t.equal(cache.holdAttrs(id, { mtime }), false, 'nothing to flush: the caller sets the times itself');
 });
 
 t.test('held attributes: chmod, chown and times of a file with unflushed data go in its flush entry', async (t) => {
