@@ -46,6 +46,7 @@ import {
   parsePackFileName,
   parseRecordHeader,
   readAt,
+  type RecordHeader,
   scanPack,
   sha256,
   sha256Async,
@@ -202,6 +203,19 @@ interface Staged {
 
 /** Whole-block buffers shared by the write cache and the block store (see BufferPool). */
 export const blockBuffers = new BufferPool(BLOCK_SIZE, 256);
+
+/**
+ * A record read at `loc` for block `hash`, checked: its header against the index, and its CRC
+ * when `crc`. Its header when it holds, else what is wrong.
+ */
+function checkedAt(head: Buffer, payload: Buffer, hash: Uint8Array, loc: BlockLocation, crc: boolean): RecordHeader | string {
+  const h = parseRecordHeader(head, 0);
+  if (typeof h === 'string') return h;
+  if (!h.hash.equals(hash)) return `the record there holds block ${h.hash.toString('hex')}`;
+  if (h.codec !== loc.codec || h.stored !== loc.stored || h.size !== loc.size) return 'the record header disagrees with the index';
+  if (crc && !recordCrcHolds(head, payload)) return 'the record does not match its CRC-32';
+  return h;
+}
 
 export class BlockStore {
   readonly dir: string;
@@ -742,12 +756,9 @@ export class BlockStore {
         for (const { i, loc } of run.members) {
           const end = at + RECORD_HEADER_BYTES + loc.stored;
           if (end > run.at + n) return;
-          const h = parseRecordHeader(into, at);
           const head = into.subarray(at, at + RECORD_HEADER_BYTES);
           const payload = into.subarray(at + RECORD_HEADER_BYTES, end);
-          if (typeof h !== 'string' && h.codec === CODEC_RAW && h.stored === loc.stored && h.size === loc.size && h.hash.equals(hashes[i]!) && recordCrcHolds(head, payload)) {
-            out[i] = payload;
-          }
+          if (typeof checkedAt(head, payload, hashes[i]!, loc, true) !== 'string') out[i] = payload;
           at = end;
         }
       }),
@@ -841,11 +852,8 @@ export class BlockStore {
    */
   async #decode(head: Buffer, payload: Buffer, hash: Buffer, loc: BlockLocation, fresh = false): Promise<Buffer> {
     const corrupt = (what: string, cause?: unknown): EngineError => this.#corrupt(hash, loc, what, cause);
-    const h = parseRecordHeader(head, 0);
+    const h = checkedAt(head, payload, hash, loc, !fresh);
     if (typeof h === 'string') throw corrupt(h);
-    if (!h.hash.equals(hash)) throw corrupt(`the record there holds block ${h.hash.toString('hex')}`);
-    if (h.codec !== loc.codec || h.stored !== loc.stored || h.size !== loc.size) throw corrupt('the record header disagrees with the index');
-    if (!fresh && !recordCrcHolds(head, payload)) throw corrupt('the record does not match its CRC-32');
     let content: Buffer;
     if (h.codec === CODEC_RAW) {
       content = payload;
