@@ -10,16 +10,9 @@
  * its sparse offsets and a scan of at most STRIDE records.
  */
 
-const STRIDE = 16;
+import { readVarint, writeVarint } from './varint.js';
 
-function writeVarint(out: Buffer, at: number, x: number): number {
-  while (x >= 128) {
-    out[at++] = (x & 127) | 128;
-    x = Math.floor(x / 128);
-  }
-  out[at++] = x;
-  return at;
-}
+const STRIDE = 16;
 
 /** The records packed, in key order (keys are distinct). */
 export function packRecords(records: ReadonlyArray<{ readonly key: Uint8Array; readonly value: Uint8Array }>): Buffer {
@@ -40,16 +33,6 @@ export function packRecords(records: ReadonlyArray<{ readonly key: Uint8Array; r
     at += value.byteLength;
   });
   return out.subarray(0, at);
-}
-
-/** A varint of `buf` at `at`: [value, where it ends]; past the end reads as 0 (a cut row ends a scan). */
-function readVarint(buf: Buffer, at: number): [number, number] {
-  let x = 0;
-  for (let scale = 1; ; scale *= 128) {
-    const b = buf[at++] ?? 0;
-    x += (b & 127) * scale;
-    if (b < 128) return [x, at];
-  }
 }
 
 /** The value of `key` in a packed row (a view into it), or undefined. */

@@ -16,6 +16,7 @@
  * reused one: decoding copies what it keeps (strings do).
  */
 import type { ContentRow, HistoryRow, NodeKind, NodeRecord } from './rows.js';
+import { writeVarint } from './varint.js';
 import { madeByVersionHash, versionHash } from './version-hash.js';
 
 const MAX_VARINT_INT = 2 ** 50;
@@ -38,11 +39,7 @@ class Writer {
 
   uvarint(x: number): void {
     this.#room(10);
-    while (x >= 128) {
-      this.buf[this.pos++] = (x % 128) | 128;
-      x = Math.floor(x / 128);
-    }
-    this.buf[this.pos++] = x;
+    this.pos = writeVarint(this.buf, this.pos, x);
   }
 
   /** Any number: an even varint for an integer of less than 2^50 (zigzag, doubled), else 1 and a float64. */

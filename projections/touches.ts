@@ -22,6 +22,7 @@ import { CachedDb } from './cached-db.js';
 import { appendRow, dropAfter, keyBytes, rowKey, type Rewindable } from './history.js';
 import type { UndoLog } from './undo-log.js';
 import { findRecord, packRecords } from './entry-records.js';
+import { readVarint, writeVarint } from './varint.js';
 import { entryCommitsCodec, plainEncoder, type EntryCommits } from './row-codec.js';
 
 const CODES: Record<FsEventType, string> = {
@@ -152,14 +153,12 @@ export class Touches implements Rewindable {
     if (this.#pending.size === 0) return;
     const records = [...this.#pending.values()].map(({ key, kinds, commits }) => {
       const k = Buffer.from(kinds, 'utf8');
-      const head: number[] = [];
-      let len = k.length;
-      while (len >= 128) {
-        head.push((len & 127) | 128);
-        len = Math.floor(len / 128);
-      }
-      head.push(len);
-      return { key, value: Buffer.concat([Buffer.from(head), k, commits === undefined ? Buffer.alloc(0) : COMMITS.encode(commits)]) };
+      const notes: Uint8Array = commits === undefined ? new Uint8Array(0) : COMMITS.encode(commits);
+      const value = Buffer.allocUnsafe(10 + k.length + notes.byteLength);
+      let at = writeVarint(value, 0, k.length);
+      at += k.copy(value, at);
+      value.set(notes, at);
+      return { key, value: value.subarray(0, at + notes.byteLength) };
     });
     appendRow(this.#rows, rowKey(n, Buffer.alloc(0)), packRecords(records));
     this.#pending.clear();
@@ -170,13 +169,7 @@ export class Touches implements Rewindable {
     const key = at ?? rowKey(n, Buffer.alloc(0));
     const v = findRecord(this.#rows.getBinaryFast(key), kb);
     if (v === undefined) return undefined;
-    let len = 0;
-    let i = 0;
-    for (let scale = 1; ; scale *= 128) {
-      const b = v[i++] ?? 0;
-      len += (b & 127) * scale;
-      if (b < 128) break;
-    }
+    const [len, i] = readVarint(v, 0);
     const kinds = v.toString('utf8', i, i + len);
     // The notes are copied: the row read is lmdb-js's reused buffer.
     return { kinds, notes: i + len < v.length ? Buffer.from(v.subarray(i + len)) : undefined };
