@@ -76,6 +76,16 @@ export function encodeRecord(hash: Uint8Array, codec: number, payload: Uint8Arra
 }
 
 /**
+ * The CRC-32 `crc` continued over `data`. zlib's crc32 answers 0, not `crc`, for a buffer
+ * without memory (a view of length 0 whose ArrayBuffer V8 made once `.buffer` was read has a
+ * null data pointer, and zlib takes a null buffer as a request for the initial value): an
+ * empty block's record got a CRC of 0 and then read as corrupt.
+ */
+export function crcOn(data: Uint8Array, crc: number): number {
+  return data.byteLength === 0 ? crc : crc32(data, crc);
+}
+
+/**
  * The 52-byte header of a record whose payload stays a buffer of its own (written after the
  * header with one writev): the same bytes as encodeRecord's, without copying the payload.
  * `crc`, when given, is the record's CRC computed already (recordHeadPrefix).
@@ -84,7 +94,7 @@ export function encodeRecordHead(hash: Uint8Array, codec: number, payload: Uint8
   const b = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
   writeHeadPrefix(b, codec, payload.byteLength, size);
   b.set(hash, 16);
-  b.writeUInt32LE(crc ?? crc32(payload, crc32(b.subarray(0, 48))), 48);
+  b.writeUInt32LE(crc ?? crcOn(payload, crc32(b.subarray(0, 48))), 48);
   return b;
 }
 
@@ -111,11 +121,11 @@ function writeHeadPrefix(b: Buffer, codec: number, stored: number, size: number)
 
 /** Whether a record's CRC (header field) matches its first 48 header bytes and its payload. */
 export function recordCrcHolds(head: Buffer, payload: Uint8Array): boolean {
-  return crc32(payload, crc32(head.subarray(0, 48))) === head.readUInt32LE(48);
+  return crcOn(payload, crc32(head.subarray(0, 48))) === head.readUInt32LE(48);
 }
 
 function recordCrc(rec: Buffer, stored: number): number {
-  return crc32(rec.subarray(RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + stored), crc32(rec.subarray(0, 48)));
+  return crcOn(rec.subarray(RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + stored), crc32(rec.subarray(0, 48)));
 }
 
 export interface RecordHeader {
