@@ -165,17 +165,21 @@ export class BlockCache {
  * block store with the block (putMany `owned`), which gives it back once the record is in its
  * pack. A 1 GiB write passes 8,192 blocks through; fresh 128 KiB buffers for each cost page
  * faults, GC work and, with glibc keeping freed chunks, memory that grew with every write.
+ * With `shared`, each buffer lies in a SharedArrayBuffer of its own, so the block hasher's
+ * worker (block-hasher.ts hashViews) can read it where it is, neither copied nor moved.
  */
 export class BufferPool {
   readonly #size: number;
   readonly #max: number;
+  readonly #shared: boolean;
   readonly #free: Buffer[] = [];
   /** Holders of each buffer out of the pool: it comes back when the last one gives it. */
   readonly #refs = new Map<ArrayBufferLike, number>();
 
-  constructor(size: number, max: number) {
+  constructor(size: number, max: number, opts: { shared?: boolean } = {}) {
     this.#size = size;
     this.#max = max;
+    this.#shared = opts.shared === true;
   }
 
   /** Bytes of each buffer. */
@@ -190,7 +194,7 @@ export class BufferPool {
 
   /** A buffer of the pool's size, held once by the caller. */
   take(): Buffer {
-    const b = this.#free.pop() ?? Buffer.allocUnsafe(this.#size);
+    const b = this.#free.pop() ?? (this.#shared ? Buffer.from(new SharedArrayBuffer(this.#size)) : Buffer.allocUnsafe(this.#size));
     this.#refs.set(b.buffer, 1);
     return b;
   }

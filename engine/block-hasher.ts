@@ -18,12 +18,15 @@
  */
 import { Worker } from 'node:worker_threads';
 
-export interface HashedSpans {
-  /** The buffer, back from the worker (the one handed over is detached). */
-  readonly buffer: ArrayBuffer;
+export interface Hashed {
   readonly hashes: Buffer[];
   /** CRC-32 of prefix || hash || payload of each span: its raw record's CRC field. */
   readonly crcs: number[];
+}
+
+export interface HashedSpans extends Hashed {
+  /** The buffer, back from the worker (the one handed over is detached). */
+  readonly buffer: ArrayBuffer;
 }
 
 interface Job {
@@ -36,19 +39,21 @@ const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const { crc32 } = require('node:zlib');
 const head = Buffer.alloc(48);
-parentPort.on('message', ({ id, buffer, spans, prefixes }) => {
+parentPort.on('message', ({ id, buffer, spans, views, prefixes }) => {
   if (id === undefined) return; // a frame handed over to be let go (FrameLease)
-  const n = spans.length / 2;
+  const n = views !== undefined ? views.length : spans.length / 2;
   const out = Buffer.allocUnsafe(n * 36);
   for (let i = 0; i < n; i++) {
-    const data = new Uint8Array(buffer, spans[2 * i], spans[2 * i + 1]);
+    const data = views !== undefined ? views[i] : new Uint8Array(buffer, spans[2 * i], spans[2 * i + 1]);
     const hash = createHash('sha256').update(data).digest();
     head.set(prefixes.subarray(i * 16, i * 16 + 16), 0);
     head.set(hash, 16);
     hash.copy(out, i * 36);
-    out.writeUInt32LE(crc32(data, crc32(head)), i * 36 + 32);
+    const crc = crc32(head); // data.byteLength 0: zlib answers 0 for a null buffer (block-pack.ts crcOn)
+    out.writeUInt32LE(data.byteLength === 0 ? crc : crc32(data, crc), i * 36 + 32);
   }
-  parentPort.postMessage({ id, buffer, out }, [buffer, out.buffer]);
+  if (views !== undefined) parentPort.postMessage({ id, out }, [out.buffer]);
+  else parentPort.postMessage({ id, buffer, out }, [buffer, out.buffer]);
 });
 `;
 
@@ -74,7 +79,7 @@ class BlockHasher {
   #start(): Worker {
     if (this.#worker !== null) return this.#worker;
     const w = new Worker(SOURCE, { eval: true, name: 'realize-block-hasher' });
-    w.on('message', ({ id, buffer, out }: { id: number; buffer: ArrayBuffer; out: Uint8Array }) => {
+    w.on('message', ({ id, buffer, out }: { id: number; buffer?: ArrayBuffer; out: Uint8Array }) => {
       const job = this.#jobs.get(id);
       if (job === undefined) return;
       this.#jobs.delete(id);
@@ -86,7 +91,7 @@ class BlockHasher {
         hashes.push(res.subarray(at, at + 32));
         crcs.push(res.readUInt32LE(at + 32));
       }
-      job.resolve({ buffer, hashes, crcs });
+      job.resolve({ buffer: buffer ?? EMPTY, hashes, crcs });
     });
     const fail = (err: Error): void => {
       this.#failed = true;
@@ -110,6 +115,24 @@ class BlockHasher {
    * (the buffer is lost with it).
    */
   hash(buffer: ArrayBuffer, spans: ReadonlyArray<readonly [number, number]>, prefixes: Uint8Array): Promise<HashedSpans> {
+    const flat = new Float64Array(spans.length * 2);
+    spans.forEach(([o, n], i) => {
+      flat[2 * i] = o;
+      flat[2 * i + 1] = n;
+    });
+    return this.#post({ buffer, spans: flat, prefixes }, [buffer, flat.buffer, prefixes.buffer as ArrayBuffer]);
+  }
+
+  /**
+   * The same for blocks that lie in shared memory (`views` over SharedArrayBuffers, see
+   * BufferPool `shared`): the worker reads them where they are, so nothing is copied or moved
+   * and the caller keeps them readable; it must not change them until this resolves.
+   */
+  hashViews(views: readonly Uint8Array[], prefixes: Uint8Array): Promise<Hashed> {
+    return this.#post({ views, prefixes }, [prefixes.buffer as ArrayBuffer]);
+  }
+
+  #post(msg: object, transfer: ArrayBuffer[]): Promise<HashedSpans> {
     if (this.#failed) return Promise.reject(new Error('the block hasher failed'));
     let w: Worker;
     try {
@@ -119,15 +142,10 @@ class BlockHasher {
       return Promise.reject(err as Error);
     }
     const id = this.#next++;
-    const flat = new Float64Array(spans.length * 2);
-    spans.forEach(([o, n], i) => {
-      flat[2 * i] = o;
-      flat[2 * i + 1] = n;
-    });
     return new Promise<HashedSpans>((resolve, reject) => {
       this.#jobs.set(id, { resolve, reject });
       if (this.#jobs.size === 1) w.ref(); // a job under way keeps the process alive, as thread-pool work does
-      w.postMessage({ id, buffer, spans: flat, prefixes }, [buffer, flat.buffer, prefixes.buffer as ArrayBuffer]);
+      w.postMessage({ id, ...msg }, transfer);
     });
   }
 
@@ -144,6 +162,8 @@ class BlockHasher {
     }
   }
 }
+
+const EMPTY = new ArrayBuffer(0);
 
 /** The process's one block hasher (its worker starts on first use). */
 export const blockHasher = new BlockHasher();

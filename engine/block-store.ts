@@ -87,6 +87,8 @@ const DEFAULT_FLUSH_BYTES = 8 * 1024 * 1024;
 const DEFAULT_CACHE_BYTES = 8 * 1024 * 1024;
 /** Blocks from this size on are hashed in the thread pool (see #stage). */
 const ASYNC_HASH_BYTES = 32 * 1024;
+/** Blocks in shared memory that add up to this many bytes are hashed by the block hasher's worker (see #stage). */
+const WORKER_HASH_BYTES = 256 * 1024;
 /** Blocks read ahead and not taken yet, at most (see prefetch). */
 const MAX_AHEAD = 8;
 const DEFAULT_MAX_OPEN_PACKS = 64;
@@ -201,8 +203,15 @@ interface Staged {
   readonly lease?: FrameLease | undefined;
 }
 
+/** Whether `blocks` go to the block hasher's worker: enough bytes, all in shared memory (BufferPool `shared`). */
+function forWorker(blocks: readonly Uint8Array[]): boolean {
+  let n = 0;
+  for (const b of blocks) n += b.byteLength;
+  return n >= WORKER_HASH_BYTES && blocks.every((b) => b.buffer instanceof SharedArrayBuffer);
+}
+
 /** Whole-block buffers shared by the write cache and the block store (see BufferPool). */
-export const blockBuffers = new BufferPool(BLOCK_SIZE, 256);
+export const blockBuffers = new BufferPool(BLOCK_SIZE, 768, { shared: true });
 
 /**
  * A record read at `loc` for block `hash`, checked: its header against the index, and its CRC
@@ -404,7 +413,8 @@ export class BlockStore {
    * once the record is written; a block not kept (held already, zeros, compressed) now.
    */
   async #stage(blocks: readonly Uint8Array[], compress: boolean, owned = false, kept = false, how: { pre?: { hashes: Buffer[]; crcs: number[] }; hashHere?: boolean } = {}): Promise<Buffer[]> {
-    const { pre, hashHere = false } = how;
+    const { hashHere = false } = how;
+    let pre = how.pre;
     const out: Buffer[] = [];
     const todo: { data: Uint8Array; hash: Buffer; key: string; crc: number | undefined }[] = [];
     const seen = new Set<string>();
@@ -421,6 +431,19 @@ export class BlockStore {
       blocks.forEach(done);
       throw err;
     }
+    // Blocks in shared memory (the write cache's and import's pool buffers), enough of them to
+    // be worth a round trip: hashed, with their raw records' CRCs, by the block hasher's worker
+    // where they lie, while the event loop goes on (a 1 MiB dd through the mount spent about
+    // half of that thread hashing).
+    if (pre === undefined && blockHasher.usable && forWorker(blocks)) {
+      const prefixes = new Uint8Array(16 * blocks.length);
+      blocks.forEach((d, i) => prefixes.set(recordHeadPrefix(CODEC_RAW, d.byteLength, d.byteLength), 16 * i));
+      try {
+        pre = await blockHasher.hashViews(blocks, prefixes);
+      } catch {
+        // the worker failed: hashed below, on this thread
+      }
+    }
     // Big blocks are hashed in the thread pool, in parallel, while the event loop serves
     // requests; small ones here (a thread-pool round trip costs more than hashing a few KiB).
     // Blocks hashed already (stageIn) come with their records' CRCs.
@@ -429,7 +452,7 @@ export class BlockStore {
     // hashHere (the mount's write cache): on this thread. WebCrypto copies each block into a
     // fresh allocation before hashing it in the pool: measured on 128 KiB blocks, that costs
     // this thread about as much as hashing them here, and doubles the CPU the machine spends.
-    const hashed = pre?.hashes ?? (await Promise.all(blocks.map((data, i) => (zero[i] ? null : !hashHere && data.byteLength >= ASYNC_HASH_BYTES ? sha256Async(data) : sha256(data)))));
+    const hashed = pre?.hashes ?? (await Promise.all(blocks.map((data, i) => (zero[i] ? null : !hashHere && data.byteLength >= ASYNC_HASH_BYTES && !(data.buffer instanceof SharedArrayBuffer) ? sha256Async(data) : sha256(data)))));
     for (const [i, data] of blocks.entries()) {
       if (zero[i]) {
         out.push(Buffer.from(ZERO_BLOCK));

@@ -1,6 +1,7 @@
 /**
  * The block hasher (engine/block-hasher.ts): a message's blocks hashed, with their records'
- * CRCs, in a worker, the buffer moved there and back; and FrameLease: a buffer it handed back
+ * CRCs, in a worker, the buffer moved there and back (or, in shared memory, read where it
+ * lies); and FrameLease: a buffer it handed back
  * is let go (moved to the worker) only once every holder let go, and never within the turn.
  */
 import { spawn } from 'node:child_process';
@@ -33,6 +34,23 @@ async function hashed(t: Test): Promise<{ buffer: ArrayBuffer; view: Buffer }> {
   });
   return { buffer: got.buffer, view: Buffer.from(got.buffer, 100_000, 150_000) };
 }
+
+t.test('blocks in shared memory are hashed where they lie: the same hashes and CRCs, nothing moved', async (t) => {
+  const views = [70_000, 0, 131_072].map((n, k) => {
+    const v = Buffer.from(new SharedArrayBuffer(n + 8), 8, n);
+    for (let i = 0; i < n; i++) v[i] = (i * 13 + k) & 0xff;
+    return v;
+  });
+  const prefixes = new Uint8Array(48).fill(5);
+  const got = await blockHasher.hashViews(views, prefixes);
+  views.forEach((data, i) => {
+    t.equal(data.buffer.byteLength, data.byteLength + 8, `block ${i} is still readable here`);
+    t.ok(got.hashes[i]!.equals(createHash('sha256').update(data).digest()), `block ${i}: its SHA-256`);
+    const head = Buffer.concat([Buffer.alloc(16, 5), got.hashes[i]!]);
+    const crc = data.byteLength === 0 ? crc32(head) : crc32(data, crc32(head));
+    t.equal(got.crcs[i], crc, `block ${i}: its record's CRC (the empty one: the header's alone)`);
+  });
+});
 
 t.test('a lease lets the buffer go once the last holder let go, after the turn', async (t) => {
   const { buffer, view } = await hashed(t);

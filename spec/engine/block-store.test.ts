@@ -103,6 +103,27 @@ t.test('an empty block whose view has its ArrayBuffer made (zlib crc32 of a null
   await s2.close();
 });
 
+t.test('pool blocks (shared memory) are hashed in the worker: the same hashes, readable, sound after reopen', async (t) => {
+  const e = setup(t);
+  const s = await e.open();
+  const r = rng(9);
+  const src = [r(BS), r(BS), r(BS - 5), r(BS)];
+  const blocks = src.map((b) => {
+    const p = blockBuffers.take().subarray(0, b.byteLength);
+    b.copy(p);
+    return p;
+  });
+  t.ok(blocks.every((b) => b.buffer instanceof SharedArrayBuffer), 'the pool hands out shared memory');
+  const hashes = await s.putMany(blocks, { owned: true });
+  src.forEach((b, i) => t.same(Buffer.from(hashes[i]!), sha256(b), `block ${i}: its SHA-256`));
+  for (const [i, b] of src.entries()) t.same(Buffer.from(await s.get(hashes[i]!)), b, `block ${i} reads back`);
+  await s.sync();
+  await s.close();
+  const s2 = await e.open();
+  for (const [i, b] of src.entries()) t.same(Buffer.from(await s2.get(hashes[i]!)), b, `block ${i} after reopen: its record's CRC holds`);
+  await s2.close();
+});
+
 t.test('round trip: put, get, getRange, has, ZERO_BLOCK, reopen', async (t) => {
   const e = setup(t);
   const s = await e.open();
