@@ -167,19 +167,29 @@ export class BlockCache {
  * faults, GC work and, with glibc keeping freed chunks, memory that grew with every write.
  * With `shared`, each buffer lies in a SharedArrayBuffer of its own, so the block hasher's
  * worker (block-hasher.ts hashViews) can read it where it is, neither copied nor moved.
+ * The pool keeps up to `max` buffers while they are in use and, once no buffer was taken for
+ * `idleMs`, lets go of all but `keepIdle` (a burst's buffers do not stay resident for good).
  */
 export class BufferPool {
   readonly #size: number;
   readonly #max: number;
   readonly #shared: boolean;
+  readonly #keepIdle: number;
+  readonly #idleMs: number;
+  readonly #setTimer: (fn: () => void, ms: number) => void;
   readonly #free: Buffer[] = [];
   /** Holders of each buffer out of the pool: it comes back when the last one gives it. */
   readonly #refs = new Map<ArrayBufferLike, number>();
+  #trimDue = false;
+  #takenSinceTimer = false;
 
-  constructor(size: number, max: number, opts: { shared?: boolean } = {}) {
+  constructor(size: number, max: number, opts: BufferPoolOptions = {}) {
     this.#size = size;
     this.#max = max;
     this.#shared = opts.shared === true;
+    this.#keepIdle = Math.min(max, opts.keepIdle ?? max);
+    this.#idleMs = opts.idleMs ?? 2000;
+    this.#setTimer = opts.setTimer ?? ((fn, ms) => setTimeout(fn, ms).unref());
   }
 
   /** Bytes of each buffer. */
@@ -194,8 +204,10 @@ export class BufferPool {
 
   /** A buffer of the pool's size, held once by the caller. */
   take(): Buffer {
-    const b = this.#free.pop() ?? (this.#shared ? Buffer.from(new SharedArrayBuffer(this.#size)) : Buffer.allocUnsafe(this.#size));
+    // allocUnsafeSlow: an ArrayBuffer of its own, never a slice of Node's shared slab (buffers are told apart by it).
+    const b = this.#free.pop() ?? (this.#shared ? Buffer.from(new SharedArrayBuffer(this.#size)) : Buffer.allocUnsafeSlow(this.#size));
     this.#refs.set(b.buffer, 1);
+    this.#takenSinceTimer = true;
     return b;
   }
 
@@ -215,7 +227,32 @@ export class BufferPool {
     }
     this.#refs.delete(buf.buffer);
     if (this.#free.length < this.#max) this.#free.push(Buffer.from(buf.buffer, 0, this.#size));
+    if (this.#free.length > this.#keepIdle && !this.#trimDue) this.#armTrim();
   }
+
+  #armTrim(): void {
+    this.#trimDue = true;
+    this.#takenSinceTimer = false;
+    this.#setTimer(() => {
+      this.#trimDue = false;
+      if (this.#takenSinceTimer) {
+        if (this.#free.length > this.#keepIdle) this.#armTrim(); // still busy: look again later
+        return;
+      }
+      this.#free.length = Math.min(this.#free.length, this.#keepIdle);
+    }, this.#idleMs);
+  }
+}
+
+export interface BufferPoolOptions {
+  /** Buffers in SharedArrayBuffers (see BufferPool). */
+  readonly shared?: boolean;
+  /** Buffers kept once the pool has been idle (default: max). */
+  readonly keepIdle?: number;
+  /** Milliseconds without a take after which the pool is idle (default 2,000). */
+  readonly idleMs?: number;
+  /** Schedules the idle check (default: an unref'd setTimeout). */
+  readonly setTimer?: (fn: () => void, ms: number) => void;
 }
 
 /** Runs functions one at a time, in call order. */

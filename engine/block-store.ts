@@ -210,8 +210,12 @@ function forWorker(blocks: readonly Uint8Array[]): boolean {
   return n >= WORKER_HASH_BYTES && blocks.every((b) => b.buffer instanceof SharedArrayBuffer);
 }
 
-/** Whole-block buffers shared by the write cache and the block store (see BufferPool). */
-export const blockBuffers = new BufferPool(BLOCK_SIZE, 768, { shared: true });
+/**
+ * Whole-block buffers shared by the write cache and the block store (see BufferPool): up to
+ * 768 (96 MiB: the write cache's 64 MiB bound and the store's queue) kept while writes go on,
+ * 64 once idle.
+ */
+export const blockBuffers = new BufferPool(BLOCK_SIZE, 768, { shared: true, keepIdle: 64 });
 
 /**
  * A record read at `loc` for block `hash`, checked: its header against the index, and its CRC

@@ -588,6 +588,24 @@ t.test('BufferPool: a buffer comes back when its last holder gives it', async (t
   t.equal(pool.free, 0, 'a buffer the pool never gave out is not taken in');
 });
 
+t.test('BufferPool: once idle (no take for idleMs), all but keepIdle buffers are let go; a busy pool keeps them', async (t) => {
+  const timers: (() => void)[] = [];
+  const pool = new BufferPool(1024, 8, { keepIdle: 2, idleMs: 50, setTimer: (fn) => void timers.push(fn) });
+  const out = Array.from({ length: 6 }, () => pool.take());
+  for (const b of out) pool.give(b);
+  t.equal(pool.free, 6, 'all six back while in use');
+  t.equal(timers.length, 1, 'one idle check armed');
+  pool.give(pool.take()); // still busy
+  timers.shift()!();
+  t.equal(pool.free, 6, 'a take since the check was armed: nothing let go');
+  t.equal(timers.length, 1, 'looked at again later');
+  timers.shift()!();
+  t.equal(pool.free, 2, 'idle: keepIdle kept');
+  t.equal(timers.length, 0, 'nothing more armed');
+  const shared = new BufferPool(64, 2, { shared: true });
+  t.ok(shared.take().buffer instanceof SharedArrayBuffer, 'shared: in a SharedArrayBuffer');
+});
+
 t.test('putMany owned: the pool buffers are the records, read back right, and come back once written', async (t) => {
   const e = setup(t);
   const s = await e.open({ blockSize: BLOCK_SIZE, flushBytes: 4 * BLOCK_SIZE });
