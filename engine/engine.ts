@@ -160,8 +160,9 @@ export class Engine {
     return this.head.listxattr(id);
   }
 
-  read(id: NodeId, offset: number, length: number): Promise<Buffer> {
-    return this.head.read(id, offset, length);
+  /** See Snapshot.read: with `into`, the bytes are read into it and the result is a view of it. */
+  read(id: NodeId, offset: number, length: number, into?: Buffer): Promise<Buffer> {
+    return this.head.read(id, offset, length, into);
   }
 
   contentState(id: NodeId): { hash: Uint8Array; commits: number; pending: number } | undefined {

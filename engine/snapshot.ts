@@ -171,30 +171,48 @@ export class Snapshot {
     throw new EngineError(node === undefined ? 'NOT_FOUND' : node.kind === 'dir' ? 'IS_A_DIRECTORY' : 'INVALID', `no file content for ${id}`);
   }
 
-  /** Bytes [offset, offset + length) of a file (short at the end of the file). */
-  async read(id: NodeId, offset: number, length: number): Promise<Buffer> {
+  /**
+   * Bytes [offset, offset + length) of a file (short at the end of the file); with `into`,
+   * read into it (see readBlocks).
+   */
+  async read(id: NodeId, offset: number, length: number, into?: Buffer): Promise<Buffer> {
     const row = this.fileRow(id);
-    return this.readBlocks(row.blocks, row.size, offset, length, id);
+    return this.readBlocks(row.blocks, row.size, offset, length, id, into);
   }
 
   /**
    * Reads a byte range from a block list of a file of `size` bytes (file `id`, when known). A
    * block that is not here is fetched through the hook (Unreal content) instead of failing.
+   * With `into`, the bytes go there (from its start; it must hold them) and the result is a
+   * view of it: a caller streaming a file reuses one buffer instead of a fresh one per read.
    */
-  async readBlocks(blocks: Uint8Array, size: number, offset: number, length: number, id?: NodeId): Promise<Buffer> {
+  async readBlocks(blocks: Uint8Array, size: number, offset: number, length: number, id?: NodeId, into?: Buffer): Promise<Buffer> {
     const end = Math.min(size, offset + length);
-    if (end <= offset) return Buffer.alloc(0);
+    if (end <= offset) return into === undefined ? Buffer.alloc(0) : into.subarray(0, 0);
+    if (into !== undefined && into.byteLength < end - offset) throw new EngineError('BAD_ARGUMENT', `a read of ${end - offset} bytes does not fit in ${into.byteLength}`);
+    // Every byte of the result is written below (blocks, or zeros for holes and short blocks),
+    // so a fresh one need not be zeroed first.
     let out: Buffer | undefined;
+    const result = (): Buffer => (out ??= into === undefined ? Buffer.allocUnsafe(end - offset) : into.subarray(0, end - offset));
+    /** Copies a block's slice to `at` in the result; what the block lacks of the slice reads as zeros. */
+    const place = (dest: Buffer, data: Uint8Array, at: number, want: number): void => {
+      const n = Math.min(data.byteLength, want);
+      dest.set(n === data.byteLength ? data : data.subarray(0, n), at);
+      if (n < want) dest.fill(0, at + n, at + want);
+    };
     const first = Math.floor(offset / BLOCK_SIZE);
     const last = Math.floor((end - 1) / BLOCK_SIZE);
     const reads: Promise<void>[] = [];
     const hook = this.#hook();
     for (let i = first; i <= last; i++) {
       const hash = blockAt(blocks, i);
-      if (Buffer.compare(hash, ZERO_BLOCK) === 0) continue;
       const blockStart = i * BLOCK_SIZE;
       const from = Math.max(offset, blockStart) - blockStart;
       const to = Math.min(end, blockStart + BLOCK_SIZE) - blockStart;
+      if (Buffer.compare(hash, ZERO_BLOCK) === 0) {
+        result().fill(0, blockStart + from - offset, blockStart + to - offset);
+        continue;
+      }
       let read: Promise<Uint8Array>;
       // A block the hook gives (fetched, or fetched ahead) is lent: a view of a received
       // message that is let go once this turn's reads copied it out (engine/block-hasher.ts
@@ -220,25 +238,23 @@ export class Snapshot {
       } else {
         read = this.#blocks.getRange(hash, from, to - from);
       }
-      if (first === last && from === 0) {
+      if (first === last && from === 0 && into === undefined) {
         // The common FUSE read (one block, from its start): the block's buffer, not a copy
         // (a lent block: a copy).
         const data = await read;
         hook?.read(id === undefined ? { blocks, first, last } : { id, blocks, first, last });
         if (data.byteLength >= to) return lent ? Buffer.from(data.subarray(0, to)) : Buffer.from(data.buffer, data.byteOffset, to);
-        out ??= Buffer.alloc(end - offset);
-        out.set(data);
-        return out;
+        place(result(), data, 0, to);
+        return out!;
       }
-      out ??= Buffer.alloc(end - offset);
-      const dest = out;
+      const dest = result();
       // Only the slice is copied; a block shorter than the slice (a file's old tail) reads as zeros past its end.
-      reads.push(read.then((data) => void dest.set(data.subarray(0, to - from), blockStart + from - offset)));
+      reads.push(read.then((data) => place(dest, data, blockStart + from - offset, to - from)));
     }
-    out ??= Buffer.alloc(end - offset);
+    const done = result();
     await Promise.all(reads);
     hook?.read(id === undefined ? { blocks, first, last } : { id, blocks, first, last });
-    return out;
+    return done;
   }
 
   /** The content hash of a file's branch (its version hash once committed), and its history length. */

@@ -159,6 +159,34 @@ t.test('sparse writes: holes are zero blocks, stored as nothing', async (t) => {
   t.ok(engine.storedSize(id).stored < 100, 'a few bytes stored for a 384 KiB file');
 });
 
+t.test('a read into a buffer of the caller writes every byte: holes and short blocks as zeros over what it held', async (t) => {
+  const { engine } = await withHome(t);
+  // Block 0 a hole, block 1 written then cut short inside it and grown again (a short block
+  // then zeros), block 2 whole, block 3 a hole up to the end.
+  const id = await file(engine, '/home/into');
+  const data = content('into', 2 * BLOCK_SIZE);
+  await engine.write(id, BLOCK_SIZE, data);
+  await engine.truncate(id, BLOCK_SIZE + 100);
+  await engine.write(id, 2 * BLOCK_SIZE, data.subarray(0, BLOCK_SIZE));
+  await engine.truncate(id, 4 * BLOCK_SIZE - 5);
+  const size = engine.info(id)!.size;
+  const expected = await engine.read(id, 0, size);
+  t.equal(expected.length, size);
+  t.ok(expected.subarray(0, BLOCK_SIZE).equals(Buffer.alloc(BLOCK_SIZE)), 'the hole reads as zeros (a fresh result)');
+  t.ok(expected.subarray(BLOCK_SIZE + 100, 2 * BLOCK_SIZE).equals(Buffer.alloc(BLOCK_SIZE - 100)), 'past the cut: zeros');
+  for (const [off, len] of [[0, size], [BLOCK_SIZE - 10, 2 * BLOCK_SIZE], [BLOCK_SIZE + 50, 100], [2 * BLOCK_SIZE, BLOCK_SIZE], [3 * BLOCK_SIZE + 1, BLOCK_SIZE]] as const) {
+    const into = Buffer.alloc(size + 10, 0xaa);
+    const got = await engine.read(id, off, len, into);
+    const want = expected.subarray(off, Math.min(size, off + len));
+    t.equal(got.buffer, into.buffer, `read at ${off}: a view of the buffer given`);
+    t.equal(got.byteOffset, into.byteOffset, `read at ${off}: from its start`);
+    t.ok(got.equals(want), `read at ${off} of ${len} bytes: the same bytes as a fresh read`);
+    t.ok(into.subarray(want.length).equals(Buffer.alloc(size + 10 - want.length, 0xaa)), `read at ${off}: nothing written past the bytes read`);
+  }
+  t.equal((await engine.read(id, size, 10, Buffer.alloc(4, 1))).length, 0, 'past the end: nothing, from a buffer of any size');
+  await t.rejects(engine.read(id, 0, 100, Buffer.alloc(99)), { code: 'BAD_ARGUMENT' }, 'a buffer too small for the read is refused');
+});
+
 t.test('hard links share one node and its content', async (t) => {
   const { engine } = await withHome(t);
   await engine.run({ type: 'mkdir', path: '/home/d', mode: 0o755, owner: OWNER });
