@@ -55,6 +55,11 @@ export class Engine {
   placement: PlacementService | null = null;
   /** See pathGeneration. */
   #pathGeneration = 0;
+  /**
+   * Called after every change applied to the head (a local entry, entries received, a rebuild
+   * after a failure), synchronously: the mount's native attribute cache forgets then.
+   */
+  readonly headChanged = new Set<() => void>();
 
   private constructor(store: Store, projections: ProjectionSet, blocks: BlockStore, env: StoreEnv) {
     this.store = store;
@@ -239,6 +244,7 @@ export class Engine {
       const fresh = await replica.appendVerified(entries);
       if (fresh > 0) await integrate(this.projections, this.store.feeds);
       this.#pathGeneration++;
+      this.#headChanged();
       return fresh;
     });
   }
@@ -271,6 +277,7 @@ export class Engine {
     const { entry, durable } = feed.stage(decision.events as never, this.#heads(decision.area, feed.name));
     this.projections.applyEntries([entry]);
     if (!(decision.events as readonly FsEvent[]).every((e) => PATH_KEEPING.has(e.type))) this.#pathGeneration++;
+    this.#headChanged();
     const settled = durable.catch(async (err: unknown) => {
       // The entry was applied but never made durable: the projections are ahead of the log.
       await this.#recover(err as Error);
@@ -298,8 +305,13 @@ export class Engine {
       } finally {
         this.#pathGeneration++;
         this.#broken = null;
+        this.#headChanged();
       }
     });
+  }
+
+  #headChanged(): void {
+    for (const f of this.headChanged) f();
   }
 
   #checkWritable(): void {

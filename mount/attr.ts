@@ -14,7 +14,12 @@ const typeBits = (kind: NodeInfo['kind']): number => (kind === 'dir' ? S_IFDIR :
  * none is taken from the clock).
  */
 export function listingStat(kind: NodeInfo['kind'], mode: number, ino: number): Fuse.Stat {
-  return { mode: typeBits(kind) | mode, ino, atime: 0, mtime: 0, ctime: 0 };
+  return { mode: listingMode(kind, mode), ino, atime: 0, mtime: 0, ctime: 0 };
+}
+
+/** The st_mode of a listing's entry (its type bits are the kernel's d_type). */
+export function listingMode(kind: NodeInfo['kind'], mode: number): number {
+  return typeBits(kind) | mode;
 }
 
 export function toStat(info: NodeInfo, size: number = info.size): Fuse.Stat {

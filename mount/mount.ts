@@ -39,9 +39,13 @@ export class Mount {
   #poll: NodeJS.Timeout | null = null;
   readonly #ended: Promise<void>;
   #end!: () => void;
+  /** Changes the engine applies on its own (sync, restore, a flush on a timer) empty the FUSE threads' attribute cache. */
+  readonly #engine: Engine;
+  readonly #headChanged = (): void => Fuse.attrInvalidate();
 
   private constructor(engine: Engine, mountpoint: string, opts: MountOptions) {
     this.mountpoint = mountpoint;
+    this.#engine = engine;
     this.#log = opts.log ?? (() => undefined);
     this.#pollMs = opts.pollMs ?? 1000;
     const pages = new KernelPages();
@@ -87,6 +91,7 @@ export class Mount {
     await mkdir(mp, { recursive: true });
     const m = new Mount(engine, mp, opts);
     await new Promise<void>((res, rej) => m.#fuse.mount((err) => (err ? rej(new MountError('MOUNT_FAILED', `cannot mount at ${mp}: ${err.message}`)) : res())));
+    engine.headChanged.add(m.#headChanged);
     m.#watch();
     return m;
   }
@@ -126,6 +131,7 @@ export class Mount {
       if (await isFuseMounted(this.mountpoint).catch(() => false)) await unmountPath(this.mountpoint, true).catch(() => undefined);
       this.#staged?.stop();
       await this.cache.flushAll().catch((err: unknown) => (failure ??= err));
+      this.#engine.headChanged.delete(this.#headChanged);
       this.#end();
       if (failure) throw failure;
     })();

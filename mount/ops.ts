@@ -6,7 +6,8 @@
 import { statfs as statfsAsync } from 'node:fs/promises';
 import Fuse from 'fuse-native';
 import { contentToken, EngineError, WriteCache, type Command, type Engine, type HeldAttrs, type NodeId, type NodeInfo, type Snapshot } from '../engine/index.js';
-import { listingStat, toStat } from './attr.js';
+import { listingMode, toStat } from './attr.js';
+import { AttrFill } from './attr-fill.js';
 import { errnoOf } from './errno.js';
 import { FdTable, type OpenFile } from './fd-table.js';
 import { DirCache } from './dir-cache.js';
@@ -70,6 +71,12 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     if (file.createdToken !== undefined) pages.created(file.inode, file.id, file.createdToken);
   };
   staged?.start(cache, fds, { onWrite: firstWrite, onInternalError: opts.onInternalError });
+  /** The attributes handed to the FUSE threads' cache (attr-fill.ts), at the head only. */
+  const attrFill = dirs
+    ? new AttrFill(engine, { fill: (paths, stats) => Fuse.attrFill(paths, stats), generation: () => Fuse.attrGeneration() }, (info) =>
+        info.kind === 'file' && cache.view(info.id) !== undefined ? undefined : statOf(info),
+      )
+    : null;
 
   /** Runs a handler body and answers: value on success, errno on failure. */
   function answer<T>(op: string, cb: Cb<NoInfer<T>>, body: () => T | Promise<T>): void {
@@ -182,8 +189,12 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         cb(fail('getattr')(err));
         return;
       }
-      if (info === undefined) cb(Fuse.ENOENT);
-      else cb(0, statOf(info));
+      if (info === undefined) {
+        cb(Fuse.ENOENT);
+        return;
+      }
+      attrFill?.missed(path, idOf);
+      cb(0, statOf(info));
     },
 
     fgetattr: (path, fd, cb) =>
@@ -197,20 +208,29 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     access: (path, _mode, cb) => answer('access', cb, () => void statPath(path)),
 
     // Names with their inode numbers and types: the kernel learns each entry's type (d_type)
-    // from them, so find and ls need no lookup per entry to tell directories from files.
+    // from them, so find and ls need no lookup per entry to tell directories from files. In
+    // the patch's listing form: one string of names, (mode, ino) pairs in one Float64Array.
     readdir: (path, cb) => {
-      let names: string[];
-      let stats: Fuse.Stat[];
+      let names: string;
+      let kinds: Float64Array;
       try {
-        const dir = statOf(statPath(path === '' ? '/' : path));
+        const dir = statPath(path === '' ? '/' : path);
         const entries = path === '' ? [] : reader.readdirKinds(path);
-        names = ['.', '..', ...entries.map((e) => e.name)];
-        stats = [dir, dir, ...entries.map((e) => listingStat(e.kind, e.mode, e.ino))];
+        kinds = new Float64Array(2 * (entries.length + 2));
+        kinds[0] = kinds[2] = listingMode(dir.kind, dir.mode);
+        kinds[1] = kinds[3] = dir.ino;
+        names = '.\0..\0';
+        for (let i = 0; i < entries.length; i++) {
+          const e = entries[i]!;
+          names += `${e.name}\0`;
+          kinds[2 * i + 4] = listingMode(e.kind, e.mode);
+          kinds[2 * i + 5] = e.ino;
+        }
       } catch (err) {
         cb(fail('readdir')(err));
         return;
       }
-      cb(0, names, stats);
+      cb(0, names, kinds);
     },
 
     readlink: (path, cb) => answer('readlink', cb, () => reader.readlink(path)),

@@ -112,8 +112,12 @@ declare module 'fuse-native' {
       /** datasync is 0 or 1. */
       fsync?(path: string, datasync: number, fd: number, cb: Callback): void
       fsyncdir?(path: string, datasync: number, fd: number, cb: Callback): void
-      /** Names without '.'/'..' are fine; stats (same order) are optional. */
-      readdir?(path: string, cb: (err: Result, names?: string[], stats?: Stat[]) => void): void
+      /**
+       * Names without '.'/'..' are fine; stats (same order) are optional. The listing form
+       * (patch): names as one string, each ended by a NUL, and a Float64Array of (mode, ino)
+       * per name, all libfuse 2 passes on (d_type, d_ino), without an object per entry.
+       */
+      readdir?(path: string, cb: ((err: Result, names?: string[], stats?: Stat[]) => void) & ((err: Result, names: string, kinds: Float64Array) => void)): void
       truncate?(path: string, size: number, cb: ChangeCallback): void
       ftruncate?(path: string, fd: number, size: number, cb: ChangeCallback): void
       /**
@@ -219,6 +223,16 @@ declare module 'fuse-native' {
      * doubles; both buffers are valid during the call only.
      */
     static stageSetup (drain: (data: Buffer, records: Buffer) => void): void
+    /**
+     * The FUSE threads' attribute cache (patch): inside a handler, keeps `paths`' attributes so
+     * that getattrs of them are answered natively until any change (or 1 s). Returns how many
+     * were kept: none outside a handler or once anything changed since the request arrived.
+     */
+    static attrFill (paths: readonly string[], stats: readonly Stat[]): number
+    /** The attribute generation the running request was handed to JS at (it only grows); -1 outside a handler. */
+    static attrGeneration (): number
+    /** Something changed that no request made (sync, a timer's flush): nothing cached holds. */
+    static attrInvalidate (): void
     /** Writes through fh at offset >= from may be staged from now on; from < 0 ends that. */
     static stageWindow (fh: number, from: number): void
     /** Staging on or off for every handle. */

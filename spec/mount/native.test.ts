@@ -43,6 +43,9 @@ const creators = new Map<string, Fuse.Context | null>()
 /** getattr calls by path; whether chmod hands the node's attributes ahead with its answer. */
 const getattrCalls = new Map<string, number>()
 let handAhead = false
+/** Paths whose getattr hands all of them to the addon's attribute cache (Fuse.attrFill); what it kept. */
+let fillPaths: string[] = []
+let kept = -1
 let nextFd = 10
 
 function newNode (mode: number): Inode {
@@ -71,6 +74,7 @@ const ops: Fuse.Operations = {
     getattrCalls.set(p, (getattrCalls.get(p) ?? 0) + 1)
     const n = nodes.get(p)
     if (!n) return cb(Fuse.ENOENT)
+    if (fillPaths.includes(p)) kept = Fuse.attrFill(fillPaths, fillPaths.map((q) => statOf(nodes.get(q)!)))
     cb(0, statOf(n))
   },
   readdir (p, cb) {
@@ -343,4 +347,55 @@ t.test('attributes handed ahead by a change answer the getattr libfuse makes rig
   t.equal((await run('chmod', ['600', file])).code, 0)
   t.equal((await statChild(file)).mode & 0o777, 0o600, 'and reads back after the next change')
   handAhead = false
+})
+
+t.test('the attribute cache answers getattrs on the FUSE threads until anything changes', { timeout: 30_000 }, async (t) => {
+  const at = nowNs()
+  nodes.set('/cached', { mode: S_IFDIR | 0o755, uid: 0, gid: 0, data: Buffer.alloc(0), atime: at, mtime: at, ctime: at })
+  for (const name of ['a', 'b', 'c']) nodes.set(`/cached/${name}`, { mode: 0o100644, uid: 0, gid: 0, data: Buffer.alloc(3), atime: at, mtime: at, ctime: at })
+  const all = ['/cached/a', '/cached/b', '/cached/c']
+  const file = (name: string): string => path.join(mnt, 'cached', name)
+  const asked = (name: string): number => getattrCalls.get(`/cached/${name}`) ?? 0
+  /** Size and mode of a file, by coreutils' stat in a child (quick: entries last 1 s). */
+  const stat = async (name: string): Promise<{ size: number; mode: number }> => {
+    const r = await run('stat', ['-c', '%s %a', file(name)])
+    if (r.code !== 0) throw new Error(`stat ${name}: ${r.stderr}`)
+    const [size, mode] = r.stdout.trim().split(' ')
+    return { size: Number(size), mode: parseInt(mode!, 8) }
+  }
+  /** A stat of a whose getattr hands a, b and c over; then the counts start again. */
+  const fill = async (): Promise<void> => {
+    Fuse.attrInvalidate() // a is not answered from an earlier fill
+    fillPaths = all
+    kept = -1
+    await stat('a')
+    fillPaths = []
+    t.equal(kept, 3, 'the getattr of a handed the three entries over')
+    getattrCalls.clear()
+  }
+  t.equal(Fuse.attrFill(['/cached/a'], [statOf(nodes.get('/cached/a')!)]), 0, 'nothing is kept outside a handler')
+  t.equal(Fuse.attrGeneration(), -1, 'and there is no generation outside one')
+
+  await fill()
+  t.same(await stat('b'), { size: 3, mode: 0o644 }, 'stat of b')
+  t.same(await stat('c'), { size: 3, mode: 0o644 }, 'stat of c')
+  t.equal(asked('b') + asked('c'), 0, 'b and c were answered by the addon (attr_timeout=0: the kernel asked each time)')
+
+  await fill()
+  nodes.get('/cached/b')!.data = Buffer.alloc(5) // changed by the filesystem on its own
+  t.equal((await stat('b')).size, 3, 'a change JS made on its own is not seen before it says so')
+  Fuse.attrInvalidate()
+  t.equal((await stat('b')).size, 5, 'after attrInvalidate it is')
+  t.ok(asked('b') >= 1, 'the getattr reached JS again')
+
+  await fill()
+  t.equal((await run('chmod', ['600', file('a')])).code, 0, 'a chmod through the mount')
+  t.equal((await stat('c')).size, 3, 'stat of c after it')
+  t.ok(asked('c') >= 1, 'a changing request empties the cache: c reached JS')
+  t.equal((await stat('a')).mode, 0o600, 'and a shows its new mode')
+
+  await fill()
+  await new Promise((resolve) => setTimeout(resolve, 1100))
+  await stat('c')
+  t.ok(asked('c') >= 1, 'an entry is good for 1 s at most')
 })

@@ -1,0 +1,82 @@
+// The attributes the FUSE threads answer from (mount/attr-fill.ts, the patch's attribute
+// cache) are never stale: with the kernel's own caches off (attr/entry timeouts 0, so every
+// stat reaches the server), after the stats that hand a directory's entries to the addon, a
+// change made by the serving process itself (a restore over the control socket), a rename or
+// removal of the directory, and writes still in progress all show at the very next stat.
+import t from 'tap';
+import { existsSync } from 'node:fs';
+import { lstat, mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { mountForTest } from './helpers/server.js';
+import { realize } from '../helpers/run-cli.js';
+
+if (!existsSync('/dev/fuse')) {
+  t.plan(0, '/dev/fuse is missing');
+  process.exit(0);
+}
+
+const { area, scratch } = await mountForTest(t, 'attr-cache', { attrTimeout: 0 });
+const A = (...p: string[]): string => join(area, ...p);
+const NAMES = ['a', 'b', 'c', 'd'];
+
+/** Stats of every file of `dir`, twice over: the second getattr in a row in it hands the directory to the addon. */
+async function statAll(dir: string): Promise<void> {
+  for (let round = 0; round < 2; round++) for (const n of NAMES) await lstat(A(dir, n));
+}
+
+async function makeDir(dir: string, content: string): Promise<void> {
+  await mkdir(A(dir));
+  for (const n of NAMES) await writeFile(A(dir, n), content);
+}
+
+t.test('a restore by the serving process shows at the next stat', { timeout: 90_000 }, async (t) => {
+  await makeDir('restored', 'one');
+  const history = await realize('--store', scratch.store, '--json', 'history', '/home/restored/b');
+  t.equal(history.code, 0, history.stderr);
+  const first = JSON.parse(history.stdout.trim().split('\n')[0]!) as { position: number };
+  await writeFile(A('restored', 'b'), 'the second version');
+  await statAll('restored');
+  t.equal((await lstat(A('restored', 'b'))).size, 18, 'the second version');
+  const restore = await realize('--store', scratch.store, 'restore', '/home/restored/b', '--at', `@${first.position}`);
+  t.equal(restore.code, 0, restore.stderr);
+  t.equal((await lstat(A('restored', 'b'))).size, 3, 'the restored size, at once');
+  t.equal((await lstat(A('restored', 'c'))).size, 3, 'the others are as they were');
+});
+
+t.test('a directory renamed or removed, and one made in its place', { timeout: 60_000 }, async (t) => {
+  await makeDir('moved', 'abc');
+  await statAll('moved');
+  await rename(A('moved'), A('moved2'));
+  await t.rejects(lstat(A('moved', 'a')), { code: 'ENOENT' }, 'the old path is gone');
+  t.equal((await lstat(A('moved2', 'a'))).size, 3, 'the new one is there');
+  await makeDir('moved', 'abcdefg');
+  t.equal((await lstat(A('moved', 'a'))).size, 7, 'a new directory in the old place shows its own files');
+  await statAll('moved');
+  await rm(A('moved'), { recursive: true });
+  await t.rejects(lstat(A('moved', 'b')), { code: 'ENOENT' }, 'removed: gone');
+  await t.rejects(lstat(A('moved')), { code: 'ENOENT' }, 'and the directory too');
+});
+
+t.test('writes and attribute changes through the mount show at the next stat', { timeout: 60_000 }, async (t) => {
+  await makeDir('written', 'abc');
+  await statAll('written');
+  const fh = await open(A('written', 'a'), 'r+');
+  try {
+    await fh.write(Buffer.alloc(4096, 1), 0, 4096, 3);
+    t.equal((await lstat(A('written', 'a'))).size, 4099, 'a write still in the write cache');
+    await statAll('written');
+    await fh.write(Buffer.alloc(10, 2), 0, 10, 4099);
+    t.equal((await lstat(A('written', 'a'))).size, 4109, 'and the next one');
+  } finally {
+    await fh.close();
+  }
+  t.equal((await lstat(A('written', 'a'))).size, 4109, 'after the close');
+  await statAll('written');
+  const f = await open(A('written', 'b'), 'a');
+  await f.chmod(0o600);
+  await f.close();
+  t.equal((await lstat(A('written', 'b'))).mode & 0o777, 0o600, 'a chmod through a handle');
+  await statAll('written');
+  await writeFile(A('written', 'c'), 'replaced content');
+  t.equal((await lstat(A('written', 'c'))).size, 16, 'a file rewritten');
+});

@@ -1,0 +1,105 @@
+/**
+ * What the mount hands the addon's attribute cache (mount/attr-fill.ts), against the engine
+ * alone (no FUSE): a directory's entries go over on the second getattr in a row in it with
+ * nothing changed between (the addon's generation), once; never a node left out by the
+ * mount (data in the write cache), nor the root's areas, nor a directory past MAX_FILL; and
+ * Engine.headChanged fires on every change the engine applies.
+ */
+import t from 'tap';
+import type Fuse from 'fuse-native';
+import type { Engine, NodeInfo } from '../../engine/index.js';
+import { toStat } from '../../mount/attr.js';
+import { AttrFill, MAX_FILL, type AttrSink } from '../../mount/attr-fill.js';
+import { OWNER, openStore } from '../engine/helpers/env.js';
+
+class FakeSink implements AttrSink {
+  gen = 1;
+  fills: Array<{ paths: string[]; stats: Fuse.Stat[] }> = [];
+  fill(paths: string[], stats: Fuse.Stat[]): number {
+    this.fills.push({ paths, stats });
+    return paths.length;
+  }
+  generation(): number {
+    return this.gen;
+  }
+}
+
+async function tree(engine: Engine, files: number): Promise<void> {
+  await engine.run({ type: 'mkdir', path: '/home', mode: 0o755, owner: OWNER });
+  await engine.run({ type: 'mkdir', path: '/home/d', mode: 0o755, owner: OWNER });
+  for (let i = 0; i < files; i++) await engine.run({ type: 'create', path: `/home/d/f${i}`, mode: 0o644, owner: OWNER });
+}
+
+t.test('the second getattr in a directory hands all its entries over, once per generation', async (t) => {
+  const { engine } = await openStore(t);
+  await tree(engine, 5);
+  const sink = new FakeSink();
+  const fill = new AttrFill(engine, sink, (info: NodeInfo) => toStat(info));
+  const dirId = (p: string): string => engine.head.idOf(p);
+  fill.missed('/home/d/f0', dirId);
+  t.equal(sink.fills.length, 0, 'one getattr alone hands nothing over');
+  fill.missed('/home/d/f1', dirId);
+  t.equal(sink.fills.length, 1, 'the second in the same directory does');
+  const [first] = sink.fills;
+  t.same(first!.paths, ['/home/d/f0', '/home/d/f1', '/home/d/f2', '/home/d/f3', '/home/d/f4'], 'every entry, by full path');
+  t.same(first!.stats, first!.paths.map((p) => toStat(engine.head.stat(p))), 'with the attributes getattr answers');
+  fill.missed('/home/d/f2', dirId);
+  t.equal(sink.fills.length, 1, 'not again in the same generation');
+  sink.gen++;
+  fill.missed('/home/d/f3', dirId);
+  t.equal(sink.fills.length, 1, 'after a change, one getattr alone hands nothing over');
+  fill.missed('/home/d/f4', dirId);
+  t.equal(sink.fills.length, 2, 'two in a row with nothing changed between do');
+  sink.gen++;
+  fill.missed('/home/d/f0', dirId);
+  sink.gen++;
+  fill.missed('/home/d/f1', dirId);
+  t.equal(sink.fills.length, 2, 'nor when a change falls between the two');
+  sink.gen = -1;
+  fill.missed('/home/d/f2', dirId);
+  fill.missed('/home/d/f3', dirId);
+  t.equal(sink.fills.length, 2, 'nothing outside a handler (generation -1)');
+});
+
+t.test('left out: what the mount leaves out, the areas, a directory too big', async (t) => {
+  const { engine } = await openStore(t);
+  await tree(engine, 3);
+  const sink = new FakeSink();
+  const skipped = engine.head.stat('/home/d/f1').id;
+  const fill = new AttrFill(engine, sink, (info: NodeInfo) => (info.id === skipped ? undefined : toStat(info)));
+  const dirId = (p: string): string => engine.head.idOf(p);
+  fill.missed('/home/d/f0', dirId);
+  fill.missed('/home/d/f2', dirId);
+  t.same(sink.fills[0]?.paths, ['/home/d/f0', '/home/d/f2'], 'a node the mount leaves out is not handed over');
+  fill.missed('/home', dirId);
+  fill.missed('/other', dirId);
+  t.equal(sink.fills.length, 1, 'the areas (entries of the root) are not');
+  for (let i = 3; i <= MAX_FILL; i++) await engine.run({ type: 'create', path: `/home/d/f${i}`, mode: 0o644, owner: OWNER });
+  sink.gen++;
+  fill.missed('/home/d/f0', dirId);
+  fill.missed('/home/d/f2', dirId);
+  t.equal(sink.fills.length, 1, `a directory of more than ${MAX_FILL} entries is not`);
+  sink.gen++;
+  fill.missed('/home/nothere/f0', () => {
+    throw new Error('no such directory');
+  });
+  fill.missed('/home/nothere/f1', () => {
+    throw new Error('no such directory');
+  });
+  t.equal(sink.fills.length, 1, 'nor a directory that cannot be resolved');
+});
+
+t.test('the engine calls headChanged for every change it applies', async (t) => {
+  const { engine } = await openStore(t);
+  let calls = 0;
+  const listener = (): void => void calls++;
+  engine.headChanged.add(listener);
+  await engine.run({ type: 'mkdir', path: '/home', mode: 0o755, owner: OWNER });
+  t.equal(calls, 1, 'a local entry');
+  await engine.run({ type: 'create', path: '/home/f', mode: 0o644, owner: OWNER });
+  await engine.run({ type: 'rename', from: '/home/f', to: '/home/g' });
+  t.equal(calls, 3, 'one per entry');
+  engine.headChanged.delete(listener);
+  await engine.run({ type: 'unlink', path: '/home/g' });
+  t.equal(calls, 3, 'not after the listener is removed');
+});
