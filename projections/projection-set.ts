@@ -24,7 +24,7 @@ import { Xattrs } from './xattrs.js';
 import { CacheTable, Placements, ServedTable } from './placement.js';
 
 /** Bumped whenever the rows' layout changes; older rows are rebuilt from the log. */
-export const PROJECTIONS_FORMAT = 17;
+export const PROJECTIONS_FORMAT = 18;
 
 /** Sub-databases of older formats, dropped when the projections are rebuilt in this one. */
 const RETIRED_DBS = ['content-history'];
@@ -66,7 +66,7 @@ export class ProjectionSet {
     this.checkpoint = new Checkpoint(env);
     this.positions = new Positions(env);
     this.undo = new UndoLog(env);
-    this.touches = new Touches(env, this.undo);
+    this.touches = new Touches(env, this.undo, (id) => this.inodes.inoOf(id));
     const versioning = { position: (): number => this.#n, undo: this.undo, readCache };
     this.inodes = new InodeTable(env);
     this.tree = new Tree(env, versioning);
