@@ -3,13 +3,15 @@
  * version, and reading them from the log meant decoding one whole entry (often a thousand
  * events) per version. One row per entry, keyed by its position:
  *
- *   [n u32 BE] -> for each node the entry's events name (by `id` or `root`), its key
+ *   [n u32 BE] -> [base varint] then, for each node the entry's events name (by `id` or `root`), its key
  *                 (its local inode number as a varint, then its generation as another
  *                 when not 0: inode-table.ts) and [kinds length varint][the
  *                 kinds of those events, in order, one letter each][notes], packed in key
  *                 order (entry-records.ts); the notes are what content.ts keeps per entry and
  *                 file (the commits it made: row-codec.ts EntryCommits), under the file the
- *                 commits were applied to (a conflict copy's record may have no kinds)
+ *                 commits were applied to (a conflict copy's record may have no kinds); the
+ *                 commits' times are written less the base (the earliest of the row's, when
+ *                 all are integers and not negative, else 0): a millisecond time took 7 bytes
  *
  * A row per (entry, node) cost LMDB's node header and a 21-byte key each: more than its
  * letters; and a node's 16-byte id was most of a record (17.1 MiB of the 1M-event bench's
@@ -124,8 +126,10 @@ export class Touches implements Rewindable {
         this.#record(id).commits = value;
       },
       at: (id, n) => {
-        const notes = this.#find(id, n)?.notes;
-        return notes === undefined ? undefined : COMMITS.decode(notes);
+        const found = this.#find(id, n);
+        if (found?.notes === undefined) return undefined;
+        const v = COMMITS.decode(found.notes);
+        return found.base === 0 ? v : { ...v, commits: v.commits.map((c) => ({ ...c, time: c.time + found.base })) };
       },
     };
   }
@@ -169,34 +173,46 @@ export class Touches implements Rewindable {
   #seal(n: number): void {
     if (this.#pending.size === 0) return;
     const records: Array<{ key: Uint8Array; value: Uint8Array }> = [];
+    let base = Infinity;
+    for (const { commits } of this.#pending.values()) {
+      for (const c of commits?.commits ?? []) base = Number.isSafeInteger(c.time) && c.time >= 0 ? Math.min(base, c.time) : -1;
+      if (base < 0) break;
+    }
+    if (!(base >= 0 && base < Infinity)) base = 0;
     for (const { id, kinds, commits } of this.#pending.values()) {
       // Every node the entry made has its number by now (the inode table applied its events).
       const key = this.#keyOf(id);
       if (key === undefined) continue;
       const k = Buffer.from(kinds, 'utf8');
-      const notes: Uint8Array = commits === undefined ? new Uint8Array(0) : COMMITS.encode(commits);
+      const notes: Uint8Array = commits === undefined ? new Uint8Array(0) : COMMITS.encode(base === 0 ? commits : { ...commits, commits: commits.commits.map((c) => ({ ...c, time: c.time - base })) });
       const value = Buffer.allocUnsafe(10 + k.length + notes.byteLength);
       let at = writeVarint(value, 0, k.length);
       at += k.copy(value, at);
       value.set(notes, at);
       records.push({ key, value: value.subarray(0, at + notes.byteLength) });
     }
-    if (records.length > 0) appendRow(this.#rows, rowKey(n, Buffer.alloc(0)), packRecords(records));
+    if (records.length === 0) return void this.#pending.clear();
+    const head = Buffer.allocUnsafe(10);
+    appendRow(this.#rows, rowKey(n, Buffer.alloc(0)), Buffer.concat([head.subarray(0, writeVarint(head, 0, base)), packRecords(records)]));
     this.#pending.clear();
   }
 
   /** The record of node key `kb` in entry n's row: its kinds and notes (undefined: none). */
-  #findKey(kb: Uint8Array, n: number, at?: Buffer): { kinds: string; notes: Uint8Array | undefined } | undefined {
+  #findKey(kb: Uint8Array, n: number, at?: Buffer): { kinds: string; notes: Uint8Array | undefined; base: number } | undefined {
     const key = at ?? rowKey(n, Buffer.alloc(0));
-    const v = findRecord(this.#rows.getBinaryFast(key), kb);
+    const row = this.#rows.getBinaryFast(key);
+    if (row === undefined) return undefined;
+    // `length`: the value's size in lmdb-js's shared read buffer (entry-records.ts findRecord).
+    const [base, from] = readVarint(row, 0);
+    const v = findRecord(row.subarray(from, row.length), kb);
     if (v === undefined) return undefined;
     const [len, i] = readVarint(v, 0);
     const kinds = v.toString('utf8', i, i + len);
     // The notes are copied: the row read is lmdb-js's reused buffer.
-    return { kinds, notes: i + len < v.length ? Buffer.from(v.subarray(i + len)) : undefined };
+    return { kinds, notes: i + len < v.length ? Buffer.from(v.subarray(i + len)) : undefined, base };
   }
 
-  #find(id: string, n: number): { kinds: string; notes: Uint8Array | undefined } | undefined {
+  #find(id: string, n: number): { kinds: string; notes: Uint8Array | undefined; base: number } | undefined {
     const kb = this.#keyOf(id);
     return kb === undefined ? undefined : this.#findKey(kb, n);
   }
