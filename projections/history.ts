@@ -216,17 +216,42 @@ function writePacked(db: Database<unknown, Buffer>, m: number, records: readonly
   }
 }
 
+/** `a` against the `len` bytes of `b` at `from`, as LMDB orders bytes (in JS: most keys differ in their first bytes). */
+function compareAt(a: Uint8Array, b: Uint8Array, from: number, len: number): number {
+  const n = Math.min(a.length, len);
+  for (let i = 0; i < n; i++) {
+    const d = a[i]! - b[from + i]!;
+    if (d !== 0) return d;
+  }
+  return a.length - len;
+}
+
+/** A varint's value and end (one byte: no array). */
+function varintAt(buf: Uint8Array, at: number, out: { v: number; at: number }): void {
+  const b = buf[at]!;
+  if (b < 128) {
+    out.v = b;
+    out.at = at + 1;
+    return;
+  }
+  [out.v, out.at] = readVarint(buf, at);
+}
+
+const scratch = { v: 0, at: 0 };
+
 /** The value bytes of key `kb` in a packed row (a view), or undefined. */
 function findPacked(row: Uint8Array, kb: Uint8Array): Uint8Array | undefined {
-  const buf = Buffer.from(row.buffer, row.byteOffset, row.byteLength);
+  const end = row.byteLength;
   let at = 0;
-  while (at < buf.length) {
-    const [klen, k] = readVarint(buf, at);
-    const [vlen, v] = readVarint(buf, k + klen);
-    const cmp = buf.compare(kb, 0, kb.length, k, k + klen);
-    if (cmp === 0) return buf.subarray(v, v + vlen);
-    if (cmp > 0) return undefined;
-    at = v + vlen;
+  while (at < end) {
+    varintAt(row, at, scratch);
+    const klen = scratch.v;
+    const k = scratch.at;
+    varintAt(row, k + klen, scratch);
+    const cmp = compareAt(kb, row, k, klen);
+    if (cmp === 0) return row.subarray(scratch.at, scratch.at + scratch.v);
+    if (cmp < 0) return undefined;
+    at = scratch.at + scratch.v;
   }
   return undefined;
 }
