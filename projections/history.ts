@@ -12,8 +12,8 @@
  *
  * An entry's history rows are packed by bucket (see "packed rows" below): a row per changed
  * value cost LMDB's 10 bytes of node header and slot and a 21-byte key besides its value.
- * The bucket is the first nibble of a hash of the key; a bucket past PACKED_BYTES is split by
- * the next nibble (its own row then holds nothing), so a point read is one point read (or a
+ * The bucket is the first nibble of a hash of the key; a bucket past PACKED_BYTES is split in
+ * four by the next two bits, and so on (its own row then holds nothing), so a point read is one point read (or a
  * few, in an entry of thousands of changes) of a row under 2 KB and a scan of its records.
  *
  * Keys are stored as bytes (keyBytes: ids of 32 hex digits as 16 bytes). History rows are
@@ -159,8 +159,17 @@ function positionOf(b: Uint8Array): number {
 
 /** A bucket's records past this many bytes are split by the next nibble of their keys' hash. */
 export const PACKED_BYTES = 1536;
-/** Nibbles of the 32-bit hash: a bucket at the last level is never split. */
-const LEVELS = 8;
+/**
+ * Levels of buckets: the first nibble of the 32-bit hash, then two bits a level (a bucket a
+ * little past PACKED_BYTES becomes four rows, not sixteen tiny ones); one at the last level
+ * is never split.
+ */
+const LEVELS = 15;
+
+/** The bucket of hash h at `level`: its first nibble at level 0, then the next two bits. */
+function bucketOf(h: number, level: number): number {
+  return level === 0 ? h >>> 28 : (h >>> (28 - 2 * level)) & 3;
+}
 
 /** FNV-1a of a key's bytes: spreads keys led by the same id (a directory's names) over buckets. */
 function keyHash(kb: Uint8Array): number {
@@ -173,7 +182,7 @@ function keyHash(kb: Uint8Array): number {
 function bucketKey(m: number, h: number, level: number): Buffer {
   const out = Buffer.allocUnsafe(5 + level);
   out.writeUInt32BE(m, 0);
-  for (let l = 0; l <= level; l++) out[4 + l] = (h >>> (28 - 4 * l)) & 15;
+  for (let l = 0; l <= level; l++) out[4 + l] = bucketOf(h, l);
   return out;
 }
 
@@ -191,8 +200,8 @@ interface PackedRecord {
 
 /** Writes the records of entry m (in key order) as rows of buckets, splitting the big ones, in key order at the end of the tree. */
 function writePacked(db: Database<unknown, Buffer>, m: number, records: readonly PackedRecord[], level: number): void {
-  const groups: PackedRecord[][] = Array.from({ length: 16 }, () => []);
-  for (const r of records) groups[(r.h >>> (28 - 4 * level)) & 15]!.push(r);
+  const groups: PackedRecord[][] = Array.from({ length: level === 0 ? 16 : 4 }, () => []);
+  for (const r of records) groups[bucketOf(r.h, level)]!.push(r);
   for (const group of groups) {
     if (group.length === 0) continue;
     let bytes = 0;
