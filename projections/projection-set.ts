@@ -24,7 +24,7 @@ import { Xattrs } from './xattrs.js';
 import { CacheTable, Placements, ServedTable } from './placement.js';
 
 /** Bumped whenever the rows' layout changes; older rows are rebuilt from the log. */
-export const PROJECTIONS_FORMAT = 24;
+export const PROJECTIONS_FORMAT = 25;
 
 /** Sub-databases of older formats, dropped when the projections are rebuilt in this one. */
 const RETIRED_DBS = ['content-history'];

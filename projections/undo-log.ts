@@ -7,15 +7,12 @@
  * and rewind themselves (history.ts, touches.ts: registered here as rewindables). The entries
  * are then applied again in the one order. Only the tail is touched, never the whole log.
  *
- *   undo: n * PARTS + i -> the i-th piece of TAG BODY (PIECE bytes each)    TAG 0: as is; TAG 1: deflated
+ *   undo: n -> TAG BODY    TAG 0: as is; TAG 1: deflated
  *   BODY:   ([group length varint]["c\0DB" UTF-8][key count varint]([key length varint][key])...)...
  *   key:    [2][bytes] for a key of hex digits (an id, a binary key), [1][16 bytes][UTF-8 rest]
  *           for one led by an id, [0][UTF-8] for any other (keys read back as the same strings)
  *
- * (Keys were JSON strings: ids and hashes in hex, twice their bytes before deflating.) A
- * record is cut into pieces that fit a leaf page's half: a value past it takes whole overflow
- * pages (a 3 KB record of a 1,000-event entry took 4 KB, a 4.5 KB one 8 KB), where pieces
- * written in key order fill the leaf pages.
+ * (Keys were JSON strings: ids and hashes in hex, twice their bytes before deflating.)
  *
  * The record is grouped by sub-database; one above SMALL bytes is deflated, since the records
  * of every entry ever applied are kept. A small one (an entry of one mount operation: a few
@@ -28,7 +25,6 @@
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Database, RootDatabase } from 'lmdb';
-import { appendRow } from './history.js';
 import { readVarint, writeVarint } from './varint.js';
 
 /** Something a rewind puts back: rows changed after position n0 (projection-set.ts). */
@@ -54,10 +50,6 @@ const DEFLATE_BIG = { level: 1, memLevel: 8, windowBits: 15 } as const;
 const BIG = 4096;
 /** Records up to this many bytes are kept as they are. */
 const SMALL = 512;
-/** Pieces of a record: under half a leaf page with their key and node header, so they stay in the leaf. */
-const PIECE = 1900;
-/** Keys per record: a record of PARTS pieces (about 120 MiB deflated) is past any entry's. */
-const PARTS = 65536;
 const RAW = 0;
 const DEFLATED = 1;
 
@@ -121,9 +113,7 @@ export class UndoLog {
   /** Writes the record of the entry at n (inside the apply transaction). */
   seal(n: number): void {
     if (this.#current.size > 0) {
-      const record = encodeRecord(this.#current);
-      // At the end of the tree (append mode: full pages; a split in the middle left them half full).
-      for (let i = 0; i * PIECE < record.length; i++) appendRow(this.db as never, (n * PARTS + i) as never, record.subarray(i * PIECE, (i + 1) * PIECE));
+      this.db.putSync(n, encodeRecord(this.#current));
       this.#current = new Map();
     }
   }
@@ -143,15 +133,8 @@ export class UndoLog {
   /** Every row changed after position n0, de-duplicated. */
   changedAfter(n0: number, head: number): Array<{ kind: UndoKind; name: string; key: string }> {
     const all = new Map<string, { kind: UndoKind; name: string; key: string }>();
-    const records = new Map<number, Uint8Array[]>();
-    for (const { key, value } of this.db.getRange({ start: (n0 + 1) * PARTS, end: (head + 1) * PARTS })) {
-      const n = Math.floor(key / PARTS);
-      let pieces = records.get(n);
-      if (pieces === undefined) records.set(n, (pieces = []));
-      pieces.push(value);
-    }
-    for (const pieces of records.values()) {
-      for (const [group, keys] of decodeRecord(Buffer.concat(pieces))) {
+    for (const { value } of this.db.getRange({ start: n0 + 1, end: head + 1 })) {
+      for (const [group, keys] of decodeRecord(value)) {
         const [kind, name] = group.split('\0') as [UndoKind, string];
         for (const key of keys) all.set(`${group}\0${key}`, { kind, name, key });
       }
@@ -160,13 +143,7 @@ export class UndoLog {
   }
 
   dropAfter(n0: number, head: number): void {
-    for (const key of [...this.db.getKeys({ start: (n0 + 1) * PARTS, end: (head + 1) * PARTS })]) this.db.removeSync(key);
-  }
-
-  /** The record of position n as written (its pieces joined), or undefined. */
-  record(n: number): Buffer | undefined {
-    const pieces = [...this.db.getRange({ start: n * PARTS, end: (n + 1) * PARTS })].map((r) => r.value);
-    return pieces.length === 0 ? undefined : Buffer.concat(pieces);
+    for (let n = n0 + 1; n <= head; n++) this.db.removeSync(n);
   }
 }
 
