@@ -1,18 +1,20 @@
 /**
  * Directory listings as of a past position, without reading a directory's whole history.
- * Two kinds of rows, both only ever added (a rewind drops those after its position: they are
- * noted as created rows in the undo log):
+ * Two kinds of rows, both only ever added:
  *
- *   tree-dirlog:   `${dir}\0${n as 12 digits}` -> [name, id | null, ...]: the names entry n changed and
- *                                                the node each took (null: freed), one row per
- *                                                directory and entry (the key is most of a row)
+ *   tree-dirlog:   [n u32 BE][dir (history.ts keyBytes)] -> [name, id | null, ...]: the names
+ *                  entry n changed and the node each took (null: freed), one row per directory
+ *                  and entry; keyed position first, so an entry's rows are written at the end
+ *                  of the tree (append mode: full pages) and a rewind drops a range
  *   tree-listings: `${dir}\0${n as 12 digits}\0${count}` -> [name, id, name, id, ...] after entry n,
- *                                                          in name order
+ *                  in name order (noted as created rows in the undo log)
  *
  * Both values are written compactly (row-codec.ts nameListCodec: ids as 16 bytes).
  *
- * The dirlog is the directory's changes in position order; a listing is written when the
- * changes since the directory's last listing reach max(LISTING_EVERY, the size of that
+ * Every entry that changes a directory's names changes its node record too (its times), so
+ * the positions of its dirlog rows are among the changes of its record (history.ts): those
+ * are read point by point. A listing is written when the
+ * changes since the directory's last listing reach max(LISTING_EVERY, LISTING_PER_NAME times the size of that
  * listing), so the rows cost O(1) per change and `ls --at P` reads one listing and at most
  * that many changes after it. The rule reads only stored rows, so a rebuild writes the same
  * listings as the entries applied one by one.
@@ -20,7 +22,7 @@
 import type { Database, Key, RootDatabase } from 'lmdb';
 import type { NodeId } from '../log/index.js';
 import { CachedDb } from './cached-db.js';
-import { compareKeys, countRangeRead, pad, POSITION_DIGITS } from './history.js';
+import { appendPending, compareKeys, countRangeRead, dropAfter, keyBytes, pad, POSITION_DIGITS, rowKey, type Rewindable } from './history.js';
 import type { Dirent } from './rows.js';
 import { nameListCodec, plainEncoder } from './row-codec.js';
 import type { UndoLog } from './undo-log.js';
@@ -28,6 +30,12 @@ import { idKeyOptions } from './key-codec.js';
 
 /** The fewest changes between two listings of a directory. */
 export const LISTING_EVERY = 256;
+/**
+ * A listing of a big directory is written after twice its size in changes: listings were a
+ * third of the directory rows of the 1M-event bench (4.5 MiB), and the changes after one
+ * are read as a few rows per entry (an entry's changes to one directory are one row).
+ */
+export const LISTING_PER_NAME = 2;
 
 /** Directories whose counts are kept between batches (a cache: past it, it starts again). */
 const STATE_DIRS = 4096;
@@ -42,13 +50,21 @@ interface DirState {
   lastN: number;
 }
 
-export class DirListings {
-  readonly #log: CachedDb<Array<string | null>, string>;
+export class DirListings implements Rewindable {
+  /** The dirlog rows: written by `#entry` when an entry is sealed, read point by point. */
+  readonly #log: Database<Array<string | null>, Buffer>;
+  readonly #entry: EntryDirlog;
+  /**
+   * The changes of the entry being applied, by directory, each with where each name sits in
+   * its row (an import puts thousands of names into one directory in one entry: a scan of
+   * the row at each name would make that quadratic).
+   */
+  readonly #pending = new Map<NodeId, { row: Array<string | null>; at: Map<string, number> }>();
   readonly #listings: CachedDb<Array<string | null>, string>;
   /**
    * What each directory changed lately has since its last listing: kept across batches (one
    * mount operation is one batch, and counting a directory's rows since its listing costs up
-   * to max(256, its size) row reads), at most STATE_DIRS of them. Forgotten when the rows it
+   * to max(256, twice its size) row reads), at most STATE_DIRS of them. Forgotten when the rows it
    * was counted from change around it: a batch abandoned (an aborted transaction, a clear)
    * or a rewind (the projection set discards the dirlog's overlay, or tells it to forget
    * what it knew, then).
@@ -56,35 +72,29 @@ export class DirListings {
   readonly #state = new Map<NodeId, DirState>();
   readonly #position: () => number;
   readonly #current: (dir: NodeId) => Iterable<Dirent>;
-  /**
-   * The dirlog rows of the entry being applied (position #openN), each with where each name
-   * sits in it: an import puts thousands of names into one directory in one entry, and
-   * copying and scanning the row at each name made that quadratic. The row is the one in the
-   * overlay (or, once flushed, the one written); forgotten with #state.
-   */
-  readonly #open = new Map<string, { row: Array<string | null>; at: Map<string, number> }>();
-  #openN = -1;
+  /** Every position at which the directory's node record changed, oldest first (a superset of its dirlog rows' positions). */
+  readonly #changesOf: (dir: NodeId) => number[];
 
-  constructor(env: RootDatabase, undo: UndoLog, position: () => number, current: (dir: NodeId) => Iterable<Dirent>) {
-    const encoder = { ...idKeyOptions, encoder: plainEncoder(nameListCodec) };
-    this.#log = new BatchAwareDb(env.openDB({ name: 'tree-dirlog', ...encoder }), null, { log: undo, name: 'tree-dirlog', kind: 'c' }, () => this.#forget());
-    this.#listings = new CachedDb(env.openDB({ name: 'tree-listings', ...encoder }), null, { log: undo, name: 'tree-listings', kind: 'c' });
+  constructor(env: RootDatabase, undo: UndoLog, position: () => number, current: (dir: NodeId) => Iterable<Dirent>, changesOf: (dir: NodeId) => number[]) {
+    const encoder = { encoder: plainEncoder(nameListCodec) };
+    this.#log = env.openDB({ name: 'tree-dirlog', keyEncoding: 'binary', ...encoder });
+    this.#entry = new EntryDirlog(this.#log, (n) => this.#seal(n), () => {
+      this.#pending.clear();
+      this.#state.clear();
+    });
+    this.#listings = new CachedDb(env.openDB({ name: 'tree-listings', ...idKeyOptions, ...encoder }), null, { log: undo, name: 'tree-listings', kind: 'c' });
+    undo.register(this);
     this.#position = position;
     this.#current = current;
-  }
-
-  #forget(): void {
-    this.#state.clear();
-    this.#open.clear();
-    this.#openN = -1;
+    this.#changesOf = changesOf;
   }
 
   get caches(): ReadonlyArray<CachedDb<never, never>> {
-    return [this.#log as unknown as CachedDb<never, never>, this.#listings as unknown as CachedDb<never, never>];
+    return [this.#entry as unknown as CachedDb<never, never>, this.#listings as unknown as CachedDb<never, never>];
   }
 
   get dbs(): ReadonlyArray<readonly [string, Database<unknown, Key>]> {
-    return [['tree-dirlog', this.#log.db as Database<unknown, Key>], ['tree-listings', this.#listings.db as Database<unknown, Key>]];
+    return [['tree-dirlog', this.#log as Database<unknown, Key>], ['tree-listings', this.#listings.db as Database<unknown, Key>]];
   }
 
   /** Notes that name `name` of directory `dir` now holds `id` (null: it was freed); call before changing the row. */
@@ -98,7 +108,7 @@ export class DirListings {
     }
     if (s.lastN < n) {
       // The first change of the directory in entry n: its rows still say how it was after n - 1.
-      if (s.changes >= Math.max(LISTING_EVERY, s.size) && s.since < n - 1) {
+      if (s.changes >= Math.max(LISTING_EVERY, LISTING_PER_NAME * s.size) && s.since < n - 1) {
         const flat: string[] = [];
         for (const e of this.#current(dir)) flat.push(e.name, e.id);
         this.#listings.put(`${dir}\0${pad(n - 1)}\0${flat.length / 2}`, flat);
@@ -108,26 +118,40 @@ export class DirListings {
       }
       s.lastN = n;
     }
-    const key = `${dir}\0${pad(n)}`;
-    if (this.#openN !== n) {
-      this.#open.clear();
-      this.#openN = n;
-    }
-    let open = this.#open.get(key);
-    if (open === undefined) {
-      const row = this.#log.get(key)?.slice() ?? [];
-      const at = new Map<string, number>();
-      for (let i = 0; i < row.length; i += 2) at.set(row[i]!, i);
-      open = { row, at };
-      this.#open.set(key, open);
-    }
+    let open = this.#pending.get(dir);
+    if (open === undefined) this.#pending.set(dir, (open = { row: [], at: new Map() }));
     const at = open.at.get(name);
     if (at === undefined) {
       open.at.set(name, open.row.length);
       open.row.push(name, id);
       s.changes++;
     } else open.row[at + 1] = id;
-    this.#log.put(key, open.row);
+  }
+
+  /** The entry at n is applied: its directories' rows go to the end of the tree, in key order. */
+  #seal(n: number): void {
+    if (this.#pending.size === 0) return;
+    const rows = new Map<string, { key: Buffer; value: Array<string | null> }>();
+    for (const [dir, { row }] of this.#pending) {
+      const key = rowKey(n, keyBytes(dir));
+      rows.set(key.toString('latin1'), { key, value: row });
+    }
+    appendPending(this.#log, rows);
+    this.#pending.clear();
+  }
+
+  /** The dirlog rows of `dir` at its changes in (from, to], oldest first. */
+  *#rows(dir: NodeId, from: number, to: number): Generator<Array<string | null>> {
+    const kb = keyBytes(dir);
+    const key = Buffer.allocUnsafe(4 + kb.length);
+    key.set(kb, 4);
+    for (const m of this.#changesOf(dir)) {
+      if (m <= from) continue;
+      if (m > to) return;
+      key.writeUInt32BE(m, 0);
+      const row = this.#log.get(key);
+      if (row !== undefined) yield row;
+    }
   }
 
   /** The state of a directory not yet seen in this batch, from its rows (all before position n). */
@@ -140,14 +164,14 @@ export class DirListings {
       size = at.size;
     }
     let changes = 0;
-    for (const { value } of this.#log.getRange({ start: `${dir}\0${pad(since + 1)}`, end: `${dir}\x01` })) changes += value.length / 2;
+    for (const row of this.#rows(dir, since, n - 1)) changes += row.length / 2;
     return { since, size, changes, lastN: n - 1 };
   }
 
   /** The entries of directory `dir` after entry p, in name order. */
   childrenAt(dir: NodeId, p: number): Dirent[] {
-    countRangeRead(this.#log.db);
-    const names = new Map<string, NodeId>();
+    countRangeRead(this.#log);
+    const names = new Map<NodeId, NodeId>();
     let since = 0;
     let sorted: Dirent[] | null = null;
     for (const { key, value } of this.#listings.getRange({ start: `${dir}\0${pad(p)}\x01`, end: `${dir}\0`, reverse: true, limit: 1 })) {
@@ -159,7 +183,7 @@ export class DirListings {
       }
     }
     let tail = 0;
-    for (const { value } of this.#log.getRange({ start: `${dir}\0${pad(since + 1)}`, end: `${dir}\0${pad(p + 1)}` })) {
+    for (const value of this.#rows(dir, since, p)) {
       for (let i = 0; i + 1 < value.length; i += 2) {
         const id = value[i + 1];
         if (id === null || id === undefined) names.delete(value[i]!);
@@ -170,15 +194,32 @@ export class DirListings {
     if (tail === 0 && sorted !== null) return sorted;
     return [...names.keys()].sort(compareKeys).map((name) => ({ name, id: names.get(name)! }));
   }
+
+  /** Drops the dirlog rows after position n0 (inside a write transaction). */
+  rewind(n0: number): void {
+    this.#state.clear();
+    dropAfter(this.#log as Database<unknown, Buffer>, n0);
+  }
 }
 
-/** A write-back overlay that also says when the rows under it change around it (a batch abandoned, a rewind). */
-class BatchAwareDb<V, K extends Key> extends CachedDb<V, K> {
+/**
+ * The dirlog of the entry being applied, written when it is sealed: a CachedDb in name only
+ * (begun, sealed, flushed and discarded with the others), which also says when the rows
+ * under it change around it (a batch abandoned, a rewind).
+ */
+class EntryDirlog extends CachedDb<never, never> {
+  readonly #seal: (n: number) => void;
   readonly #reset: () => void;
 
-  constructor(db: Database<V, K>, history: null, undo: ConstructorParameters<typeof CachedDb<V, K>>[2], reset: () => void) {
-    super(db, history, undo);
+  constructor(db: Database<Array<string | null>, Buffer>, seal: (n: number) => void, reset: () => void) {
+    super(db as never);
+    this.#seal = seal;
     this.#reset = reset;
+  }
+
+  override seal(n: number): void {
+    super.seal(n);
+    this.#seal(n);
   }
 
   override forgetEmpty(): void {

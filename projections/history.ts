@@ -4,10 +4,17 @@
  *   NAME:           key -> [n, value, earlier?]   the current row: n, the position of its last
  *                                                  change; earlier, the positions of the changes
  *                                                  before it, newest first, as varint differences
- *   NAME-history:   [m u32 BE][key] -> value | null   the value the row had just before the entry
- *                                                  at position m changed it (null: it was absent;
- *                                                  a row's first change has none: absent before it)
+ *   NAME-history:   [m u32 BE][bucket] -> ([key length varint][key][value length varint][value])...
+ *                                                  for each row entry m changed, in key order, the
+ *                                                  value it had just before (null: it was absent; a
+ *                                                  row's first change has none: absent before it)
  *                   [0 u32][key] -> [r, null, earlier?]  a removed row's changes (r: the removal)
+ *
+ * An entry's history rows are packed by bucket (see "packed rows" below): a row per changed
+ * value cost LMDB's 10 bytes of node header and slot and a 21-byte key besides its value.
+ * The bucket is the first nibble of a hash of the key; a bucket past PACKED_BYTES is split in
+ * four by the next two bits, and so on (its own row then holds nothing), so a point read is one point read (or a
+ * few, in an entry of thousands of changes) of a row under 2 KB and a scan of its records.
  *
  * Keys are stored as bytes (keyBytes: ids of 32 hex digits as 16 bytes). History rows are
  * keyed position first, so an entry's rows are written together at the end of the tree in
@@ -22,6 +29,7 @@
 import type { Database } from 'lmdb';
 import { CachedDb, type HistorySink, type Stamped } from './cached-db.js';
 import { applyDelta, DeltaOf, StoredDelta, type ValueCodec } from './row-codec.js';
+import { readVarint, writeVarint } from './varint.js';
 import type { Rewindable } from './undo-log.js';
 import { WrittenKeys } from './written-keys.js';
 
@@ -145,6 +153,128 @@ export function dropAfter(db: Database<unknown, Buffer>, n0: number): void {
 
 function positionOf(b: Uint8Array): number {
   return ((b[0]! << 24) >>> 0) + (b[1]! << 16) + (b[2]! << 8) + b[3]!;
+}
+
+// ---- packed rows: an entry's history rows by bucket ----
+
+/** A bucket's records past this many bytes are split by the next nibble of their keys' hash. */
+export const PACKED_BYTES = 1536;
+/**
+ * Levels of buckets: the first nibble of the 32-bit hash, then two bits a level (a bucket a
+ * little past PACKED_BYTES becomes four rows, not sixteen tiny ones); one at the last level
+ * is never split.
+ */
+const LEVELS = 15;
+
+/** The bucket of hash h at `level`: its first nibble at level 0, then the next two bits. */
+function bucketOf(h: number, level: number): number {
+  return level === 0 ? h >>> 28 : (h >>> (28 - 2 * level)) & 3;
+}
+
+/** FNV-1a of a key's bytes: spreads keys led by the same id (a directory's names) over buckets. */
+function keyHash(kb: Uint8Array): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < kb.length; i++) h = Math.imul(h ^ kb[i]!, 0x01000193);
+  return h >>> 0;
+}
+
+/** The row of the bucket of hash h at `level` (0: the first nibble) of entry m: [m u32][one nibble a byte, levels 0..level]. */
+function bucketKey(m: number, h: number, level: number): Buffer {
+  const out = Buffer.allocUnsafe(5 + level);
+  out.writeUInt32BE(m, 0);
+  for (let l = 0; l <= level; l++) out[4 + l] = bucketOf(h, l);
+  return out;
+}
+
+/** Bytes of a value in a packed row, and back (the history sub-database's own encoding). */
+export interface ValueBytes {
+  encode(v: unknown): Uint8Array;
+  decode(b: Uint8Array): unknown;
+}
+
+interface PackedRecord {
+  readonly kb: Buffer;
+  readonly vb: Uint8Array;
+  readonly h: number;
+}
+
+/** Writes the records of entry m (in key order) as rows of buckets, splitting the big ones, in key order at the end of the tree. */
+function writePacked(db: Database<unknown, Buffer>, m: number, records: readonly PackedRecord[], level: number): void {
+  const groups: PackedRecord[][] = Array.from({ length: level === 0 ? 16 : 4 }, () => []);
+  for (const r of records) groups[bucketOf(r.h, level)]!.push(r);
+  for (const group of groups) {
+    if (group.length === 0) continue;
+    let bytes = 0;
+    for (const r of group) bytes += 10 + r.kb.length + r.vb.byteLength;
+    const key = bucketKey(m, group[0]!.h, level);
+    if (bytes > PACKED_BYTES && level + 1 < LEVELS && group.length > 1) {
+      appendRow(db, key, new Uint8Array(0));
+      writePacked(db, m, group, level + 1);
+      continue;
+    }
+    const out = Buffer.allocUnsafe(bytes);
+    let at = 0;
+    for (const r of group) {
+      at = writeVarint(out, at, r.kb.length);
+      at += r.kb.copy(out, at);
+      at = writeVarint(out, at, r.vb.byteLength);
+      out.set(r.vb, at);
+      at += r.vb.byteLength;
+    }
+    appendRow(db, key, out.subarray(0, at));
+  }
+}
+
+/** `a` against the `len` bytes of `b` at `from`, as LMDB orders bytes (in JS: most keys differ in their first bytes). */
+function compareAt(a: Uint8Array, b: Uint8Array, from: number, len: number): number {
+  const n = Math.min(a.length, len);
+  for (let i = 0; i < n; i++) {
+    const d = a[i]! - b[from + i]!;
+    if (d !== 0) return d;
+  }
+  return a.length - len;
+}
+
+/** A varint's value and end (one byte: no array). */
+function varintAt(buf: Uint8Array, at: number, out: { v: number; at: number }): void {
+  const b = buf[at]!;
+  if (b < 128) {
+    out.v = b;
+    out.at = at + 1;
+    return;
+  }
+  [out.v, out.at] = readVarint(buf, at);
+}
+
+const scratch = { v: 0, at: 0 };
+
+/** The value bytes of key `kb` in a packed row (a view), or undefined. */
+function findPacked(row: Uint8Array, kb: Uint8Array): Uint8Array | undefined {
+  const end = row.byteLength;
+  let at = 0;
+  while (at < end) {
+    varintAt(row, at, scratch);
+    const klen = scratch.v;
+    const k = scratch.at;
+    varintAt(row, k + klen, scratch);
+    const cmp = compareAt(kb, row, k, klen);
+    if (cmp === 0) return row.subarray(scratch.at, scratch.at + scratch.v);
+    if (cmp < 0) return undefined;
+    at = scratch.at + scratch.v;
+  }
+  return undefined;
+}
+
+/** Every record of a packed row: its key bytes and value bytes. */
+function* packedRecords(row: Uint8Array): Generator<{ kb: Buffer; vb: Buffer }> {
+  const buf = Buffer.from(row.buffer, row.byteOffset, row.byteLength);
+  let at = 0;
+  while (at < buf.length) {
+    const [klen, k] = readVarint(buf, at);
+    const [vlen, v] = readVarint(buf, k + klen);
+    yield { kb: buf.subarray(k, k + klen), vb: buf.subarray(v, v + vlen) };
+    at = v + vlen;
+  }
 }
 
 // ---- lists of changes: varint differences, newest first ----
@@ -296,6 +426,7 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
   readonly position: () => number;
   #current: CachedDb<V, string> | null = null;
   /** History rows of the entry being applied, by key (latin1 of the bytes): written in key order at seal. */
+  /** History values of the entry being applied, by key (latin1 of the key bytes; `key`: the key bytes). */
   readonly #pending = new Map<string, { key: Buffer; value: V | null | DeltaOf<V>; name: string }>();
   /** Removed rows' lists changed in this batch (undefined: dropped), written at the end of the batch. */
   readonly #gone = new Map<string, { key: Buffer; value: Gone | undefined }>();
@@ -319,10 +450,13 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
   readonly #created: (key: string) => void;
   /** The values' codec, when it writes deltas (history rows then hold differences). */
   readonly #codec: ValueCodec<V> | null;
+  /** Values as bytes in packed rows. */
+  readonly #bytes: ValueBytes;
 
   /** `created`: notes a key that had no row before (the undo log drops it in a rewind: no history row says so). */
-  constructor(db: Database<unknown, Buffer>, position: () => number, created: (key: string) => void, codec?: ValueCodec<V>) {
+  constructor(db: Database<unknown, Buffer>, position: () => number, created: (key: string) => void, bytes: ValueBytes, codec?: ValueCodec<V>) {
     this.db = db;
+    this.#bytes = bytes;
     this.position = position;
     this.#created = created;
     this.#codec = codec?.delta !== undefined ? codec : null;
@@ -428,9 +562,9 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
     return out;
   }
 
-  #superseded(key: string, n: number, prev: V | null): void {
-    const k = rowKey(n, keyBytes(key));
-    this.#pending.set(k.toString('latin1'), { key: k, value: prev, name: key });
+  #superseded(key: string, _n: number, prev: V | null): void {
+    const kb = keyBytes(key);
+    this.#pending.set(kb.toString('latin1'), { key: kb, value: prev, name: key });
   }
 
   /** The current row `key` now holds `value` (prev: its stored row): returns the row to store. */
@@ -465,7 +599,7 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
   }
 
   /** The entry at n is applied: its history rows go to the end of the tree, in key order. */
-  seal(_n: number): void {
+  seal(n: number): void {
     if (this.#codec !== null) {
       for (const p of this.#pending.values()) {
         if (p.value === null) continue;
@@ -474,7 +608,27 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
         if (now !== undefined && countOf(now[2]) % KEYFRAME !== 0) p.value = new DeltaOf(p.value as V, now[1]);
       }
     }
-    appendPending(this.db as Database<unknown, Buffer>, this.#pending);
+    if (this.#pending.size === 0) return;
+    const records: PackedRecord[] = [];
+    for (const k of [...this.#pending.keys()].sort()) {
+      const { key, value } = this.#pending.get(k)!;
+      records.push({ kb: key, vb: this.#bytes.encode(value), h: keyHash(key) });
+    }
+    this.#pending.clear();
+    writePacked(this.db, n, records, 0);
+  }
+
+  /** The stored history value of key bytes `kb` at entry m (undefined: the entry did not change the row). */
+  #stored(m: number, kb: Buffer): V | null | StoredDelta | undefined {
+    const h = keyHash(kb);
+    for (let level = 0; level < LEVELS; level++) {
+      const row = this.db.get(bucketKey(m, h, level)) as Uint8Array | undefined;
+      if (row === undefined) return undefined;
+      if (row.byteLength === 0) continue;
+      const vb = findPacked(row, kb);
+      return vb === undefined ? undefined : (this.#bytes.decode(vb) as V | null | StoredDelta);
+    }
+    return undefined;
   }
 
   flush(): void {
@@ -534,11 +688,15 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
     this.#chunks.clear();
     this.#anyGone = null;
     const current = this.#current!.db as unknown as Database<unknown, string>;
-    const rows = [...this.db.getRange({ start: rowKey(n0 + 1, Buffer.alloc(0)) })];
-    for (let i = rows.length - 1; i >= 0; i--) {
-      const { key: hk, value: raw } = rows[i]!;
+    const stored = [...this.db.getRange({ start: rowKey(n0 + 1, Buffer.alloc(0)) })];
+    const rows: Array<{ n: number; key: string; raw: unknown }> = [];
+    for (const { key: hk, value } of stored) {
       const n = positionOf(hk);
-      const key = keyOfBytes(hk, 4);
+      for (const { kb, vb } of packedRecords(value as Uint8Array)) rows.push({ n, key: keyOfBytes(kb), raw: this.#bytes.decode(vb) });
+    }
+    for (const { key } of stored) this.db.removeSync(key);
+    for (let i = rows.length - 1; i >= 0; i--) {
+      const { n, key, raw } = rows[i]!;
       const goneKey = rowKey(0, keyBytes(key));
       const cur = current.get(key) as Stamped<V> | undefined;
       const state = cur ?? (this.db.get(goneKey) as Gone | undefined);
@@ -554,7 +712,6 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
         const from = before?.n ?? 0;
         current.putSync(key, before?.earlier === undefined ? [from, value] : [from, value, before.earlier]);
       }
-      this.db.removeSync(hk);
     }
   }
 
@@ -574,7 +731,7 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
     const k = `${m}\0${key}`;
     const hit = this.#recent.get(k);
     if (hit !== undefined) return hit;
-    const raw = this.db.get(rowKey(m, keyBytes(key))) as V | null | StoredDelta | undefined;
+    const raw = this.#stored(m, keyBytes(key));
     if (raw === undefined) return undefined;
     let v: V | null;
     if (raw instanceof StoredDelta) {
@@ -625,14 +782,11 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
     // Every row of the key once, newest first (a delta is against the value after its change):
     // read directly (the kept rows are for point reads).
     const kb = keyBytes(key);
-    const at = Buffer.allocUnsafe(4 + kb.byteLength);
-    at.set(kb, 4);
     let after: V | null = now !== undefined ? now[1] : null;
     for (let i = ns.length - 1; i >= 0; i--) {
       out[i] = { n: ns[i]!, value: after };
       if (i === 0) break;
-      at.writeUInt32BE(ns[i]!, 0);
-      const raw = this.db.get(at) as V | null | StoredDelta | undefined;
+      const raw = this.#stored(ns[i]!, kb);
       after = raw instanceof StoredDelta ? this.#whole(raw, after) : (raw ?? null);
     }
     return out;

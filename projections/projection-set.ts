@@ -24,7 +24,7 @@ import { Xattrs } from './xattrs.js';
 import { CacheTable, Placements, ServedTable } from './placement.js';
 
 /** Bumped whenever the rows' layout changes; older rows are rebuilt from the log. */
-export const PROJECTIONS_FORMAT = 16;
+export const PROJECTIONS_FORMAT = 25;
 
 /** Sub-databases of older formats, dropped when the projections are rebuilt in this one. */
 const RETIRED_DBS = ['content-history'];
@@ -66,7 +66,7 @@ export class ProjectionSet {
     this.checkpoint = new Checkpoint(env);
     this.positions = new Positions(env);
     this.undo = new UndoLog(env);
-    this.touches = new Touches(env, this.undo);
+    this.touches = new Touches(env, this.undo, (id) => this.inodes.inoOf(id));
     const versioning = { position: (): number => this.#n, undo: this.undo, readCache };
     this.inodes = new InodeTable(env);
     this.tree = new Tree(env, versioning);
@@ -237,7 +237,8 @@ export class ProjectionSet {
 
   /** One digest per projection (hex). Local projections are marked so peers can leave them out. */
   digests(): Array<{ name: string; local: boolean; digest: string }> {
-    const parts = [...this.all.map((p) => ({ name: p.name, local: p.local, dbs: p.dbs })), { name: 'positions', local: false, dbs: [...this.positions.dbs, ...this.touches.dbs] }];
+    // The touches index is keyed by local inode numbers (touches.ts): local, as the inode table.
+    const parts = [...this.all.map((p) => ({ name: p.name, local: p.local, dbs: p.dbs })), { name: 'positions', local: false, dbs: this.positions.dbs }, { name: 'touches', local: true, dbs: this.touches.dbs }];
     return parts.map((p) => {
       const h = newDigest();
       for (const [name, db] of p.dbs) digestDb(h, name, db);

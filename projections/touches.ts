@@ -3,15 +3,21 @@
  * version, and reading them from the log meant decoding one whole entry (often a thousand
  * events) per version. One row per entry, keyed by its position:
  *
- *   [n u32 BE] -> for each node the entry's events name (by `id` or `root`), its key
- *                 (history.ts keyBytes: an id as 17 bytes) and [kinds length varint][the
+ *   [n u32 BE] -> [base varint] then, for each node the entry's events name (by `id` or `root`), its key
+ *                 (its local inode number as a varint, then its generation as another
+ *                 when not 0: inode-table.ts) and [kinds length varint][the
  *                 kinds of those events, in order, one letter each][notes], packed in key
  *                 order (entry-records.ts); the notes are what content.ts keeps per entry and
  *                 file (the commits it made: row-codec.ts EntryCommits), under the file the
- *                 commits were applied to (a conflict copy's record may have no kinds)
+ *                 commits were applied to (a conflict copy's record may have no kinds); the
+ *                 commits' times are written less the base (the earliest of the row's, when
+ *                 all are integers and not negative, else 0): a millisecond time took 7 bytes
  *
  * A row per (entry, node) cost LMDB's node header and a 21-byte key each: more than its
- * letters. The versions `history` lists are the changes of the node's rows (their lists of
+ * letters; and a node's 16-byte id was most of a record (17.1 MiB of the 1M-event bench's
+ * index), where its inode number takes 1-5 bytes. Inode numbers are local (assigned in
+ * arrival order, kept across rewinds), like the inode table: a node the entry named that has
+ * none when the entry is sealed (never created) has no rows, so `history` never asks for it. The versions `history` lists are the changes of the node's rows (their lists of
  * changes, history.ts); each version's kinds are one point read here and a scan of the row.
  * Rows are written at the end of the tree (LMDB's append mode: full pages); a rewind drops
  * the range after its position.
@@ -19,7 +25,8 @@
 import type { Database, Key, RootDatabase } from 'lmdb';
 import type { FsEventType } from '../log/index.js';
 import { CachedDb } from './cached-db.js';
-import { appendRow, dropAfter, keyBytes, rowKey, type Rewindable } from './history.js';
+import { appendRow, dropAfter, rowKey, type Rewindable } from './history.js';
+import type { InodeRow } from './inode-table.js';
 import type { UndoLog } from './undo-log.js';
 import { findRecord, packRecords } from './entry-records.js';
 import { readVarint, writeVarint } from './varint.js';
@@ -63,7 +70,7 @@ export interface EntryNotes<V> {
 }
 
 interface PendingRecord {
-  readonly key: Buffer;
+  readonly id: string;
   kinds: string;
   /** The commits content.ts noted (encoded when the entry is sealed). */
   commits: EntryCommits | undefined;
@@ -105,18 +112,24 @@ export class Touches implements Rewindable {
   /** The commits each entry made of each file, kept in its records (content.ts). */
   readonly commits: EntryNotes<EntryCommits>;
 
-  constructor(env: RootDatabase, undo: UndoLog) {
+  /** The local inode number of a node (inode-table.ts): what keys its records. */
+  readonly #inoOf: (id: string) => InodeRow | undefined;
+
+  constructor(env: RootDatabase, undo: UndoLog, inoOf: (id: string) => InodeRow | undefined) {
+    this.#inoOf = inoOf;
     this.#rows = env.openDB({ name: 'touches', keyEncoding: 'binary', encoding: 'binary' });
     this.#entry = new EntryRow(this.#rows, (n) => this.#seal(n), () => this.#pending.clear());
     undo.register(this);
     this.commits = {
-      pending: (id) => this.#pending.get(keyBytes(id).toString('latin1'))?.commits,
+      pending: (id) => this.#pending.get(id)?.commits,
       set: (id, value) => {
         this.#record(id).commits = value;
       },
       at: (id, n) => {
-        const notes = this.#find(id, n)?.notes;
-        return notes === undefined ? undefined : COMMITS.decode(notes);
+        const found = this.#find(id, n);
+        if (found?.notes === undefined) return undefined;
+        const v = COMMITS.decode(found.notes);
+        return found.base === 0 ? v : { ...v, commits: v.commits.map((c) => ({ ...c, time: c.time + found.base })) };
       },
     };
   }
@@ -130,11 +143,19 @@ export class Touches implements Rewindable {
   }
 
   #record(id: string): PendingRecord {
-    const key = keyBytes(id);
-    const k = key.toString('latin1');
-    let r = this.#pending.get(k);
-    if (r === undefined) this.#pending.set(k, (r = { key, kinds: '', commits: undefined }));
+    let r = this.#pending.get(id);
+    if (r === undefined) this.#pending.set(id, (r = { id, kinds: '', commits: undefined }));
     return r;
+  }
+
+  /** A node's key in the records: its inode number, and its generation when not 0 (undefined: it has none). */
+  #keyOf(id: string): Buffer | undefined {
+    const row = this.#inoOf(id);
+    if (row === undefined) return undefined;
+    const out = Buffer.allocUnsafe(20);
+    let at = writeVarint(out, 0, row.ino);
+    if (row.gen !== 0) at = writeVarint(out, at, row.gen);
+    return out.subarray(0, at);
   }
 
   /** Notes the events of the entry at position n (raw, as the log holds them) under the nodes they name. */
@@ -151,32 +172,49 @@ export class Touches implements Rewindable {
   /** The entry at n is applied: its records, each [kinds length varint][kinds][notes], as one row. */
   #seal(n: number): void {
     if (this.#pending.size === 0) return;
-    const records = [...this.#pending.values()].map(({ key, kinds, commits }) => {
+    const records: Array<{ key: Uint8Array; value: Uint8Array }> = [];
+    let base = Infinity;
+    for (const { commits } of this.#pending.values()) {
+      for (const c of commits?.commits ?? []) base = Number.isSafeInteger(c.time) && c.time >= 0 ? Math.min(base, c.time) : -1;
+      if (base < 0) break;
+    }
+    if (!(base >= 0 && base < Infinity)) base = 0;
+    for (const { id, kinds, commits } of this.#pending.values()) {
+      // Every node the entry made has its number by now (the inode table applied its events).
+      const key = this.#keyOf(id);
+      if (key === undefined) continue;
       const k = Buffer.from(kinds, 'utf8');
-      const notes: Uint8Array = commits === undefined ? new Uint8Array(0) : COMMITS.encode(commits);
+      const notes: Uint8Array = commits === undefined ? new Uint8Array(0) : COMMITS.encode(base === 0 ? commits : { ...commits, commits: commits.commits.map((c) => ({ ...c, time: c.time - base })) });
       const value = Buffer.allocUnsafe(10 + k.length + notes.byteLength);
       let at = writeVarint(value, 0, k.length);
       at += k.copy(value, at);
       value.set(notes, at);
-      return { key, value: value.subarray(0, at + notes.byteLength) };
-    });
-    appendRow(this.#rows, rowKey(n, Buffer.alloc(0)), packRecords(records));
+      records.push({ key, value: value.subarray(0, at + notes.byteLength) });
+    }
+    if (records.length === 0) return void this.#pending.clear();
+    const head = Buffer.allocUnsafe(10);
+    appendRow(this.#rows, rowKey(n, Buffer.alloc(0)), Buffer.concat([head.subarray(0, writeVarint(head, 0, base)), packRecords(records)]));
     this.#pending.clear();
   }
 
   /** The record of node key `kb` in entry n's row: its kinds and notes (undefined: none). */
-  #findKey(kb: Buffer, n: number, at?: Buffer): { kinds: string; notes: Uint8Array | undefined } | undefined {
+  #findKey(kb: Uint8Array, n: number, at?: Buffer): { kinds: string; notes: Uint8Array | undefined; base: number } | undefined {
     const key = at ?? rowKey(n, Buffer.alloc(0));
-    const v = findRecord(this.#rows.getBinaryFast(key), kb);
+    const row = this.#rows.getBinaryFast(key);
+    if (row === undefined) return undefined;
+    // `length`: the value's size in lmdb-js's shared read buffer (entry-records.ts findRecord).
+    const [base, from] = readVarint(row, 0);
+    const v = findRecord(row.subarray(from, row.length), kb);
     if (v === undefined) return undefined;
     const [len, i] = readVarint(v, 0);
     const kinds = v.toString('utf8', i, i + len);
     // The notes are copied: the row read is lmdb-js's reused buffer.
-    return { kinds, notes: i + len < v.length ? Buffer.from(v.subarray(i + len)) : undefined };
+    return { kinds, notes: i + len < v.length ? Buffer.from(v.subarray(i + len)) : undefined, base };
   }
 
-  #find(id: string, n: number): { kinds: string; notes: Uint8Array | undefined } | undefined {
-    return this.#findKey(keyBytes(id), n);
+  #find(id: string, n: number): { kinds: string; notes: Uint8Array | undefined; base: number } | undefined {
+    const kb = this.#keyOf(id);
+    return kb === undefined ? undefined : this.#findKey(kb, n);
   }
 
   /** The event kinds of the entry at position n that named node `id` (empty: none did). */
@@ -187,9 +225,10 @@ export class Touches implements Rewindable {
 
   /** kindsAt for many positions of one node. */
   kindsAtEach(id: string, ns: readonly number[]): Map<number, string[]> {
-    const kb = keyBytes(id);
+    const kb = this.#keyOf(id);
     const key = Buffer.alloc(4);
     const out = new Map<number, string[]>();
+    if (kb === undefined) return out;
     for (const n of ns) {
       key.writeUInt32BE(n, 0);
       const c = this.#findKey(kb, n, key)?.kinds;

@@ -73,7 +73,7 @@ export class Tree implements Projection {
     this.#areas = areas.current;
     this.#areasPast = areas.past;
     this.#areasHistory = areas.history;
-    this.#listings = new DirListings(env, versioning.undo, versioning.position, (dir) => this.children(dir));
+    this.#listings = new DirListings(env, versioning.undo, versioning.position, (dir) => this.children(dir), (dir) => this.#nodesPast.changePositions(dir));
   }
 
   // ---- queries ----

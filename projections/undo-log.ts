@@ -7,7 +7,12 @@
  * and rewind themselves (history.ts, touches.ts: registered here as rewindables). The entries
  * are then applied again in the one order. Only the tail is touched, never the whole log.
  *
- *   undo: n -> TAG JSON [["c\0DB", [KEY, ...]], ...]    TAG 0: as is; TAG 1: deflated
+ *   undo: n -> TAG BODY    TAG 0: as is; TAG 1: deflated
+ *   BODY:   ([group length varint]["c\0DB" UTF-8][key count varint]([key length varint][key])...)...
+ *   key:    [2][bytes] for a key of hex digits (an id, a binary key), [1][16 bytes][UTF-8 rest]
+ *           for one led by an id, [0][UTF-8] for any other (keys read back as the same strings)
+ *
+ * (Keys were JSON strings: ids and hashes in hex, twice their bytes before deflating.)
  *
  * The record is grouped by sub-database; one above SMALL bytes is deflated, since the records
  * of every entry ever applied are kept. A small one (an entry of one mount operation: a few
@@ -20,6 +25,7 @@
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Database, RootDatabase } from 'lmdb';
+import { readVarint, writeVarint } from './varint.js';
 
 /** Something a rewind puts back: rows changed after position n0 (projection-set.ts). */
 export interface Rewindable {
@@ -42,7 +48,7 @@ const DEFLATE = { level: 1, memLevel: 4, windowBits: 10 } as const;
  */
 const DEFLATE_BIG = { level: 1, memLevel: 8, windowBits: 15 } as const;
 const BIG = 4096;
-/** Records up to this many bytes of JSON are kept as they are. */
+/** Records up to this many bytes are kept as they are. */
 const SMALL = 512;
 const RAW = 0;
 const DEFLATED = 1;
@@ -107,9 +113,7 @@ export class UndoLog {
   /** Writes the record of the entry at n (inside the apply transaction). */
   seal(n: number): void {
     if (this.#current.size > 0) {
-      const groups = [...this.#current].map(([group, keys]) => [group, [...keys]]);
-      const json = JSON.stringify(groups);
-      this.db.putSync(n, encodeRecord(json));
+      this.db.putSync(n, encodeRecord(this.#current));
       this.#current = new Map();
     }
   }
@@ -130,8 +134,7 @@ export class UndoLog {
   changedAfter(n0: number, head: number): Array<{ kind: UndoKind; name: string; key: string }> {
     const all = new Map<string, { kind: UndoKind; name: string; key: string }>();
     for (const { value } of this.db.getRange({ start: n0 + 1, end: head + 1 })) {
-      const groups = JSON.parse(decodeRecord(value)) as Array<[string, string[]]>;
-      for (const [group, keys] of groups) {
+      for (const [group, keys] of decodeRecord(value)) {
         const [kind, name] = group.split('\0') as [UndoKind, string];
         for (const key of keys) all.set(`${group}\0${key}`, { kind, name, key });
       }
@@ -144,19 +147,78 @@ export class UndoLog {
   }
 }
 
-/** A record's bytes: its JSON behind a tag, deflated past SMALL bytes. */
-function encodeRecord(json: string): Buffer {
-  const length = Buffer.byteLength(json);
-  if (length <= SMALL) {
-    const b = Buffer.allocUnsafe(1 + length);
-    b[0] = RAW;
-    b.write(json, 1);
-    return b;
-  }
-  return Buffer.concat([Buffer.of(DEFLATED), deflateRawSync(json, length > BIG ? DEFLATE_BIG : DEFLATE)]);
+const KEY_TEXT = 0;
+const KEY_ID_LED = 1;
+const KEY_HEX = 2;
+const HEX_ONLY = /^(?:[0-9a-f]{2})+$/;
+const HEX_LED = /^[0-9a-f]{32}/;
+
+/** A key's bytes (see the file's comment): hex digits as bytes. */
+function keyOut(key: string): Buffer {
+  if (HEX_ONLY.test(key)) return Buffer.concat([Buffer.of(KEY_HEX), Buffer.from(key, 'hex')]);
+  if (HEX_LED.test(key)) return Buffer.concat([Buffer.of(KEY_ID_LED), Buffer.from(key.slice(0, 32), 'hex'), Buffer.from(key.slice(32), 'utf8')]);
+  return Buffer.concat([Buffer.of(KEY_TEXT), Buffer.from(key, 'utf8')]);
 }
 
-function decodeRecord(value: Uint8Array): string {
-  const body = Buffer.from(value.buffer, value.byteOffset + 1, value.byteLength - 1);
-  return (value[0] === RAW ? body : inflateRawSync(body)).toString('utf8');
+function keyIn(b: Buffer): string {
+  if (b[0] === KEY_HEX) return b.toString('hex', 1);
+  if (b[0] === KEY_ID_LED) return b.toString('hex', 1, 17) + b.toString('utf8', 17);
+  return b.toString('utf8', 1);
+}
+
+/** A record's bytes: its groups behind a tag, deflated past SMALL bytes. */
+function encodeRecord(groups: ReadonlyMap<string, ReadonlySet<string>>): Buffer {
+  const parts: Buffer[] = [];
+  let bytes = 0;
+  for (const [group, keys] of groups) {
+    const g = Buffer.from(group, 'utf8');
+    parts.push(g);
+    bytes += 20 + g.length;
+    for (const key of keys) {
+      const k = keyOut(key);
+      parts.push(k);
+      bytes += 10 + k.length;
+    }
+  }
+  const body = Buffer.allocUnsafe(bytes);
+  let at = 0;
+  let i = 0;
+  for (const keys of groups.values()) {
+    const g = parts[i++]!;
+    at = writeVarint(body, at, g.length);
+    at += g.copy(body, at);
+    at = writeVarint(body, at, keys.size);
+    for (let k = 0; k < keys.size; k++) {
+      const kb = parts[i++]!;
+      at = writeVarint(body, at, kb.length);
+      at += kb.copy(body, at);
+    }
+  }
+  return tagged(body.subarray(0, at));
+}
+
+function tagged(body: Buffer): Buffer {
+  if (body.length <= SMALL) return Buffer.concat([Buffer.of(RAW), body]);
+  return Buffer.concat([Buffer.of(DEFLATED), deflateRawSync(body, body.length > BIG ? DEFLATE_BIG : DEFLATE)]);
+}
+
+function decodeRecord(value: Uint8Array): Array<[string, string[]]> {
+  const raw = Buffer.from(value.buffer, value.byteOffset + 1, value.byteLength - 1);
+  const body = value[0] === RAW ? raw : inflateRawSync(raw);
+  const out: Array<[string, string[]]> = [];
+  let at = 0;
+  while (at < body.length) {
+    const [glen, g] = readVarint(body, at);
+    const group = body.toString('utf8', g, g + glen);
+    let [count, k] = readVarint(body, g + glen);
+    const keys: string[] = [];
+    for (; count > 0; count--) {
+      const [klen, kat] = readVarint(body, k);
+      keys.push(keyIn(body.subarray(kat, kat + klen)));
+      k = kat + klen;
+    }
+    out.push([group, keys]);
+    at = k;
+  }
+  return out;
 }

@@ -31,7 +31,11 @@ export interface Versioning {
 export function versionedDb<V>(env: RootDatabase, name: string, versioning: Versioning, codec?: ValueCodec<V>): VersionedDb<V> {
   const encoder = codec === undefined ? {} : { encoder: versionedEncoder(codec) };
   const historyDb = env.openDB<unknown, Buffer>({ name: `${name}-history`, keyEncoding: 'binary', ...encoder });
-  const past = new VersionHistory<V>(historyDb, versioning.position, (key) => versioning.undo.touch('c', name, key), codec);
+  // Values in packed history rows: the sub-database's own encoding (msgpack's is a shared buffer: copied).
+  const own = historyDb as unknown as { encoder: { encode(v: unknown): Uint8Array }; decoder?: { decode(b: Uint8Array): unknown } };
+  const coder = codec === undefined ? { encode: (v: unknown) => own.encoder.encode(v), decode: (b: Uint8Array) => (own.decoder ?? (own.encoder as never as { decode(b: Uint8Array): unknown })).decode(b) } : versionedEncoder(codec);
+  const bytes = { encode: (v: unknown): Uint8Array => Buffer.from(coder.encode(v)), decode: (b: Uint8Array): unknown => coder.decode(b) };
+  const past = new VersionHistory<V>(historyDb, versioning.position, (key) => versioning.undo.touch('c', name, key), bytes, codec);
   // Keys led by a node id are stored as its 16 bytes (key-codec.ts).
   // Current rows are read on every FUSE request: lmdb-js keeps recently read ones decoded.
   const current = new CachedDb<V, string>(env.openDB({ name, cache: versioning.readCache !== false, ...idKeyOptions, ...encoder }), past);

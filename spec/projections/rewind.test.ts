@@ -110,3 +110,33 @@ t.test('a row changed by more entries than it keeps: archived changes read the s
   t.ok(ok, 'the node at every position, archived or kept');
   t.equal([...ordered.tree.nodeChanges(F)].length, count + 1, 'every change listed, archived ones included');
 });
+
+t.test('an entry that changes thousands of rows (its packed history rows split): every past value, and a rewind over it', async (t) => {
+  const ids = Array.from({ length: 3000 }, (_, i) => nid(0x10000 + i));
+  const make = a(0, 100, [
+    { type: 'area-create', area: 'home', root: R, mode: 0o755, ...o, time: 100 },
+    ...ids.map((id, i) => ({ type: 'create' as const, id, parent: R, name: `f${i}`, mode: 0o644, ...o, time: 100 })),
+  ], null);
+  const chmod = (seq: number, time: number, mode: number, prev: ReturnType<typeof a>): ReturnType<typeof a> =>
+    a(seq, time, ids.map((id, i) => ({ type: 'setattr' as const, id, mode: mode + (i % 7), time })), prev);
+  const e1 = chmod(1, 300, 0o600, make);
+  const e2 = chmod(2, 400, 0o640, e1);
+  // Late: sorts between e1 and e2, and names every node too.
+  const late1 = b(0, 350, ids.map((id, i) => ({ type: 'setxattr' as const, id, name: 'user.k', value: new Uint8Array([i & 255]), time: 350 })), null);
+  const late = await open(t);
+  late.applyEntries([make]);
+  late.applyEntries([e1]);
+  late.applyEntries([e2]);
+  late.applyEntries([late1, e2], { rewindTo: 2 });
+  const ordered = await open(t);
+  ordered.applyEntries([make, e1, late1, e2]);
+  t.same(shared(late), shared(ordered), 'every shared projection (history rows included) equal');
+  let wrong = 0;
+  for (const [i, id] of ids.entries()) {
+    for (const [p, mode] of [[1, 0o644], [2, 0o600 + (i % 7)], [3, 0o600 + (i % 7)], [4, 0o640 + (i % 7)]] as const) {
+      if (late.tree.nodeAt(id, p)?.mode !== mode || ordered.tree.nodeAt(id, p)?.mode !== mode) wrong++;
+    }
+    if ([...late.tree.nodeChanges(id)].map((c) => c.value?.mode).join() !== [0o644, 0o600 + (i % 7), 0o600 + (i % 7), 0o640 + (i % 7)].join()) wrong++;
+  }
+  t.equal(wrong, 0, 'every node at every position, and its changes');
+});

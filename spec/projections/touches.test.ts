@@ -5,7 +5,7 @@
 import t from 'tap';
 import type { FsEvent } from '../../log/index.js';
 import { decodeKinds } from '../../projections/touches.js';
-import { given, nid } from '../engine/helpers/given.js';
+import { given, hashOf, nid } from '../engine/helpers/given.js';
 
 const R = nid(1);
 const F = nid(2);
@@ -56,4 +56,30 @@ t.test('one entry naming many nodes: each found in its row, and none that it did
   t.ok(ok, 'every node with its kinds');
   t.same([...g.set.touches.kindsAtEach(ids[5]!, [n - 1, n, n + 1])], [[n, ['create']]], 'only the entry that named it');
   for (const other of [nid(0x1001), nid(0), 'f'.repeat(32), 'not-an-id']) t.same(g.set.touches.kindsAt(other, n), [], `${other}: not named`);
+});
+
+t.test("the commits an entry made read back with their own times (written less the row's base)", async (t) => {
+  const w = (id: string, time: number): FsEvent[] => [
+    { type: 'write', id, size: 3, blocks: [[0, hashOf(1)]], time },
+    { type: 'commit', id, time },
+  ] as FsEvent[];
+  const H = nid(4);
+  const cases: Array<[string, number[]]> = [
+    ['millisecond times', [1_790_000_000_123, 1_790_000_000_124]],
+    ['times far apart (a base of 0)', [0, 1_790_000_000_000]],
+    ['small times', [1, 2]],
+  ];
+  for (const [what, [a, b]] of cases) {
+    const g = await given(
+      t,
+      [
+        { type: 'area-create', area: 'home', root: R, mode: 0o755, ...base },
+        { type: 'create', id: F, parent: R, name: 'f', mode: 0o644, ...base },
+        { type: 'create', id: H, parent: R, name: 'h', mode: 0o644, ...base },
+      ],
+      [...w(F, a!), ...w(H, b!), ...w(F, b!)],
+    );
+    t.same([...g.set.content.history(F)].map((c) => c.time), [a, b], `${what}: two commits of one file`);
+    t.same([...g.set.content.history(H)].map((c) => c.time), [b], `${what}: the other file`);
+  }
 });

@@ -1,6 +1,7 @@
 /**
  * Undo records (projections/undo-log.ts): a small record is kept as it is and a big one
- * deflated, and both read back as the rows their entries created.
+ * deflated, and both read back as the rows their entries created; keys of hex digits (ids,
+ * binary keys) are kept as their bytes, and every kind of key reads back as the same string.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -28,7 +29,7 @@ t.test('small records are kept as they are, big ones deflated; both read back', 
   const small = undo.db.get(1)!;
   const big = undo.db.get(2)!;
   t.equal(small[0], 0, 'the small record is tagged as kept as it is');
-  t.same(JSON.parse(Buffer.from(small.subarray(1)).toString('utf8')), [['c\0dir-changes', ['a']], ['c\0content-versions', ['b']]]);
+  t.ok(Buffer.from(small.subarray(1)).toString('latin1').includes('c\0dir-changes'), 'its groups readable in its bytes');
   t.equal(big[0], 1, 'the big record is tagged as deflated');
   t.ok(big.byteLength < many.join('').length, 'and deflated');
   t.same(
@@ -39,4 +40,27 @@ t.test('small records are kept as they are, big ones deflated; both read back', 
     undo.changedAfter(1, 2).map((c) => c.key),
     many,
   );
+});
+
+t.test('keys read back as the same strings: ids, id-led keys, binary keys in hex, text', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'undo-log-'));
+  const env = openLmdbEnv(dir);
+  t.teardown(async () => {
+    await env.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const undo = new UndoLog(env);
+  const id = '0123456789abcdef0123456789abcdef';
+  const keys = [id, `${id}/name é`, `${id}\u0000000000000012\u00005`, 'ab'.repeat(40), 'abc', 'AB', '', 'root', 'home', '0f'];
+  const ids = Array.from({ length: 150 }, (_, i) => i.toString(16).padStart(32, '0'));
+  env.transactionSync(() => {
+    for (const k of keys) undo.touch('c', 'tree-nodes', k);
+    undo.seal(1);
+    for (const k of ids) undo.touch('c', 'tree-nodes', k);
+    for (const k of ids) undo.touch('c', 'content-rows', k);
+    undo.seal(2);
+  });
+  t.same(undo.changedAfter(0, 1).map((c) => c.key), keys);
+  t.same(undo.changedAfter(1, 2).map((c) => `${c.name}/${c.key}`), [...ids.map((k) => `tree-nodes/${k}`), ...ids.map((k) => `content-rows/${k}`)]);
+  t.ok(undo.db.get(2)!.byteLength < 150 * 16, 'ids as bytes, the second group of the same ids deflated to little');
 });
