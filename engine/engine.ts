@@ -268,7 +268,7 @@ export class Engine {
 
   #stage(feed: Feed, decision: Decision): { entry: Entry; durable: Promise<unknown> } {
     const { entry, durable } = feed.stage(decision.events as never, this.#heads(decision.area, feed.name));
-    this.projections.applyEntries([entry]);
+    this.projections.applyLocal([entry]);
     if (!(decision.events as readonly FsEvent[]).every((e) => PATH_KEEPING.has(e.type))) this.#pathGeneration++;
     const settled = durable.catch(async (err: unknown) => {
       // The entry was applied but never made durable: the projections are ahead of the log.
