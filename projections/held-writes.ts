@@ -63,6 +63,8 @@ export class HeldWrites {
   #applying = false;
   /** How many rows are held, all sub-databases together. */
   #size = 0;
+  /** How many entries the held rows are of. */
+  #entries = 0;
   /** The current entry's changes to the held rows, to put back should it be retried: [rows, key, previous]. */
   #journal: Array<readonly [Map<unknown, Row>, unknown, Row | undefined]> = [];
   /** Re-entrancy of get(): lmdb-js's get reads through getBinaryFast, which must then not be intercepted. */
@@ -78,6 +80,10 @@ export class HeldWrites {
 
   get size(): number {
     return this.#size;
+  }
+
+  get entries(): number {
+    return this.#entries;
   }
 
   get holding(): boolean {
@@ -176,8 +182,9 @@ export class HeldWrites {
     this.#journal = [];
   }
 
-  /** The entry's apply ended: its writes stay held. */
-  done(): void {
+  /** The entries' apply ended: their writes stay held. */
+  done(entries: number): void {
+    this.#entries += entries;
     this.#applying = false;
     this.#journal = [];
   }
@@ -201,6 +208,7 @@ export class HeldWrites {
    */
   settle(why: string): void {
     this.#holding = false;
+    this.#entries = 0;
     if (this.#size === 0) return;
     if (this.#applying) throw new Error('held writes: settle inside an apply');
     this.settles.set(why, (this.settles.get(why) ?? 0) + 1);
@@ -226,6 +234,7 @@ export class HeldWrites {
   forget(): void {
     for (const h of this.#held) h.rows.clear();
     this.#size = 0;
+    this.#entries = 0;
     this.#journal = [];
     this.#applying = false;
     this.#holding = false;

@@ -70,8 +70,10 @@ export class ProjectionSet {
   onSkipped: ((s: SkippedEvent) => void) | null = null;
   /** Rows of local entries not yet written to LMDB (see applyLocal). */
   readonly held: HeldWrites;
-  #heldEntries = 0;
   #heldTimer: NodeJS.Timeout | null = null;
+  /** The bounds of holding (HOLD_MS, HOLD_ENTRIES): a spec may widen them. */
+  holdMs = HOLD_MS;
+  holdEntries = HOLD_ENTRIES;
 
   private constructor(env: RootDatabase, readCache: boolean) {
     this.env = env;
@@ -190,7 +192,7 @@ export class ProjectionSet {
       this.positions.flush();
       this.checkpoint.flush();
       for (const c of caches) c.end();
-      held.done();
+      held.done(applied);
     } catch (err) {
       for (const c of caches) c.discard();
       this.undo.discard();
@@ -201,17 +203,21 @@ export class ProjectionSet {
       if (err instanceof HeldRetry) return this.applyEntries(entries);
       throw err;
     }
-    this.#heldEntries += entries.length;
-    if (this.#heldEntries >= HOLD_ENTRIES) this.settle('entries');
+    if (held.entries >= this.holdEntries) this.settle('entries');
     else if (held.size >= HOLD_ROWS) this.settle('rows');
     else if (this.#heldTimer === null && held.size > 0) {
       this.#heldTimer = setTimeout(() => {
         this.#heldTimer = null;
         this.settle('time');
-      }, HOLD_MS);
+      }, this.holdMs);
       this.#heldTimer.unref();
     }
     return applied;
+  }
+
+  /** How many local entries have rows held, not yet written to LMDB. */
+  get heldEntries(): number {
+    return this.held.entries;
   }
 
   /** Writes the rows held for local entries to LMDB now (one transaction), if there are any. */
@@ -220,7 +226,6 @@ export class ProjectionSet {
       clearTimeout(this.#heldTimer);
       this.#heldTimer = null;
     }
-    this.#heldEntries = 0;
     this.held.settle(why);
   }
 
@@ -327,7 +332,6 @@ export class ProjectionSet {
     // Rows held for entries are dropped with the rest (nothing reads them before the rebuild).
     if (this.#heldTimer !== null) clearTimeout(this.#heldTimer);
     this.#heldTimer = null;
-    this.#heldEntries = 0;
     this.held.forget();
     this.env.transactionSync(() => {
       this.checkpoint.clear();
