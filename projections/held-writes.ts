@@ -114,15 +114,19 @@ export class HeldWrites {
       return true;
     };
     d.removeSync = function (key: unknown, ...rest: unknown[]) {
+      // With a value (a duplicate-sorted sub-database): written first, then removed directly.
+      if (self.#holding && rest.length > 0) self.#need('removeSync with a value');
       if (!self.#holding) return removeSync(key, ...rest);
-      if (rest.length > 0) self.#need('removeSync with a value');
       hold(key, DELETED);
       return true;
     };
     d.get = function (key: unknown, opts?: unknown) {
-      if (rows.size > 0 && opts === undefined) {
+      if (rows.size > 0) {
         const row = rows.get(normal(key));
-        if (row !== undefined) return row.value === DELETED ? undefined : row.value;
+        if (row !== undefined) {
+          if (opts === undefined) return row.value === DELETED ? undefined : row.value;
+          self.#need('get with options');
+        }
       }
       self.#inGet++;
       try {
@@ -168,11 +172,6 @@ export class HeldWrites {
   #need(what: string): void {
     if (this.#applying) throw new HeldRetry(what);
     this.settle(what);
-  }
-
-  /** From now on writes are held (until settle). */
-  hold(): void {
-    this.#holding = true;
   }
 
   /** An entry's apply starts (writes held); a need of LMDB throws HeldRetry until done(). */
