@@ -210,7 +210,7 @@ export class Engine {
         await this.store.feeds.own(decision.area);
         continue; // the tree may have changed while the feed opened: decide again
       }
-      const { entry, durable } = this.#stage(feed, decision);
+      const { entry, durable } = this.#stage(feed, decision, true);
       return { decision, entry, durable };
     }
   }
@@ -225,7 +225,7 @@ export class Engine {
     checkEvents(events);
     while (this.#integrating !== null) await this.#integrating.catch(() => undefined);
     const feed = this.store.feeds.get(this.#ownFeedName(area)) ?? (await this.store.feeds.own(area));
-    const { entry, durable } = this.#stage(feed, { area, events });
+    const { entry, durable } = this.#stage(feed, { area, events }, false);
     await durable;
     return entry;
   }
@@ -273,9 +273,15 @@ export class Engine {
     return area === '' ? this.store.publicKey : `${this.store.publicKey}.${area}`;
   }
 
-  #stage(feed: Feed, decision: Decision): { entry: Entry; durable: Promise<unknown> } {
+  /**
+   * `hold`: the entry is one command's (a mount operation's), its rows held in memory with the
+   * next ones' and written to LMDB together (ProjectionSet.applyLocal); an import's big entries
+   * are applied in a transaction of their own.
+   */
+  #stage(feed: Feed, decision: Decision, hold: boolean): { entry: Entry; durable: Promise<unknown> } {
     const { entry, durable } = feed.stage(decision.events as never, this.#heads(decision.area, feed.name));
-    this.projections.applyEntries([entry]);
+    if (hold) this.projections.applyLocal([entry]);
+    else this.projections.applyEntries([entry]);
     if (!(decision.events as readonly FsEvent[]).every((e) => PATH_KEEPING.has(e.type))) this.#pathGeneration++;
     this.#headChanged();
     const settled = durable.catch(async (err: unknown) => {

@@ -314,6 +314,9 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         // The close of the file's only handle: its data and the commit that folds it into a
         // new version go in one entry (release then finds nothing left to commit).
         if (f?.written) await cache.flush(f.id, { commit: !opts.readOnly && fds.count(f.id) === 1 });
+        // Close-to-open: a reader in another process (a `realize` command beside the mount)
+        // sees the file as closed, not up to HOLD_MS before (projection-set.ts).
+        if (!opts.readOnly) engine.projections.settle('close');
       }),
 
     fsync: (_path, _datasync, fd, cb) =>
@@ -321,6 +324,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         const f = fds.get(fd);
         if (f) await cache.flush(f.id, { durable: true });
         else await engine.flush();
+        if (!opts.readOnly) engine.projections.settle('fsync');
       }),
 
     fsyncdir: (_path, _datasync, _fd, cb) => answer('fsyncdir', cb, () => engine.flush()),
@@ -343,6 +347,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
             const { durable } = await engine.submit({ type: 'commit', id: closed.file.id });
             durable.catch((err: unknown) => opts.onInternalError('commit', err));
           }
+          engine.projections.settle('release');
         }
       }),
 

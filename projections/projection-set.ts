@@ -22,6 +22,14 @@ import { Touches } from './touches.js';
 import { ConflictCopies } from './conflict-copies.js';
 import { Xattrs } from './xattrs.js';
 import { CacheTable, Placements, ServedTable } from './placement.js';
+import { HeldRetry, HeldWrites } from './held-writes.js';
+
+/** Held rows of local entries are written this long after the first was held, at the latest. */
+export const HOLD_MS = 25;
+/** ... or once this many local entries are held ... */
+export const HOLD_ENTRIES = 256;
+/** ... or once this many rows are (an import's entries are big). */
+export const HOLD_ROWS = 50_000;
 
 /** Bumped whenever the rows' layout changes; older rows are rebuilt from the log. */
 export const PROJECTIONS_FORMAT = 25;
@@ -60,24 +68,41 @@ export class ProjectionSet {
   /** Every projection's write-back overlays. */
   readonly #caches: ReadonlyArray<CachedDb<never, never>>;
   onSkipped: ((s: SkippedEvent) => void) | null = null;
+  /** Rows of local entries not yet written to LMDB (see applyLocal). */
+  readonly held: HeldWrites;
+  #heldTimer: NodeJS.Timeout | null = null;
+  /** The bounds of holding (HOLD_MS, HOLD_ENTRIES): a spec may widen them. */
+  holdMs = HOLD_MS;
+  holdEntries = HOLD_ENTRIES;
 
   private constructor(env: RootDatabase, readCache: boolean) {
     this.env = env;
-    this.checkpoint = new Checkpoint(env);
-    this.positions = new Positions(env);
-    this.undo = new UndoLog(env);
-    this.touches = new Touches(env, this.undo, (id) => this.inodes.inoOf(id));
-    const versioning = { position: (): number => this.#n, undo: this.undo, readCache };
-    this.inodes = new InodeTable(env);
-    this.tree = new Tree(env, versioning);
-    this.content = new Content(env, versioning, this.touches.commits);
-    this.xattrs = new Xattrs(env, versioning);
-    this.conflicts = new ConflictCopies(env, versioning, this.tree, this.content, this.positions);
-    this.famfs = new Famfs(env);
+    // Not projections, written in their own transactions: never held.
     this.blockIndex = new BlockIndex(env);
-    this.placements = new Placements(env, versioning);
     this.cache = new CacheTable(env);
     this.served = new ServedTable(env);
+    // Every sub-database the projections open is wrapped, so its writes can be held.
+    const held = (this.held = new HeldWrites(env));
+    const openDB = env.openDB;
+    (env as { openDB: unknown }).openDB = function (this: RootDatabase, ...args: Parameters<RootDatabase['openDB']>) {
+      return held.wrap(openDB.apply(env, args));
+    };
+    try {
+      this.checkpoint = new Checkpoint(env);
+      this.positions = new Positions(env);
+      this.undo = new UndoLog(env);
+      this.touches = new Touches(env, this.undo, (id) => this.inodes.inoOf(id));
+      const versioning = { position: (): number => this.#n, undo: this.undo, readCache };
+      this.inodes = new InodeTable(env);
+      this.tree = new Tree(env, versioning);
+      this.content = new Content(env, versioning, this.touches.commits);
+      this.xattrs = new Xattrs(env, versioning);
+      this.conflicts = new ConflictCopies(env, versioning, this.tree, this.content, this.positions);
+      this.famfs = new Famfs(env);
+      this.placements = new Placements(env, versioning);
+    } finally {
+      (env as { openDB: unknown }).openDB = openDB;
+    }
     this.all = [this.inodes, this.tree, this.content, this.xattrs, this.famfs, this.conflicts, this.placements];
     this.#caches = [...this.all.flatMap((p) => p.caches), ...this.touches.caches];
   }
@@ -122,6 +147,7 @@ export class ProjectionSet {
 
   /** Applies entries (each feed's in sequence order) in one transaction. Returns how many were new. */
   applyEntries(entries: ReadonlyArray<Entry<unknown>>, opts: { rewindTo?: number } = {}): number {
+    this.settle('apply');
     let applied = 0;
     const caches = this.#caches;
     this.env.transactionSync(() => {
@@ -146,6 +172,61 @@ export class ProjectionSet {
       }
     });
     return applied;
+  }
+
+  /**
+   * Applies entries made by this process (each feed's in sequence order) at once, their rows
+   * held in memory (reads in this process see them) and written to LMDB with the next ones
+   * (see HOLD_MS). Should an entry need LMDB itself while applied (a range read), its held
+   * writes are taken back, the rows held before it written, and it is applied again the
+   * ordinary way; should it fail, its writes are taken back as an aborted transaction's are.
+   */
+  applyLocal(entries: ReadonlyArray<Entry<unknown>>): number {
+    const held = this.held;
+    const caches = this.#caches;
+    let applied = 0;
+    held.begin();
+    for (const c of caches) c.begin();
+    try {
+      for (const entry of entries) if (this.#applyOne(entry)) applied++;
+      this.positions.flush();
+      this.checkpoint.flush();
+      for (const c of caches) c.end();
+      held.done(applied);
+    } catch (err) {
+      for (const c of caches) c.discard();
+      this.undo.discard();
+      held.takeBack();
+      this.settle(err instanceof HeldRetry ? `retry: ${err.message}` : 'failed');
+      this.positions.reload();
+      this.checkpoint.reload();
+      if (err instanceof HeldRetry) return this.applyEntries(entries);
+      throw err;
+    }
+    if (held.entries >= this.holdEntries) this.settle('entries');
+    else if (held.size >= HOLD_ROWS) this.settle('rows');
+    else if (this.#heldTimer === null && held.size > 0) {
+      this.#heldTimer = setTimeout(() => {
+        this.#heldTimer = null;
+        this.settle('time');
+      }, this.holdMs);
+      this.#heldTimer.unref();
+    }
+    return applied;
+  }
+
+  /** How many local entries have rows held, not yet written to LMDB. */
+  get heldEntries(): number {
+    return this.held.entries;
+  }
+
+  /** Writes the rows held for local entries to LMDB now (one transaction), if there are any. */
+  settle(why = 'asked'): void {
+    if (this.#heldTimer !== null) {
+      clearTimeout(this.#heldTimer);
+      this.#heldTimer = null;
+    }
+    this.held.settle(why);
   }
 
   #applyOne(entry: Entry<unknown>): boolean {
@@ -227,6 +308,7 @@ export class ProjectionSet {
 
   /** Keeps undo records again, from the next position on. */
   resumeUndo(): void {
+    this.settle('undo');
     this.env.transactionSync(() => this.undo.resume(this.positions.applied + 1));
   }
 
@@ -248,6 +330,10 @@ export class ProjectionSet {
 
   /** Drops every projection row and checkpoint (the block index stays: it is not a projection). */
   clear(): void {
+    // Rows held for entries are dropped with the rest (nothing reads them before the rebuild).
+    if (this.#heldTimer !== null) clearTimeout(this.#heldTimer);
+    this.#heldTimer = null;
+    this.held.forget();
     this.env.transactionSync(() => {
       this.checkpoint.clear();
       this.undo.clear();
@@ -263,6 +349,7 @@ export class ProjectionSet {
   }
 
   async close(): Promise<void> {
+    this.settle('close');
     await this.env.close();
   }
 }

@@ -1,0 +1,241 @@
+/**
+ * Writes of local entries held in memory across entries, and written to LMDB together in one
+ * short transaction (ProjectionSet.applyLocal, settle()). A mount operation is one entry:
+ * without this, each paid its own LMDB commit and the first copy of every page of the dozen
+ * sub-databases it touches; held, a batch of entries pays them once.
+ *
+ * No LMDB transaction stays open across event-loop turns: while writes are held, the
+ * sub-databases' own putSync/removeSync (wrapped here, on each Database object the
+ * projections opened) put into a map per sub-database, and get() reads that map first, so
+ * every reader in this process sees a held write at once. Any other use of a wrapped
+ * sub-database (range reads, counts, clears, binary reads other than through get) needs
+ * LMDB itself: outside an apply, the held writes are written first (settle); inside one, the
+ * apply stops (HeldWrites.Retry) and ProjectionSet puts that entry back and applies it again
+ * the ordinary way, inside a transaction.
+ *
+ * The log is the truth: held entries are durable in the log (the group-commit writer), and a
+ * process killed with entries held reopens with the projections behind the log, which open
+ * catches up (replay.ts integrate). Readers in other processes see held entries once written.
+ */
+import type { Database, RootDatabase } from 'lmdb';
+
+const DELETED = Symbol('deleted');
+
+interface Row {
+  readonly key: unknown;
+  readonly value: unknown;
+}
+
+/** One wrapped sub-database: its held rows and its own methods. */
+interface Held {
+  readonly db: Database<unknown, any>;
+  readonly rows: Map<unknown, Row>;
+  readonly putSync: (key: unknown, value: unknown) => unknown;
+  readonly removeSync: (key: unknown) => unknown;
+}
+
+/** What an apply that needs LMDB itself throws while writes are held (never escapes ProjectionSet). */
+export class HeldRetry extends Error {
+  constructor(what: string) {
+    super(`held writes: ${what} needs LMDB`);
+  }
+}
+
+/** Methods that need LMDB itself: the held rows are written before they run. */
+/** (Not put/remove: lmdb-js's putSync and removeSync call them inside, and nothing here writes asynchronously.) */
+const NEEDS_LMDB = ['getRange', 'getKeys', 'getValues', 'getCount', 'getKeysCount', 'getValuesCount', 'getEntry', 'getMany', 'getBinary', 'prefetch', 'clearSync', 'dropSync', 'clearAsync', 'drop', 'getLastVersion'] as const;
+
+function normal(key: unknown): unknown {
+  return key instanceof Uint8Array ? Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1') : key;
+}
+
+/** A copy of bytes the caller may reuse; other values are kept as they are (callers build them fresh). */
+function own(v: unknown): unknown {
+  return v instanceof Uint8Array ? Buffer.from(v) : v;
+}
+
+export class HeldWrites {
+  readonly #env: RootDatabase;
+  readonly #held: Held[] = [];
+  /** True while writes go to memory (set by the projection set around a local apply, and kept between them). */
+  #holding = false;
+  /** True while an entry is being applied with writes held: a need of LMDB then throws HeldRetry. */
+  #applying = false;
+  /** How many rows are held, all sub-databases together. */
+  #size = 0;
+  /** How many entries the held rows are of. */
+  #entries = 0;
+  /** The current entry's changes to the held rows, to put back should it be retried: [rows, key, previous]. */
+  #journal: Array<readonly [Map<unknown, Row>, unknown, Row | undefined]> = [];
+  /** Re-entrancy of get(): lmdb-js's get reads through getBinaryFast, which must then not be intercepted. */
+  #inGet = 0;
+  /** True while the held rows are being written. */
+  #settling = false;
+  /** How many times the held rows were written, and why (for measurements and specs). */
+  readonly settles = new Map<string, number>();
+
+  constructor(env: RootDatabase) {
+    this.#env = env;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  get entries(): number {
+    return this.#entries;
+  }
+
+  get holding(): boolean {
+    return this.#holding;
+  }
+
+  /** Wraps a sub-database the projections opened (call once per Database object). */
+  wrap<D extends Database<any, any>>(db: D): D {
+    const self = this;
+    const rows = new Map<unknown, Row>();
+    const d = db as unknown as Record<string, (...a: unknown[]) => unknown>;
+    const putSync = d.putSync!.bind(db);
+    const removeSync = d.removeSync!.bind(db);
+    const get = d.get!.bind(db);
+    const getBinaryFast = d.getBinaryFast!.bind(db);
+    const doesExist = d.doesExist!.bind(db);
+    this.#held.push({ db, rows, putSync, removeSync });
+    const hold = (key: unknown, value: unknown): void => {
+      const k = normal(key);
+      const prev = rows.get(k);
+      if (this.#applying) this.#journal.push([rows, k, prev]);
+      if (prev === undefined) this.#size++;
+      rows.set(k, { key: own(key), value });
+    };
+    d.putSync = function (key: unknown, value: unknown, opts?: unknown) {
+      if (!self.#holding) return putSync(key, value, opts);
+      hold(key, own(value));
+      return true;
+    };
+    d.removeSync = function (key: unknown, ...rest: unknown[]) {
+      // With a value (a duplicate-sorted sub-database): written first, then removed directly.
+      if (self.#holding && rest.length > 0) self.#need('removeSync with a value');
+      if (!self.#holding) return removeSync(key, ...rest);
+      hold(key, DELETED);
+      return true;
+    };
+    d.get = function (key: unknown, opts?: unknown) {
+      if (rows.size > 0) {
+        const row = rows.get(normal(key));
+        if (row !== undefined) {
+          if (opts === undefined) return row.value === DELETED ? undefined : row.value;
+          self.#need('get with options');
+        }
+      }
+      self.#inGet++;
+      try {
+        return get(key, opts);
+      } finally {
+        self.#inGet--;
+      }
+    };
+    d.getBinaryFast = function (key: unknown, opts?: unknown) {
+      if (self.#inGet === 0 && rows.size > 0) {
+        const row = rows.get(normal(key));
+        if (row !== undefined) {
+          if (row.value === DELETED) return undefined;
+          if (row.value instanceof Uint8Array) return row.value;
+          self.#need('getBinaryFast');
+        }
+      }
+      return getBinaryFast(key, opts);
+    };
+    d.doesExist = function (key: unknown, ...rest: unknown[]) {
+      if (rows.size > 0) {
+        if (rest.length > 0) self.#need('doesExist with a value');
+        else {
+          const row = rows.get(normal(key));
+          if (row !== undefined) return row.value !== DELETED;
+        }
+      }
+      return doesExist(key, ...rest);
+    };
+    for (const name of NEEDS_LMDB) {
+      const own = d[name];
+      if (typeof own !== 'function') continue;
+      const bound = own.bind(db);
+      d[name] = function (...args: unknown[]) {
+        if (self.#size > 0 && !self.#settling) self.#need(name);
+        return bound(...args);
+      };
+    }
+    return db;
+  }
+
+  /** Something needs LMDB itself: inside an apply, retry it in a transaction; else write the held rows now. */
+  #need(what: string): void {
+    if (this.#applying) throw new HeldRetry(what);
+    this.settle(what);
+  }
+
+  /** An entry's apply starts (writes held); a need of LMDB throws HeldRetry until done(). */
+  begin(): void {
+    this.#holding = true;
+    this.#applying = true;
+    this.#journal = [];
+  }
+
+  /** The entries' apply ended: their writes stay held. */
+  done(entries: number): void {
+    this.#entries += entries;
+    this.#applying = false;
+    this.#journal = [];
+  }
+
+  /** The entry's apply failed or is retried: its writes are taken back (the held rows of earlier entries stay). */
+  takeBack(): void {
+    for (let i = this.#journal.length - 1; i >= 0; i--) {
+      const [rows, k, prev] = this.#journal[i]!;
+      if (prev === undefined) {
+        rows.delete(k);
+        this.#size--;
+      } else rows.set(k, prev);
+    }
+    this.#journal = [];
+    this.#applying = false;
+  }
+
+  /**
+   * Writes every held row to LMDB in one transaction and stops holding. Must not run inside
+   * an apply (the entry's rows would be written half done).
+   */
+  settle(why: string): void {
+    this.#holding = false;
+    this.#entries = 0;
+    if (this.#size === 0) return;
+    if (this.#applying) throw new Error('held writes: settle inside an apply');
+    this.settles.set(why, (this.settles.get(why) ?? 0) + 1);
+    this.#settling = true;
+    try {
+      this.#env.transactionSync(() => {
+        for (const h of this.#held) {
+          if (h.rows.size === 0) continue;
+          for (const { key, value } of h.rows.values()) {
+            if (value === DELETED) h.removeSync(key);
+            else h.putSync(key, value);
+          }
+        }
+      });
+    } finally {
+      this.#settling = false;
+    }
+    for (const h of this.#held) h.rows.clear();
+    this.#size = 0;
+  }
+
+  /** Drops every held row without writing it (the caller reapplies or rebuilds). */
+  forget(): void {
+    for (const h of this.#held) h.rows.clear();
+    this.#size = 0;
+    this.#entries = 0;
+    this.#journal = [];
+    this.#applying = false;
+    this.#holding = false;
+  }
+}
