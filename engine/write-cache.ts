@@ -392,11 +392,15 @@ export class WriteCache {
     this.#total += BLOCK_SIZE;
   }
 
-  /** Reads through the branch: dirty blocks from memory, the rest from the store. */
-  async read(id: NodeId, offset: number, length: number): Promise<Buffer> {
+  /**
+   * Reads through the branch: dirty blocks from memory, the rest from the store. With `into`
+   * (at least `length` bytes), a file with no branch is read into it (see Engine.read) and the
+   * result is a view of it; otherwise the result is a fresh buffer.
+   */
+  async read(id: NodeId, offset: number, length: number, into?: Buffer): Promise<Buffer> {
     const b = this.#branches.get(id);
     if (b === undefined) {
-      const data = this.#engine.read(id, offset, length);
+      const data = this.#engine.read(id, offset, length, into);
       this.#readAhead(id, offset, length);
       return data;
     }
