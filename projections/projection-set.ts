@@ -157,20 +157,33 @@ export class ProjectionSet {
         for (const c of caches) c.forgetEmpty();
         this.#rewind(opts.rewindTo);
       }
-      for (const c of caches) c.begin();
-      try {
-        for (const entry of entries) if (this.#applyOne(entry)) applied++;
-        this.positions.flush();
-        this.checkpoint.flush();
-        for (const c of caches) c.end();
-      } catch (err) {
-        for (const c of caches) c.discard();
-        this.undo.discard();
-        this.positions.reload();
-        this.checkpoint.reload();
-        throw err;
-      }
+      applied = this.#applyThrough(entries);
     });
+    return applied;
+  }
+
+  /**
+   * Applies entries through the write-back overlays. Should one fail, what they wrote is
+   * discarded (`onFail` runs then, before the positions and checkpoint are read again) and
+   * the error goes on.
+   */
+  #applyThrough(entries: ReadonlyArray<Entry<unknown>>, onFail?: (err: unknown) => void): number {
+    const caches = this.#caches;
+    let applied = 0;
+    for (const c of caches) c.begin();
+    try {
+      for (const entry of entries) if (this.#applyOne(entry)) applied++;
+      this.positions.flush();
+      this.checkpoint.flush();
+      for (const c of caches) c.end();
+    } catch (err) {
+      for (const c of caches) c.discard();
+      this.undo.discard();
+      onFail?.(err);
+      this.positions.reload();
+      this.checkpoint.reload();
+      throw err;
+    }
     return applied;
   }
 
@@ -183,23 +196,15 @@ export class ProjectionSet {
    */
   applyLocal(entries: ReadonlyArray<Entry<unknown>>): number {
     const held = this.held;
-    const caches = this.#caches;
-    let applied = 0;
+    let applied: number;
     held.begin();
-    for (const c of caches) c.begin();
     try {
-      for (const entry of entries) if (this.#applyOne(entry)) applied++;
-      this.positions.flush();
-      this.checkpoint.flush();
-      for (const c of caches) c.end();
+      applied = this.#applyThrough(entries, (err) => {
+        held.takeBack();
+        this.settle(err instanceof HeldRetry ? `retry: ${err.message}` : 'failed');
+      });
       held.done(applied);
     } catch (err) {
-      for (const c of caches) c.discard();
-      this.undo.discard();
-      held.takeBack();
-      this.settle(err instanceof HeldRetry ? `retry: ${err.message}` : 'failed');
-      this.positions.reload();
-      this.checkpoint.reload();
       if (err instanceof HeldRetry) return this.applyEntries(entries);
       throw err;
     }

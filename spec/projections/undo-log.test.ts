@@ -6,18 +6,24 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
+import type { RootDatabase } from 'lmdb';
 import { openLmdbEnv } from '../../projections/lmdb-env.js';
 import { UndoLog } from '../../projections/undo-log.js';
 
-t.test('small records are kept as they are, big ones deflated; both read back', async (t) => {
+/** An undo log over a fresh LMDB environment, removed at the end of the test. */
+async function openUndo(t: Test): Promise<{ env: RootDatabase; undo: UndoLog }> {
   const dir = await mkdtemp(join(tmpdir(), 'undo-log-'));
   const env = openLmdbEnv(dir);
   t.teardown(async () => {
     await env.close();
     await rm(dir, { recursive: true, force: true });
   });
-  const undo = new UndoLog(env);
+  return { env, undo: new UndoLog(env) };
+}
+
+t.test('small records are kept as they are, big ones deflated; both read back', async (t) => {
+  const { env, undo } = await openUndo(t);
   const many = Array.from({ length: 200 }, (_, i) => `key-${i.toString().padStart(5, '0')}`);
   env.transactionSync(() => {
     undo.touch('c', 'dir-changes', 'a');
@@ -43,13 +49,7 @@ t.test('small records are kept as they are, big ones deflated; both read back', 
 });
 
 t.test('keys read back as the same strings: ids, id-led keys, binary keys in hex, text', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'undo-log-'));
-  const env = openLmdbEnv(dir);
-  t.teardown(async () => {
-    await env.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-  const undo = new UndoLog(env);
+  const { env, undo } = await openUndo(t);
   const id = '0123456789abcdef0123456789abcdef';
   const keys = [id, `${id}/name é`, `${id}\u0000000000000012\u00005`, 'ab'.repeat(40), 'abc', 'AB', '', 'root', 'home', '0f'];
   const ids = Array.from({ length: 150 }, (_, i) => i.toString(16).padStart(32, '0'));
