@@ -231,3 +231,42 @@ export class CachedDb<V, K extends Key> {
     this.#active = false;
   }
 }
+
+/** What an EntryRowsDb tells its owner. */
+export interface EntryRowHooks {
+  /** The entry at n is applied: write its rows. */
+  seal(n: number): void;
+  /** The batch is abandoned: what the entry pends is void. */
+  discard(): void;
+  /** The rows are about to be written around the overlays (a rewind): what is pending or known of them is void. */
+  forgetEmpty?(): void;
+}
+
+/**
+ * Rows an entry writes itself when it is sealed (touches, directory changes): a CachedDb in
+ * name only, begun, sealed, flushed and discarded with the others so the projection set
+ * drives it, and telling its owner through `hooks`.
+ */
+export class EntryRowsDb extends CachedDb<never, never> {
+  readonly #hooks: EntryRowHooks;
+
+  constructor(db: Database<any, any>, hooks: EntryRowHooks) {
+    super(db as never);
+    this.#hooks = hooks;
+  }
+
+  override seal(n: number): void {
+    super.seal(n);
+    this.#hooks.seal(n);
+  }
+
+  override forgetEmpty(): void {
+    this.#hooks.forgetEmpty?.();
+    super.forgetEmpty();
+  }
+
+  override discard(): void {
+    this.#hooks.discard();
+    super.discard();
+  }
+}

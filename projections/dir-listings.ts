@@ -21,7 +21,7 @@
  */
 import type { Database, Key, RootDatabase } from 'lmdb';
 import type { NodeId } from '../log/index.js';
-import { CachedDb } from './cached-db.js';
+import { CachedDb, EntryRowsDb } from './cached-db.js';
 import { appendPending, compareKeys, countRangeRead, dropAfter, keyBytes, pad, POSITION_DIGITS, rowKey, type Rewindable } from './history.js';
 import type { Dirent } from './rows.js';
 import { nameListCodec, plainEncoder } from './row-codec.js';
@@ -53,7 +53,8 @@ interface DirState {
 export class DirListings implements Rewindable {
   /** The dirlog rows: written by `#entry` when an entry is sealed, read point by point. */
   readonly #log: Database<Array<string | null>, Buffer>;
-  readonly #entry: EntryDirlog;
+  /** The dirlog of the entry being applied, written when it is sealed; a batch abandoned or a rewind voids what it pends. */
+  readonly #entry: EntryRowsDb;
   /**
    * The changes of the entry being applied, by directory, each with where each name sits in
    * its row (an import puts thousands of names into one directory in one entry: a scan of
@@ -78,10 +79,11 @@ export class DirListings implements Rewindable {
   constructor(env: RootDatabase, undo: UndoLog, position: () => number, current: (dir: NodeId) => Iterable<Dirent>, changesOf: (dir: NodeId) => number[]) {
     const encoder = { encoder: plainEncoder(nameListCodec) };
     this.#log = env.openDB({ name: 'tree-dirlog', keyEncoding: 'binary', ...encoder });
-    this.#entry = new EntryDirlog(this.#log, (n) => this.#seal(n), () => {
+    const reset = (): void => {
       this.#pending.clear();
       this.#state.clear();
-    });
+    };
+    this.#entry = new EntryRowsDb(this.#log, { seal: (n) => this.#seal(n), discard: reset, forgetEmpty: reset });
     this.#listings = new CachedDb(env.openDB({ name: 'tree-listings', ...idKeyOptions, ...encoder }), null, { log: undo, name: 'tree-listings', kind: 'c' });
     undo.register(this);
     this.#position = position;
@@ -202,36 +204,6 @@ export class DirListings implements Rewindable {
   }
 }
 
-/**
- * The dirlog of the entry being applied, written when it is sealed: a CachedDb in name only
- * (begun, sealed, flushed and discarded with the others), which also says when the rows
- * under it change around it (a batch abandoned, a rewind).
- */
-class EntryDirlog extends CachedDb<never, never> {
-  readonly #seal: (n: number) => void;
-  readonly #reset: () => void;
-
-  constructor(db: Database<Array<string | null>, Buffer>, seal: (n: number) => void, reset: () => void) {
-    super(db as never);
-    this.#seal = seal;
-    this.#reset = reset;
-  }
-
-  override seal(n: number): void {
-    super.seal(n);
-    this.#seal(n);
-  }
-
-  override forgetEmpty(): void {
-    this.#reset();
-    super.forgetEmpty();
-  }
-
-  override discard(): void {
-    this.#reset();
-    super.discard();
-  }
-}
 
 function parseListingKey(dir: string, key: string): { n: number; size: number } {
   const at = dir.length + 1;

@@ -24,7 +24,7 @@
  */
 import type { Database, Key, RootDatabase } from 'lmdb';
 import type { FsEventType } from '../log/index.js';
-import { CachedDb } from './cached-db.js';
+import { type CachedDb, EntryRowsDb } from './cached-db.js';
 import { appendRow, dropAfter, rowKey, type Rewindable } from './history.js';
 import type { InodeRow } from './inode-table.js';
 import type { UndoLog } from './undo-log.js';
@@ -76,37 +76,13 @@ interface PendingRecord {
   commits: EntryCommits | undefined;
 }
 
-/**
- * The touches of the entry being applied, written when it is sealed: a CachedDb in name only
- * (begun, sealed, flushed and discarded with the others), so the projection set drives it.
- */
-class EntryRow extends CachedDb<never, never> {
-  readonly #seal: (n: number) => void;
-  readonly #discard: () => void;
-
-  constructor(db: Database<Uint8Array, Buffer>, seal: (n: number) => void, discard: () => void) {
-    super(db as never);
-    this.#seal = seal;
-    this.#discard = discard;
-  }
-
-  override seal(n: number): void {
-    super.seal(n);
-    this.#seal(n);
-  }
-
-  override discard(): void {
-    this.#discard();
-    super.discard();
-  }
-}
-
 const COMMITS = plainEncoder(entryCommitsCodec);
 
 export class Touches implements Rewindable {
   readonly name = 'touches';
   readonly #rows: Database<Uint8Array, Buffer>;
-  readonly #entry: EntryRow;
+  /** The touches of the entry being applied, written when it is sealed. */
+  readonly #entry: EntryRowsDb;
   /** The entry being applied: its records by key (latin1 of the key bytes). */
   readonly #pending = new Map<string, PendingRecord>();
   /** The commits each entry made of each file, kept in its records (content.ts). */
@@ -118,7 +94,7 @@ export class Touches implements Rewindable {
   constructor(env: RootDatabase, undo: UndoLog, inoOf: (id: string) => InodeRow | undefined) {
     this.#inoOf = inoOf;
     this.#rows = env.openDB({ name: 'touches', keyEncoding: 'binary', encoding: 'binary' });
-    this.#entry = new EntryRow(this.#rows, (n) => this.#seal(n), () => this.#pending.clear());
+    this.#entry = new EntryRowsDb(this.#rows, { seal: (n) => this.#seal(n), discard: () => this.#pending.clear() });
     undo.register(this);
     this.commits = {
       pending: (id) => this.#pending.get(id)?.commits,
