@@ -315,9 +315,8 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         // The close of the file's only handle: its data and the commit that folds it into a
         // new version go in one entry (release then finds nothing left to commit).
         if (f?.written) await cache.flush(f.id, { commit: !opts.readOnly && fds.count(f.id) === 1 });
-        // Close-to-open: a reader in another process (a `realize` command beside the mount)
-        // sees the file as closed, not up to HOLD_MS before (projection-set.ts).
-        if (!opts.readOnly) engine.projections.settle('close');
+        // The entry's rows stay held (projections/held-writes.ts) with the next ones: a reader
+        // in another process asks for them when it opens the store (the control op settle).
       }),
 
     fsync: (_path, _datasync, fd, cb) =>
@@ -348,7 +347,6 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
             const { durable } = await engine.submit({ type: 'commit', id: closed.file.id });
             durable.catch((err: unknown) => opts.onInternalError('commit', err));
           }
-          engine.projections.settle('release');
         }
       }),
 

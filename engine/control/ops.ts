@@ -201,6 +201,16 @@ export const CONTROL_OPS = {
     return syncOnce(engine, targets, { node: ctx.syncNode ?? null });
   },
 
+  /**
+   * Writes the rows the holder keeps in memory (projections/held-writes.ts) to LMDB now. A
+   * reader that opens the store beside the holder asks first (Engine.open), so it sees every
+   * change the holder applied before, a file closed through the mount included.
+   */
+  async settle(engine: Engine): Promise<{ settled: true }> {
+    engine.projections.settle('control');
+    return { settled: true };
+  },
+
   async 'famfs-add'(engine: Engine, args: unknown, ctx: OpContext = {}): Promise<AddedDevice> {
     if (ctx.famfs === null) {
       throw new EngineError('STORE_LOCKED', 'the mount holding this store serves no famfs area (it started before the store had a famfs device): unmount, add the device, and mount again');

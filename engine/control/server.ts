@@ -86,7 +86,7 @@ export class ControlServer {
       };
       const ctx: OpContext = { ...opts.context, ...(req.progress ? { progress } : {}) };
       const result = await CONTROL_OPS[req.op](engine, req.args, ctx);
-      opts.log?.(`control: ${req.op} done`);
+      if (req.op !== 'settle') opts.log?.(`control: ${req.op} done`); // every reader's open asks for settle
       return { id, ok: true, result };
     } catch (err) {
       opts.log?.(`control: refused: ${(err as Error).message}`);

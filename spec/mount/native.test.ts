@@ -43,6 +43,8 @@ const creators = new Map<string, Fuse.Context | null>()
 /** getattr calls by path; whether chmod hands the node's attributes ahead with its answer. */
 const getattrCalls = new Map<string, number>()
 let handAhead = false
+/** getxattr calls for security.capability (the kernel's lookup before a write) that reached JS, by path. */
+const capsAsked = new Map<string, number>()
 /** Paths whose getattr hands all of them to the addon's attribute cache (Fuse.attrFill); what it kept. */
 let fillPaths: string[] = []
 let kept = -1
@@ -144,6 +146,11 @@ const ops: Fuse.Operations = {
   unlink (p, cb) {
     if (!nodes.delete(p)) return cb(Fuse.ENOENT)
     cb(0)
+  },
+  getxattr (p, name, _position, cb) {
+    if (!nodes.has(p)) return cb(Fuse.ENOENT)
+    if (name === 'security.capability') capsAsked.set(p, (capsAsked.get(p) ?? 0) + 1)
+    cb(Fuse.ENODATA)
   }
 }
 
@@ -347,6 +354,19 @@ t.test('attributes handed ahead by a change answer the getattr libfuse makes rig
   t.equal((await run('chmod', ['600', file])).code, 0)
   t.equal((await statChild(file)).mode & 0o777, 0o600, 'and reads back after the next change')
   handAhead = false
+})
+
+t.test('the security.capability lookup before the first write of a node CREATE just made is answered on the FUSE thread', { timeout: 30_000 }, async (t) => {
+  const writeScript = `const fs = require('fs'); const fd = fs.openSync(process.argv[1], process.argv[2]); fs.writeSync(fd, 'data'); fs.closeSync(fd)`
+  const old = path.join(mnt, 'caps-old')
+  t.equal((await run('touch', [old])).code, 0, 'touch creates')
+  await new Promise((r) => setTimeout(r, 1200)) // past the 1 s an answer is given again
+  t.equal((await run(process.execPath, ['-e', writeScript, old, 'r+'])).code, 0, 'a write to a node made earlier')
+  t.equal(capsAsked.get('/caps-old'), 1, 'the kernel asks (JS answers the first lookup, the addon any more within 1 s)')
+  const fresh = path.join(mnt, 'caps-fresh')
+  t.equal((await run(process.execPath, ['-e', writeScript, fresh, 'wx'])).code, 0, 'create and write')
+  t.equal(capsAsked.get('/caps-fresh') ?? 0, 0, 'the lookup for the node CREATE made never reached JS')
+  t.equal((await run('cat', [fresh])).stdout, 'data')
 })
 
 t.test('the attribute cache answers getattrs on the FUSE threads until anything changes', { timeout: 30_000 }, async (t) => {

@@ -5,10 +5,11 @@
  * peer add/remove when the store is locked, and says so clearly when the holder takes no
  * commands.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { callControl, CONTROL_VERSION, controlSocketPath, ControlError, ControlServer, decodeRequest, decodeResponse, encodeLine, rebuildError } from '../../engine/control/index.js';
 import { EngineError, type Engine } from '../../engine/index.js';
 import { SyncError } from '../../engine/sync/index.js';
@@ -16,6 +17,22 @@ import { content, openStore, OWNER } from '../engine/helpers/env.js';
 import { rawLine } from '../helpers/raw-line.js';
 import { realize } from '../helpers/run-cli.js';
 import { serveChild } from '../sync/helpers/serve-child.js';
+
+/** `realize ...args` in a child process: the exit code and what it printed. */
+const BIN = fileURLToPath(new URL('../../tools/bin/realize.js', import.meta.url));
+
+async function realizeChild(t: Test, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  return { code, stdout, stderr };
+}
 
 async function seeded(engine: Engine): Promise<void> {
   await engine.run({ type: 'mkdir', path: '/home', mode: 0o755, owner: OWNER });
@@ -116,6 +133,29 @@ t.test('the CLI forwards writing commands to the process holding the store', asy
   const e = await s.reopen();
   t.equal(e.projections.placements.mark(e.store.publicKey, e.stat('/home/docs').id), 'unreal', 'the mark is in the log');
   t.equal(e.stat('/photos').kind, 'dir');
+});
+
+t.test('a reader opening the store beside its holder sees the rows the holder keeps in memory (it asks for them first)', async (t) => {
+  const s = await openStore(t);
+  await seeded(s.engine);
+  s.engine.projections.settle();
+  s.engine.projections.holdMs = 3_600_000; // from here the holder writes its held rows only when asked
+  const id = s.engine.stat('/home/docs/a.txt').id;
+  await s.engine.run({ type: 'setattr', id, mode: 0o600 });
+  t.equal(s.engine.projections.held.entries, 1, 'the chmod is held, not yet in LMDB');
+  const mode = async (): Promise<number> => {
+    // Readers in other processes (in this one, lmdb-js shares the environment and sees the rows).
+    const r = await realizeChild(t, '--store', s.root, '--json', 'stat', '/home/docs/a.txt');
+    t.equal(r.code, 0, r.stderr);
+    return parseInt((JSON.parse(r.stdout) as { mode: string }).mode, 8) & 0o777;
+  };
+  t.equal(await mode(), 0o644, 'with nothing answering on the socket, a reader does not see the held rows');
+  const server = await ControlServer.start(s.engine);
+  t.teardown(() => server.close());
+  t.equal(await mode(), 0o600, 'with the holder answering, the reader sees them');
+  t.equal(s.engine.projections.held.entries, 0, 'the holder wrote what it held');
+  t.equal(s.engine.projections.held.settles.get('control'), 1);
+  t.same(await callControl(s.root, 'settle', null), { settled: true });
 });
 
 t.test('a holder that takes no commands: a clear STORE_LOCKED error, exit 3', async (t) => {
