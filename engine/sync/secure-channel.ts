@@ -8,7 +8,9 @@
 import type { Socket } from 'node:net';
 import { toHex } from '../../log/index.js';
 import { blockHasher, transferable } from '../block-hasher.js';
+import { copyBytes } from '../copy-bytes.js';
 import { Opener, Sealer, TAG_BYTES } from './aead.js';
+import { POOLED_FRAME_BYTES, receivedFrames } from './frame-pool.js';
 import {
   decodeHandshake,
   dialerFinish,
@@ -95,7 +97,8 @@ export class SecureChannel {
   #opener: Opener | null = null;
   #error: SyncError | null = null;
   #ended = false;
-  readonly #queue: Buffer[] = [];
+  /** Messages received, in order: opened, or being opened (large ones); `n` their bytes. */
+  readonly #queue: Array<{ m: Buffer | Promise<Buffer>; n: number }> = [];
   #queuedBytes = 0;
   #paused = false;
   #waiter: { resolve: () => void } | null = null;
@@ -278,10 +281,28 @@ export class SecureChannel {
       try {
         rec = this.#reader.next(4, this.#maxFrame, 'frame', true); // open() copies the plaintext out
         if (rec === null) break;
+        // A large message is opened into a pooled buffer (frame-pool.ts): its reader gives it
+        // back (a `blocks` message, once its blocks were stored and read), or leaves it to the collector.
+        const size = rec.body.byteLength - TAG_BYTES;
+        if (size >= POOLED_FRAME_BYTES) {
+          // Opened in place in a pooled buffer, by the block hasher's worker (aead.ts
+          // openInPlace); taken by receive() in order, once opened.
+          const sealed = receivedFrames.take(rec.body.byteLength);
+          copyBytes(sealed, rec.body, 0);
+          const opened = this.#opener!.openInPlace(rec.prefix, sealed);
+          opened.catch((err: unknown) => {
+            receivedFrames.give(sealed.buffer);
+            this.#fail(err instanceof SyncError ? err : new SyncError('BAD_FRAME', (err as Error).message));
+          });
+          this.stats.framesIn++;
+          this.#queue.push({ m: opened, n: size });
+          this.#queuedBytes += size;
+          continue;
+        }
         const plain = this.#opener!.open(rec.prefix, rec.body);
         if (plain.byteLength === 0) throw new SyncError('PROTOCOL', 'an empty message');
         this.stats.framesIn++;
-        this.#queue.push(plain);
+        this.#queue.push({ m: plain, n: plain.byteLength });
         this.#queuedBytes += plain.byteLength;
       } catch (err) {
         this.#fail(err instanceof SyncError ? err : new SyncError('BAD_FRAME', (err as Error).message));
@@ -314,14 +335,14 @@ export class SecureChannel {
    */
   async receive(): Promise<Buffer | null> {
     for (;;) {
-      const m = this.#queue.shift();
-      if (m !== undefined) {
-        this.#queuedBytes -= m.byteLength;
+      const q = this.#queue.shift();
+      if (q !== undefined) {
+        this.#queuedBytes -= q.n;
         if (this.#paused && this.#queuedBytes < LOW_WATER) {
           this.#paused = false;
           this.socket.resume();
         }
-        return m;
+        return q.m; // a frame being opened: its failure failed the channel too
       }
       if (this.#error !== null) throw this.#error;
       if (this.#ended) return null;

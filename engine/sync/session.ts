@@ -30,6 +30,7 @@ import { missingBlocks, scanMissing } from './block-needs.js';
 import type { Household } from './household.js';
 import { decodeMessage, encodeMessage, type Message } from './messages.js';
 import { MAX_MESSAGE_BYTES, type SecureChannel } from './secure-channel.js';
+import { receivedFrames } from './frame-pool.js';
 import { SyncError } from './sync-error.js';
 import type { SyncState } from './sync-state.js';
 
@@ -63,6 +64,9 @@ interface ServeBatch {
 const RECEIVE_AHEAD = 4;
 /** Writes of received blocks (a block store flush each, 8 MiB) that may run behind the receive loop. */
 const WRITES_BEHIND = 3;
+
+/** A received message's pooled buffer, back to its pool once its blocks were stored and read. */
+const giveBack = (buffer: ArrayBufferLike): void => receivedFrames.give(buffer);
 
 export interface SessionHost {
   readonly engine: Engine;
@@ -740,13 +744,15 @@ export class Session {
     const blocks = this.#engine.blocks;
     const frame = contents[0]?.buffer;
     const whole = 5 + contents.reduce((n, c) => n + 36 + c.byteLength, 0); // messages.ts: a `blocks` message's bytes
+    const pooled = frame !== undefined && receivedFrames.owns(frame); // opened into a pooled buffer: it goes back once stored and read
     if (
       contents.length > PRIORITY_REQUEST && // a read waiting for one block: no round trip to the worker
       frame !== undefined &&
-      frame.byteLength === whole &&
+      (pooled || frame.byteLength === whole) &&
       contents.every((c) => c.buffer === frame && c.byteLength >= POOLED_BLOCK && c.byteLength <= BLOCK_SIZE)
     ) {
-      const r = await blocks.stageIn(frame, contents.map((c) => [c.byteOffset, c.byteLength] as const));
+      const spans = contents.map((c) => [c.byteOffset, c.byteLength] as const);
+      const r = await blocks.stageIn(frame, spans, pooled ? { free: giveBack } : {});
       return { hashes: r.hashes, contents: r.blocks, written: r.written, lease: r.lease };
     }
     const large: number[] = [];
