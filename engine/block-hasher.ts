@@ -30,13 +30,13 @@ export interface HashedSpans extends Hashed {
 }
 
 interface Job {
-  readonly resolve: (out: HashedSpans & { opened?: boolean }) => void;
+  readonly resolve: (out: HashedSpans & { opened?: boolean; sealed?: number }) => void;
   readonly reject: (err: Error) => void;
 }
 
 const SOURCE = `
 const { parentPort } = require('node:worker_threads');
-const { createHash, createDecipheriv } = require('node:crypto');
+const { createHash, createCipheriv, createDecipheriv } = require('node:crypto');
 const { crc32 } = require('node:zlib');
 const head = Buffer.alloc(48);
 const CHUNK = 64 * 1024;
@@ -59,9 +59,32 @@ function open({ cipher, key, nonce, aad, tagBytes, sealed }) {
     return false;
   }
 }
+function seal({ cipher, key, nonce, aad, tagBytes, parts, out }) {
+  // Into shared memory: each chunk's ciphertext copied into place, then the tag.
+  const into = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+  const c = createCipheriv(cipher, key, nonce, { authTagLength: tagBytes });
+  c.setAAD(aad, { plaintextLength: parts.reduce((n, p) => n + p.byteLength, 0) });
+  let at = 0;
+  const put = (b) => {
+    if (b.byteLength > 0) into.fill(b, at, at + b.byteLength);
+    at += b.byteLength;
+  };
+  for (const p of parts) for (let o = 0; o < p.byteLength; o += CHUNK) put(c.update(p.subarray(o, Math.min(p.byteLength, o + CHUNK))));
+  c.final();
+  put(c.getAuthTag());
+  return at;
+}
 parentPort.on('message', (msg) => {
   const { id, buffer, spans, views, prefixes } = msg;
   if (id === undefined) return; // a frame handed over to be let go (FrameLease)
+  if (msg.seal !== undefined) {
+    let bytes = -1;
+    try {
+      bytes = seal(msg.seal);
+    } catch {}
+    parentPort.postMessage({ id, sealed: bytes });
+    return;
+  }
   if (msg.open !== undefined) {
     let ok = false;
     try {
@@ -108,13 +131,13 @@ class BlockHasher {
   #start(): Worker {
     if (this.#worker !== null) return this.#worker;
     const w = new Worker(SOURCE, { eval: true, name: 'realize-block-hasher' });
-    w.on('message', ({ id, buffer, out, opened }: { id: number; buffer?: ArrayBuffer; out: Uint8Array; opened?: boolean }) => {
+    w.on('message', ({ id, buffer, out, opened, sealed }: { id: number; buffer?: ArrayBuffer; out: Uint8Array; opened?: boolean; sealed?: number }) => {
       const job = this.#jobs.get(id);
       if (job === undefined) return;
       this.#jobs.delete(id);
       if (this.#jobs.size === 0) w.unref();
-      if (opened !== undefined) {
-        job.resolve({ buffer: EMPTY, hashes: [], crcs: [], opened });
+      if (opened !== undefined || sealed !== undefined) {
+        job.resolve({ buffer: EMPTY, hashes: [], crcs: [], opened, sealed });
         return;
       }
       const res = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
@@ -176,7 +199,20 @@ class BlockHasher {
     return r.opened === true;
   }
 
-  #post(msg: object, transfer: ArrayBuffer[]): Promise<HashedSpans & { opened?: boolean }> {
+  /**
+   * Seals `parts` (their concatenation) into `out` (shared memory, at least their bytes +
+   * `tagBytes`): ciphertext || tag. Resolves with the bytes written; rejects when it could not
+   * (the worker failed, or threw). Parts over shared memory are read where they lie; others
+   * are copied to the worker. The caller must not touch `out`, nor change the parts, until this
+   * settles. Jobs are done in the order posted.
+   */
+  async seal(frame: { cipher: string; key: Uint8Array; nonce: Uint8Array; aad: Uint8Array; tagBytes: number; parts: readonly Uint8Array[]; out: Uint8Array }): Promise<number> {
+    const r = await this.#post({ seal: frame }, []);
+    if (r.sealed === undefined || r.sealed < 0) throw new Error('the block hasher could not seal the frame');
+    return r.sealed;
+  }
+
+  #post(msg: object, transfer: ArrayBuffer[]): Promise<HashedSpans & { opened?: boolean; sealed?: number }> {
     if (this.#failed) return Promise.reject(new Error('the block hasher failed'));
     let w: Worker;
     try {
@@ -186,7 +222,7 @@ class BlockHasher {
       return Promise.reject(err as Error);
     }
     const id = this.#next++;
-    return new Promise<HashedSpans & { opened?: boolean }>((resolve, reject) => {
+    return new Promise<HashedSpans & { opened?: boolean; sealed?: number }>((resolve, reject) => {
       this.#jobs.set(id, { resolve, reject });
       if (this.#jobs.size === 1) w.ref(); // a job under way keeps the process alive, as thread-pool work does
       w.postMessage({ id, ...msg }, transfer);

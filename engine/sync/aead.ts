@@ -59,6 +59,28 @@ export class Sealer extends Direction {
   }
 
   /**
+   * The same, sealed by the block hasher's worker into `out` (shared memory: a pooled buffer
+   * holding at least the parts' bytes + TAG_BYTES); resolves with the view of `out` written.
+   * The frame takes its nonce now: frames must be written in the order seal, sealInto and
+   * sealShared were called. Neither `out` nor the parts may change until this settles (parts
+   * over shared memory are read where they lie). Why: node:crypto allocates each output, and
+   * the serving event loop spent as much on that as on sealing (frame-pool.ts).
+   */
+  sealShared(aad: Uint8Array, parts: readonly Uint8Array[], out: Buffer): Promise<Buffer> {
+    if (!blockHasher.usable) return Promise.resolve(this.sealInto(aad, parts, out));
+    if (this.count >= MAX_COUNTER) throw new SyncError('PROTOCOL', 'the frame counter is exhausted; reconnect');
+    const size = parts.reduce((n, p) => n + p.byteLength, 0);
+    if (out.byteLength < size + TAG_BYTES) throw new SyncError('BAD_ARGUMENT', `a sealed frame of ${size + TAG_BYTES} bytes does not fit in ${out.byteLength}`);
+    const n = this.count++;
+    return blockHasher.seal({ cipher: CIPHER, key: this.key, nonce: nonceOf(n), aad: Buffer.from(aad), tagBytes: TAG_BYTES, parts, out }).then(
+      (bytes) => out.subarray(0, bytes),
+      (err: unknown) => {
+        throw new SyncError('IO', `frame ${n} could not be sealed: ${(err as Error).message}`, { cause: err });
+      },
+    );
+  }
+
+  /**
    * The same, written into `into` (ciphertext || tag: `into` holds at least the parts' bytes
    * + TAG_BYTES); returns the view of `into` written.
    */

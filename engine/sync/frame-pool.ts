@@ -87,5 +87,5 @@ export const POOLED_FRAME_BYTES = 512 * 1024;
  */
 export const receivedFrames = new FramePool({ shared: true, maxFreeBytes: 128 * 1024 * 1024 });
 
-/** Sealed frames being sent (given back once the socket wrote them). */
-export const sentFrames = new FramePool({ shared: false, maxFreeBytes: 32 * 1024 * 1024 });
+/** Sealed frames being sent (shared memory: the block hasher's worker seals into them), given back once the socket wrote them. */
+export const sentFrames = new FramePool({ shared: true, maxFreeBytes: 32 * 1024 * 1024 });

@@ -816,7 +816,8 @@ export class Session {
 
   /** A buffer for one batch of served blocks (records and headers), from the few this session reuses. */
   #serveBuffer(): Buffer {
-    return this.#serveBuffers.pop() ?? Buffer.allocUnsafeSlow(SERVE_BATCH * (BLOCK_SIZE + RECORD_HEADER_BYTES));
+    // Shared memory: the block hasher's worker seals the blocks read into it where they lie (SecureChannel.send).
+    return this.#serveBuffers.pop() ?? Buffer.from(new SharedArrayBuffer(SERVE_BATCH * (BLOCK_SIZE + RECORD_HEADER_BYTES)));
   }
 
   #startServe(take: Buffer[]): ServeBatch {
@@ -866,7 +867,7 @@ export class Session {
         }
       });
       try {
-        // Sealing copies the blocks out (send seals before it waits): the buffer is free after.
+        // send resolves once the blocks were sealed (read where they lie, or copied out): the buffer is free after.
         if (batch.length > 0) {
           await this.#send({ type: 'blocks', blocks: batch });
           this.stats.blocksOut += batch.length;
