@@ -12,6 +12,11 @@
  * buffer on the event loop, and the record's CRC was computed there too: together about a
  * quarter of that thread (measured with --cpu-prof, tools/bench/placement.ts).
  *
+ * The same worker seals and opens large transport frames in place in shared memory
+ * (engine/sync/aead.ts sealShared, openInPlace): node:crypto allocates every output it makes,
+ * and there those allocations land in the worker's small heap, cheap to collect, instead of
+ * the event loop's.
+ *
  * The worker knows nothing of the record format: it is handed each record's 16-byte header
  * prefix (block-pack.ts recordHeadPrefix) and computes crc32(payload, crc32(prefix || hash)).
  * The worker is plain CommonJS run with `eval`, like log/signature-pool.ts's.

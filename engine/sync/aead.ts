@@ -7,6 +7,10 @@
  *
  * Chosen by measurement (spec/wire-format.md, "Choosing the cipher"): ~400-500 MB/s here
  * against ~15-25 MB/s for tweetnacl's secretbox (XSalsa20-Poly1305 in JavaScript).
+ *
+ * Large frames (a stream's blocks) are sealed and opened in place in pooled shared buffers by
+ * the block hasher's worker (sealShared, openInPlace; frame-pool.ts says why); the bytes on the
+ * wire are the same either way.
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { blockHasher } from '../block-hasher.js';
@@ -126,20 +130,15 @@ function updateInto(c: { update(data: Uint8Array): Buffer }, p: Uint8Array, into
 }
 
 export class Opener extends Direction {
-  /**
-   * The plaintext of `sealed` (ciphertext || tag); throws BAD_FRAME when it does not
-   * authenticate. With `into` (at least the plaintext's size), written there and returned as a
-   * view of it (what was written before the check failed is no plaintext: never read it).
-   */
-  open(aad: Uint8Array, sealed: Uint8Array, into?: Buffer): Buffer {
+  /** The plaintext of `sealed` (ciphertext || tag); throws BAD_FRAME when it does not authenticate. */
+  open(aad: Uint8Array, sealed: Uint8Array): Buffer {
     if (sealed.byteLength < TAG_BYTES) throw new SyncError('BAD_FRAME', `a sealed frame of ${sealed.byteLength} bytes is shorter than its tag`);
     const n = this.count;
     const body = sealed.subarray(0, sealed.byteLength - TAG_BYTES);
     const d = createDecipheriv(CIPHER, this.key, nonceOf(n), { authTagLength: TAG_BYTES });
     d.setAAD(aad, { plaintextLength: body.byteLength });
     d.setAuthTag(sealed.subarray(sealed.byteLength - TAG_BYTES));
-    if (into !== undefined && into.byteLength < body.byteLength) throw new SyncError('BAD_ARGUMENT', `a plaintext of ${body.byteLength} bytes does not fit in ${into.byteLength}`);
-    const plain = into === undefined ? d.update(body) : into.subarray(0, updateInto(d, body, into, 0));
+    const plain = d.update(body);
     try {
       d.final();
     } catch {
