@@ -62,8 +62,8 @@ interface ServeBatch {
 }
 /** `blocks` messages the receive loop may leave hashing while it takes the next ones. */
 const RECEIVE_AHEAD = 4;
-/** Writes of received blocks (a block store flush each, 8 MiB) that may run behind the receive loop. */
-const WRITES_BEHIND = 3;
+/** Writes of received blocks (a block store flush each: a message's, or 8 MiB) that may run behind the receive loop. */
+const WRITES_BEHIND = 12;
 
 /** A received message's pooled buffer, back to its pool once its blocks were stored and read. */
 const giveBack = (buffer: ArrayBufferLike): void => receivedFrames.give(buffer);
@@ -752,7 +752,7 @@ export class Session {
       contents.every((c) => c.buffer === frame && c.byteLength >= POOLED_BLOCK && c.byteLength <= BLOCK_SIZE)
     ) {
       const spans = contents.map((c) => [c.byteOffset, c.byteLength] as const);
-      const r = await blocks.stageIn(frame, spans, pooled ? { free: giveBack } : {});
+      const r = await blocks.stageIn(frame, spans, pooled ? { free: giveBack, flush: true } : {});
       return { hashes: r.hashes, contents: r.blocks, written: r.written, lease: r.lease };
     }
     const large: number[] = [];

@@ -733,7 +733,7 @@ t.test('stageIn: blocks of a buffer given up are hashed with their records\' CRC
 
 t.test('stageIn: blocks lying in a pooled shared buffer are hashed where they lie, and the buffer is handed to `free` once written and let go', async (t) => {
   const e = setup(t);
-  const s = await e.open({ blockSize: BLOCK_SIZE, flushBytes: 2 * BLOCK_SIZE });
+  const s = await e.open({ blockSize: BLOCK_SIZE, flushBytes: 64 * BLOCK_SIZE });
   const r = rng(16);
   const sizes = [BLOCK_SIZE, BLOCK_SIZE, 50_000];
   const shared = Buffer.from(new SharedArrayBuffer(9 + sizes.reduce((n, x) => n + x, 0) + 1000)); // larger than the message, as a pool's are
@@ -746,8 +746,9 @@ t.test('stageIn: blocks lying in a pooled shared buffer are hashed where they li
     at += d.byteLength;
   }
   const freed: ArrayBufferLike[] = [];
-  const { blocks, hashes, written, lease } = await s.stageIn(shared.buffer, spans, { free: (b) => freed.push(b) });
+  const { blocks, hashes, written, lease } = await s.stageIn(shared.buffer, spans, { free: (b) => freed.push(b), flush: true });
   t.not(lease, null, 'the caller holds a lease on the buffer');
+  t.not(written, null, 'flush: the write started at once, far under the flush size');
   t.equal(shared.buffer.byteLength > 0, true, 'shared memory is not moved');
   for (let i = 0; i < data.length; i++) {
     t.same(Buffer.from(hashes[i]!), sha256(data[i]!), `block ${i} is named by its SHA-256`);
