@@ -286,12 +286,12 @@ export class SecureChannel {
       try {
         rec = this.#reader.next(4, this.#maxFrame, 'frame', true); // open() copies the plaintext out
         if (rec === null) break;
-        // A large message is opened into a pooled buffer (frame-pool.ts): its reader gives it
-        // back (a `blocks` message, once its blocks were stored and read), or leaves it to the collector.
         const size = rec.body.byteLength - TAG_BYTES;
         if (size >= POOLED_FRAME_BYTES) {
-          // Opened in place in a pooled buffer, by the block hasher's worker (aead.ts
-          // openInPlace); taken by receive() in order, once opened.
+          // A large message is opened in place in a pooled buffer by the block hasher's worker
+          // (aead.ts openInPlace) and taken by receive() in order, once opened. Its reader gives
+          // the buffer back (a `blocks` message, once its blocks were stored and read), or
+          // leaves it to the collector (frame-pool.ts).
           const sealed = receivedFrames.take(rec.body.byteLength);
           copyBytes(sealed, rec.body, 0);
           const opened = this.#opener!.openInPlace(rec.prefix, sealed);
