@@ -12,6 +12,11 @@
  * buffer on the event loop, and the record's CRC was computed there too: together about a
  * quarter of that thread (measured with --cpu-prof, tools/bench/placement.ts).
  *
+ * The same worker seals and opens large transport frames in place in shared memory
+ * (engine/sync/aead.ts sealShared, openInPlace): node:crypto allocates every output it makes,
+ * and there those allocations land in the worker's small heap, cheap to collect, instead of
+ * the event loop's.
+ *
  * The worker knows nothing of the record format: it is handed each record's 16-byte header
  * prefix (block-pack.ts recordHeadPrefix) and computes crc32(payload, crc32(prefix || hash)).
  * The worker is plain CommonJS run with `eval`, like log/signature-pool.ts's.
@@ -30,17 +35,69 @@ export interface HashedSpans extends Hashed {
 }
 
 interface Job {
-  readonly resolve: (out: HashedSpans) => void;
+  readonly resolve: (out: HashedSpans & { opened?: boolean; sealed?: number }) => void;
   readonly reject: (err: Error) => void;
 }
 
 const SOURCE = `
 const { parentPort } = require('node:worker_threads');
-const { createHash } = require('node:crypto');
+const { createHash, createCipheriv, createDecipheriv } = require('node:crypto');
 const { crc32 } = require('node:zlib');
 const head = Buffer.alloc(48);
-parentPort.on('message', ({ id, buffer, spans, views, prefixes }) => {
+const CHUNK = 64 * 1024;
+function open({ cipher, key, nonce, aad, tagBytes, sealed }) {
+  // In place: each chunk's plaintext is copied over its ciphertext (update's outputs are
+  // small and die young in this thread's small heap).
+  const body = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength - tagBytes);
+  const d = createDecipheriv(cipher, key, nonce, { authTagLength: tagBytes });
+  d.setAAD(aad, { plaintextLength: body.byteLength });
+  d.setAuthTag(Buffer.from(sealed.buffer, sealed.byteOffset + body.byteLength, tagBytes));
+  // fill: one memcpy into shared memory (engine/copy-bytes.ts)
+  for (let o = 0; o < body.byteLength; o += CHUNK) {
+    const out = d.update(body.subarray(o, Math.min(body.byteLength, o + CHUNK)));
+    if (out.byteLength > 0) body.fill(out, o, o + out.byteLength);
+  }
+  try {
+    d.final();
+    return true;
+  } catch {
+    return false;
+  }
+}
+function seal({ cipher, key, nonce, aad, tagBytes, parts, out }) {
+  // Into shared memory: each chunk's ciphertext copied into place, then the tag.
+  const into = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+  const c = createCipheriv(cipher, key, nonce, { authTagLength: tagBytes });
+  c.setAAD(aad, { plaintextLength: parts.reduce((n, p) => n + p.byteLength, 0) });
+  let at = 0;
+  const put = (b) => {
+    if (b.byteLength > 0) into.fill(b, at, at + b.byteLength);
+    at += b.byteLength;
+  };
+  for (const p of parts) for (let o = 0; o < p.byteLength; o += CHUNK) put(c.update(p.subarray(o, Math.min(p.byteLength, o + CHUNK))));
+  c.final();
+  put(c.getAuthTag());
+  return at;
+}
+parentPort.on('message', (msg) => {
+  const { id, buffer, spans, views, prefixes } = msg;
   if (id === undefined) return; // a frame handed over to be let go (FrameLease)
+  if (msg.seal !== undefined) {
+    let bytes = -1;
+    try {
+      bytes = seal(msg.seal);
+    } catch {}
+    parentPort.postMessage({ id, sealed: bytes });
+    return;
+  }
+  if (msg.open !== undefined) {
+    let ok = false;
+    try {
+      ok = open(msg.open);
+    } catch {}
+    parentPort.postMessage({ id, opened: ok });
+    return;
+  }
   const n = views !== undefined ? views.length : spans.length / 2;
   const out = Buffer.allocUnsafe(n * 36);
   for (let i = 0; i < n; i++) {
@@ -79,11 +136,15 @@ class BlockHasher {
   #start(): Worker {
     if (this.#worker !== null) return this.#worker;
     const w = new Worker(SOURCE, { eval: true, name: 'realize-block-hasher' });
-    w.on('message', ({ id, buffer, out }: { id: number; buffer?: ArrayBuffer; out: Uint8Array }) => {
+    w.on('message', ({ id, buffer, out, opened, sealed }: { id: number; buffer?: ArrayBuffer; out: Uint8Array; opened?: boolean; sealed?: number }) => {
       const job = this.#jobs.get(id);
       if (job === undefined) return;
       this.#jobs.delete(id);
       if (this.#jobs.size === 0) w.unref();
+      if (opened !== undefined || sealed !== undefined) {
+        job.resolve({ buffer: EMPTY, hashes: [], crcs: [], opened, sealed });
+        return;
+      }
       const res = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
       const hashes: Buffer[] = [];
       const crcs: number[] = [];
@@ -132,7 +193,31 @@ class BlockHasher {
     return this.#post({ views, prefixes }, [prefixes.buffer as ArrayBuffer]);
   }
 
-  #post(msg: object, transfer: ArrayBuffer[]): Promise<HashedSpans> {
+  /**
+   * Opens a sealed frame (ciphertext || tag) that lies in shared memory, in place: resolves
+   * true once `sealed` holds the plaintext (its first bytes, the tag's left over), false when
+   * it does not authenticate. The caller must not touch `sealed` until this resolves. Jobs are
+   * done in the order posted (one worker), so frames opened so resolve in their order.
+   */
+  async open(frame: { cipher: string; key: Uint8Array; nonce: Uint8Array; aad: Uint8Array; tagBytes: number; sealed: Uint8Array }): Promise<boolean> {
+    const r = await this.#post({ open: frame }, []);
+    return r.opened === true;
+  }
+
+  /**
+   * Seals `parts` (their concatenation) into `out` (shared memory, at least their bytes +
+   * `tagBytes`): ciphertext || tag. Resolves with the bytes written; rejects when it could not
+   * (the worker failed, or threw). Parts over shared memory are read where they lie; others
+   * are copied to the worker. The caller must not touch `out`, nor change the parts, until this
+   * settles. Jobs are done in the order posted.
+   */
+  async seal(frame: { cipher: string; key: Uint8Array; nonce: Uint8Array; aad: Uint8Array; tagBytes: number; parts: readonly Uint8Array[]; out: Uint8Array }): Promise<number> {
+    const r = await this.#post({ seal: frame }, []);
+    if (r.sealed === undefined || r.sealed < 0) throw new Error('the block hasher could not seal the frame');
+    return r.sealed;
+  }
+
+  #post(msg: object, transfer: ArrayBuffer[]): Promise<HashedSpans & { opened?: boolean; sealed?: number }> {
     if (this.#failed) return Promise.reject(new Error('the block hasher failed'));
     let w: Worker;
     try {
@@ -142,7 +227,7 @@ class BlockHasher {
       return Promise.reject(err as Error);
     }
     const id = this.#next++;
-    return new Promise<HashedSpans>((resolve, reject) => {
+    return new Promise<HashedSpans & { opened?: boolean; sealed?: number }>((resolve, reject) => {
       this.#jobs.set(id, { resolve, reject });
       if (this.#jobs.size === 1) w.ref(); // a job under way keeps the process alive, as thread-pool work does
       w.postMessage({ id, ...msg }, transfer);
@@ -185,22 +270,27 @@ export const blockHasher = new BlockHasher();
  */
 export class FrameLease {
   #holds = 1;
-  readonly #buffer: ArrayBuffer;
+  readonly #buffer: ArrayBufferLike;
+  readonly #free: (buffer: ArrayBufferLike) => void;
 
-  private constructor(buffer: ArrayBuffer) {
+  private constructor(buffer: ArrayBufferLike, free: (buffer: ArrayBufferLike) => void) {
     this.#buffer = buffer;
+    this.#free = free;
   }
 
-  /** A lease on `buffer`, held once by the caller. */
-  static take(buffer: ArrayBuffer): FrameLease {
-    const lease = new FrameLease(buffer);
+  /**
+   * A lease on `buffer`, held once by the caller. When the last lets go, `free` gets the buffer
+   * (by default it moves to the block hasher's worker; a pooled buffer goes back to its pool).
+   */
+  static take(buffer: ArrayBufferLike, free?: (buffer: ArrayBufferLike) => void): FrameLease {
+    const lease = new FrameLease(buffer, free ?? ((b) => transferable(b) && blockHasher.drop(b)));
     leases.set(buffer, lease);
     return lease;
   }
 
   /** The lease on the buffer under `view`, if it has one. */
   static of(view: Uint8Array): FrameLease | undefined {
-    return leases.get(view.buffer as ArrayBuffer);
+    return leases.get(view.buffer);
   }
 
   hold(): void {
@@ -211,8 +301,8 @@ export class FrameLease {
   release(): void {
     if (this.#holds <= 0 || --this.#holds > 0) return;
     leases.delete(this.#buffer);
-    setImmediate(() => blockHasher.drop(this.#buffer));
+    setImmediate(() => this.#free(this.#buffer));
   }
 }
 
-const leases = new WeakMap<ArrayBuffer, FrameLease>();
+const leases = new WeakMap<ArrayBufferLike, FrameLease>();

@@ -374,14 +374,30 @@ export class BlockStore {
    * as views of the buffer as it came back (the one given may be detached: use these), their
    * hashes in order, the write staging started (see stageMany), and, when the buffer went to
    * the worker, the caller's hold of its lease (FrameLease): let go once the caller is done
-   * with the views.
+   * with the views. A SharedArrayBuffer given with `free` (a pooled buffer) is hashed where it
+   * lies, and handed to `free` once the lease is let go. With `flush`, the write starts now,
+   * whatever is queued (the blocks were just read by the hasher: copying them into the page
+   * cache now is cheaper than once they left the CPU's caches).
    */
-  async stageIn(buffer: ArrayBufferLike, spans: ReadonlyArray<readonly [number, number]>): Promise<{ blocks: Buffer[]; hashes: Uint8Array[]; written: Promise<void> | null; lease: FrameLease | null }> {
+  async stageIn(buffer: ArrayBufferLike, spans: ReadonlyArray<readonly [number, number]>, opts: { free?: (buffer: ArrayBufferLike) => void; flush?: boolean } = {}): Promise<{ blocks: Buffer[]; hashes: Uint8Array[]; written: Promise<void> | null; lease: FrameLease | null }> {
     this.#checkWritable();
     let pre: { hashes: Buffer[]; crcs: number[] } | undefined;
     let views: Buffer[];
     let lease: FrameLease | null = null;
-    if (blockHasher.usable && transferable(buffer) && spans.every(([, n]) => n <= this.#blockSize)) {
+    const fits = spans.every(([, n]) => n <= this.#blockSize);
+    if (blockHasher.usable && buffer instanceof SharedArrayBuffer && opts.free !== undefined && fits) {
+      // A pooled buffer in shared memory: the worker reads the blocks where they lie; the
+      // buffer goes back to its pool (`free`) once every holder let go.
+      views = spans.map(([o, n]) => Buffer.from(buffer, o, n));
+      const prefixes = new Uint8Array(16 * spans.length);
+      spans.forEach(([, n], i) => prefixes.set(recordHeadPrefix(CODEC_RAW, n, n), 16 * i));
+      try {
+        pre = await blockHasher.hashViews(views, prefixes);
+        lease = FrameLease.take(buffer, opts.free);
+      } catch {
+        // the worker failed: hashed below, on this thread; the buffer is left to the collector
+      }
+    } else if (blockHasher.usable && transferable(buffer) && fits) {
       const prefixes = new Uint8Array(16 * spans.length);
       spans.forEach(([, n], i) => prefixes.set(recordHeadPrefix(CODEC_RAW, n, n), 16 * i));
       const got = await blockHasher.hash(buffer, spans, prefixes);
@@ -393,7 +409,8 @@ export class BlockStore {
       views = spans.map(([o, n]) => Buffer.from(buffer, o, n));
     }
     const hashes = await this.#stage(views, false, false, true, { pre });
-    const written = this.#queuedBytes >= this.#flushBytes ? this.#io.run(() => this.#flush()).then(() => undefined) : null;
+    const flush = this.#queuedBytes >= this.#flushBytes || (opts.flush === true && this.#queuedBytes > 0);
+    const written = flush ? this.#io.run(() => this.#flush()).then(() => undefined) : null;
     return { blocks: views, hashes, written, lease };
   }
 

@@ -10,6 +10,7 @@ import { splitPath } from './fs-path.js';
 import { nodeInfo, type NodeInfo } from './node-info.js';
 import type { SnapshotSource } from './snapshot-source.js';
 import { resolve, ROOT_NODE, type TreeView } from './tree-view.js';
+import { copyBytes } from './copy-bytes.js';
 
 export interface DirEntry {
   readonly name: string;
@@ -197,7 +198,7 @@ export class Snapshot {
     /** Copies a block's slice to `at` in the result; what the block lacks of the slice reads as zeros. */
     const place = (dest: Buffer, data: Uint8Array, at: number, want: number): void => {
       const n = Math.min(data.byteLength, want);
-      dest.set(n === data.byteLength ? data : data.subarray(0, n), at);
+      copyBytes(dest, n === data.byteLength ? data : data.subarray(0, n), at); // a received block may lie in shared memory
       if (n < want) dest.fill(0, at + n, at + want);
     };
     const first = Math.floor(offset / BLOCK_SIZE);

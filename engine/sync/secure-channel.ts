@@ -8,7 +8,9 @@
 import type { Socket } from 'node:net';
 import { toHex } from '../../log/index.js';
 import { blockHasher, transferable } from '../block-hasher.js';
+import { copyBytes } from '../copy-bytes.js';
 import { Opener, Sealer, TAG_BYTES } from './aead.js';
+import { POOLED_FRAME_BYTES, receivedFrames, sentFrames } from './frame-pool.js';
 import {
   decodeHandshake,
   dialerFinish,
@@ -39,6 +41,9 @@ export interface ChannelOptions extends HandshakePolicy {
   /** The socket reads into one buffer of its own (it was made with `reads.onread`). */
   readonly reads?: BorrowedReads;
 }
+
+/** Parts of a message under this size (headers, hashes) may lie anywhere when it is sealed off this thread. */
+const SMALL_PART = 4096;
 
 /** Bytes a socket made with BorrowedReads reads at a time. */
 const READ_BUFFER = 256 * 1024;
@@ -95,10 +100,13 @@ export class SecureChannel {
   #opener: Opener | null = null;
   #error: SyncError | null = null;
   #ended = false;
-  readonly #queue: Buffer[] = [];
+  /** Messages received, in order: opened, or being opened (large ones); `n` their bytes. */
+  readonly #queue: Array<{ m: Buffer | Promise<Buffer>; n: number }> = [];
   #queuedBytes = 0;
   #paused = false;
   #waiter: { resolve: () => void } | null = null;
+  /** The last frame being sealed off this thread, or waiting to be written after one (send): later frames are written after it. */
+  #writes: Promise<void> | null = null;
   readonly #closed: Promise<void>;
 
   private constructor(socket: Socket, role: 'dialer' | 'listener', maxFrame: number, reads?: BorrowedReads) {
@@ -278,10 +286,28 @@ export class SecureChannel {
       try {
         rec = this.#reader.next(4, this.#maxFrame, 'frame', true); // open() copies the plaintext out
         if (rec === null) break;
+        const size = rec.body.byteLength - TAG_BYTES;
+        if (size >= POOLED_FRAME_BYTES) {
+          // A large message is opened in place in a pooled buffer by the block hasher's worker
+          // (aead.ts openInPlace) and taken by receive() in order, once opened. Its reader gives
+          // the buffer back (a `blocks` message, once its blocks were stored and read), or
+          // leaves it to the collector (frame-pool.ts).
+          const sealed = receivedFrames.take(rec.body.byteLength);
+          copyBytes(sealed, rec.body, 0);
+          const opened = this.#opener!.openInPlace(rec.prefix, sealed);
+          opened.catch((err: unknown) => {
+            receivedFrames.give(sealed.buffer);
+            this.#fail(err instanceof SyncError ? err : new SyncError('BAD_FRAME', (err as Error).message));
+          });
+          this.stats.framesIn++;
+          this.#queue.push({ m: opened, n: size });
+          this.#queuedBytes += size;
+          continue;
+        }
         const plain = this.#opener!.open(rec.prefix, rec.body);
         if (plain.byteLength === 0) throw new SyncError('PROTOCOL', 'an empty message');
         this.stats.framesIn++;
-        this.#queue.push(plain);
+        this.#queue.push({ m: plain, n: plain.byteLength });
         this.#queuedBytes += plain.byteLength;
       } catch (err) {
         this.#fail(err instanceof SyncError ? err : new SyncError('BAD_FRAME', (err as Error).message));
@@ -314,14 +340,14 @@ export class SecureChannel {
    */
   async receive(): Promise<Buffer | null> {
     for (;;) {
-      const m = this.#queue.shift();
-      if (m !== undefined) {
-        this.#queuedBytes -= m.byteLength;
+      const q = this.#queue.shift();
+      if (q !== undefined) {
+        this.#queuedBytes -= q.n;
         if (this.#paused && this.#queuedBytes < LOW_WATER) {
           this.#paused = false;
           this.socket.resume();
         }
-        return m;
+        return q.m; // a frame being opened: its failure failed the channel too
       }
       if (this.#error !== null) throw this.#error;
       if (this.#ended) return null;
@@ -337,16 +363,65 @@ export class SecureChannel {
     if (size === 0 || size + TAG_BYTES > this.#maxFrame) throw new SyncError('FRAME_TOO_LARGE', `a message of ${size} bytes does not fit in a frame (limit ${this.#maxFrame - TAG_BYTES})`);
     const prefix = Buffer.alloc(4);
     prefix.writeUInt32BE(size + TAG_BYTES);
-    const sealed = this.#sealer.seal(prefix, parts);
-    this.socket.cork();
-    let ok = this.socket.write(prefix);
-    for (let i = 0; i < sealed.length - 1; i++) ok = this.socket.write(sealed[i]!) && ok;
-    // Large sealed parts (blocks served to a peer) are buffers of their own: once the socket
-    // wrote them, they move to the block hasher's worker to be freed there, out of this
-    // thread's count of new buffers that starts its full collections (see FrameLease).
-    const large = sealed.filter((s) => transferable(s.buffer) && s.byteLength === s.buffer.byteLength);
-    ok = this.socket.write(sealed[sealed.length - 1]!, large.length === 0 ? undefined : () => large.forEach((s) => blockHasher.drop(s.buffer as ArrayBuffer))) && ok;
-    this.socket.uncork();
+    // A large message whose large parts lie in shared memory (blocks served from the session's
+    // batch buffers) is sealed by the block hasher's worker into a pooled buffer, given back
+    // once the socket wrote it (frame-pool.ts). Frames are written in the order they took
+    // their nonces: a frame sealed meanwhile waits for the ones before it.
+    let write: () => boolean;
+    if (size >= POOLED_FRAME_BYTES && parts.every((p) => p.byteLength < SMALL_PART || p.buffer instanceof SharedArrayBuffer)) {
+      const out = sentFrames.take(size + TAG_BYTES);
+      const sealing = this.#sealer.sealShared(prefix, parts, out);
+      sealing.catch(() => undefined); // awaited below
+      const before = this.#writes;
+      const ready = before === null ? sealing : before.then(() => sealing);
+      let sealed!: Buffer;
+      const turn = ready.then((s) => {
+        sealed = s;
+      });
+      const tail = turn.catch(() => undefined);
+      this.#writes = tail;
+      try {
+        await turn;
+      } catch (err) {
+        const e = err instanceof SyncError ? err : new SyncError('IO', (err as Error).message);
+        this.#fail(e);
+        throw e;
+      } finally {
+        if (this.#writes === tail) this.#writes = null;
+      }
+      if (this.#error !== null) throw this.#error;
+      write = () => {
+        this.socket.cork();
+        let ok = this.socket.write(prefix);
+        ok = this.socket.write(sealed, (err) => err == null && sentFrames.give(out.buffer)) && ok;
+        this.socket.uncork();
+        return ok;
+      };
+    } else {
+      const sealed = this.#sealer.seal(prefix, parts);
+      write = () => {
+        this.socket.cork();
+        let ok = this.socket.write(prefix);
+        for (let i = 0; i < sealed.length - 1; i++) ok = this.socket.write(sealed[i]!) && ok;
+        // Large sealed parts (blocks served to a peer) are buffers of their own: once the socket
+        // wrote them, they move to the block hasher's worker to be freed there, out of this
+        // thread's count of new buffers that starts its full collections (see FrameLease).
+        const large = sealed.filter((s) => transferable(s.buffer) && s.byteLength === s.buffer.byteLength);
+        ok = this.socket.write(sealed[sealed.length - 1]!, large.length === 0 ? undefined : () => large.forEach((s) => blockHasher.drop(s.buffer as ArrayBuffer))) && ok;
+        this.socket.uncork();
+        return ok;
+      };
+      if (this.#writes !== null) {
+        // A frame sealed before this one is still being sealed: this one is written after it.
+        const before = this.#writes;
+        const turn = before.then(() => undefined);
+        this.#writes = turn;
+        await turn;
+        if (this.#writes === turn) this.#writes = null;
+        if (this.#error !== null) throw this.#error;
+      }
+    }
+    const ok = write();
     this.stats.bytesOut += 4 + size + TAG_BYTES;
     this.stats.framesOut++;
     if (!ok) await this.#drain();

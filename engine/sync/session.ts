@@ -30,6 +30,7 @@ import { missingBlocks, scanMissing } from './block-needs.js';
 import type { Household } from './household.js';
 import { decodeMessage, encodeMessage, type Message } from './messages.js';
 import { MAX_MESSAGE_BYTES, type SecureChannel } from './secure-channel.js';
+import { receivedFrames } from './frame-pool.js';
 import { SyncError } from './sync-error.js';
 import type { SyncState } from './sync-state.js';
 
@@ -61,8 +62,11 @@ interface ServeBatch {
 }
 /** `blocks` messages the receive loop may leave hashing while it takes the next ones. */
 const RECEIVE_AHEAD = 4;
-/** Writes of received blocks (a block store flush each, 8 MiB) that may run behind the receive loop. */
-const WRITES_BEHIND = 3;
+/** Writes of received blocks (a block store flush each: a message's, or 8 MiB) that may run behind the receive loop. */
+const WRITES_BEHIND = 12;
+
+/** A received message's pooled buffer, back to its pool once its blocks were stored and read. */
+const giveBack = (buffer: ArrayBufferLike): void => receivedFrames.give(buffer);
 
 export interface SessionHost {
   readonly engine: Engine;
@@ -740,13 +744,15 @@ export class Session {
     const blocks = this.#engine.blocks;
     const frame = contents[0]?.buffer;
     const whole = 5 + contents.reduce((n, c) => n + 36 + c.byteLength, 0); // messages.ts: a `blocks` message's bytes
+    const pooled = frame !== undefined && receivedFrames.owns(frame); // opened into a pooled buffer: it goes back once stored and read
     if (
       contents.length > PRIORITY_REQUEST && // a read waiting for one block: no round trip to the worker
       frame !== undefined &&
-      frame.byteLength === whole &&
+      (pooled || frame.byteLength === whole) &&
       contents.every((c) => c.buffer === frame && c.byteLength >= POOLED_BLOCK && c.byteLength <= BLOCK_SIZE)
     ) {
-      const r = await blocks.stageIn(frame, contents.map((c) => [c.byteOffset, c.byteLength] as const));
+      const spans = contents.map((c) => [c.byteOffset, c.byteLength] as const);
+      const r = await blocks.stageIn(frame, spans, pooled ? { free: giveBack, flush: true } : {});
       return { hashes: r.hashes, contents: r.blocks, written: r.written, lease: r.lease };
     }
     const large: number[] = [];
@@ -810,7 +816,8 @@ export class Session {
 
   /** A buffer for one batch of served blocks (records and headers), from the few this session reuses. */
   #serveBuffer(): Buffer {
-    return this.#serveBuffers.pop() ?? Buffer.allocUnsafeSlow(SERVE_BATCH * (BLOCK_SIZE + RECORD_HEADER_BYTES));
+    // Shared memory: the block hasher's worker seals the blocks read into it where they lie (SecureChannel.send).
+    return this.#serveBuffers.pop() ?? Buffer.from(new SharedArrayBuffer(SERVE_BATCH * (BLOCK_SIZE + RECORD_HEADER_BYTES)));
   }
 
   #startServe(take: Buffer[]): ServeBatch {
@@ -860,7 +867,7 @@ export class Session {
         }
       });
       try {
-        // Sealing copies the blocks out (send seals before it waits): the buffer is free after.
+        // send resolves once the blocks were sealed (read where they lie, or copied out): the buffer is free after.
         if (batch.length > 0) {
           await this.#send({ type: 'blocks', blocks: batch });
           this.stats.blocksOut += batch.length;

@@ -731,6 +731,45 @@ t.test('stageIn: blocks of a buffer given up are hashed with their records\' CRC
   await third.close();
 });
 
+t.test('stageIn: blocks lying in a pooled shared buffer are hashed where they lie, and the buffer is handed to `free` once written and let go', async (t) => {
+  const e = setup(t);
+  const s = await e.open({ blockSize: BLOCK_SIZE, flushBytes: 64 * BLOCK_SIZE });
+  const r = rng(16);
+  const sizes = [BLOCK_SIZE, BLOCK_SIZE, 50_000];
+  const shared = Buffer.from(new SharedArrayBuffer(9 + sizes.reduce((n, x) => n + x, 0) + 1000)); // larger than the message, as a pool's are
+  const data = sizes.map((n) => r(n));
+  const spans: Array<[number, number]> = [];
+  let at = 9;
+  for (const d of data) {
+    shared.fill(d, at, at + d.byteLength);
+    spans.push([at, d.byteLength]);
+    at += d.byteLength;
+  }
+  const freed: ArrayBufferLike[] = [];
+  const { blocks, hashes, written, lease } = await s.stageIn(shared.buffer, spans, { free: (b) => freed.push(b), flush: true });
+  t.not(lease, null, 'the caller holds a lease on the buffer');
+  t.not(written, null, 'flush: the write started at once, far under the flush size');
+  t.equal(shared.buffer.byteLength > 0, true, 'shared memory is not moved');
+  for (let i = 0; i < data.length; i++) {
+    t.same(Buffer.from(hashes[i]!), sha256(data[i]!), `block ${i} is named by its SHA-256`);
+    t.equal(blocks[i]!.buffer, shared.buffer, `block ${i} is a view of the shared buffer`);
+    t.ok(Buffer.from(await s.get(hashes[i]!)).equals(data[i]!), `block ${i} reads back before it is written`);
+  }
+  await written;
+  await s.sync();
+  await new Promise((res) => setImmediate(res));
+  t.same(freed, [], 'not freed while the caller holds it');
+  lease!.release();
+  await new Promise((res) => setImmediate(res));
+  t.equal(freed.length, 1, 'freed once written and let go');
+  t.equal(freed[0], shared.buffer, 'the buffer itself');
+  shared.fill(0); // reused by its pool: what was stored stays
+  await s.close();
+  const again = await e.open({ blockSize: BLOCK_SIZE });
+  for (let i = 0; i < data.length; i++) t.ok(Buffer.from(await again.get(sha256(data[i]!))).equals(data[i]!), `block ${i} after a reopen (CRC holds)`);
+  await again.close();
+});
+
 t.test('readRuns: the raw blocks of a batch read into one buffer, one read per run of records back to back; the rest null', async (t) => {
   const e = setup(t);
   const s0 = await e.open({ blockSize: BLOCK_SIZE });

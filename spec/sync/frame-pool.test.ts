@@ -1,0 +1,151 @@
+/**
+ * Large frames through pooled buffers (engine/sync/frame-pool.ts): a frame opened in place in
+ * shared memory by the block hasher's worker (Opener.openInPlace) holds what was sealed, takes
+ * its nonce in the order frames came (mixed with frames opened on the event loop), and a frame
+ * that does not authenticate is refused; the pool hands buffers back out; a channel carries
+ * large messages through it byte for byte; copyBytes copies to and from shared memory.
+ */
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, connect, type AddressInfo } from 'node:net';
+import t from 'tap';
+import { keyPairFromSeed, Signer } from '../../log/index.js';
+import { Opener, Sealer, SecureChannel, TAG_BYTES } from '../../engine/sync/index.js';
+import { FramePool, POOLED_FRAME_BYTES, receivedFrames } from '../../engine/sync/frame-pool.js';
+import { copyBytes } from '../../engine/copy-bytes.js';
+
+const KEY = Buffer.alloc(32, 7);
+
+/** A frame as the wire carries it: its 4-byte prefix and the sealed bytes. */
+function sealOne(sealer: Sealer, message: Buffer): { prefix: Buffer; sealed: Buffer } {
+  const prefix = Buffer.alloc(4);
+  prefix.writeUInt32BE(message.byteLength + TAG_BYTES);
+  return { prefix, sealed: Buffer.concat(sealer.seal(prefix, [message])) };
+}
+
+/** `sealed` copied into a buffer of a shared pool, as the channel does. */
+function inShared(sealed: Buffer): Buffer {
+  const into = Buffer.from(new SharedArrayBuffer(sealed.byteLength + 1000), 0, sealed.byteLength);
+  copyBytes(into, sealed, 0);
+  return into;
+}
+
+t.test('a large frame opens in place in shared memory, in order with frames opened on the event loop', async (t) => {
+  const sealer = new Sealer(KEY);
+  const opener = new Opener(KEY);
+  const big1 = randomBytes(3 * 1024 * 1024 + 17);
+  const small = randomBytes(100);
+  const big2 = randomBytes(POOLED_FRAME_BYTES);
+  const f1 = sealOne(sealer, big1);
+  const f2 = sealOne(sealer, small);
+  const f3 = sealOne(sealer, big2);
+  const p1 = opener.openInPlace(f1.prefix, inShared(f1.sealed));
+  const plain2 = opener.open(f2.prefix, f2.sealed);
+  const p3 = opener.openInPlace(f3.prefix, inShared(f3.sealed));
+  const [plain1, plain3] = await Promise.all([p1, p3]);
+  t.ok(plain1.buffer instanceof SharedArrayBuffer, 'the plaintext is a view of the shared buffer it was opened in');
+  t.ok(plain1.equals(big1), 'the first large frame holds what was sealed');
+  t.ok(plain2.equals(small), 'the small frame between, opened on the event loop, too');
+  t.ok(plain3.equals(big2), 'and the second large frame');
+});
+
+t.test('a large frame that does not authenticate is refused', async (t) => {
+  const sealer = new Sealer(KEY);
+  const f = sealOne(sealer, randomBytes(POOLED_FRAME_BYTES + 5));
+  const flipped = inShared(f.sealed);
+  flipped[1000] ^= 1;
+  await t.rejects(new Opener(KEY).openInPlace(f.prefix, flipped), { code: 'BAD_FRAME' }, 'a flipped bit');
+  const g = sealOne(sealer, randomBytes(POOLED_FRAME_BYTES)); // sealed under counter 1
+  await t.rejects(new Opener(KEY).openInPlace(g.prefix, inShared(g.sealed)), { code: 'BAD_FRAME' }, 'a frame opened under another counter (replayed or reordered)');
+  const h = sealOne(new Sealer(KEY), randomBytes(POOLED_FRAME_BYTES));
+  const otherPrefix = Buffer.from(h.prefix);
+  otherPrefix[0] ^= 0x80;
+  await t.rejects(new Opener(KEY).openInPlace(otherPrefix, inShared(h.sealed)), { code: 'BAD_FRAME' }, 'a frame whose length prefix (its associated data) changed');
+});
+
+t.test('sealInto writes the frame seal() makes', async (t) => {
+  const parts = [Buffer.from([1, 2, 3, 4, 5]), randomBytes(32), Buffer.alloc(4, 9), randomBytes(200_000), randomBytes(7), randomBytes(70_000)];
+  const prefix = Buffer.from([0, 0, 0, 1]);
+  const a = Buffer.concat(new Sealer(KEY).seal(prefix, parts));
+  const into = Buffer.alloc(a.byteLength + 100);
+  const b = new Sealer(KEY).sealInto(prefix, parts, into);
+  t.ok(b.equals(a), 'byte for byte');
+  t.throws(() => new Sealer(KEY).sealInto(prefix, parts, Buffer.alloc(a.byteLength - 1)), { code: 'BAD_ARGUMENT' }, 'a buffer too small is refused');
+});
+
+t.test('the pool hands back out what was given back, and only its own', async (t) => {
+  const pool = new FramePool({ shared: true, maxFreeBytes: 1024 * 1024 });
+  const a = pool.take(300_000);
+  t.equal(a.byteLength, 300_000, 'a view of the size asked for');
+  t.ok(a.buffer instanceof SharedArrayBuffer && a.buffer.byteLength >= 300_000, 'over a shared buffer at least that large');
+  t.ok(pool.owns(a.buffer));
+  pool.give(a.buffer);
+  pool.give(a.buffer);
+  t.equal(pool.freeBytes, a.buffer.byteLength, 'given back twice, kept once');
+  const b = pool.take(290_000);
+  t.equal(b.buffer, a.buffer, 'a buffer of the same size class is reused');
+  t.same(pool.stats, { made: 1, reused: 1 });
+  const foreign = new SharedArrayBuffer(300_000);
+  t.notOk(pool.owns(foreign));
+  pool.give(foreign);
+  t.equal(pool.freeBytes, 0, 'a buffer that is not the pool\'s is not taken');
+  const many = [pool.take(600_000), pool.take(600_000)];
+  for (const m of many) pool.give(m.buffer);
+  t.ok(pool.freeBytes <= 1024 * 1024, 'no more than maxFreeBytes are kept');
+  const plain = new FramePool({ shared: false, maxFreeBytes: 1024 * 1024 });
+  t.ok(plain.take(10).buffer instanceof ArrayBuffer, 'a pool of plain buffers');
+});
+
+t.test('copyBytes copies to and from shared memory', async (t) => {
+  const src = randomBytes(200_000);
+  const shared = Buffer.from(new SharedArrayBuffer(300_000));
+  t.equal(copyBytes(shared, src, 50_000), 250_000, 'it returns where the copy ended');
+  t.ok(shared.subarray(50_000, 250_000).equals(src), 'into shared memory');
+  t.equal(shared[49_999], 0, 'nothing before');
+  t.equal(shared[250_000], 0, 'nothing after');
+  const back = Buffer.alloc(200_000);
+  copyBytes(back, shared.subarray(50_000, 250_000), 0);
+  t.ok(back.equals(src), 'and out of it');
+  t.equal(copyBytes(back, Buffer.alloc(0), 5), 5, 'nothing to copy');
+  t.throws(() => copyBytes(back, src, 1), RangeError, 'a copy that does not fit is refused');
+});
+
+t.test('a channel carries large messages through the pool byte for byte', async (t) => {
+  const a = new Signer(keyPairFromSeed(Buffer.alloc(32, 1)));
+  const b = new Signer(keyPairFromSeed(Buffer.alloc(32, 2)));
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => server.close());
+  const accepted = once(server, 'connection').then(([s]) => SecureChannel.accept(s as import('node:net').Socket, { signer: b, isMember: () => true }));
+  const socket = connect((server.address() as AddressInfo).port, '127.0.0.1');
+  await once(socket, 'connect');
+  const dialer = await SecureChannel.dial(socket, { signer: a, isMember: () => true });
+  const listener = await accepted;
+  const sent = [randomBytes(POOLED_FRAME_BYTES), randomBytes(10), randomBytes(2 * 1024 * 1024), randomBytes(POOLED_FRAME_BYTES - 1), randomBytes(5 * 1024 * 1024)];
+  const made = receivedFrames.stats.made + receivedFrames.stats.reused;
+  for (const m of sent) await dialer.send([m.subarray(0, 3), m.subarray(3)]);
+  for (const m of sent) {
+    const got = await listener.receive();
+    t.ok(got !== null && got.equals(m), `a message of ${m.byteLength} bytes arrives whole`);
+    t.equal(got!.buffer instanceof SharedArrayBuffer, m.byteLength >= POOLED_FRAME_BYTES, 'in a pooled buffer when large');
+  }
+  t.equal(receivedFrames.stats.made + receivedFrames.stats.reused - made, 3, 'three frames went through the pool');
+  // Large messages in shared memory are sealed by the worker; sent at once with small ones
+  // between, every frame still goes out in the order of its nonce.
+  const shared = (n: number): Buffer => {
+    const b = Buffer.from(new SharedArrayBuffer(n));
+    copyBytes(b, randomBytes(n), 0);
+    return b;
+  };
+  const mixed = [shared(2 * 1024 * 1024), randomBytes(50), shared(POOLED_FRAME_BYTES), randomBytes(60), randomBytes(70), shared(3 * 1024 * 1024)];
+  const copies = mixed.map((m) => Buffer.from(m));
+  await Promise.all(mixed.map((m) => dialer.send([m.subarray(0, 5), m.subarray(5)])));
+  for (const [i, m] of copies.entries()) {
+    const got = await listener.receive();
+    t.ok(got !== null && got.equals(m), `message ${i} (${m.byteLength} bytes) arrives whole and in order`);
+  }
+  await dialer.close();
+  t.equal(await listener.receive(), null, 'then the channel ends cleanly');
+  listener.destroy();
+});
