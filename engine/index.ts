@@ -15,6 +15,7 @@ export { exportTree, type ExportProgress } from './export-tree.js';
 export { collectGarbage, liveBlocks, type Retention, type GcResult } from './gc.js';
 export { replayCheck, type ReplayCheck, type ProjectionComparison } from './replay-check.js';
 export { BlockStore } from './block-store.js';
+export { copyBytes } from './copy-bytes.js';
 export { contentToken, WriteCache, type BranchView, type HeldAttrs, type StoredReport, type WriteCacheOptions } from './write-cache.js';
 export type { NodeId } from '../log/index.js';
 export { parsePosition, validTagName, type Position } from './position.js';

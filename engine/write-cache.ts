@@ -14,6 +14,7 @@ import type { Engine } from './engine.js';
 import { EngineError } from './engine-error.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { blockBuffers } from './block-store.js';
+import { copyBytes } from './copy-bytes.js';
 import { blockAt, blockCount } from '../projections/index.js';
 
 /** Blocks read ahead of a sequential read. */
@@ -322,8 +323,7 @@ export class WriteCache {
             if (b.dirty.has(i)) return;
             const buf = takeBuffer();
             const flushing = b.inflight.get(i); // a flush took the block while we read
-            if (flushing !== undefined) flushing.buf.copy(buf, 0, 0, flushing.len);
-            else old.copy(buf);
+            copyBytes(buf, flushing !== undefined ? flushing.buf.subarray(0, flushing.len) : old, 0);
             this.#adopt(b, i, { buf, len: flushing?.len ?? old.byteLength });
           });
         }
@@ -368,7 +368,7 @@ export class WriteCache {
         block = { buf: takeBuffer(), len: 0 };
         if (flushing !== undefined) {
           // Being flushed: written again here, as a copy (the flush keeps what it took).
-          flushing.buf.copy(block.buf, 0, 0, flushing.len);
+          copyBytes(block.buf, flushing.buf.subarray(0, flushing.len), 0);
           block.len = flushing.len;
         }
         this.#adopt(b, i, block);
@@ -376,7 +376,7 @@ export class WriteCache {
       const from = Math.max(offset, blockStart) - blockStart;
       const to = Math.min(end, blockStart + BLOCK_SIZE) - blockStart;
       if (from > block.len) block.buf.fill(0, block.len, from);
-      block.buf.set(data.subarray(blockStart + from - offset, blockStart + to - offset), from);
+      copyBytes(block.buf, data.subarray(blockStart + from - offset, blockStart + to - offset), from);
       if (to > block.len) block.len = to;
     }
     if (end > b.size) b.size = end;
@@ -429,7 +429,7 @@ export class WriteCache {
       const blockStart = i * BLOCK_SIZE;
       const from = Math.max(offset, blockStart) - blockStart;
       const to = Math.min(end, blockStart + BLOCK_SIZE) - blockStart;
-      if (from < block.len) block.buf.copy(out, blockStart + from - offset, from, Math.min(to, block.len));
+      if (from < block.len) copyBytes(out, block.buf.subarray(from, Math.min(to, block.len)), blockStart + from - offset);
     }
     if (cleanFrom >= 0) readClean(cleanFrom, last);
     await Promise.all(pending);
@@ -611,7 +611,7 @@ export class WriteCache {
    */
   #reclaim(b: Branch, index: number, blk: Block): void {
     const buf = takeBuffer();
-    blk.buf.copy(buf, 0, 0, blk.len);
+    copyBytes(buf, blk.buf.subarray(0, blk.len), 0);
     b.dirty.set(index, { buf, len: blk.len });
     giveBuffer(blk.buf);
   }

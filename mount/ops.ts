@@ -5,7 +5,7 @@
  */
 import { statfs as statfsAsync } from 'node:fs/promises';
 import Fuse from 'fuse-native';
-import { contentToken, EngineError, WriteCache, type Command, type Engine, type HeldAttrs, type NodeId, type NodeInfo, type Snapshot } from '../engine/index.js';
+import { contentToken, copyBytes, EngineError, WriteCache, type Command, type Engine, type HeldAttrs, type NodeId, type NodeInfo, type Snapshot } from '../engine/index.js';
 import { listingMode, toStat } from './attr.js';
 import { AttrFill } from './attr-fill.js';
 import { errnoOf } from './errno.js';
@@ -274,7 +274,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         return;
       }
       readContent(id, position, length, buffer).then(
-        (data) => cb(data.buffer === buffer.buffer && data.byteOffset === buffer.byteOffset ? Math.min(length, data.byteLength) : data.copy(buffer, 0, 0, Math.min(length, data.byteLength))),
+        (data) => cb(data.buffer === buffer.buffer && data.byteOffset === buffer.byteOffset ? Math.min(length, data.byteLength) : copyBytes(buffer, data.subarray(0, Math.min(length, data.byteLength)), 0)),
         (err: unknown) => cb(fail('read')(err)),
       );
     },
