@@ -22,7 +22,10 @@ export function listingMode(kind: NodeInfo['kind'], mode: number): number {
   return typeBits(kind) | mode;
 }
 
-export function toStat(info: NodeInfo, size: number = info.size): Fuse.Stat {
+/** What toStat reads of a node (a spread of a NodeInfo has these; it leaves out `version`). */
+export type StatFields = Pick<NodeInfo, 'kind' | 'mode' | 'uid' | 'gid' | 'size' | 'nlink' | 'ino' | 'atime' | 'mtime' | 'ctime'>;
+
+export function toStat(info: StatFields, size: number = info.size): Fuse.Stat {
   const type = typeBits(info.kind);
   return {
     mode: type | info.mode,

@@ -6,7 +6,7 @@
 import { statfs as statfsAsync } from 'node:fs/promises';
 import Fuse from 'fuse-native';
 import { contentToken, copyBytes, EngineError, WriteCache, type Command, type Engine, type HeldAttrs, type NodeId, type NodeInfo, type Snapshot } from '../engine/index.js';
-import { listingMode, toStat } from './attr.js';
+import { listingMode, toStat, type StatFields } from './attr.js';
 import { AttrFill } from './attr-fill.js';
 import { errnoOf } from './errno.js';
 import { FdTable, type OpenFile } from './fd-table.js';
@@ -113,7 +113,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     if (info.kind !== 'file') return toStat(info);
     const v = cache.view(info.id);
     if (v === undefined) return toStat(info);
-    let recent = v.written > info.mtime ? { ...info, mtime: v.written, ctime: Math.max(info.ctime, v.written) } : info;
+    let recent: StatFields = v.written > info.mtime ? { ...info, mtime: v.written, ctime: Math.max(info.ctime, v.written) } : info;
     if (v.attrs !== null) recent = { ...recent, ...v.attrs, ctime: Math.max(recent.ctime, v.changed) };
     return toStat(recent, v.size);
   };
