@@ -81,10 +81,15 @@ export function compareKeys(a: string, b: string): number {
 // ---- keys as bytes ----
 
 const HEX_LEAD = /^[0-9a-f]{32}/;
+const INO_LEAD = /^\u0001[0-9a-f]{8}/;
 const TAG_TEXT = 0;
 const TAG_HEX = 1;
+const TAG_INO = 2;
 
-/** A row key as bytes: a key led by 32 hex digits (a node id) as 1 + 16 bytes and the rest, else 0 and its UTF-8. */
+/**
+ * A row key as bytes: a key led by 32 hex digits (a node id) as 1 + 16 bytes and the rest; one
+ * led by an inode number (key-codec.ts inodeKey) as 2 + its 4 bytes and the rest; else 0 and its UTF-8.
+ */
 export function keyBytes(key: string): Buffer {
   if (key.length >= 32 && HEX_LEAD.test(key)) {
     const rest = key.length - 32;
@@ -92,6 +97,13 @@ export function keyBytes(key: string): Buffer {
     out[0] = TAG_HEX;
     out.write(key.slice(0, 32), 1, 16, 'hex');
     if (rest > 0) out.write(key.slice(32), 17, 'utf8');
+    return out;
+  }
+  if (key.charCodeAt(0) === 1 && INO_LEAD.test(key)) {
+    const out = Buffer.allocUnsafe(5 + Buffer.byteLength(key) - 9);
+    out[0] = TAG_INO;
+    out.write(key.slice(1, 9), 1, 4, 'hex');
+    if (key.length > 9) out.write(key.slice(9), 5, 'utf8');
     return out;
   }
   const out = Buffer.allocUnsafe(1 + Buffer.byteLength(key));
@@ -103,6 +115,7 @@ export function keyBytes(key: string): Buffer {
 export function keyOfBytes(b: Uint8Array, from = 0): string {
   const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   if (buf[from] === TAG_HEX) return buf.toString('hex', from + 1, from + 17) + buf.toString('utf8', from + 17);
+  if (buf[from] === TAG_INO) return `\u0001${buf.toString('hex', from + 1, from + 5)}${buf.toString('utf8', from + 5)}`;
   return buf.toString('utf8', from + 1);
 }
 
@@ -792,11 +805,37 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
     return out;
   }
 
+  /**
+   * Every row of the sub-database and of its history, as lists to digest (digest.ts), with
+   * keys named through `translate` (node ids for inode numbers: inode-table.ts), in an order
+   * that depends on the names, not on the numbers: the current rows by key; the history
+   * records (packed by a hash of their key bytes: the numbers') by position and key; removed
+   * rows' changes and archived changes by key.
+   */
+  digestRows(translate: (key: string) => string): Array<readonly unknown[]> {
+    const current: Array<readonly [string, unknown]> = [];
+    for (const { key, value } of this.#current!.db.getRange()) current.push([translate(key as string), value]);
+    current.sort((a, b) => compareKeys(a[0], b[0]));
+    const past: Array<readonly [string, number, string, ...unknown[]]> = [];
+    for (const { key, value } of this.db.getRange()) {
+      const k = key as Buffer;
+      const m = positionOf(k);
+      if (m !== 0) {
+        for (const { kb, vb } of packedRecords(value as Uint8Array)) past.push(['h', m, translate(keyOfBytes(kb)), Buffer.from(vb)]);
+      } else if (k[4] === ARCHIVE) {
+        const len = k.readUInt16BE(5);
+        past.push(['a', k.readUInt32BE(7 + len), translate(keyOfBytes(k.subarray(7, 7 + len))), value]);
+      } else past.push(['g', 0, translate(keyOfBytes(k, 4)), value]);
+    }
+    past.sort((a, b) => (a[0] !== b[0] ? (a[0] < b[0] ? -1 : 1) : a[1] !== b[1] ? a[1] - b[1] : compareKeys(a[2], b[2])));
+    return [...current.map((r) => ['c', ...r] as const), ...past];
+  }
+
   /** Removed keys that start with `prefix`, in key order. */
   #goneKeysWith(prefix: string): string[] {
     countRangeRead(this.db);
     const out: string[] = [];
-    if (prefix.length >= 32 && HEX_LEAD.test(prefix)) {
+    if ((prefix.length >= 32 && HEX_LEAD.test(prefix)) || INO_LEAD.test(prefix)) {
       const pb = keyBytes(prefix);
       for (const k of this.db.getKeys({ start: rowKey(0, pb), end: rowKey(0, prefixEnd(pb)) })) out.push(keyOfBytes(k as Buffer, 4));
     } else {
