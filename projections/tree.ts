@@ -9,7 +9,7 @@ import type { Database, Key, RootDatabase } from 'lmdb';
 import type { FsEvent, NodeId } from '../log/index.js';
 import type { Hash } from 'node:crypto';
 import { CachedDb } from './cached-db.js';
-import { digestDb, digestRows } from './digest.js';
+import { digestRows } from './digest.js';
 import { DirListings } from './dir-listings.js';
 import { nodeIdCodec, nodeRecordCodec } from './row-codec.js';
 import type { HistoryReader } from './history.js';
@@ -52,7 +52,9 @@ export class Tree implements Projection {
     digestRows(h, 'tree-nodes', this.#nodesPast.digestRows(translate));
     digestRows(h, 'tree-dirents', this.#direntsPast.digestRows(translate));
     digestRows(h, 'tree-areas', this.#areasPast.digestRows(translate));
-    for (const [name, db] of this.#listings.dbs) digestDb(h, name, db);
+    const { dirlog, listings } = this.#listings.digestRows(translate);
+    digestRows(h, 'tree-dirlog', dirlog);
+    digestRows(h, 'tree-listings', listings);
   }
   readonly #nodes: CachedDb<NodeRecord, string>;
   readonly #nodesPast: HistoryReader<NodeRecord>;
@@ -85,7 +87,7 @@ export class Tree implements Projection {
     this.#listings = new DirListings(env, versioning.undo, versioning.position, (dir) => this.children(dir), (dir) => {
       const key = nodeKey(dir);
       return key === undefined ? [] : this.#nodesPast.changePositions(key);
-    });
+    }, nodeKey);
   }
 
   // ---- queries ----
