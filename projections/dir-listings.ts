@@ -32,11 +32,12 @@ import { idKeyOptions } from './key-codec.js';
 /** The fewest changes between two listings of a directory. */
 export const LISTING_EVERY = 256;
 /**
- * A listing of a big directory is written after twice its size in changes: listings were a
- * third of the directory rows of the 1M-event bench (4.5 MiB), and the changes after one
- * are read as a few rows per entry (an entry's changes to one directory are one row).
+ * A listing of a big directory is written after four times its size in changes: listings were a
+ * third of the directory rows of the 1M-event bench (4.5 MiB at once its size, 3.9 at twice),
+ * and the changes after one are read as a few rows per entry (an entry's changes to one
+ * directory are one row).
  */
-export const LISTING_PER_NAME = 2;
+export const LISTING_PER_NAME = 4;
 
 /** Directories whose counts are kept between batches (a cache: past it, it starts again). */
 const STATE_DIRS = 4096;

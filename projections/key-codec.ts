@@ -22,25 +22,28 @@ const TAG_INO = 0x12;
 
 /**
  * A row key led by a node's local inode number (inode-table.ts keyOf) instead of its id: the
- * character U+0001, the number's 32 bits in reverse order as 8 hex digits, and `:GEN` when its
- * generation is not 0. Stored as a tag byte, those 4 bytes and the rest in UTF-8: 5 bytes where
- * an id takes 17. The bits are reversed so that new nodes' rows spread over the tree as random
- * ids did: numbers are handed out in arrival order, and rows appended in that order fill their
- * pages to the brim, which every later growth of a row (its list of changes) then splits in
- * half (the 1M-event bench: node records and branches 53-55% full, against 67-68% with ids).
+ * character U+0001, the number mixed (a bijection of 32 bits: murmur3's finalizer) as 8 hex
+ * digits, and `:GEN` when its generation is not 0. Stored as a tag byte, those 4 bytes and the
+ * rest in UTF-8: 5 bytes where an id takes 17. Mixed so that new nodes' rows land anywhere in
+ * the tree, as random ids did: numbers are handed out in arrival order, and rows appended in
+ * that order fill their pages to the brim, which every later growth of a row (its list of
+ * changes) splits in half (the 1M-event bench: node records and branches 53-55% full against
+ * 67-68% with ids); the numbers' bits reversed spread them evenly instead, so every page
+ * filled and split at once (49-59%).
  */
 export const INO_LEAD = '\u0001';
 /** The key of inode `ino` (generation `gen`). */
 export function inodeKey(ino: number, gen: number): string {
-  let r = ino >>> 0;
-  r = ((r >>> 1) & 0x55555555) | ((r & 0x55555555) << 1);
-  r = ((r >>> 2) & 0x33333333) | ((r & 0x33333333) << 2);
-  r = ((r >>> 4) & 0x0f0f0f0f) | ((r & 0x0f0f0f0f) << 4);
-  r = ((r >>> 8) & 0x00ff00ff) | ((r & 0x00ff00ff) << 8);
-  r = ((r >>> 16) | (r << 16)) >>> 0;
-  const hex = r.toString(16).padStart(8, '0');
+  let h = ino >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  const hex = (h >>> 0).toString(16).padStart(8, '0');
   return gen === 0 ? `${INO_LEAD}${hex}` : `${INO_LEAD}${hex}:${gen}`;
 }
+
 /** How many characters of `key` name the inode (0: the key is not led by one). */
 export function inodeKeyLength(key: string): number {
   if (key.charCodeAt(0) !== 1 || key.length < 9) return 0;
