@@ -67,7 +67,7 @@ export class DirListings implements Rewindable {
   /**
    * What each directory changed lately has since its last listing: kept across batches (one
    * mount operation is one batch, and counting a directory's rows since its listing costs up
-   * to max(256, twice its size) row reads), at most STATE_DIRS of them. Forgotten when the rows it
+   * to max(256, four times its size) row reads), at most STATE_DIRS of them. Forgotten when the rows it
    * was counted from change around it: a batch abandoned (an aborted transaction, a clear)
    * or a rewind (the projection set discards the dirlog's overlay, or tells it to forget
    * what it knew, then).
