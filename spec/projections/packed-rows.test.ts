@@ -55,11 +55,13 @@ t.test('every key written is found with its value, and no other; rows stay small
       t.equal(strays, 0, `${count} records: keys not written are not found`);
       let biggest = 0;
       let total = 0;
+      let strange = 0;
       for (const { key, value } of db.getRange({ start: Buffer.from([0, 0, 0, m]), end: Buffer.from([0, 0, 0, m + 1]) })) {
         biggest = Math.max(biggest, value.length);
         if (value.length > 0) for (const _ of packedRecords(value, withHead ? head.length : 0)) total++;
-        t.equal(key.readUInt32BE(0), m, 'rows are keyed by the entry first');
+        if (key.readUInt32BE(0) !== m) strange++;
       }
+      t.equal(strange, 0, 'rows are keyed by the entry first');
       t.equal(total, count, `${count} records: each written once`);
       // A bucket is split once past PACKED_BYTES: a row holds at most one record more than that.
       t.ok(biggest <= PACKED_BYTES + 2 + 10 + 20 + 300, `${count} records: the biggest row is ${biggest} bytes`);
