@@ -10,7 +10,9 @@
  */
 import type { Database, Key, RootDatabase } from 'lmdb';
 import { BLOCK_SIZE, ZERO_BLOCK, type FsEvent, type NodeId } from '../log/index.js';
+import type { Hash } from 'node:crypto';
 import { CachedDb } from './cached-db.js';
+import { digestDb, digestRows } from './digest.js';
 import type { HistoryReader } from './history.js';
 import type { EntryNotes } from './touches.js';
 import { versionedDb, type Versioning } from './versioned-db.js';
@@ -47,6 +49,10 @@ export class Content implements Projection {
       ['content-versions', this.#versions.db as Database<unknown, Key>],
     ];
   }
+  digestInto(h: Hash, translate: (key: string) => string): void {
+    digestRows(h, 'content-rows', this.#rowsPast.digestRows(translate));
+    digestDb(h, 'content-versions', this.#versions.db as Database<unknown, Key>);
+  }
   readonly #rows: CachedDb<ContentRow, string>;
   readonly #rowsPast: HistoryReader<ContentRow>;
   readonly #rowsHistory: CachedDb<ContentRow | null, string>;
@@ -54,10 +60,19 @@ export class Content implements Projection {
   /** The commits each entry made of each file (kept in the entry's touches row: touches.ts). */
   readonly #history: EntryNotes<EntryCommits>;
   readonly #position: () => number;
+  /** The key of a node's rows (inode-table.ts keyOf: its inode number; undefined: it has none, so no rows). */
+  readonly #key: (id: NodeId) => string | undefined;
+  /** Every node that has a number, in id order, with its key. */
+  readonly #keys: () => Iterable<[NodeId, string]>;
 
-  /** `commits`: where the commits each entry made of each file are kept (touches.ts). */
-  constructor(env: RootDatabase, versioning: Versioning, commits: EntryNotes<EntryCommits>) {
+  /**
+   * `commits`: where the commits each entry made of each file are kept (touches.ts); `nodeKey`
+   * and `nodeKeys`: the keys of the nodes' rows (inode-table.ts: branches are keyed by inode number).
+   */
+  constructor(env: RootDatabase, versioning: Versioning, commits: EntryNotes<EntryCommits>, nodeKey: (id: NodeId) => string | undefined, nodeKeys: () => Iterable<[NodeId, string]>) {
     this.#position = versioning.position;
+    this.#key = nodeKey;
+    this.#keys = nodeKeys;
     const rows = versionedDb<ContentRow>(env, 'content-rows', versioning, contentRowCodec);
     this.#rows = rows.current;
     this.#rowsPast = rows.past;
@@ -72,7 +87,7 @@ export class Content implements Projection {
    * EntryCommits): the index of its first commit and its last commit's version.
    */
   *history(id: NodeId): Generator<HistoryRow & { readonly n: number }> {
-    for (const { n, value } of this.#rowsPast.changes(id)) {
+    for (const { n, value } of this.rowChanges(id)) {
       const made = this.#history.at(id, n);
       if (made === undefined || value === null) continue;
       const first = value.commits - made.commits.length;
@@ -85,21 +100,33 @@ export class Content implements Projection {
 
   /** The file's branch as it was at position P. */
   rowAt(id: NodeId, p: number): ContentRow | undefined {
-    return this.#rowsPast.at(id, p);
+    const key = this.#key(id);
+    return key === undefined ? undefined : this.#rowsPast.at(key, p);
   }
 
   /** Every change of the file's branch, oldest first. */
-  rowChanges(id: NodeId): Generator<{ n: number; value: ContentRow | null }> {
-    return this.#rowsPast.changes(id);
+  *rowChanges(id: NodeId): Generator<{ n: number; value: ContentRow | null }> {
+    const key = this.#key(id);
+    if (key !== undefined) yield* this.#rowsPast.changes(key);
   }
 
-  /** Every file with content, and its branch. */
+  /** Every file with content, and its branch, in id order. */
   *rows(): Generator<[NodeId, ContentRow]> {
-    for (const { key, value } of this.#rows.getRange()) yield [key, value];
+    for (const [id, key] of this.#keys()) {
+      const row = this.#rows.get(key);
+      if (row !== undefined) yield [id, row];
+    }
   }
 
   row(id: NodeId): ContentRow | undefined {
-    return this.#rows.get(id);
+    const key = this.#key(id);
+    return key === undefined ? undefined : this.#rows.get(key);
+  }
+
+  #put(id: NodeId, row: ContentRow): void {
+    const key = this.#key(id);
+    if (key === undefined) throw new Error(`node ${id} has no inode number`);
+    this.#rows.put(key, row);
   }
 
   version(hash: Uint8Array): VersionRow | undefined {
@@ -119,31 +146,31 @@ export class Content implements Projection {
   apply(event: FsEvent, ctx: ApplyContext): void {
     switch (event.type) {
       case 'create': {
-        if (this.#rows.get(event.id) === undefined) this.#rows.put(event.id, EMPTY);
+        if (this.row(event.id) === undefined) this.#put(event.id, EMPTY);
         return;
       }
       case 'write': {
-        const row = this.#rows.get(event.id);
+        const row = this.row(event.id);
         const last = this.#lastOf(ctx);
         if (row === undefined || row.last === last) return;
         const count = blockCount(event.size);
         const blocks = resized(row.blocks, count);
         for (const [index, hash] of event.blocks) if (index < count) blocks.set(hash, index * 32);
-        this.#rows.put(event.id, { ...row, version: row.version, size: event.size, blocks, pending: row.pending + 1, last });
+        this.#put(event.id, { ...row, version: row.version, size: event.size, blocks, pending: row.pending + 1, last });
         return;
       }
       case 'truncate': {
-        const row = this.#rows.get(event.id);
+        const row = this.row(event.id);
         const last = this.#lastOf(ctx);
         if (row === undefined || row.last === last) return;
         const count = blockCount(event.size);
         const blocks = resized(row.blocks, count);
         if (event.tail !== null && count > 0 && event.size % BLOCK_SIZE !== 0) blocks.set(event.tail, (count - 1) * 32);
-        this.#rows.put(event.id, { ...row, version: row.version, size: event.size, blocks, pending: row.pending + 1, last });
+        this.#put(event.id, { ...row, version: row.version, size: event.size, blocks, pending: row.pending + 1, last });
         return;
       }
       case 'commit': {
-        const row = this.#rows.get(event.id);
+        const row = this.row(event.id);
         // Nothing pending since a commit (commits > 0: the branch has a version; not read, it may be derived).
         if (row === undefined || (row.pending === 0 && row.commits > 0)) return;
         const hash = versionHash(row.size, row.blocks);
@@ -152,7 +179,7 @@ export class Content implements Projection {
         const made = this.#history.pending(event.id);
         const commit = { version: hash, size: row.size, time: event.time };
         this.#history.set(event.id, made === undefined ? { first: row.commits, commits: [commit] } : { first: made.first, commits: [...made.commits, commit] });
-        this.#rows.put(event.id, { ...row, version: hash, pending: 0, commits: row.commits + 1 });
+        this.#put(event.id, { ...row, version: hash, pending: 0, commits: row.commits + 1 });
         return;
       }
       case 'area-create':

@@ -1,4 +1,7 @@
-/** Digests of projection rows: canonical CBOR of each [key, value] pair, in key order. */
+/**
+ * Digests of projection rows: canonical CBOR of each [key, value] pair, in key order; rows
+ * keyed by local inode numbers are digested with their keys named by node id (digestRows).
+ */
 import { createHash, type Hash } from 'node:crypto';
 import type { Database, Key } from 'lmdb';
 import { encodeCanonical, type CborValue } from '../log/index.js';
@@ -19,4 +22,10 @@ export function digestDb(h: Hash, name: string, db: Database<unknown, Key>): voi
 
 export function newDigest(): Hash {
   return createHash('sha256');
+}
+
+/** Rows given as lists (history.ts digestRows: keys named by node ids, not local numbers), in the order given. */
+export function digestRows(h: Hash, name: string, rows: Iterable<readonly unknown[]>): void {
+  h.update(encodeCanonical(['db', name]));
+  for (const row of rows) h.update(encodeCanonical(plain(row)));
 }

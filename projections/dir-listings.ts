@@ -2,11 +2,12 @@
  * Directory listings as of a past position, without reading a directory's whole history.
  * Two kinds of rows, both only ever added:
  *
- *   tree-dirlog:   [n u32 BE][dir (history.ts keyBytes)] -> [name, id | null, ...]: the names
+ *   tree-dirlog:   [n u32 BE][dir (history.ts keyBytes of its inode key)] -> [name, id | null, ...]: the names
  *                  entry n changed and the node each took (null: freed), one row per directory
  *                  and entry; keyed position first, so an entry's rows are written at the end
  *                  of the tree (append mode: full pages) and a rewind drops a range
  *   tree-listings: `${dir}\0${n as 12 digits}\0${count}` -> [name, id, name, id, ...] after entry n,
+ *                  (dir: the directory's inode key, inode-table.ts keyOf)
  *                  in name order (noted as created rows in the undo log)
  *
  * Both values are written compactly (row-codec.ts nameListCodec: ids as 16 bytes).
@@ -22,7 +23,7 @@
 import type { Database, Key, RootDatabase } from 'lmdb';
 import type { NodeId } from '../log/index.js';
 import { CachedDb, EntryRowsDb } from './cached-db.js';
-import { appendPending, compareKeys, countRangeRead, dropAfter, keyBytes, pad, POSITION_DIGITS, rowKey, type Rewindable } from './history.js';
+import { appendPending, compareKeys, countRangeRead, dropAfter, keyBytes, keyOfBytes, pad, POSITION_DIGITS, rowKey, type Rewindable } from './history.js';
 import type { Dirent } from './rows.js';
 import { nameListCodec, plainEncoder } from './row-codec.js';
 import type { UndoLog } from './undo-log.js';
@@ -31,11 +32,12 @@ import { idKeyOptions } from './key-codec.js';
 /** The fewest changes between two listings of a directory. */
 export const LISTING_EVERY = 256;
 /**
- * A listing of a big directory is written after twice its size in changes: listings were a
- * third of the directory rows of the 1M-event bench (4.5 MiB), and the changes after one
- * are read as a few rows per entry (an entry's changes to one directory are one row).
+ * A listing of a big directory is written after four times its size in changes: listings were a
+ * third of the directory rows of the 1M-event bench (4.5 MiB at once its size, 3.9 at twice),
+ * and the changes after one are read as a few rows per entry (an entry's changes to one
+ * directory are one row).
  */
-export const LISTING_PER_NAME = 2;
+export const LISTING_PER_NAME = 4;
 
 /** Directories whose counts are kept between batches (a cache: past it, it starts again). */
 const STATE_DIRS = 4096;
@@ -65,7 +67,7 @@ export class DirListings implements Rewindable {
   /**
    * What each directory changed lately has since its last listing: kept across batches (one
    * mount operation is one batch, and counting a directory's rows since its listing costs up
-   * to max(256, twice its size) row reads), at most STATE_DIRS of them. Forgotten when the rows it
+   * to max(256, four times its size) row reads), at most STATE_DIRS of them. Forgotten when the rows it
    * was counted from change around it: a batch abandoned (an aborted transaction, a clear)
    * or a rewind (the projection set discards the dirlog's overlay, or tells it to forget
    * what it knew, then).
@@ -76,7 +78,11 @@ export class DirListings implements Rewindable {
   /** Every position at which the directory's node record changed, oldest first (a superset of its dirlog rows' positions). */
   readonly #changesOf: (dir: NodeId) => number[];
 
-  constructor(env: RootDatabase, undo: UndoLog, position: () => number, current: (dir: NodeId) => Iterable<Dirent>, changesOf: (dir: NodeId) => number[]) {
+  /** The key of a directory's rows (its inode number: inode-table.ts keyOf); every directory that has names has one. */
+  readonly #keyOf: (dir: NodeId) => string | undefined;
+
+  constructor(env: RootDatabase, undo: UndoLog, position: () => number, current: (dir: NodeId) => Iterable<Dirent>, changesOf: (dir: NodeId) => number[], keyOf: (dir: NodeId) => string | undefined) {
+    this.#keyOf = keyOf;
     const encoder = { encoder: plainEncoder(nameListCodec) };
     this.#log = env.openDB({ name: 'tree-dirlog', keyEncoding: 'binary', ...encoder });
     const reset = (): void => {
@@ -113,7 +119,7 @@ export class DirListings implements Rewindable {
       if (s.changes >= Math.max(LISTING_EVERY, LISTING_PER_NAME * s.size) && s.since < n - 1) {
         const flat: string[] = [];
         for (const e of this.#current(dir)) flat.push(e.name, e.id);
-        this.#listings.put(`${dir}\0${pad(n - 1)}\0${flat.length / 2}`, flat);
+        this.#listings.put(`${this.#key(dir)}\0${pad(n - 1)}\0${flat.length / 2}`, flat);
         s.since = n - 1;
         s.size = flat.length / 2;
         s.changes = 0;
@@ -135,7 +141,7 @@ export class DirListings implements Rewindable {
     if (this.#pending.size === 0) return;
     const rows = new Map<string, { key: Buffer; value: Array<string | null> }>();
     for (const [dir, { row }] of this.#pending) {
-      const key = rowKey(n, keyBytes(dir));
+      const key = rowKey(n, keyBytes(this.#key(dir)));
       rows.set(key.toString('latin1'), { key, value: row });
     }
     appendPending(this.#log, rows);
@@ -144,7 +150,7 @@ export class DirListings implements Rewindable {
 
   /** The dirlog rows of `dir` at its changes in (from, to], oldest first. */
   *#rows(dir: NodeId, from: number, to: number): Generator<Array<string | null>> {
-    const kb = keyBytes(dir);
+    const kb = keyBytes(this.#key(dir));
     const key = Buffer.allocUnsafe(4 + kb.length);
     key.set(kb, 4);
     for (const m of this.#changesOf(dir)) {
@@ -160,8 +166,9 @@ export class DirListings implements Rewindable {
   #count(dir: NodeId, n: number): DirState {
     let since = 0;
     let size = 0;
-    for (const key of this.#listings.getKeys({ start: `${dir}\x01`, end: `${dir}\0`, reverse: true, limit: 1 })) {
-      const at = parseListingKey(dir, key as string);
+    const dk = this.#key(dir);
+    for (const key of this.#listings.getKeys({ start: `${dk}\x01`, end: `${dk}\0`, reverse: true, limit: 1 })) {
+      const at = parseListingKey(dk, key as string);
       since = at.n;
       size = at.size;
     }
@@ -172,12 +179,14 @@ export class DirListings implements Rewindable {
 
   /** The entries of directory `dir` after entry p, in name order. */
   childrenAt(dir: NodeId, p: number): Dirent[] {
+    const dk = this.#keyOf(dir);
+    if (dk === undefined) return [];
     countRangeRead(this.#log);
     const names = new Map<NodeId, NodeId>();
     let since = 0;
     let sorted: Dirent[] | null = null;
-    for (const { key, value } of this.#listings.getRange({ start: `${dir}\0${pad(p)}\x01`, end: `${dir}\0`, reverse: true, limit: 1 })) {
-      since = parseListingKey(dir, key).n;
+    for (const { key, value } of this.#listings.getRange({ start: `${dk}\0${pad(p)}\x01`, end: `${dk}\0`, reverse: true, limit: 1 })) {
+      since = parseListingKey(dk, key).n;
       sorted = [];
       for (let i = 0; i + 1 < value.length; i += 2) {
         names.set(value[i]!, value[i + 1]!);
@@ -195,6 +204,24 @@ export class DirListings implements Rewindable {
     }
     if (tail === 0 && sorted !== null) return sorted;
     return [...names.keys()].sort(compareKeys).map((name) => ({ name, id: names.get(name)! }));
+  }
+
+  /** A directory's key: it has names, so it was created, so it has a number. */
+  #key(dir: NodeId): string {
+    const key = this.#keyOf(dir);
+    if (key === undefined) throw new Error(`directory ${dir} has no inode number`);
+    return key;
+  }
+
+  /** Every row, keys named through `translate` (node ids: digests), in an order that does not depend on inode numbers. */
+  digestRows(translate: (key: string) => string): { dirlog: Array<readonly unknown[]>; listings: Array<readonly unknown[]> } {
+    const dirlog: Array<readonly [number, string, unknown]> = [];
+    for (const { key, value } of this.#log.getRange()) dirlog.push([key.readUInt32BE(0), translate(keyOfBytes(key, 4)), value]);
+    dirlog.sort((a, b) => (a[0] !== b[0] ? a[0] - b[0] : compareKeys(a[1], b[1])));
+    const listings: Array<readonly [string, unknown]> = [];
+    for (const { key, value } of this.#listings.getRange()) listings.push([translate(key), value]);
+    listings.sort((a, b) => compareKeys(a[0], b[0]));
+    return { dirlog, listings };
   }
 
   /** Drops the dirlog rows after position n0 (inside a write transaction). */

@@ -10,13 +10,13 @@
  *                                                  row's first change has none: absent before it)
  *                   [0 u32][key] -> [r, null, earlier?]  a removed row's changes (r: the removal)
  *
- * An entry's history rows are packed by bucket (see "packed rows" below): a row per changed
+ * An entry's history rows are packed by bucket (packed-rows.ts): a row per changed
  * value cost LMDB's 10 bytes of node header and slot and a 21-byte key besides its value.
  * The bucket is the first nibble of a hash of the key; a bucket past PACKED_BYTES is split in
  * four by the next two bits, and so on (its own row then holds nothing), so a point read is one point read (or a
  * few, in an entry of thousands of changes) of a row under 2 KB and a scan of its records.
  *
- * Keys are stored as bytes (keyBytes: ids of 32 hex digits as 16 bytes). History rows are
+ * Keys are stored as bytes (keyBytes: ids of 32 hex digits as 16 bytes, inode numbers as 4). History rows are
  * keyed position first, so an entry's rows are written together at the end of the tree in
  * key order (LMDB's append mode: full pages, and only the last pages are touched), and the
  * rows an entry changed are one range: they are also its undo record (rewind() below; the
@@ -29,9 +29,11 @@
 import type { Database } from 'lmdb';
 import { CachedDb, type HistorySink, type Stamped } from './cached-db.js';
 import { applyDelta, DeltaOf, StoredDelta, type ValueCodec } from './row-codec.js';
-import { readVarint, writeVarint } from './varint.js';
 import type { Rewindable } from './undo-log.js';
 import { WrittenKeys } from './written-keys.js';
+import { appendRow, packedRecords, readPacked, writePacked, type PackedRecord, type ValueBytes, keyHash } from './packed-rows.js';
+
+export { appendRow, type ValueBytes } from './packed-rows.js';
 
 export type { Rewindable } from './undo-log.js';
 
@@ -81,10 +83,15 @@ export function compareKeys(a: string, b: string): number {
 // ---- keys as bytes ----
 
 const HEX_LEAD = /^[0-9a-f]{32}/;
+const INO_LEAD = /^\u0001[0-9a-f]{8}/;
 const TAG_TEXT = 0;
 const TAG_HEX = 1;
+const TAG_INO = 2;
 
-/** A row key as bytes: a key led by 32 hex digits (a node id) as 1 + 16 bytes and the rest, else 0 and its UTF-8. */
+/**
+ * A row key as bytes: a key led by 32 hex digits (a node id) as 1 + 16 bytes and the rest; one
+ * led by an inode number (key-codec.ts inodeKey) as 2 + its 4 bytes and the rest; else 0 and its UTF-8.
+ */
 export function keyBytes(key: string): Buffer {
   if (key.length >= 32 && HEX_LEAD.test(key)) {
     const rest = key.length - 32;
@@ -92,6 +99,13 @@ export function keyBytes(key: string): Buffer {
     out[0] = TAG_HEX;
     out.write(key.slice(0, 32), 1, 16, 'hex');
     if (rest > 0) out.write(key.slice(32), 17, 'utf8');
+    return out;
+  }
+  if (key.charCodeAt(0) === 1 && INO_LEAD.test(key)) {
+    const out = Buffer.allocUnsafe(5 + Buffer.byteLength(key) - 9);
+    out[0] = TAG_INO;
+    out.write(key.slice(1, 9), 1, 4, 'hex');
+    if (key.length > 9) out.write(key.slice(9), 5, 'utf8');
     return out;
   }
   const out = Buffer.allocUnsafe(1 + Buffer.byteLength(key));
@@ -103,6 +117,7 @@ export function keyBytes(key: string): Buffer {
 export function keyOfBytes(b: Uint8Array, from = 0): string {
   const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   if (buf[from] === TAG_HEX) return buf.toString('hex', from + 1, from + 17) + buf.toString('utf8', from + 17);
+  if (buf[from] === TAG_INO) return `\u0001${buf.toString('hex', from + 1, from + 5)}${buf.toString('utf8', from + 5)}`;
   return buf.toString('utf8', from + 1);
 }
 
@@ -128,14 +143,6 @@ function archiveKey(kb: Uint8Array, c1: number): Buffer {
   return out;
 }
 
-/**
- * Writes a row at the end of the tree (LMDB's append mode: a full page is left behind when
- * the last one splits), or where it belongs when it is not the last key (lmdb-js then says false).
- */
-export function appendRow<V>(db: Database<V, Buffer>, key: Buffer, value: V): void {
-  if (!(db.putSync(key, value, { append: true }) as unknown as boolean)) db.putSync(key, value);
-}
-
 /** Writes an entry's rows (by the latin1 of their key bytes) in key order at the end of the tree, and forgets them. */
 export function appendPending<V>(db: Database<V, Buffer>, pending: Map<string, { key: Buffer; value: V }>): void {
   if (pending.size === 0) return;
@@ -153,128 +160,6 @@ export function dropAfter(db: Database<unknown, Buffer>, n0: number): void {
 
 function positionOf(b: Uint8Array): number {
   return ((b[0]! << 24) >>> 0) + (b[1]! << 16) + (b[2]! << 8) + b[3]!;
-}
-
-// ---- packed rows: an entry's history rows by bucket ----
-
-/** A bucket's records past this many bytes are split by the next nibble of their keys' hash. */
-export const PACKED_BYTES = 1536;
-/**
- * Levels of buckets: the first nibble of the 32-bit hash, then two bits a level (a bucket a
- * little past PACKED_BYTES becomes four rows, not sixteen tiny ones); one at the last level
- * is never split.
- */
-const LEVELS = 15;
-
-/** The bucket of hash h at `level`: its first nibble at level 0, then the next two bits. */
-function bucketOf(h: number, level: number): number {
-  return level === 0 ? h >>> 28 : (h >>> (28 - 2 * level)) & 3;
-}
-
-/** FNV-1a of a key's bytes: spreads keys led by the same id (a directory's names) over buckets. */
-function keyHash(kb: Uint8Array): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < kb.length; i++) h = Math.imul(h ^ kb[i]!, 0x01000193);
-  return h >>> 0;
-}
-
-/** The row of the bucket of hash h at `level` (0: the first nibble) of entry m: [m u32][one nibble a byte, levels 0..level]. */
-function bucketKey(m: number, h: number, level: number): Buffer {
-  const out = Buffer.allocUnsafe(5 + level);
-  out.writeUInt32BE(m, 0);
-  for (let l = 0; l <= level; l++) out[4 + l] = bucketOf(h, l);
-  return out;
-}
-
-/** Bytes of a value in a packed row, and back (the history sub-database's own encoding). */
-export interface ValueBytes {
-  encode(v: unknown): Uint8Array;
-  decode(b: Uint8Array): unknown;
-}
-
-interface PackedRecord {
-  readonly kb: Buffer;
-  readonly vb: Uint8Array;
-  readonly h: number;
-}
-
-/** Writes the records of entry m (in key order) as rows of buckets, splitting the big ones, in key order at the end of the tree. */
-function writePacked(db: Database<unknown, Buffer>, m: number, records: readonly PackedRecord[], level: number): void {
-  const groups: PackedRecord[][] = Array.from({ length: level === 0 ? 16 : 4 }, () => []);
-  for (const r of records) groups[bucketOf(r.h, level)]!.push(r);
-  for (const group of groups) {
-    if (group.length === 0) continue;
-    let bytes = 0;
-    for (const r of group) bytes += 10 + r.kb.length + r.vb.byteLength;
-    const key = bucketKey(m, group[0]!.h, level);
-    if (bytes > PACKED_BYTES && level + 1 < LEVELS && group.length > 1) {
-      appendRow(db, key, new Uint8Array(0));
-      writePacked(db, m, group, level + 1);
-      continue;
-    }
-    const out = Buffer.allocUnsafe(bytes);
-    let at = 0;
-    for (const r of group) {
-      at = writeVarint(out, at, r.kb.length);
-      at += r.kb.copy(out, at);
-      at = writeVarint(out, at, r.vb.byteLength);
-      out.set(r.vb, at);
-      at += r.vb.byteLength;
-    }
-    appendRow(db, key, out.subarray(0, at));
-  }
-}
-
-/** `a` against the `len` bytes of `b` at `from`, as LMDB orders bytes (in JS: most keys differ in their first bytes). */
-function compareAt(a: Uint8Array, b: Uint8Array, from: number, len: number): number {
-  const n = Math.min(a.length, len);
-  for (let i = 0; i < n; i++) {
-    const d = a[i]! - b[from + i]!;
-    if (d !== 0) return d;
-  }
-  return a.length - len;
-}
-
-/** A varint's value and end (one byte: no array). */
-function varintAt(buf: Uint8Array, at: number, out: { v: number; at: number }): void {
-  const b = buf[at]!;
-  if (b < 128) {
-    out.v = b;
-    out.at = at + 1;
-    return;
-  }
-  [out.v, out.at] = readVarint(buf, at);
-}
-
-const scratch = { v: 0, at: 0 };
-
-/** The value bytes of key `kb` in a packed row (a view), or undefined. */
-function findPacked(row: Uint8Array, kb: Uint8Array): Uint8Array | undefined {
-  const end = row.byteLength;
-  let at = 0;
-  while (at < end) {
-    varintAt(row, at, scratch);
-    const klen = scratch.v;
-    const k = scratch.at;
-    varintAt(row, k + klen, scratch);
-    const cmp = compareAt(kb, row, k, klen);
-    if (cmp === 0) return row.subarray(scratch.at, scratch.at + scratch.v);
-    if (cmp < 0) return undefined;
-    at = scratch.at + scratch.v;
-  }
-  return undefined;
-}
-
-/** Every record of a packed row: its key bytes and value bytes. */
-function* packedRecords(row: Uint8Array): Generator<{ kb: Buffer; vb: Buffer }> {
-  const buf = Buffer.from(row.buffer, row.byteOffset, row.byteLength);
-  let at = 0;
-  while (at < buf.length) {
-    const [klen, k] = readVarint(buf, at);
-    const [vlen, v] = readVarint(buf, k + klen);
-    yield { kb: buf.subarray(k, k + klen), vb: buf.subarray(v, v + vlen) };
-    at = v + vlen;
-  }
 }
 
 // ---- lists of changes: varint differences, newest first ----
@@ -409,10 +294,11 @@ function split(last: number, list: Uint8Array, keep: number): { kept: Uint8Array
  * its differences from the value that replaced it (the row's value after the entry), except
  * when the row then holds a multiple of KEYFRAME changes, or was removed: then it is whole.
  * Reading the value before change m walks the row's next changes up to a whole one (or to the
- * current row): at most KEYFRAME - 1 reads more. MIN_ROW and CHUNK are multiples of it, so
- * archiving keeps the rule's count.
+ * current row): at most KEYFRAME - 1 reads more (kept decoded: the next read near it costs
+ * none). MIN_ROW and CHUNK are multiples of it, so archiving keeps the rule's count. On the
+ * 1M-event bench whole records were over half of the node history rows at every fourth change.
  */
-export const KEYFRAME = 4;
+export const KEYFRAME = 8;
 
 /** A removed row's changes: [r (the removal), null, earlier?]. */
 type Gone = readonly [r: number, value: null, earlier?: Uint8Array];
@@ -615,20 +501,13 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
       records.push({ kb: key, vb: this.#bytes.encode(value), h: keyHash(key) });
     }
     this.#pending.clear();
-    writePacked(this.db, n, records, 0);
+    writePacked(this.db, n, records);
   }
 
   /** The stored history value of key bytes `kb` at entry m (undefined: the entry did not change the row). */
   #stored(m: number, kb: Buffer): V | null | StoredDelta | undefined {
-    const h = keyHash(kb);
-    for (let level = 0; level < LEVELS; level++) {
-      const row = this.db.get(bucketKey(m, h, level)) as Uint8Array | undefined;
-      if (row === undefined) return undefined;
-      if (row.byteLength === 0) continue;
-      const vb = findPacked(row, kb);
-      return vb === undefined ? undefined : (this.#bytes.decode(vb) as V | null | StoredDelta);
-    }
-    return undefined;
+    const vb = readPacked((key) => this.db.get(key) as Uint8Array | undefined, m, kb);
+    return vb === undefined ? undefined : (this.#bytes.decode(vb) as V | null | StoredDelta);
   }
 
   flush(): void {
@@ -792,11 +671,37 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
     return out;
   }
 
+  /**
+   * Every row of the sub-database and of its history, as lists to digest (digest.ts), with
+   * keys named through `translate` (node ids for inode numbers: inode-table.ts), in an order
+   * that depends on the names, not on the numbers: the current rows by key; the history
+   * records (packed by a hash of their key bytes: the numbers') by position and key; removed
+   * rows' changes and archived changes by key.
+   */
+  digestRows(translate: (key: string) => string): Array<readonly unknown[]> {
+    const current: Array<readonly [string, unknown]> = [];
+    for (const { key, value } of this.#current!.db.getRange()) current.push([translate(key as string), value]);
+    current.sort((a, b) => compareKeys(a[0], b[0]));
+    const past: Array<readonly [string, number, string, ...unknown[]]> = [];
+    for (const { key, value } of this.db.getRange()) {
+      const k = key as Buffer;
+      const m = positionOf(k);
+      if (m !== 0) {
+        for (const { kb, vb } of packedRecords(value as Uint8Array)) past.push(['h', m, translate(keyOfBytes(kb)), Buffer.from(vb)]);
+      } else if (k[4] === ARCHIVE) {
+        const len = k.readUInt16BE(5);
+        past.push(['a', k.readUInt32BE(7 + len), translate(keyOfBytes(k.subarray(7, 7 + len))), value]);
+      } else past.push(['g', 0, translate(keyOfBytes(k, 4)), value]);
+    }
+    past.sort((a, b) => (a[0] !== b[0] ? (a[0] < b[0] ? -1 : 1) : a[1] !== b[1] ? a[1] - b[1] : compareKeys(a[2], b[2])));
+    return [...current.map((r) => ['c', ...r] as const), ...past];
+  }
+
   /** Removed keys that start with `prefix`, in key order. */
   #goneKeysWith(prefix: string): string[] {
     countRangeRead(this.db);
     const out: string[] = [];
-    if (prefix.length >= 32 && HEX_LEAD.test(prefix)) {
+    if ((prefix.length >= 32 && HEX_LEAD.test(prefix)) || INO_LEAD.test(prefix)) {
       const pb = keyBytes(prefix);
       for (const k of this.db.getKeys({ start: rowKey(0, pb), end: rowKey(0, prefixEnd(pb)) })) out.push(keyOfBytes(k as Buffer, 4));
     } else {

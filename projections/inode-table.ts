@@ -5,11 +5,15 @@
  * log) and never reused while the counter runs; should it ever wrap past 2^32, numbers come
  * round again with the next generation number. Inode 1 is the mount's root (the areas).
  * The mount is path-based, so no inode -> id index is kept.
+ *
+ * The tree's and the content's rows are keyed by inode number (keyOf: key-codec.ts inodeKey),
+ * a node's id read here first; their digests name nodes by id again (idsByKey), so they stay
+ * comparable between peers that numbered the nodes differently.
  */
 import type { Database, Key, RootDatabase } from 'lmdb';
 import type { FsEvent, NodeId } from '../log/index.js';
 import { CachedDb } from './cached-db.js';
-import { idKeyOptions } from './key-codec.js';
+import { idKeyOptions, inodeKey } from './key-codec.js';
 import type { Projection } from './projection.js';
 import { inodeRowCodec, plainEncoder } from './row-codec.js';
 
@@ -17,6 +21,23 @@ export const ROOT_INO = 1;
 export const ROOT_ID: NodeId = 'root';
 const FIRST_INO = 2;
 const MAX_INO = 0xffffffff;
+/** How many nodes' keys keyOf keeps at hand (a number never changes once handed out). */
+const KEYS_KEPT = 65536;
+
+/** The inode rows' overlay: what is discarded voids the keys handed out from it. */
+class InodeRows extends CachedDb<InodeRow, string> {
+  constructor(
+    db: Database<InodeRow, string>,
+    readonly onDiscard: () => void,
+  ) {
+    super(db);
+  }
+
+  override discard(): void {
+    this.onDiscard();
+    super.discard();
+  }
+}
 
 export interface InodeRow {
   readonly ino: number;
@@ -34,9 +55,11 @@ export class InodeTable implements Projection {
   }
   readonly #byId: CachedDb<InodeRow, string>;
   readonly #meta: CachedDb<number, string>;
+  /** Keys of nodes lately asked for (a number, once handed out, stays: forgotten when an apply is abandoned). */
+  readonly #keys = new Map<string, string>();
 
   constructor(env: RootDatabase) {
-    this.#byId = new CachedDb(env.openDB({ name: 'inode-by-id', ...idKeyOptions, ...{ encoder: plainEncoder(inodeRowCodec) } }));
+    this.#byId = new InodeRows(env.openDB({ name: 'inode-by-id', ...idKeyOptions, ...{ encoder: plainEncoder(inodeRowCodec) } }), () => this.#keys.clear());
     this.#meta = new CachedDb(env.openDB({ name: 'inode-meta' }));
   }
 
@@ -79,6 +102,7 @@ export class InodeTable implements Projection {
     let next = this.#meta.get('next') ?? FIRST_INO;
     let gen = this.#meta.get('gen') ?? 0;
     this.#byId.put(id, { ino: next, gen });
+    this.#keys.delete(id);
     next++;
     if (next > MAX_INO) {
       next = FIRST_INO;
@@ -91,6 +115,30 @@ export class InodeTable implements Projection {
   inoOf(id: NodeId): InodeRow | undefined {
     if (id === ROOT_ID) return { ino: ROOT_INO, gen: 0 };
     return this.#byId.get(id);
+  }
+
+  /** The key of node `id`'s rows (key-codec.ts inodeKey; undefined: it has no number, so no rows). */
+  keyOf(id: NodeId): string | undefined {
+    const kept = this.#keys.get(id);
+    if (kept !== undefined) return kept;
+    const row = this.inoOf(id);
+    if (row === undefined) return undefined;
+    const key = inodeKey(row.ino, row.gen);
+    if (this.#keys.size >= KEYS_KEPT) this.#keys.clear();
+    this.#keys.set(id, key);
+    return key;
+  }
+
+  /** Every node that has a number, in id order, with its key. */
+  *keys(): Generator<[id: NodeId, key: string]> {
+    for (const { key, value } of this.#byId.getRange()) yield [key, inodeKey(value.ino, value.gen)];
+  }
+
+  /** Node ids by key (key-codec.ts inodeKey): what the digests name nodes by. */
+  idsByKey(): Map<string, NodeId> {
+    const out = new Map<string, NodeId>();
+    for (const [id, key] of this.keys()) out.set(key, id);
+    return out;
   }
 
 

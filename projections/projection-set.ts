@@ -11,6 +11,7 @@ import { Content } from './content.js';
 import { Famfs } from './famfs.js';
 import { digestDb, newDigest } from './digest.js';
 import { InodeTable } from './inode-table.js';
+import { inodeKeyLength } from './key-codec.js';
 import { openLmdbEnv } from './lmdb-env.js';
 import { ProjectionError } from './projection-error.js';
 import type { ApplyContext, Projection } from './projection.js';
@@ -32,7 +33,7 @@ export const HOLD_ENTRIES = 256;
 export const HOLD_ROWS = 50_000;
 
 /** Bumped whenever the rows' layout changes; older rows are rebuilt from the log. */
-export const PROJECTIONS_FORMAT = 25;
+export const PROJECTIONS_FORMAT = 26;
 
 /** Sub-databases of older formats, dropped when the projections are rebuilt in this one. */
 const RETIRED_DBS = ['content-history'];
@@ -94,8 +95,9 @@ export class ProjectionSet {
       this.touches = new Touches(env, this.undo, (id) => this.inodes.inoOf(id));
       const versioning = { position: (): number => this.#n, undo: this.undo, readCache };
       this.inodes = new InodeTable(env);
-      this.tree = new Tree(env, versioning);
-      this.content = new Content(env, versioning, this.touches.commits);
+      const nodeKey = (id: string): string | undefined => this.inodes.keyOf(id);
+      this.tree = new Tree(env, versioning, nodeKey);
+      this.content = new Content(env, versioning, this.touches.commits, nodeKey, () => this.inodes.keys());
       this.xattrs = new Xattrs(env, versioning);
       this.conflicts = new ConflictCopies(env, versioning, this.tree, this.content, this.positions);
       this.famfs = new Famfs(env);
@@ -325,10 +327,18 @@ export class ProjectionSet {
   /** One digest per projection (hex). Local projections are marked so peers can leave them out. */
   digests(): Array<{ name: string; local: boolean; digest: string }> {
     // The touches index is keyed by local inode numbers (touches.ts): local, as the inode table.
-    const parts = [...this.all.map((p) => ({ name: p.name, local: p.local, dbs: p.dbs })), { name: 'positions', local: false, dbs: this.positions.dbs }, { name: 'touches', local: true, dbs: this.touches.dbs }];
+    // The tree's and content's rows are keyed by inode number: digested with node ids instead.
+    const ids = this.inodes.idsByKey();
+    const translate = (key: string): string => {
+      const len = inodeKeyLength(key);
+      const id = len === 0 ? undefined : ids.get(key.slice(0, len));
+      return id === undefined ? key : id + key.slice(len);
+    };
+    const parts = [...this.all.map((p) => ({ name: p.name, local: p.local, dbs: p.dbs, own: p.digestInto?.bind(p) })), { name: 'positions', local: false, dbs: this.positions.dbs, own: undefined }, { name: 'touches', local: true, dbs: this.touches.dbs, own: undefined }];
     return parts.map((p) => {
       const h = newDigest();
-      for (const [name, db] of p.dbs) digestDb(h, name, db);
+      if (p.own !== undefined) p.own(h, translate);
+      else for (const [name, db] of p.dbs) digestDb(h, name, db);
       return { name: p.name, local: p.local, digest: h.digest('hex') };
     });
   }

@@ -1,5 +1,6 @@
 /** What every projection offers: apply an event, and the sub-databases that hold its rows. */
 import type { Entry, FsEvent } from '../log/index.js';
+import type { Hash } from 'node:crypto';
 import type { Database, Key } from 'lmdb';
 import type { CachedDb } from './cached-db.js';
 
@@ -22,4 +23,9 @@ export interface Projection {
   readonly caches: ReadonlyArray<CachedDb<never, never>>;
   /** The sub-databases it owns, by name: digested and cleared by the projection set. */
   readonly dbs: ReadonlyArray<readonly [name: string, db: Database<unknown, Key>]>;
+  /**
+   * Digests its rows itself (else the projection set digests `dbs` as they are): rows keyed by
+   * local inode numbers, with their keys named through `translate` (node ids: inode-table.ts).
+   */
+  digestInto?(h: Hash, translate: (key: string) => string): void;
 }

@@ -1,13 +1,14 @@
 /**
  * Which events of which entry named a node: `realize history` lists the event kinds of every
  * version, and reading them from the log meant decoding one whole entry (often a thousand
- * events) per version. One row per entry, keyed by its position:
+ * events) per version. An entry's records are packed in rows by bucket (packed-rows.ts),
+ * keyed by its position:
  *
- *   [n u32 BE] -> [base varint] then, for each node the entry's events name (by `id` or `root`), its key
- *                 (its local inode number as a varint, then its generation as another
- *                 when not 0: inode-table.ts) and [kinds length varint][the
- *                 kinds of those events, in order, one letter each][notes], packed in key
- *                 order (entry-records.ts); the notes are what content.ts keeps per entry and
+ *   [n u32 BE][bucket] -> [base varint] then, for each node the entry's events name (by `id` or `root`)
+ *                 whose key falls in the bucket, its key (its local inode number as a varint,
+ *                 then its generation as another when not 0: inode-table.ts) and [kinds length
+ *                 varint][the kinds of those events, in order, one letter each][notes], in key
+ *                 order; the notes are what content.ts keeps per entry and
  *                 file (the commits it made: row-codec.ts EntryCommits), under the file the
  *                 commits were applied to (a conflict copy's record may have no kinds); the
  *                 commits' times are written less the base (the earliest of the row's, when
@@ -20,15 +21,16 @@
  * none when the entry is sealed (never created) has no rows, so `history` never asks for it. The versions `history` lists are the changes of the node's rows (their lists of
  * changes, history.ts); each version's kinds are one point read here and a scan of the row.
  * Rows are written at the end of the tree (LMDB's append mode: full pages); a rewind drops
- * the range after its position.
+ * the range after its position. (One row per entry, its records behind sparse offsets, was
+ * 5-6 KB on the 1M-event bench: two overflow pages each, a quarter of them empty.)
  */
 import type { Database, Key, RootDatabase } from 'lmdb';
 import type { FsEventType } from '../log/index.js';
 import { type CachedDb, EntryRowsDb } from './cached-db.js';
-import { appendRow, dropAfter, rowKey, type Rewindable } from './history.js';
+import { dropAfter, type Rewindable } from './history.js';
 import type { InodeRow } from './inode-table.js';
 import type { UndoLog } from './undo-log.js';
-import { findRecord, packRecords } from './entry-records.js';
+import { findPacked, keyHash, packedRow, writePacked } from './packed-rows.js';
 import { readVarint, writeVarint } from './varint.js';
 import { entryCommitsCodec, plainEncoder, type EntryCommits } from './row-codec.js';
 
@@ -148,7 +150,7 @@ export class Touches implements Rewindable {
   /** The entry at n is applied: its records, each [kinds length varint][kinds][notes], as one row. */
   #seal(n: number): void {
     if (this.#pending.size === 0) return;
-    const records: Array<{ key: Uint8Array; value: Uint8Array }> = [];
+    const records: Array<{ kb: Buffer; vb: Uint8Array; h: number }> = [];
     let base = Infinity;
     for (const { commits } of this.#pending.values()) {
       for (const c of commits?.commits ?? []) base = Number.isSafeInteger(c.time) && c.time >= 0 ? Math.min(base, c.time) : -1;
@@ -165,23 +167,25 @@ export class Touches implements Rewindable {
       let at = writeVarint(value, 0, k.length);
       at += k.copy(value, at);
       value.set(notes, at);
-      records.push({ key, value: value.subarray(0, at + notes.byteLength) });
+      records.push({ kb: key, vb: value.subarray(0, at + notes.byteLength), h: keyHash(key) });
     }
-    if (records.length === 0) return void this.#pending.clear();
-    const head = Buffer.allocUnsafe(10);
-    appendRow(this.#rows, rowKey(n, Buffer.alloc(0)), Buffer.concat([head.subarray(0, writeVarint(head, 0, base)), packRecords(records)]));
     this.#pending.clear();
+    if (records.length === 0) return;
+    records.sort((a, b) => Buffer.compare(a.kb, b.kb));
+    const head = Buffer.allocUnsafe(10);
+    writePacked(this.#rows, n, records, 0, head.subarray(0, writeVarint(head, 0, base)));
   }
 
   /** The record of node key `kb` in entry n's row: its kinds and notes (undefined: none). */
-  #findKey(kb: Uint8Array, n: number, at?: Buffer): { kinds: string; notes: Uint8Array | undefined; base: number } | undefined {
-    const key = at ?? rowKey(n, Buffer.alloc(0));
-    const row = this.#rows.getBinaryFast(key);
-    if (row === undefined) return undefined;
-    // `length`: the value's size in lmdb-js's shared read buffer (entry-records.ts findRecord).
+  #findKey(kb: Uint8Array, n: number): { kinds: string; notes: Uint8Array | undefined; base: number } | undefined {
+    const shared = packedRow((key) => this.#rows.getBinaryFast(key), n, kb);
+    if (shared === undefined) return undefined;
+    // `length`: the value's size in lmdb-js's shared read buffer (a fresh view indexes faster).
+    const row = Buffer.from(shared.buffer, shared.byteOffset, shared.length);
     const [base, from] = readVarint(row, 0);
-    const v = findRecord(row.subarray(from, row.length), kb);
-    if (v === undefined) return undefined;
+    const found = findPacked(row, kb, from, row.length);
+    if (found === undefined) return undefined;
+    const v = Buffer.from(found.buffer, found.byteOffset, found.byteLength);
     const [len, i] = readVarint(v, 0);
     const kinds = v.toString('utf8', i, i + len);
     // The notes are copied: the row read is lmdb-js's reused buffer.
@@ -202,12 +206,10 @@ export class Touches implements Rewindable {
   /** kindsAt for many positions of one node. */
   kindsAtEach(id: string, ns: readonly number[]): Map<number, string[]> {
     const kb = this.#keyOf(id);
-    const key = Buffer.alloc(4);
     const out = new Map<number, string[]>();
     if (kb === undefined) return out;
     for (const n of ns) {
-      key.writeUInt32BE(n, 0);
-      const c = this.#findKey(kb, n, key)?.kinds;
+      const c = this.#findKey(kb, n)?.kinds;
       if (c !== undefined && c !== '') out.set(n, decodeKinds(c));
     }
     return out;

@@ -7,7 +7,9 @@
  */
 import type { Database, Key, RootDatabase } from 'lmdb';
 import type { FsEvent, NodeId } from '../log/index.js';
+import type { Hash } from 'node:crypto';
 import { CachedDb } from './cached-db.js';
+import { digestRows } from './digest.js';
 import { DirListings } from './dir-listings.js';
 import { nodeIdCodec, nodeRecordCodec } from './row-codec.js';
 import type { HistoryReader } from './history.js';
@@ -36,9 +38,6 @@ export function conflictNames(name: string, id: NodeId, author: Uint8Array, time
   return out.filter((c) => Buffer.byteLength(c) <= 255).concat(`c-${id}`);
 }
 
-function direntKey(parent: NodeId, name: string): string {
-  return `${parent}/${name}`;
-}
 
 export class Tree implements Projection {
   readonly name = 'tree';
@@ -48,6 +47,14 @@ export class Tree implements Projection {
   }
   get dbs(): ReadonlyArray<readonly [string, Database<unknown, Key>]> {
     return [['tree-nodes', this.#nodes.db as Database<unknown, Key>], ['tree-nodes-history', this.#nodesHistory.db as Database<unknown, Key>], ['tree-dirents', this.#dirents.db as Database<unknown, Key>], ['tree-dirents-history', this.#direntsHistory.db as Database<unknown, Key>], ['tree-areas', this.#areas.db as Database<unknown, Key>], ['tree-areas-history', this.#areasHistory.db as Database<unknown, Key>], ...this.#listings.dbs];
+  }
+  digestInto(h: Hash, translate: (key: string) => string): void {
+    digestRows(h, 'tree-nodes', this.#nodesPast.digestRows(translate));
+    digestRows(h, 'tree-dirents', this.#direntsPast.digestRows(translate));
+    digestRows(h, 'tree-areas', this.#areasPast.digestRows(translate));
+    const { dirlog, listings } = this.#listings.digestRows(translate);
+    digestRows(h, 'tree-dirlog', dirlog);
+    digestRows(h, 'tree-listings', listings);
   }
   readonly #nodes: CachedDb<NodeRecord, string>;
   readonly #nodesPast: HistoryReader<NodeRecord>;
@@ -59,8 +66,12 @@ export class Tree implements Projection {
   readonly #areasPast: HistoryReader<NodeId>;
   readonly #areasHistory: CachedDb<NodeId | null, string>;
   readonly #listings: DirListings;
+  /** The key of a node's rows: its inode number (inode-table.ts keyOf; undefined: it has none, so no rows). */
+  readonly #key: (id: NodeId) => string | undefined;
 
-  constructor(env: RootDatabase, versioning: Versioning) {
+  /** `nodeKey`: the key of a node's rows (inode-table.ts keyOf): records and directory entries are keyed by inode number. */
+  constructor(env: RootDatabase, versioning: Versioning, nodeKey: (id: NodeId) => string | undefined) {
+    this.#key = nodeKey;
     const nodes = versionedDb<NodeRecord>(env, 'tree-nodes', versioning, nodeRecordCodec);
     this.#nodes = nodes.current;
     this.#nodesPast = nodes.past;
@@ -73,24 +84,37 @@ export class Tree implements Projection {
     this.#areas = areas.current;
     this.#areasPast = areas.past;
     this.#areasHistory = areas.history;
-    this.#listings = new DirListings(env, versioning.undo, versioning.position, (dir) => this.children(dir), (dir) => this.#nodesPast.changePositions(dir));
+    this.#listings = new DirListings(env, versioning.undo, versioning.position, (dir) => this.children(dir), (dir) => {
+      const key = nodeKey(dir);
+      return key === undefined ? [] : this.#nodesPast.changePositions(key);
+    }, nodeKey);
   }
 
   // ---- queries ----
 
   node(id: NodeId): NodeRecord | undefined {
-    return this.#nodes.get(id);
+    const key = this.#key(id);
+    return key === undefined ? undefined : this.#nodes.get(key);
   }
 
   child(parent: NodeId, name: string): NodeId | undefined {
-    return this.#dirents.get(direntKey(parent, name));
+    const key = this.#direntKey(parent, name);
+    return key === undefined ? undefined : this.#dirents.get(key);
+  }
+
+  /** A directory entry's key: its directory's key and the name (undefined: the directory has no number). */
+  #direntKey(parent: NodeId, name: string): string | undefined {
+    const key = this.#key(parent);
+    return key === undefined ? undefined : `${key}/${name}`;
   }
 
   /** Directory entries in name order (UTF-8 byte order), starting after `after` when given. */
   *children(parent: NodeId, after?: string): Generator<Dirent> {
-    const prefix = `${parent}/`;
+    const dir = this.#key(parent);
+    if (dir === undefined) return;
+    const prefix = `${dir}/`;
     const start = after === undefined ? prefix : `${prefix}${after}\0`;
-    for (const { key, value } of this.#dirents.getRange({ start, end: `${parent}0` })) {
+    for (const { key, value } of this.#dirents.getRange({ start, end: `${dir}0` })) {
       yield { name: key.slice(prefix.length), id: value };
     }
   }
@@ -113,7 +137,7 @@ export class Tree implements Projection {
     let cur: NodeId | undefined = id;
     for (let depth = 0; cur !== undefined && depth < 100000; depth++) {
       if (cur === ancestor) return true;
-      cur = this.#nodes.get(cur)?.parent;
+      cur = this.node(cur)?.parent;
     }
     return false;
   }
@@ -121,11 +145,13 @@ export class Tree implements Projection {
   // ---- as of a past position ----
 
   nodeAt(id: NodeId, p: number): NodeRecord | undefined {
-    return this.#nodesPast.at(id, p);
+    const key = this.#key(id);
+    return key === undefined ? undefined : this.#nodesPast.at(key, p);
   }
 
   childAt(parent: NodeId, name: string, p: number): NodeId | undefined {
-    return this.#direntsPast.at(direntKey(parent, name), p);
+    const key = this.#direntKey(parent, name);
+    return key === undefined ? undefined : this.#direntsPast.at(key, p);
   }
 
   /** Directory entries in name order as they were after entry p: a listing and the changes after it (dir-listings.ts). */
@@ -142,8 +168,9 @@ export class Tree implements Projection {
   }
 
   /** Every change of a node's record, oldest first (value null: never happens for nodes). */
-  nodeChanges(id: NodeId): Generator<{ n: number; value: NodeRecord | null }> {
-    return this.#nodesPast.changes(id);
+  *nodeChanges(id: NodeId): Generator<{ n: number; value: NodeRecord | null }> {
+    const key = this.#key(id);
+    if (key !== undefined) yield* this.#nodesPast.changes(key);
   }
 
   /** Every change of every area's root, oldest first per area. */
@@ -152,8 +179,9 @@ export class Tree implements Projection {
   }
 
   /** Which node the name held, change by change (null: the name was free). */
-  direntChanges(parent: NodeId, name: string): Generator<{ n: number; value: NodeId | null }> {
-    return this.#direntsPast.changes(direntKey(parent, name));
+  *direntChanges(parent: NodeId, name: string): Generator<{ n: number; value: NodeId | null }> {
+    const key = this.#direntKey(parent, name);
+    if (key !== undefined) yield* this.#direntsPast.changes(key);
   }
 
   // ---- apply ----
@@ -161,8 +189,8 @@ export class Tree implements Projection {
   apply(event: FsEvent, ctx: ApplyContext): void {
     switch (event.type) {
       case 'area-create': {
-        if (this.#areas.get(event.area) !== undefined || this.#nodes.get(event.root) !== undefined) return;
-        this.#nodes.put(event.root, {
+        if (this.#areas.get(event.area) !== undefined || this.node(event.root) !== undefined) return;
+        this.#putNode(event.root, {
           kind: 'dir', mode: event.mode, uid: event.uid, gid: event.gid,
           atime: event.time, mtime: event.time, ctime: event.time, nlink: 2, area: event.area,
         });
@@ -172,13 +200,13 @@ export class Tree implements Projection {
       case 'create':
       case 'mkdir':
       case 'symlink': {
-        if (this.#nodes.get(event.id) !== undefined) return;
-        const parent = this.#nodes.get(event.parent);
+        if (this.node(event.id) !== undefined) return;
+        const parent = this.node(event.parent);
         if (parent === undefined || parent.kind !== 'dir' || parent.nlink === 0) return;
         const name = this.#freeName(event.parent, event.name, event.id, ctx, event.time);
         const kind: NodeKind = event.type === 'create' ? 'file' : event.type === 'mkdir' ? 'dir' : 'symlink';
         const mode = event.type === 'symlink' ? 0o777 : event.mode;
-        this.#nodes.put(event.id, {
+        this.#putNode(event.id, {
           kind, mode, uid: event.uid, gid: event.gid,
           atime: event.time, mtime: event.time, ctime: event.time,
           nlink: kind === 'dir' ? 2 : 1, area: parent.area,
@@ -191,8 +219,8 @@ export class Tree implements Projection {
         return;
       }
       case 'link': {
-        const node = this.#nodes.get(event.id);
-        const parent = this.#nodes.get(event.parent);
+        const node = this.node(event.id);
+        const parent = this.node(event.parent);
         if (node === undefined || node.kind === 'dir' || node.nlink === 0) return;
         if (parent === undefined || parent.kind !== 'dir' || parent.nlink === 0) return;
         const taken = this.child(event.parent, event.name);
@@ -201,14 +229,14 @@ export class Tree implements Projection {
         if (taken !== undefined && conflictNames(event.name, event.id, ctx.entry.author, event.time).some((c) => this.child(event.parent, c) === event.id)) return;
         const name = this.#freeName(event.parent, event.name, event.id, ctx, event.time);
         this.#setEntry(event.parent, name, event.id);
-        this.#nodes.put(event.id, { ...node, nlink: node.nlink + 1, ctime: event.time });
+        this.#putNode(event.id, { ...node, nlink: node.nlink + 1, ctime: event.time });
         this.#touchDir(event.parent, event.time, 0);
         return;
       }
       case 'unlink':
       case 'rmdir': {
         if (this.child(event.parent, event.name) !== event.id) return;
-        const node = this.#nodes.get(event.id);
+        const node = this.node(event.id);
         if (node === undefined) return;
         if (node.kind === 'dir' && this.hasChildren(event.id)) return;
         this.#dropEntry(event.parent, event.name, event.id, node, event.time);
@@ -216,15 +244,15 @@ export class Tree implements Projection {
       }
       case 'rename': {
         if (this.child(event.parent, event.name) !== event.id) return;
-        const node = this.#nodes.get(event.id);
-        const dest = this.#nodes.get(event.newParent);
+        const node = this.node(event.id);
+        const dest = this.node(event.newParent);
         if (node === undefined || dest === undefined || dest.kind !== 'dir' || dest.nlink === 0) return;
         if (event.parent === event.newParent && event.name === event.newName) return;
         // A directory moved into its own subtree would make a cycle: the move is skipped.
         if (node.kind === 'dir' && this.isWithin(event.newParent, event.id)) return;
         const replaced = this.child(event.newParent, event.newName);
         if (replaced !== undefined) {
-          const old = this.#nodes.get(replaced);
+          const old = this.node(replaced);
           if (old !== undefined) {
             if (old.kind === 'dir' && (node.kind !== 'dir' || this.hasChildren(replaced))) return;
             if (old.kind !== 'dir' && node.kind === 'dir') return;
@@ -236,7 +264,7 @@ export class Tree implements Projection {
         const isDir = node.kind === 'dir';
         // A directory's one link, or a file's first link, moves with the rename.
         const primary = isDir || (node.parent === event.parent && node.name === event.name);
-        this.#nodes.put(event.id, {
+        this.#putNode(event.id, {
           ...node,
           ctime: event.time,
           ...(primary ? { parent: event.newParent, name: event.newName } : {}),
@@ -249,9 +277,9 @@ export class Tree implements Projection {
         return;
       }
       case 'setattr': {
-        const node = this.#nodes.get(event.id);
+        const node = this.node(event.id);
         if (node === undefined) return;
-        this.#nodes.put(event.id, {
+        this.#putNode(event.id, {
           ...node,
           ...(event.mode !== undefined && node.kind !== 'symlink' ? { mode: event.mode } : {}),
           ...(event.uid !== undefined ? { uid: event.uid } : {}),
@@ -264,17 +292,17 @@ export class Tree implements Projection {
       }
       case 'write':
       case 'truncate': {
-        const node = this.#nodes.get(event.id);
+        const node = this.node(event.id);
         if (node === undefined || node.kind !== 'file') return;
         if (node.mtime === event.time && node.ctime === event.time) return;
-        this.#nodes.put(event.id, { ...node, mtime: event.time, ctime: event.time });
+        this.#putNode(event.id, { ...node, mtime: event.time, ctime: event.time });
         return;
       }
       case 'setxattr':
       case 'removexattr': {
-        const node = this.#nodes.get(event.id);
+        const node = this.node(event.id);
         if (node === undefined || node.ctime === event.time) return;
-        this.#nodes.put(event.id, { ...node, ctime: event.time });
+        this.#putNode(event.id, { ...node, ctime: event.time });
         return;
       }
       case 'commit':
@@ -301,22 +329,31 @@ export class Tree implements Projection {
 
   /** Points name `name` of `parent` at `id` (null: frees it), noting the change for past listings. */
   #setEntry(parent: NodeId, name: string, id: NodeId | null): void {
+    const key = this.#direntKey(parent, name);
+    if (key === undefined) return;
     this.#listings.changed(parent, name, id);
-    if (id === null) this.#dirents.remove(direntKey(parent, name));
-    else this.#dirents.put(direntKey(parent, name), id);
+    if (id === null) this.#dirents.remove(key);
+    else this.#dirents.put(key, id);
+  }
+
+  /** Every node that is written has a number: the inode table applied its creating event first. */
+  #putNode(id: NodeId, record: NodeRecord): void {
+    const key = this.#key(id);
+    if (key === undefined) throw new Error(`node ${id} has no inode number`);
+    this.#nodes.put(key, record);
   }
 
   #dropEntry(parent: NodeId, name: string, id: NodeId, node: NodeRecord, time: number): void {
     this.#setEntry(parent, name, null);
     const nlink = node.kind === 'dir' ? 0 : Math.max(0, node.nlink - 1);
-    this.#nodes.put(id, { ...node, nlink, ctime: time });
+    this.#putNode(id, { ...node, nlink, ctime: time });
     this.#touchDir(parent, time, node.kind === 'dir' ? -1 : 0);
   }
 
   #touchDir(id: NodeId, time: number, nlinkDelta: number): void {
-    const dir = this.#nodes.get(id);
+    const dir = this.node(id);
     if (dir === undefined) return;
-    this.#nodes.put(id, { ...dir, mtime: time, ctime: time, nlink: dir.nlink + nlinkDelta });
+    this.#putNode(id, { ...dir, mtime: time, ctime: time, nlink: dir.nlink + nlinkDelta });
   }
 
 }

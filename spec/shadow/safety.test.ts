@@ -43,8 +43,11 @@ t.test('crafted rows with unsafe names: reported, skipped, nothing written outsi
   // Through the projection's own handles: its rows' key and value encodings.
   const db = (name: string): Database<unknown, Key> => engine.projections.tree.dbs.find(([n]) => n === name)![1];
   const dirents = db('tree-dirents');
-  for (const name of ['..', '../../escape', '/abs', '.']) await dirents.put(`${home}/${name}`, victim);
-  await dirents.put(`${d}/loop`, home);
+  // Directory entries are keyed by the directory's inode key (inode-table.ts keyOf).
+  const homeKey = engine.projections.inodes.keyOf(home)!;
+  const dKey = engine.projections.inodes.keyOf(d)!;
+  for (const name of ['..', '../../escape', '/abs', '.']) await dirents.put(`${homeKey}/${name}`, victim);
+  await dirents.put(`${dKey}/loop`, home);
   const areas = db('tree-areas');
   await areas.put('..', home);
   const sandbox = await tempDir(t);
