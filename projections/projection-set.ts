@@ -324,11 +324,13 @@ export class ProjectionSet {
 
   /** One digest per projection (hex). Local projections are marked so peers can leave them out. */
   digests(): Array<{ name: string; local: boolean; digest: string }> {
+    // The digests read the stored bytes (digest.ts): rows held for local entries are written first.
+    this.settle('digest');
     // The touches index is keyed by local inode numbers (touches.ts): local, as the inode table.
     const parts = [...this.all.map((p) => ({ name: p.name, local: p.local, dbs: p.dbs })), { name: 'positions', local: false, dbs: this.positions.dbs }, { name: 'touches', local: true, dbs: this.touches.dbs }];
     return parts.map((p) => {
       const h = newDigest();
-      for (const [name, db] of p.dbs) digestDb(h, name, db);
+      for (const [name, db] of p.dbs) digestDb(h, this.env, name, db);
       return { name: p.name, local: p.local, digest: h.digest('hex') };
     });
   }
