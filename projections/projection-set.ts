@@ -146,7 +146,7 @@ export class ProjectionSet {
   }
 
   /** Applies entries (each feed's in sequence order) in one transaction. Returns how many were new. */
-  applyEntries(entries: ReadonlyArray<Entry<unknown>>, opts: { rewindTo?: number } = {}): number {
+  applyEntries(entries: Iterable<Entry<unknown>>, opts: { rewindTo?: number } = {}): number {
     this.settle('apply');
     let applied = 0;
     const caches = this.#caches;
@@ -167,7 +167,7 @@ export class ProjectionSet {
    * discarded (`onFail` runs then, before the positions and checkpoint are read again) and
    * the error goes on.
    */
-  #applyThrough(entries: ReadonlyArray<Entry<unknown>>, onFail?: (err: unknown) => void): number {
+  #applyThrough(entries: Iterable<Entry<unknown>>, onFail?: (err: unknown) => void): number {
     const caches = this.#caches;
     let applied = 0;
     for (const c of caches) c.begin();

@@ -5,7 +5,7 @@
  * entries gives the same digests.
  */
 import t from 'tap';
-import type { Entry, FsEvent } from '../../log/index.js';
+import { encodeRecord, type Entry, type FsEvent } from '../../log/index.js';
 import { rebuild } from '../../projections/index.js';
 import { nid } from '../engine/helpers/given.js';
 import { feedOf, openProjections } from './helpers/feeds.js';
@@ -63,7 +63,7 @@ t.test('a rebuild into another place gives the same digests, byte for byte', asy
   const live = await openProjections(t, 'digest-live');
   for (const e of log) live.applyEntries([e]);
   const scratch = await openProjections(t, 'digest-scratch');
-  const feed = { name: 'f', length: log.length, read: async (from: number, to: number) => log.slice(from, to) };
+  const feed = { name: 'f', length: log.length, readRecords: async (from: number, to: number) => log.slice(from, to).map(encodeRecord) };
   const feeds = { list: () => [feed] } as never;
   t.equal(await rebuild(scratch, feeds, undefined, { undo: false }), log.length);
   t.same(scratch.digests(), live.digests());
