@@ -49,9 +49,9 @@ export class Content implements Projection {
       ['content-versions', this.#versions.db as Database<unknown, Key>],
     ];
   }
-  digestInto(h: Hash, translate: (key: string) => string): void {
+  digestInto(h: Hash, translate: (key: string) => string, env: RootDatabase): void {
     digestRows(h, 'content-rows', this.#rowsPast.digestRows(translate));
-    digestDb(h, 'content-versions', this.#versions.db as Database<unknown, Key>);
+    digestDb(h, env, 'content-versions', this.#versions.db as Database<unknown, Key>);
   }
   readonly #rows: CachedDb<ContentRow, string>;
   readonly #rowsPast: HistoryReader<ContentRow>;

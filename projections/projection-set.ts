@@ -148,7 +148,7 @@ export class ProjectionSet {
   }
 
   /** Applies entries (each feed's in sequence order) in one transaction. Returns how many were new. */
-  applyEntries(entries: ReadonlyArray<Entry<unknown>>, opts: { rewindTo?: number } = {}): number {
+  applyEntries(entries: Iterable<Entry<unknown>>, opts: { rewindTo?: number } = {}): number {
     this.settle('apply');
     let applied = 0;
     const caches = this.#caches;
@@ -169,7 +169,7 @@ export class ProjectionSet {
    * discarded (`onFail` runs then, before the positions and checkpoint are read again) and
    * the error goes on.
    */
-  #applyThrough(entries: ReadonlyArray<Entry<unknown>>, onFail?: (err: unknown) => void): number {
+  #applyThrough(entries: Iterable<Entry<unknown>>, onFail?: (err: unknown) => void): number {
     const caches = this.#caches;
     let applied = 0;
     for (const c of caches) c.begin();
@@ -326,6 +326,8 @@ export class ProjectionSet {
 
   /** One digest per projection (hex). Local projections are marked so peers can leave them out. */
   digests(): Array<{ name: string; local: boolean; digest: string }> {
+    // The digests read the stored bytes (digest.ts): rows held for local entries are written first.
+    this.settle('digest');
     // The touches index is keyed by local inode numbers (touches.ts): local, as the inode table.
     // The tree's and content's rows are keyed by inode number: digested with node ids instead.
     const ids = this.inodes.idsByKey();
@@ -337,8 +339,8 @@ export class ProjectionSet {
     const parts = [...this.all.map((p) => ({ name: p.name, local: p.local, dbs: p.dbs, own: p.digestInto?.bind(p) })), { name: 'positions', local: false, dbs: this.positions.dbs, own: undefined }, { name: 'touches', local: true, dbs: this.touches.dbs, own: undefined }];
     return parts.map((p) => {
       const h = newDigest();
-      if (p.own !== undefined) p.own(h, translate);
-      else for (const [name, db] of p.dbs) digestDb(h, name, db);
+      if (p.own !== undefined) p.own(h, translate, this.env);
+      else for (const [name, db] of p.dbs) digestDb(h, this.env, name, db);
       return { name: p.name, local: p.local, digest: h.digest('hex') };
     });
   }

@@ -1,7 +1,7 @@
 /** What every projection offers: apply an event, and the sub-databases that hold its rows. */
 import type { Entry, FsEvent } from '../log/index.js';
 import type { Hash } from 'node:crypto';
-import type { Database, Key } from 'lmdb';
+import type { Database, Key, RootDatabase } from 'lmdb';
 import type { CachedDb } from './cached-db.js';
 
 /** Where an event sits: its entry, and its index in that entry. */
@@ -25,7 +25,8 @@ export interface Projection {
   readonly dbs: ReadonlyArray<readonly [name: string, db: Database<unknown, Key>]>;
   /**
    * Digests its rows itself (else the projection set digests `dbs` as they are): rows keyed by
-   * local inode numbers, with their keys named through `translate` (node ids: inode-table.ts).
+   * local inode numbers, with their keys named through `translate` (node ids: inode-table.ts);
+   * `env` for the sub-databases it digests as stored (digest.ts digestDb).
    */
-  digestInto?(h: Hash, translate: (key: string) => string): void;
+  digestInto?(h: Hash, translate: (key: string) => string, env: RootDatabase): void;
 }

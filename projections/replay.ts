@@ -3,7 +3,7 @@
  * every projection from scratch. Entries of several feeds are merged in one order for
  * everyone: (hybrid logical time, feed name, sequence number).
  */
-import { feedName, type Entry, type Feed, type FeedSet } from '../log/index.js';
+import { decodeRecord, feedName, type Entry, type Feed, type FeedSet } from '../log/index.js';
 import type { ProjectionSet } from './projection-set.js';
 import { ProjectionError } from './projection-error.js';
 
@@ -33,50 +33,67 @@ export async function projectionsAhead(set: ProjectionSet, feeds: FeedSet): Prom
   return null;
 }
 
+/** Bytes of records a cursor reads at a time (about 4,000 events of an import's entries). */
+const READ_BYTES = 512 * 1024;
+
 /**
- * Reads one feed ahead of the merge, a chunk at a time, the next chunk already on its way
- * while this one is applied. Chunks hold about BATCH_EVENTS events (the number of entries
- * read adapts to their size), so the decoded entries held in memory do not grow with the log.
+ * Reads one feed ahead of the merge, a chunk of records at a time, the next chunk already on
+ * its way while this one is applied. Records are decoded one by one as the merge reaches
+ * them, not a chunk at once: a decoded entry's events then live only while it is applied,
+ * instead of surviving a whole batch in the young generation (copied by every scavenge and
+ * promoted). Chunks hold about READ_BYTES (the number of records read adapts to their
+ * size), so what is held in memory does not grow with the log.
  */
 class Cursor {
-  #buf: Entry[] = [];
+  #records: Buffer[] = [];
   #at = 0;
+  /** The record at #at, decoded (null until the merge looks at it). */
+  #head: Entry | null = null;
   #next: number;
   #chunk = 16;
-  #ahead: Promise<Entry[]> | null = null;
+  #ahead: Promise<Buffer[]> | null = null;
+  /** Every record of the feed was taken. */
+  ended = false;
   constructor(readonly feed: Feed, from: number) {
     this.#next = from;
   }
-  #read(): Promise<Entry[]> | null {
+  #read(): Promise<Buffer[]> | null {
     if (this.#next >= this.feed.length) return null;
     const to = Math.min(this.feed.length, this.#next + this.#chunk);
-    const p = this.feed.read(this.#next, to);
+    const p = this.feed.readRecords(this.#next, to);
     this.#next = to;
     // Handled when awaited; a rejection must not go unhandled meanwhile.
     p.catch(() => undefined);
     return p;
   }
-  /** The next entry when it is already read (most calls: no promise, no turn of the event loop); null when it must be awaited. */
+  /** The next entry when its record is already read (most calls: no promise, no turn of the event loop); null when it must be awaited. */
   peekNow(): Entry | null {
-    return this.#at < this.#buf.length ? this.#buf[this.#at]! : null;
+    if (this.#head !== null) return this.#head;
+    if (this.#at === this.#records.length) return null;
+    this.#head = decodeRecord(this.#records[this.#at]!);
+    return this.#head;
   }
   async peek(): Promise<Entry | undefined> {
-    if (this.#at === this.#buf.length) {
+    if (this.#at === this.#records.length) {
       const p = this.#ahead ?? this.#read();
       this.#ahead = null;
-      if (p === null) return undefined;
-      this.#buf = await p;
+      if (p === null) {
+        this.ended = true;
+        return undefined;
+      }
+      this.#records = await p;
       this.#at = 0;
-      let events = 0;
-      for (const e of this.#buf) events += e.events.length;
-      this.#chunk = Math.max(1, Math.min(BATCH, Math.floor((BATCH_EVENTS * this.#buf.length) / Math.max(1, events))));
+      let bytes = 0;
+      for (const r of this.#records) bytes += r.byteLength;
+      this.#chunk = Math.max(1, Math.min(BATCH, Math.floor((READ_BYTES * this.#records.length) / Math.max(1, bytes))));
       this.#ahead = this.#read();
     }
-    return this.#buf[this.#at];
+    return this.peekNow() ?? undefined;
   }
   take(): Entry {
-    const e = this.#buf[this.#at]!;
-    this.#buf[this.#at++] = undefined as never;
+    const e = this.peekNow()!;
+    this.#records[this.#at++] = undefined as never;
+    this.#head = null;
     return e;
   }
 }
@@ -89,7 +106,39 @@ function before(a: Entry, b: Entry): boolean {
   return a.seq < b.seq;
 }
 
-/** Applies every entry the projections do not hold yet, merged across feeds. Returns how many. */
+/**
+ * The next entries in the one order, decoded as they are applied, for one batch: it ends at
+ * BATCH entries or BATCH_EVENTS events, or where a feed's next record is not read yet (the
+ * caller reads it between batches; a transaction cannot wait for it).
+ */
+function* merged(cursors: readonly Cursor[]): Generator<Entry> {
+  let entries = 0;
+  let events = 0;
+  while (entries < BATCH && events < BATCH_EVENTS) {
+    let best: Cursor | undefined;
+    let bestEntry: Entry | undefined;
+    for (const c of cursors) {
+      if (c.ended) continue;
+      const e = c.peekNow();
+      if (e === null) return;
+      if (bestEntry === undefined || before(e, bestEntry)) {
+        best = c;
+        bestEntry = e;
+      }
+    }
+    if (best === undefined) return;
+    best.take();
+    entries++;
+    events += bestEntry!.events.length;
+    yield bestEntry!;
+  }
+}
+
+/**
+ * Applies every entry the projections do not hold yet, merged across feeds. Returns how many.
+ * Each batch is applied while it is merged and decoded: an entry's events live only while it
+ * is applied, not while a whole batch is (fewer young objects surviving each scavenge).
+ */
 export async function catchUp(set: ProjectionSet, feeds: FeedSet, onProgress?: (p: ReplayProgress) => void): Promise<number> {
   const cursors: Cursor[] = [];
   let total = 0;
@@ -101,30 +150,14 @@ export async function catchUp(set: ProjectionSet, feeds: FeedSet, onProgress?: (
     }
   }
   let done = 0;
-  const batch: Entry[] = [];
-  let events = 0;
   for (;;) {
-    let best: Cursor | undefined;
-    let bestEntry: Entry | undefined;
-    for (const c of cursors) {
-      const e = c.peekNow() ?? (await c.peek());
-      if (e !== undefined && (bestEntry === undefined || before(e, bestEntry))) {
-        best = c;
-        bestEntry = e;
-      }
-    }
-    if (best === undefined) break;
-    const entry = best.take();
-    batch.push(entry);
-    events += entry.events.length;
-    if (batch.length >= BATCH || events >= BATCH_EVENTS) {
-      done += set.applyEntries(batch);
-      batch.length = 0;
-      events = 0;
-      onProgress?.({ done, total });
-    }
+    // Every feed's next record read (the only waits: between batches).
+    let live = 0;
+    for (const c of cursors) if (!c.ended && (c.peekNow() !== null || (await c.peek()) !== undefined)) live++;
+    if (live === 0) break;
+    done += set.applyEntries(merged(cursors));
+    onProgress?.({ done, total });
   }
-  if (batch.length > 0) done += set.applyEntries(batch);
   onProgress?.({ done, total });
   return done;
 }
