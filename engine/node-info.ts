@@ -14,6 +14,10 @@ export interface NodeInfo extends Pick<NodeRecord, 'kind' | 'mode' | 'uid' | 'gi
   readonly pending: number;
 }
 
+/** NodeInfo's fields but `version`, writable while the constructor sets them (merged into Info). */
+type InfoFields = { -readonly [K in Exclude<keyof NodeInfo, 'version'>]: NodeInfo[K] };
+interface Info extends InfoFields {}
+
 /**
  * A node's attributes as stat shows them. A class with `version` read from the branch when asked
  * for: a committed branch's version is a hash made on first use (row-codec.ts), and getattr,
@@ -21,21 +25,6 @@ export interface NodeInfo extends Pick<NodeRecord, 'kind' | 'mode' | 'uid' | 'gi
  * over a microsecond a node.) A spread of it leaves `version` out.
  */
 class Info implements NodeInfo {
-  readonly id: NodeId;
-  readonly ino: number;
-  readonly gen: number;
-  readonly kind: NodeRecord['kind'];
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  readonly size: number;
-  readonly atime: number;
-  readonly mtime: number;
-  readonly ctime: number;
-  readonly nlink: number;
-  readonly area: string;
-  readonly target?: string;
-  readonly pending: number;
   readonly #content: ContentRow | undefined;
 
   constructor(id: NodeId, ino: { ino: number; gen: number }, node: NodeRecord, content: ContentRow | undefined) {

@@ -3,15 +3,14 @@
  * once as a real process), on healthy, damaged, foreign and read-only stores. Every failure
  * is one clear line and an exit code, never a crash, and never a change to the data.
  */
-import { spawn } from 'node:child_process';
 import { mkdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { initStore, Store, type StoreEnv } from '../../engine/index.js';
 import { Feed, feedName, FRAME_HEADER_BYTES, LogError, type FeedId } from '../../log/index.js';
 import { makeCli } from '../../tools/cli-context.js';
 import { main } from '../../tools/main.js';
+import { realizeChild } from '../helpers/run-cli.js';
 import { capture, chain, fakeNow, fixFrameCrc, frameOffsets, readOnlyView, seededBytes, signerFor, snapshot, snapshotDiff, tempDir } from './helpers/util.js';
 
 const SEG0 = '0000000000000000.seg';
@@ -250,16 +249,7 @@ t.test('the real binary: exit code and message', { timeout: 60_000 }, async (t) 
   seg[offs[1]! - 1] ^= 0x80; // the last signature byte of entry 0, checksum recomputed
   fixFrameCrc(seg, offs[0]!);
   await writeFile(path, seg);
-  const bin = fileURLToPath(new URL('../../tools/bin/realize.js', import.meta.url));
-  const child = spawn(process.execPath, [bin, '--store', root, 'log', 'verify'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  const { code, stdout: out, stderr: err } = await realizeChild(t, '--store', root, 'log', 'verify');
   t.equal(code, 1, 'the process exits 1');
   t.equal(out, '');
   t.match(err, new RegExp(`^realize: feed ${own}: entry 0 at byte ${offs[0]} of ${path} does not verify: .*\\[BAD_SIGNATURE\\]\\n$`), 'one line naming the first bad entry');

@@ -5,34 +5,18 @@
  * peer add/remove when the store is locked, and says so clearly when the holder takes no
  * commands.
  */
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { spawn } from 'node:child_process';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { callControl, CONTROL_VERSION, controlSocketPath, ControlError, ControlServer, decodeRequest, decodeResponse, encodeLine, rebuildError } from '../../engine/control/index.js';
 import { EngineError, type Engine } from '../../engine/index.js';
 import { SyncError } from '../../engine/sync/index.js';
 import { content, openStore, OWNER } from '../engine/helpers/env.js';
 import { rawLine } from '../helpers/raw-line.js';
-import { realize } from '../helpers/run-cli.js';
+import { realize, realizeChild } from '../helpers/run-cli.js';
 import { serveChild } from '../sync/helpers/serve-child.js';
 
-/** `realize ...args` in a child process: the exit code and what it printed. */
-const BIN = fileURLToPath(new URL('../../tools/bin/realize.js', import.meta.url));
-
-async function realizeChild(t: Test, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
-  return { code, stdout, stderr };
-}
 
 async function seeded(engine: Engine): Promise<void> {
   await engine.run({ type: 'mkdir', path: '/home', mode: 0o755, owner: OWNER });
