@@ -21,17 +21,20 @@ import { ROOT_NODE, type TreeView } from './tree-view.js';
 import { Snapshot, type DirEntry } from './snapshot.js';
 import { headSource, pastSource } from './snapshot-source.js';
 import { PlacementService } from './placement/service.js';
-import { callControl } from './control/client.js';
 
 /** How long a reader opening beside a holder waits for it to write its held rows. */
-const SETTLE_ASK_MS = 2_000;
-
 /** Local events that never move or remove an existing directory (see Engine.pathGeneration). */
 const PATH_KEEPING: ReadonlySet<FsEvent['type']> = new Set<FsEvent['type']>(['create', 'mkdir', 'symlink', 'link', 'unlink', 'write', 'truncate', 'commit', 'setattr', 'setxattr', 'removexattr']);
 
 export interface EngineOptions extends OpenOptions {
   /** Progress of catching up or rebuilding projections at open. */
   readonly onReplay?: (p: ReplayProgress & { readonly rebuild: boolean }) => void;
+  /**
+   * Asked before a read-only open reads the projections: a reader beside the process holding
+   * the store (a mount) sees its projections, whose latest rows the holder may keep in memory
+   * for a while, so the tools ask the holder to write them first (engine/control: settle).
+   */
+  readonly settle?: (root: string) => Promise<void>;
 }
 
 export class Engine {
@@ -84,11 +87,7 @@ export class Engine {
 
   static async open(root: string, env: StoreEnv, opts: EngineOptions = {}): Promise<Engine> {
     const store = await Store.open(root, env, opts);
-    // A reader beside the process holding the store (a mount) sees its projections, whose
-    // latest rows the holder may keep in memory for a while: it asks the holder to write them
-    // first (nothing answers when nothing holds the store; a holder that does not answer in
-    // time leaves the reader at most HOLD_MS behind).
-    if (store.readOnly) await callControl(root, 'settle', null, { timeoutMs: SETTLE_ASK_MS }).catch(() => undefined);
+    if (store.readOnly) await opts.settle?.(root);
     let projections: ProjectionSet | undefined;
     let scratch: string | null = null;
     try {

@@ -7,6 +7,7 @@ import { Engine, FamfsIo, famfsEngine, initStore } from '../../engine/index.js';
 import { Mount, ShadowMount } from '../../mount/index.js';
 import { loadHousehold, parseAddress, SyncNode } from '../../engine/sync/index.js';
 import { ControlServer } from '../../engine/control/index.js';
+import { settleHolder } from '../with-engine.js';
 import type { Cli } from '../cli-context.js';
 import { CliError } from '../cli-error.js';
 import { atOption, snapshotAt } from '../at-option.js';
@@ -37,6 +38,7 @@ export function register(program: Command, cli: Cli): void {
       }
       const engine = await Engine.open(store, cli.env, {
         readOnly: opts.readOnly === true || opts.at !== undefined,
+        settle: settleHolder,
         onRecovery: (r) => cli.stderr.write(`realize: recovered feed ${r.feed.slice(0, 16)}…: cut ${r.bytesCut} bytes of a torn tail (${r.reason})\n`),
         onReplay: (p) => cli.progress(cmd, `${p.rebuild ? 'rebuilding' : 'catching up'} projections: ${p.done}/${p.total}`),
       });
