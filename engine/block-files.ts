@@ -161,6 +161,50 @@ export class BlockCache {
 }
 
 /**
+ * A pool's idle check: once the pool holds more spare buffers than it keeps when idle
+ * (`over`), `trim` runs after `idleMs` without a take (still busy then: it looks again later),
+ * so a burst's buffers do not stay resident for good.
+ */
+export class IdleTrim {
+  readonly #idleMs: number;
+  readonly #setTimer: (fn: () => void, ms: number) => void;
+  readonly #over: () => boolean;
+  readonly #trim: () => void;
+  #due = false;
+  #takenSinceTimer = false;
+
+  constructor(over: () => boolean, trim: () => void, opts: { readonly idleMs?: number; readonly setTimer?: (fn: () => void, ms: number) => void } = {}) {
+    this.#over = over;
+    this.#trim = trim;
+    this.#idleMs = opts.idleMs ?? 2000;
+    this.#setTimer = opts.setTimer ?? ((fn, ms) => setTimeout(fn, ms).unref());
+  }
+
+  /** The pool handed a buffer out. */
+  taken(): void {
+    this.#takenSinceTimer = true;
+  }
+
+  /** The pool took a buffer back: arms the check when it now holds more than it keeps idle. */
+  given(): void {
+    if (this.#over() && !this.#due) this.#arm();
+  }
+
+  #arm(): void {
+    this.#due = true;
+    this.#takenSinceTimer = false;
+    this.#setTimer(() => {
+      this.#due = false;
+      if (this.#takenSinceTimer) {
+        if (this.#over()) this.#arm();
+        return;
+      }
+      this.#trim();
+    }, this.#idleMs);
+  }
+}
+
+/**
  * Whole-block buffers, reused: the write cache takes one per dirty block and hands it to the
  * block store with the block (putMany `owned`), which gives it back once the record is in its
  * pack. A 1 GiB write passes 8,192 blocks through; fresh 128 KiB buffers for each cost page
@@ -175,21 +219,21 @@ export class BufferPool {
   readonly #max: number;
   readonly #shared: boolean;
   readonly #keepIdle: number;
-  readonly #idleMs: number;
-  readonly #setTimer: (fn: () => void, ms: number) => void;
+  readonly #idle: IdleTrim;
   readonly #free: Buffer[] = [];
   /** Holders of each buffer out of the pool: it comes back when the last one gives it. */
   readonly #refs = new Map<ArrayBufferLike, number>();
-  #trimDue = false;
-  #takenSinceTimer = false;
 
   constructor(size: number, max: number, opts: BufferPoolOptions = {}) {
     this.#size = size;
     this.#max = max;
     this.#shared = opts.shared === true;
     this.#keepIdle = Math.min(max, opts.keepIdle ?? max);
-    this.#idleMs = opts.idleMs ?? 2000;
-    this.#setTimer = opts.setTimer ?? ((fn, ms) => setTimeout(fn, ms).unref());
+    this.#idle = new IdleTrim(
+      () => this.#free.length > this.#keepIdle,
+      () => void (this.#free.length = Math.min(this.#free.length, this.#keepIdle)),
+      opts,
+    );
   }
 
   /** Bytes of each buffer. */
@@ -207,7 +251,7 @@ export class BufferPool {
     // allocUnsafeSlow: an ArrayBuffer of its own, never a slice of Node's shared slab (buffers are told apart by it).
     const b = this.#free.pop() ?? (this.#shared ? Buffer.from(new SharedArrayBuffer(this.#size)) : Buffer.allocUnsafeSlow(this.#size));
     this.#refs.set(b.buffer, 1);
-    this.#takenSinceTimer = true;
+    this.#idle.taken();
     return b;
   }
 
@@ -227,20 +271,7 @@ export class BufferPool {
     }
     this.#refs.delete(buf.buffer);
     if (this.#free.length < this.#max) this.#free.push(Buffer.from(buf.buffer, 0, this.#size));
-    if (this.#free.length > this.#keepIdle && !this.#trimDue) this.#armTrim();
-  }
-
-  #armTrim(): void {
-    this.#trimDue = true;
-    this.#takenSinceTimer = false;
-    this.#setTimer(() => {
-      this.#trimDue = false;
-      if (this.#takenSinceTimer) {
-        if (this.#free.length > this.#keepIdle) this.#armTrim(); // still busy: look again later
-        return;
-      }
-      this.#free.length = Math.min(this.#free.length, this.#keepIdle);
-    }, this.#idleMs);
+    this.#idle.given();
   }
 }
 

@@ -11,10 +11,14 @@
  * block hasher's worker to be freed there. A pooled buffer is allocated once; what update
  * allocates per chunk (64 KiB) dies young, in the turn that copied it out.
  *
+ * Once no buffer was taken for a while (block-files.ts IdleTrim), the pool lets go of all but
+ * `keepIdleBytes` of what it keeps, so a stream's buffers do not stay resident for good.
+ *
  * A buffer taken and never given back is only collected, as any other: givers give back only
  * when no view of it is read again (a received message whose blocks went to the block store
  * gives it back through the message's FrameLease; others are left to the collector).
  */
+import { IdleTrim } from '../block-files.js';
 
 /** Buffers are handed out in sizes rounded up to this (a `blocks` message of 16 blocks takes one class). */
 const CLASS_BYTES = 256 * 1024;
@@ -22,6 +26,8 @@ const CLASS_BYTES = 256 * 1024;
 export class FramePool {
   readonly #shared: boolean;
   readonly #maxFree: number;
+  readonly #keepIdle: number;
+  readonly #idle: IdleTrim;
   readonly #free = new Map<number, ArrayBufferLike[]>();
   #freeBytes = 0;
   /** Buffers this pool made (a buffer given back must be one of them). */
@@ -31,11 +37,25 @@ export class FramePool {
 
   /**
    * `shared`: SharedArrayBuffers (the block hasher's worker reads them where they lie); else
-   * ArrayBuffers. At most `maxFreeBytes` are kept for reuse.
+   * ArrayBuffers. At most `maxFreeBytes` are kept for reuse, `keepIdleBytes` (default none)
+   * once the pool has been idle for `idleMs` (default 2 s).
    */
-  constructor(opts: { shared: boolean; maxFreeBytes: number }) {
+  constructor(opts: { shared: boolean; maxFreeBytes: number; keepIdleBytes?: number; idleMs?: number; setTimer?: (fn: () => void, ms: number) => void }) {
     this.#shared = opts.shared;
     this.#maxFree = opts.maxFreeBytes;
+    this.#keepIdle = opts.keepIdleBytes ?? 0;
+    this.#idle = new IdleTrim(() => this.#freeBytes > this.#keepIdle, () => this.#trim(), opts);
+  }
+
+  /** Lets go of kept buffers (the collector takes them) down to `keepIdleBytes`. */
+  #trim(): void {
+    for (const [size, list] of this.#free) {
+      while (list.length > 0 && this.#freeBytes > this.#keepIdle) {
+        list.pop();
+        this.#freeBytes -= size;
+      }
+      if (list.length === 0) this.#free.delete(size);
+    }
   }
 
   /** A buffer of at least `n` bytes (its first `n` as a Buffer; `.buffer` is the pooled one). */
@@ -43,6 +63,7 @@ export class FramePool {
     const size = Math.ceil(n / CLASS_BYTES) * CLASS_BYTES;
     const list = this.#free.get(size);
     let ab = list?.pop();
+    this.#idle.taken();
     if (ab !== undefined) {
       this.#freeBytes -= size;
       this.stats.reused++;
@@ -69,6 +90,7 @@ export class FramePool {
     if (list.includes(buffer)) return; // given back twice: keep it once
     list.push(buffer);
     this.#freeBytes += size;
+    this.#idle.given();
   }
 
   /** Bytes kept for reuse. */

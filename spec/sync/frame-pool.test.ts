@@ -96,6 +96,21 @@ t.test('the pool hands back out what was given back, and only its own', async (t
   t.ok(plain.take(10).buffer instanceof ArrayBuffer, 'a pool of plain buffers');
 });
 
+t.test('an idle pool lets go of what it kept, down to keepIdleBytes', async (t) => {
+  const timers: Array<() => void> = [];
+  const pool = new FramePool({ shared: false, maxFreeBytes: 4 * 1024 * 1024, keepIdleBytes: 256 * 1024, setTimer: (fn) => void timers.push(fn) });
+  const taken = [pool.take(100), pool.take(100), pool.take(100)];
+  for (const b of taken) pool.give(b.buffer);
+  t.equal(pool.freeBytes, 3 * 256 * 1024, 'three kept while busy');
+  t.equal(timers.length, 1, 'one idle check armed');
+  pool.take(100);
+  timers.shift()!();
+  t.equal(pool.freeBytes, 2 * 256 * 1024, 'a take since: nothing let go yet');
+  t.equal(timers.length, 1, 'it looks again later');
+  timers.shift()!();
+  t.equal(pool.freeBytes, 256 * 1024, 'idle: down to keepIdleBytes');
+});
+
 t.test('copyBytes copies to and from shared memory', async (t) => {
   const src = randomBytes(200_000);
   const shared = Buffer.from(new SharedArrayBuffer(300_000));
