@@ -3,7 +3,7 @@
  * (the head, or any past position). Paths resolve against the snapshot's own tree.
  */
 import { BLOCK_SIZE, ZERO_BLOCK, type NodeId } from '../log/index.js';
-import { blockAt, ROOT_ID, splitBlocks, versionHash, type BlockIndex, type ContentRow, type NodeRecord } from '../projections/index.js';
+import { blockAt, ROOT_ID, splitBlocks, versionHash, type BlockIndex, type ContentRow, type Dirent, type NodeRecord } from '../projections/index.js';
 import type { BlockStore } from './block-store.js';
 import { EngineError } from './engine-error.js';
 import { splitPath } from './fs-path.js';
@@ -22,7 +22,6 @@ export interface DirKind {
   readonly name: string;
   readonly ino: number;
   readonly kind: NodeInfo['kind'];
-  readonly mode: number;
 }
 
 /** Where a block sits: the file (when known), its block list, and the block's index in it. */
@@ -117,7 +116,7 @@ export class Snapshot {
   }
 
   /** The names and ids in the directory at `path`, in name order (the root's: the areas). */
-  #children(path: string): Iterable<{ readonly name: string; readonly id: NodeId }> {
+  #children(path: string): Iterable<Dirent> {
     const dir = resolve(this.view, splitPath(path));
     if (dir.node.kind !== 'dir') throw new EngineError('NOT_A_DIRECTORY', `${path} is not a directory`);
     return dir.id === ROOT_ID ? [...this.source.areas()].map(({ area, root }) => ({ name: area, id: root })) : this.source.children(dir.id);
@@ -134,16 +133,18 @@ export class Snapshot {
   }
 
   /**
-   * Entries of the directory at `path`, in name order, with their inode number, kind and mode
-   * only: two reads an entry instead of readdir's three and no NodeInfo (what a FUSE listing
-   * hands the kernel: find, ls and rm -r list directories without the sizes and times).
+   * Entries of the directory at `path`, in name order, with their inode number and kind only
+   * (what a FUSE listing hands the kernel: find, ls and rm -r list directories without the
+   * sizes and times). The current tree's entry rows hold their nodes' kinds, so a listing at
+   * the head is one range read and an inode number an entry (the inode table keeps those at
+   * hand); a past listing names ids only, and reads each node's record for its kind.
    */
   readdirKinds(path: string): DirKind[] {
     const out: DirKind[] = [];
-    for (const { name, id } of this.#children(path)) {
-      const node = this.source.node(id);
+    for (const { name, id, kind } of this.#children(path)) {
+      const k = kind ?? this.source.node(id)?.kind;
       const ino = this.source.inode(id);
-      if (node !== undefined && ino !== undefined) out.push({ name, ino: ino.ino, kind: node.kind, mode: node.mode });
+      if (k !== undefined && ino !== undefined) out.push({ name, ino: ino.ino, kind: k });
     }
     return out;
   }

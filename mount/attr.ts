@@ -9,17 +9,11 @@ const S_IFLNK = 0o120000;
 const typeBits = (kind: NodeInfo['kind']): number => (kind === 'dir' ? S_IFDIR : kind === 'symlink' ? S_IFLNK : S_IFREG);
 
 /**
- * An entry's attributes in a listing: libfuse 2 passes the kernel only the inode number and
- * the type (d_ino, d_type) of each, so nothing else is read or filled in (times given as 0, so
- * none is taken from the clock).
+ * The st_mode of a listing's entry: its type bits only. libfuse 2 passes the kernel only the
+ * inode number and the type (d_ino, d_type) of each entry, so nothing else is read.
  */
-export function listingStat(kind: NodeInfo['kind'], mode: number, ino: number): Fuse.Stat {
-  return { mode: listingMode(kind, mode), ino, atime: 0, mtime: 0, ctime: 0 };
-}
-
-/** The st_mode of a listing's entry (its type bits are the kernel's d_type). */
-export function listingMode(kind: NodeInfo['kind'], mode: number): number {
-  return typeBits(kind) | mode;
+export function listingMode(kind: NodeInfo['kind']): number {
+  return typeBits(kind);
 }
 
 /** What toStat reads of a node (a spread of a NodeInfo has these; it leaves out `version`). */

@@ -218,13 +218,13 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         const dir = statPath(path === '' ? '/' : path);
         const entries = path === '' ? [] : reader.readdirKinds(path);
         kinds = new Float64Array(2 * (entries.length + 2));
-        kinds[0] = kinds[2] = listingMode(dir.kind, dir.mode);
+        kinds[0] = kinds[2] = listingMode(dir.kind);
         kinds[1] = kinds[3] = dir.ino;
         names = '.\0..\0';
         for (let i = 0; i < entries.length; i++) {
           const e = entries[i]!;
           names += `${e.name}\0`;
-          kinds[2 * i + 4] = listingMode(e.kind, e.mode);
+          kinds[2 * i + 4] = listingMode(e.kind);
           kinds[2 * i + 5] = e.ino;
         }
       } catch (err) {

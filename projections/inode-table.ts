@@ -44,6 +44,11 @@ export interface InodeRow {
   readonly gen: number;
 }
 
+/** An inode row kept at hand with its key. */
+interface KeptRow extends InodeRow {
+  readonly key: string;
+}
+
 export class InodeTable implements Projection {
   readonly name = 'inodes';
   readonly local = true;
@@ -55,8 +60,12 @@ export class InodeTable implements Projection {
   }
   readonly #byId: CachedDb<InodeRow, string>;
   readonly #meta: CachedDb<number, string>;
-  /** Keys of nodes lately asked for (a number, once handed out, stays: forgotten when an apply is abandoned). */
-  readonly #keys = new Map<string, string>();
+  /**
+   * The rows and keys of nodes lately asked for (a number, once handed out, stays: forgotten
+   * when an apply is abandoned): a listing or an attribute fill asks for the numbers of a whole
+   * directory's nodes, once from the tree's keys and once for the inode numbers themselves.
+   */
+  readonly #keys = new Map<string, KeptRow>();
 
   constructor(env: RootDatabase) {
     this.#byId = new InodeRows(env.openDB({ name: 'inode-by-id', ...idKeyOptions, ...{ encoder: plainEncoder(inodeRowCodec) } }), () => this.#keys.clear());
@@ -114,19 +123,23 @@ export class InodeTable implements Projection {
 
   inoOf(id: NodeId): InodeRow | undefined {
     if (id === ROOT_ID) return { ino: ROOT_INO, gen: 0 };
-    return this.#byId.get(id);
+    return this.#keys.get(id) ?? this.#kept(id);
   }
 
   /** The key of node `id`'s rows (key-codec.ts inodeKey; undefined: it has no number, so no rows). */
   keyOf(id: NodeId): string | undefined {
-    const kept = this.#keys.get(id);
-    if (kept !== undefined) return kept;
-    const row = this.inoOf(id);
+    if (id === ROOT_ID) return inodeKey(ROOT_INO, 0);
+    return (this.#keys.get(id) ?? this.#kept(id))?.key;
+  }
+
+  /** Node `id`'s row read and kept at hand with its key (undefined: it has no number). */
+  #kept(id: NodeId): KeptRow | undefined {
+    const row = this.#byId.get(id);
     if (row === undefined) return undefined;
-    const key = inodeKey(row.ino, row.gen);
+    const kept: KeptRow = { ino: row.ino, gen: row.gen, key: inodeKey(row.ino, row.gen) };
     if (this.#keys.size >= KEYS_KEPT) this.#keys.clear();
-    this.#keys.set(id, key);
-    return key;
+    this.#keys.set(id, kept);
+    return kept;
   }
 
   /** Every node that has a number, in id order, with its key. */

@@ -15,7 +15,7 @@
  * lmdb-js calls encode(value) -> Buffer and decode(buffer, end?) where the buffer may be a
  * reused one: decoding copies what it keeps (strings do).
  */
-import type { ContentRow, HistoryRow, NodeKind, NodeRecord } from './rows.js';
+import type { ContentRow, DirentRow, HistoryRow, NodeKind, NodeRecord } from './rows.js';
 import { writeVarint } from './varint.js';
 import { madeByVersionHash, versionHash } from './version-hash.js';
 
@@ -512,6 +512,34 @@ export const nodeIdCodec: ValueCodec<string> = {
   },
   read(r) {
     return r.byte() === 0 ? r.hex(16) : r.str();
+  },
+};
+
+/** The kinds of node a directory entry names, by their index in its tag (direntCodec). */
+const DIRENT_KINDS: readonly NodeKind[] = ['file', 'dir', 'symlink'];
+
+/**
+ * A directory entry: the node it names and that node's kind (a node's kind never changes, and
+ * is the same on every peer), so a listing's types (d_type) come from its entries alone. One
+ * tag byte, 2 * kind + (0: the id's 32 hex digits as 16 bytes follow; 1: its UTF-8), then the id.
+ */
+export const direntCodec: ValueCodec<DirentRow> = {
+  write(w, v) {
+    const kind = DIRENT_KINDS.indexOf(v.kind);
+    if (kind < 0) throw new Error(`a directory entry of unknown kind ${String(v.kind)}`);
+    if (HEX_ID.test(v.id)) {
+      w.byte(2 * kind);
+      w.bytes(Buffer.from(v.id, 'hex'));
+    } else {
+      w.byte(2 * kind + 1);
+      w.str(v.id);
+    }
+  },
+  read(r) {
+    const tag = r.byte();
+    const kind = DIRENT_KINDS[tag >> 1];
+    if (kind === undefined) throw new Error(`a directory entry with tag ${tag}`);
+    return { id: (tag & 1) === 0 ? r.hex(16) : r.str(), kind };
   },
 };
 

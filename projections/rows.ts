@@ -27,6 +27,14 @@ export interface NodeRecord {
 export interface Dirent {
   readonly name: string;
   readonly id: NodeId;
+  /** The node's kind, where the entry's row holds it (the current tree's; past listings name ids only). */
+  readonly kind?: NodeKind;
+}
+
+/** A directory entry's row: the node the name takes, and its kind (row-codec.ts direntCodec). */
+export interface DirentRow {
+  readonly id: NodeId;
+  readonly kind: NodeKind;
 }
 
 export interface ContentRow {

@@ -11,13 +11,13 @@ import type { Hash } from 'node:crypto';
 import { CachedDb } from './cached-db.js';
 import { digestRows } from './digest.js';
 import { DirListings } from './dir-listings.js';
-import { nodeIdCodec, nodeRecordCodec } from './row-codec.js';
+import { direntCodec, nodeIdCodec, nodeRecordCodec } from './row-codec.js';
 import type { HistoryReader } from './history.js';
 import { versionedDb, type Versioning } from './versioned-db.js';
 import type { ApplyContext, Projection } from './projection.js';
-import type { Dirent, NodeKind, NodeRecord } from './rows.js';
+import type { Dirent, DirentRow, NodeKind, NodeRecord } from './rows.js';
 
-export type { Dirent, NodeKind, NodeRecord } from './rows.js';
+export type { Dirent, DirentRow, NodeKind, NodeRecord } from './rows.js';
 
 /** 20261122-013045: a conflict copy's time, in UTC, to the second. */
 function stamp(ms: number): string {
@@ -59,9 +59,10 @@ export class Tree implements Projection {
   readonly #nodes: CachedDb<NodeRecord, string>;
   readonly #nodesPast: HistoryReader<NodeRecord>;
   readonly #nodesHistory: CachedDb<NodeRecord | null, string>;
-  readonly #dirents: CachedDb<NodeId, string>;
-  readonly #direntsPast: HistoryReader<NodeId>;
-  readonly #direntsHistory: CachedDb<NodeId | null, string>;
+  /** Directory entries: `${directory's key}/${name}` -> the node and its kind (a listing reads nothing else). */
+  readonly #dirents: CachedDb<DirentRow, string>;
+  readonly #direntsPast: HistoryReader<DirentRow>;
+  readonly #direntsHistory: CachedDb<DirentRow | null, string>;
   readonly #areas: CachedDb<NodeId, string>;
   readonly #areasPast: HistoryReader<NodeId>;
   readonly #areasHistory: CachedDb<NodeId | null, string>;
@@ -76,7 +77,7 @@ export class Tree implements Projection {
     this.#nodes = nodes.current;
     this.#nodesPast = nodes.past;
     this.#nodesHistory = nodes.history;
-    const dirents = versionedDb<NodeId>(env, 'tree-dirents', versioning, nodeIdCodec);
+    const dirents = versionedDb<DirentRow>(env, 'tree-dirents', versioning, direntCodec);
     this.#dirents = dirents.current;
     this.#direntsPast = dirents.past;
     this.#direntsHistory = dirents.history;
@@ -99,7 +100,7 @@ export class Tree implements Projection {
 
   child(parent: NodeId, name: string): NodeId | undefined {
     const key = this.#direntKey(parent, name);
-    return key === undefined ? undefined : this.#dirents.get(key);
+    return key === undefined ? undefined : this.#dirents.get(key)?.id;
   }
 
   /** A directory entry's key: its directory's key and the name (undefined: the directory has no number). */
@@ -108,14 +109,14 @@ export class Tree implements Projection {
     return key === undefined ? undefined : `${key}/${name}`;
   }
 
-  /** Directory entries in name order (UTF-8 byte order), starting after `after` when given. */
+  /** Directory entries in name order (UTF-8 byte order), with their kinds, starting after `after` when given. */
   *children(parent: NodeId, after?: string): Generator<Dirent> {
     const dir = this.#key(parent);
     if (dir === undefined) return;
     const prefix = `${dir}/`;
     const start = after === undefined ? prefix : `${prefix}${after}\0`;
     for (const { key, value } of this.#dirents.getRange({ start, end: `${dir}0` })) {
-      yield { name: key.slice(prefix.length), id: value };
+      yield { name: key.slice(prefix.length), id: value.id, kind: value.kind };
     }
   }
 
@@ -151,7 +152,7 @@ export class Tree implements Projection {
 
   childAt(parent: NodeId, name: string, p: number): NodeId | undefined {
     const key = this.#direntKey(parent, name);
-    return key === undefined ? undefined : this.#direntsPast.at(key, p);
+    return key === undefined ? undefined : this.#direntsPast.at(key, p)?.id;
   }
 
   /** Directory entries in name order as they were after entry p: a listing and the changes after it (dir-listings.ts). */
@@ -181,7 +182,8 @@ export class Tree implements Projection {
   /** Which node the name held, change by change (null: the name was free). */
   *direntChanges(parent: NodeId, name: string): Generator<{ n: number; value: NodeId | null }> {
     const key = this.#direntKey(parent, name);
-    if (key !== undefined) yield* this.#direntsPast.changes(key);
+    if (key === undefined) return;
+    for (const { n, value } of this.#direntsPast.changes(key)) yield { n, value: value === null ? null : value.id };
   }
 
   // ---- apply ----
@@ -214,7 +216,7 @@ export class Tree implements Projection {
           parent: event.parent,
           name,
         });
-        this.#setEntry(event.parent, name, event.id);
+        this.#setEntry(event.parent, name, { id: event.id, kind });
         this.#touchDir(event.parent, event.time, kind === 'dir' ? 1 : 0);
         return;
       }
@@ -228,7 +230,7 @@ export class Tree implements Projection {
         // Applied again after the name was taken: the link is already there, under its conflict name.
         if (taken !== undefined && conflictNames(event.name, event.id, ctx.entry.author, event.time).some((c) => this.child(event.parent, c) === event.id)) return;
         const name = this.#freeName(event.parent, event.name, event.id, ctx, event.time);
-        this.#setEntry(event.parent, name, event.id);
+        this.#setEntry(event.parent, name, { id: event.id, kind: node.kind });
         this.#putNode(event.id, { ...node, nlink: node.nlink + 1, ctime: event.time });
         this.#touchDir(event.parent, event.time, 0);
         return;
@@ -260,7 +262,7 @@ export class Tree implements Projection {
           }
         }
         this.#setEntry(event.parent, event.name, null);
-        this.#setEntry(event.newParent, event.newName, event.id);
+        this.#setEntry(event.newParent, event.newName, { id: event.id, kind: node.kind });
         const isDir = node.kind === 'dir';
         // A directory's one link, or a file's first link, moves with the rename.
         const primary = isDir || (node.parent === event.parent && node.name === event.name);
@@ -327,13 +329,13 @@ export class Tree implements Projection {
     return candidates.find((c) => this.child(parent, c) === undefined) ?? candidates.at(-1)!;
   }
 
-  /** Points name `name` of `parent` at `id` (null: frees it), noting the change for past listings. */
-  #setEntry(parent: NodeId, name: string, id: NodeId | null): void {
+  /** Points name `name` of `parent` at a node (null: frees it), noting the change for past listings. */
+  #setEntry(parent: NodeId, name: string, entry: DirentRow | null): void {
     const key = this.#direntKey(parent, name);
     if (key === undefined) return;
-    this.#listings.changed(parent, name, id);
-    if (id === null) this.#dirents.remove(key);
-    else this.#dirents.put(key, id);
+    this.#listings.changed(parent, name, entry === null ? null : entry.id);
+    if (entry === null) this.#dirents.remove(key);
+    else this.#dirents.put(key, entry);
   }
 
   /** Every node that is written has a number: the inode table applied its creating event first. */

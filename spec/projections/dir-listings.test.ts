@@ -93,7 +93,8 @@ t.test('every past listing equals the model, across several periodic listings', 
     if (JSON.stringify(a) !== JSON.stringify(want) || JSON.stringify(b) !== JSON.stringify(want)) mismatches++;
   }
   t.equal(mismatches, 0, `all ${one.head} positions list what the model says`);
-  t.same([...one.tree.childrenAt(D, one.head)], [...one.tree.children(D)], 'the head listing equals the current rows');
+  // The current rows also hold each node's kind (tree.test.ts); a past listing names ids only.
+  t.same([...one.tree.childrenAt(D, one.head)], [...one.tree.children(D)].map(({ name, id }) => ({ name, id })), 'the head listing equals the current rows');
   const tree = (s: ProjectionSet): string | undefined => s.digests().find((d) => d.name === 'tree')?.digest;
   t.equal(tree(one), tree(batch), 'one by one and in one batch: the same rows (listings included)');
   const listingsDb = one.tree.dbs.find(([name]) => name === 'tree-listings')![1];

@@ -117,3 +117,20 @@ t.test('an event that does not validate (a name with "/", NUL, "..", too long) i
   t.same(g.set.digests().find((d) => d.name === 'tree'), before, 'the tree did not change');
   t.same([...g.set.checkpoint.all().values()].map((p) => p.length), [2], 'the entry still counts as applied (the log holds it)');
 });
+
+t.test("directory entries hold their nodes' kinds, through links, renames and a replace", async (t) => {
+  const S = nid(6);
+  const g = await given(t, SETUP, [{ type: 'symlink', id: S, parent: R, name: 's', target: 'f', ...base }]);
+  const kinds = (dir: string): Array<[string, string | undefined]> => [...g.set.tree.children(dir)].map((e) => [e.name, e.kind]);
+  t.same(kinds(R), [['a', 'dir'], ['f', 'file'], ['s', 'symlink']], 'each entry of home with its kind');
+  g.apply([
+    { type: 'link', id: F, parent: A, name: 'f2', time: 2 },
+    { type: 'rename', id: S, parent: R, name: 's', newParent: A, newName: 's2', time: 2 },
+    { type: 'rename', id: B, parent: A, name: 'b', newParent: R, newName: 'b', time: 2 },
+    { type: 'create', id: X, parent: R, name: 'x', mode: 0o644, ...base, time: 2 },
+    { type: 'rename', id: F, parent: R, name: 'f', newParent: R, newName: 'x', time: 3 },
+  ]);
+  t.same(kinds(R), [['a', 'dir'], ['b', 'dir'], ['x', 'file']], 'moved in, and a file renamed over another');
+  t.same(kinds(A), [['f2', 'file'], ['s2', 'symlink']], 'a link and a moved symlink');
+  t.same([...g.set.tree.childrenAt(A, g.set.head)], [...g.set.tree.children(A)].map(({ name, id }) => ({ name, id })), 'a past listing names the same nodes (ids only)');
+});

@@ -46,8 +46,8 @@ t.test('crafted rows with unsafe names: reported, skipped, nothing written outsi
   // Directory entries are keyed by the directory's inode key (inode-table.ts keyOf).
   const homeKey = engine.projections.inodes.keyOf(home)!;
   const dKey = engine.projections.inodes.keyOf(d)!;
-  for (const name of ['..', '../../escape', '/abs', '.']) await dirents.put(`${homeKey}/${name}`, victim);
-  await dirents.put(`${dKey}/loop`, home);
+  for (const name of ['..', '../../escape', '/abs', '.']) await dirents.put(`${homeKey}/${name}`, { id: victim, kind: 'file' });
+  await dirents.put(`${dKey}/loop`, { id: home, kind: 'dir' });
   const areas = db('tree-areas');
   await areas.put('..', home);
   const sandbox = await tempDir(t);
