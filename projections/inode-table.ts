@@ -23,19 +23,35 @@ const FIRST_INO = 2;
 const MAX_INO = 0xffffffff;
 /** How many nodes' keys keyOf keeps at hand (a number never changes once handed out). */
 const KEYS_KEPT = 65536;
+/** How many numbers handed out since the last discard are remembered one by one (past that, a discard forgets every key). */
+const ASSIGNED_KEPT = 4096;
 
-/** The inode rows' overlay: what is discarded voids the keys handed out from it. */
+/**
+ * The inode rows' overlay: what is discarded voids the keys handed out from it (`all` false:
+ * only rows written since the last discard can be gone; true: the sub-database is emptied or
+ * written around the overlay).
+ */
 class InodeRows extends CachedDb<InodeRow, string> {
   constructor(
     db: Database<InodeRow, string>,
-    readonly onDiscard: () => void,
+    readonly onDiscard: (all: boolean) => void,
   ) {
     super(db);
   }
 
   override discard(): void {
-    this.onDiscard();
+    this.onDiscard(false);
     super.discard();
+  }
+
+  override markEmpty(): void {
+    this.onDiscard(true);
+    super.markEmpty();
+  }
+
+  override forgetEmpty(): void {
+    this.onDiscard(true);
+    super.forgetEmpty();
   }
 }
 
@@ -66,9 +82,16 @@ export class InodeTable implements Projection {
    * directory's nodes, once from the tree's keys and once for the inode numbers themselves.
    */
   readonly #keys = new Map<string, KeptRow>();
+  /**
+   * Nodes numbered since the last discard (null: more than ASSIGNED_KEPT): a batch abandoned
+   * takes back only rows it wrote, so a discard forgets only their keys. (Forgetting every key
+   * at each discard, as before, left a mount's creates, whose first in a directory is applied
+   * again after a discard, reading most inode rows again.)
+   */
+  #assigned: NodeId[] | null = [];
 
   constructor(env: RootDatabase) {
-    this.#byId = new InodeRows(env.openDB({ name: 'inode-by-id', ...idKeyOptions, ...{ encoder: plainEncoder(inodeRowCodec) } }), () => this.#keys.clear());
+    this.#byId = new InodeRows(env.openDB({ name: 'inode-by-id', ...idKeyOptions, ...{ encoder: plainEncoder(inodeRowCodec) } }), (all) => this.#forget(all));
     this.#meta = new CachedDb(env.openDB({ name: 'inode-meta' }));
   }
 
@@ -112,6 +135,8 @@ export class InodeTable implements Projection {
     let gen = this.#meta.get('gen') ?? 0;
     this.#byId.put(id, { ino: next, gen });
     this.#keys.delete(id);
+    if (this.#assigned !== null && this.#assigned.length < ASSIGNED_KEPT) this.#assigned.push(id);
+    else this.#assigned = null;
     next++;
     if (next > MAX_INO) {
       next = FIRST_INO;
@@ -119,6 +144,13 @@ export class InodeTable implements Projection {
     }
     this.#meta.put('next', next);
     this.#meta.put('gen', gen);
+  }
+
+  /** Forgets the keys of nodes numbered since the last discard (all: every key). */
+  #forget(all: boolean): void {
+    if (all || this.#assigned === null) this.#keys.clear();
+    else for (const id of this.#assigned) this.#keys.delete(id);
+    this.#assigned = [];
   }
 
   inoOf(id: NodeId): InodeRow | undefined {
