@@ -5,7 +5,7 @@ export { Store, initStore, type StoreEnv, type OpenOptions } from './store.js';
 export { verifyStore, type VerifyProgress, type VerifyReport } from './verify.js';
 export { Engine, type EngineOptions } from './engine.js';
 export { Snapshot, type DirEntry } from './snapshot.js';
-export { type NodeInfo } from './node-info.js';
+export { type NodeInfo, type StatFields } from './node-info.js';
 export { type Command, type Owner } from './commands.js';
 export { decide, type Decision, type DecideContext } from './decide.js';
 export { type TreeView, ROOT_NODE } from './tree-view.js';

@@ -14,6 +14,9 @@ export interface NodeInfo extends Pick<NodeRecord, 'kind' | 'mode' | 'uid' | 'gi
   readonly pending: number;
 }
 
+/** What a stat shows of a node (NodeInfo has these; so does a fill's lighter read, Snapshot.statFields). */
+export type StatFields = Pick<NodeInfo, 'kind' | 'mode' | 'uid' | 'gid' | 'size' | 'nlink' | 'ino' | 'atime' | 'mtime' | 'ctime'>;
+
 /** NodeInfo's fields but `version`, writable while the constructor sets them (merged into Info). */
 type InfoFields = { -readonly [K in Exclude<keyof NodeInfo, 'version'>]: NodeInfo[K] };
 interface Info extends InfoFields {}

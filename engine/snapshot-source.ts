@@ -4,6 +4,7 @@
  */
 import type { NodeId } from '../log/index.js';
 import type { ContentRow, Dirent, InodeRow, NodeRecord, ProjectionSet } from '../projections/index.js';
+import type { StatFields } from './node-info.js';
 
 export interface SnapshotSource {
   /** The apply position this source stands at. */
@@ -17,6 +18,8 @@ export interface SnapshotSource {
   content(id: NodeId): ContentRow | undefined;
   xattr(id: NodeId, name: string): Uint8Array | undefined;
   xattrNames(id: NodeId): string[];
+  /** What a stat shows of a node, read without decoding its rows whole; undefined: read them (node, inode, content). */
+  statFields?(id: NodeId): StatFields | undefined;
 }
 
 export function headSource(p: ProjectionSet): SnapshotSource {
@@ -33,6 +36,16 @@ export function headSource(p: ProjectionSet): SnapshotSource {
     content: (id) => p.content.row(id),
     xattr: (id, name) => p.xattrs.get(id, name),
     xattrNames: (id) => p.xattrs.list(id),
+    statFields: (id) => {
+      // Rows held in memory are read whole (their stored bytes would settle them first).
+      if (p.held.size > 0) return undefined;
+      const ino = p.inodes.inoOf(id);
+      const n = ino === undefined ? undefined : p.tree.nodeStat(id);
+      if (n === undefined) return undefined;
+      const size = n.kind === 'file' ? p.content.sizeOf(id) : n.kind === 'dir' ? 4096 : n.targetBytes;
+      if (size === undefined) return undefined;
+      return { kind: n.kind, mode: n.mode, uid: n.uid, gid: n.gid, size, nlink: n.nlink, ino: ino!.ino, atime: n.atime, mtime: n.mtime, ctime: n.ctime };
+    },
   };
 }
 

@@ -7,7 +7,7 @@ import { blockAt, ROOT_ID, splitBlocks, versionHash, type BlockIndex, type Conte
 import type { BlockStore } from './block-store.js';
 import { EngineError } from './engine-error.js';
 import { splitPath } from './fs-path.js';
-import { nodeInfo, type NodeInfo } from './node-info.js';
+import { nodeInfo, type NodeInfo, type StatFields } from './node-info.js';
 import type { SnapshotSource } from './snapshot-source.js';
 import { resolve, ROOT_NODE, type TreeView } from './tree-view.js';
 import { copyBytes } from './copy-bytes.js';
@@ -83,6 +83,15 @@ export class Snapshot {
   info(id: NodeId): NodeInfo | undefined {
     if (id === ROOT_ID) return nodeInfo(ROOT_ID, { ino: 1, gen: 0 }, ROOT_NODE, undefined);
     return this.#infoOf(id, this.source.node(id));
+  }
+
+  /**
+   * What stat shows of node `id` (its NodeInfo's stat fields): at the head, read from the
+   * stored bytes of its rows without decoding them whole (no NodeInfo, no area, parent or name,
+   * nothing kept decoded): what an attribute fill of a whole directory reads for each entry.
+   */
+  statFields(id: NodeId): StatFields | undefined {
+    return (id === ROOT_ID ? undefined : this.source.statFields?.(id)) ?? this.info(id);
   }
 
   /** info() of a node whose record was just read (resolving its path). */

@@ -13,7 +13,7 @@
  * follow writes that JS takes), nor the root and the areas.
  */
 import type Fuse from 'fuse-native';
-import type { Engine, NodeId, NodeInfo } from '../engine/index.js';
+import type { Engine, NodeId, StatFields } from '../engine/index.js';
 
 /** Entries of a directory handed over at most. */
 export const MAX_FILL = 1024;
@@ -28,13 +28,13 @@ export class AttrFill {
   readonly #engine: Engine;
   readonly #sink: AttrSink;
   /** The attributes of a node as getattr answers them, or undefined to leave it out. */
-  readonly #statOf: (info: NodeInfo) => Fuse.Stat | undefined;
+  readonly #statOf: (id: NodeId, fields: StatFields) => Fuse.Stat | undefined;
   /** The directory of the last getattr that reached JS, the generation then, and whether it was handed over. */
   #dir = '';
   #generation = -1;
   #done = false;
 
-  constructor(engine: Engine, sink: AttrSink, statOf: (info: NodeInfo) => Fuse.Stat | undefined) {
+  constructor(engine: Engine, sink: AttrSink, statOf: (id: NodeId, fields: StatFields) => Fuse.Stat | undefined) {
     this.#engine = engine;
     this.#sink = sink;
     this.#statOf = statOf;
@@ -69,9 +69,11 @@ export class AttrFill {
     }
     const paths: string[] = [];
     const stats: Fuse.Stat[] = [];
+    // Each node's stat fields read from its rows' stored bytes (Snapshot.statFields): no
+    // NodeInfo, nothing else of the rows decoded, nothing kept decoded (a fill reads each once).
     for (const { name, id: child } of entries) {
-      const info = head.info(child);
-      const stat = info === undefined ? undefined : this.#statOf(info);
+      const fields = head.statFields(child);
+      const stat = fields === undefined ? undefined : this.#statOf(child, fields);
       if (stat === undefined) continue;
       paths.push(`${dir}/${name}`);
       stats.push(stat);

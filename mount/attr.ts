@@ -1,6 +1,6 @@
 /** Node metadata as the kernel wants it. */
 import type Fuse from 'fuse-native';
-import type { NodeInfo } from '../engine/index.js';
+import type { NodeInfo, StatFields } from '../engine/index.js';
 
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
@@ -16,8 +16,8 @@ export function listingMode(kind: NodeInfo['kind']): number {
   return typeBits(kind);
 }
 
-/** What toStat reads of a node (a spread of a NodeInfo has these; it leaves out `version`). */
-export type StatFields = Pick<NodeInfo, 'kind' | 'mode' | 'uid' | 'gid' | 'size' | 'nlink' | 'ino' | 'atime' | 'mtime' | 'ctime'>;
+/** What toStat reads of a node (a NodeInfo, or a spread of one: it leaves out `version`). */
+export type { StatFields };
 
 export function toStat(info: StatFields, size: number = info.size): Fuse.Stat {
   const type = typeBits(info.kind);

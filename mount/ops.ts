@@ -74,8 +74,8 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
   staged?.start(cache, fds, { onWrite: firstWrite, onInternalError: opts.onInternalError });
   /** The attributes handed to the FUSE threads' cache (attr-fill.ts), at the head only. */
   const attrFill = dirs
-    ? new AttrFill(engine, { fill: (paths, stats) => Fuse.attrFill(paths, stats), generation: () => Fuse.attrGeneration() }, (info) =>
-        info.kind === 'file' && cache.view(info.id) !== undefined ? undefined : statOf(info),
+    ? new AttrFill(engine, { fill: (paths, stats) => Fuse.attrFill(paths, stats), generation: () => Fuse.attrGeneration() }, (id, fields) =>
+        fields.kind === 'file' && cache.view(id) !== undefined ? undefined : toStat(fields),
       )
     : null;
 

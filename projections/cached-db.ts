@@ -126,6 +126,17 @@ export class CachedDb<V, K extends Key> {
     return unstamp<V>(raw)?.[1];
   }
 
+  /**
+   * The row's stored bytes as lmdb-js lends them (a shared buffer: valid until the next read;
+   * `length` is the row's), for a reader that takes a few fields out without decoding the row
+   * (nor keeping it decoded in lmdb-js's cache); undefined when it is not stored, or while a
+   * batch is applied (its rows may be in the overlay: read them with get()).
+   */
+  rawRow(key: K): Uint8Array | undefined {
+    if (this.#active) return undefined;
+    return this.db.getBinaryFast(key) ?? undefined;
+  }
+
   /** A versioned row with the position from which it holds. */
   stamped(key: K): Stamped<V> | undefined {
     return unstamp<V>(this.#raw(key));

@@ -16,7 +16,7 @@ import { digestDb, digestRows } from './digest.js';
 import type { HistoryReader } from './history.js';
 import type { EntryNotes } from './touches.js';
 import { versionedDb, type Versioning } from './versioned-db.js';
-import { contentRowCodec, type EntryCommits } from './row-codec.js';
+import { contentRowCodec, readContentSize, type EntryCommits } from './row-codec.js';
 import type { ApplyContext, Projection } from './projection.js';
 import type { ContentRow, HistoryRow, VersionRow } from './rows.js';
 import { versionHash } from './version-hash.js';
@@ -121,6 +121,13 @@ export class Content implements Projection {
   row(id: NodeId): ContentRow | undefined {
     const key = this.#key(id);
     return key === undefined ? undefined : this.#rows.get(key);
+  }
+
+  /** A file's size, read from its branch row's stored bytes (row-codec.ts readContentSize); undefined when it cannot be read so: row(). */
+  sizeOf(id: NodeId): number | undefined {
+    const key = this.#key(id);
+    const raw = key === undefined ? undefined : this.#rows.rawRow(key);
+    return raw === undefined ? undefined : readContentSize(raw, raw.length);
   }
 
   #put(id: NodeId, row: ContentRow): void {

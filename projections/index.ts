@@ -4,7 +4,7 @@ export { ProjectionSet, type SkippedEvent } from './projection-set.js';
 export { BlockIndex, type BlockLocation } from './block-index.js';
 export { type FeedPosition } from './checkpoint.js';
 export { ROOT_ID, ROOT_INO, type InodeRow } from './inode-table.js';
-export { type NodeRecord, type NodeKind, type Dirent } from './tree.js';
+export { type NodeRecord, type NodeKind, type Dirent, type NodeStatRow } from './tree.js';
 export { blockAt, blockCount, splitBlocks, versionHash, type ContentRow, type VersionRow, type HistoryRow } from './content.js';
 export { type Projection, type ApplyContext } from './projection.js';
 export { catchUp, integrate, rebuild, projectionsAhead, type RebuildOptions, type ReplayProgress } from './replay.js';

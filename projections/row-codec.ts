@@ -15,7 +15,7 @@
  * lmdb-js calls encode(value) -> Buffer and decode(buffer, end?) where the buffer may be a
  * reused one: decoding copies what it keeps (strings do).
  */
-import type { ContentRow, DirentRow, HistoryRow, NodeKind, NodeRecord } from './rows.js';
+import type { ContentRow, DirentRow, HistoryRow, NodeKind, NodeRecord, NodeStatRow } from './rows.js';
 import { writeVarint } from './varint.js';
 import { madeByVersionHash, versionHash } from './version-hash.js';
 
@@ -118,6 +118,11 @@ class Reader {
     const s = Buffer.from(this.buf.buffer, this.buf.byteOffset + this.pos, len).toString('utf8');
     this.pos += len;
     return s;
+  }
+
+  skip(n: number): void {
+    this.need(n);
+    this.pos += n;
   }
 
   /** n bytes, copied (the buffer may be reused). */
@@ -591,6 +596,55 @@ export const nameListCodec: ValueCodec<Array<string | null>> = {
     return out;
   },
 };
+
+/**
+ * A versioned row's stored bytes (versionedEncoder) positioned at its value, or null when the
+ * row holds none a reader of raw bytes can take (removed, or a form only history rows take).
+ */
+function valueReader(buf: Uint8Array, end: number): Reader | null {
+  const r = readerOf(buf, end);
+  const tag = r.byte();
+  if (tag === STAMPED) {
+    r.uvarint();
+    r.skip(r.uvarint());
+    return r;
+  }
+  return tag === BARE ? r : null;
+}
+
+/**
+ * What a stat shows of a node, taken from its current record's stored bytes (`end` of them)
+ * without decoding the rest (its area, parent and name, its list of changes): undefined when
+ * the bytes hold no record. `targetBytes`: a symlink's size (its target's UTF-8 length).
+ */
+export function readNodeStat(buf: Uint8Array, end: number): NodeStatRow | undefined {
+  const r = valueReader(buf, end);
+  if (r === null) return undefined;
+  const kind = KINDS[r.byte()];
+  if (kind === undefined) throw new Error('bad node kind');
+  const flags = r.byte();
+  const mode = r.num();
+  const uid = r.num();
+  const gid = r.num();
+  const ctime = r.num();
+  const a = r.num();
+  const m = r.num();
+  const nlink = r.num();
+  let targetBytes = 0;
+  if (flags & HAS_TARGET) {
+    r.skip(r.uvarint()); // the area
+    targetBytes = r.uvarint();
+  }
+  return { kind, mode, uid, gid, atime: flags & RAW_ATIME ? a : ctime + a, mtime: flags & RAW_MTIME ? m : ctime + m, ctime, nlink, targetBytes };
+}
+
+/** A file's size, taken from its current branch row's stored bytes (`end` of them); undefined when they hold none. */
+export function readContentSize(buf: Uint8Array, end: number): number | undefined {
+  const r = valueReader(buf, end);
+  if (r === null) return undefined;
+  r.byte(); // flags
+  return r.num();
+}
 
 /** The lmdb-js encoder of a plain (not versioned) sub-database whose values `codec` writes. */
 export function plainEncoder<V>(codec: ValueCodec<V>): { encode(v: V): Buffer; decode(buf: Uint8Array, end?: unknown): V } {

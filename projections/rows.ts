@@ -24,6 +24,12 @@ export interface NodeRecord {
   readonly name?: string;
 }
 
+/** What a stat shows of a node's record, read without decoding the rest (row-codec.ts readNodeStat). */
+export interface NodeStatRow extends Pick<NodeRecord, 'kind' | 'mode' | 'uid' | 'gid' | 'atime' | 'mtime' | 'ctime' | 'nlink'> {
+  /** A symlink's target's length in UTF-8 bytes (its size); 0 for the others. */
+  readonly targetBytes: number;
+}
+
 export interface Dirent {
   readonly name: string;
   readonly id: NodeId;

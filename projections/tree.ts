@@ -11,13 +11,13 @@ import type { Hash } from 'node:crypto';
 import { CachedDb } from './cached-db.js';
 import { digestRows } from './digest.js';
 import { DirListings } from './dir-listings.js';
-import { direntCodec, nodeIdCodec, nodeRecordCodec } from './row-codec.js';
+import { direntCodec, nodeIdCodec, nodeRecordCodec, readNodeStat } from './row-codec.js';
 import type { HistoryReader } from './history.js';
 import { versionedDb, type Versioning } from './versioned-db.js';
 import type { ApplyContext, Projection } from './projection.js';
-import type { Dirent, DirentRow, NodeKind, NodeRecord } from './rows.js';
+import type { Dirent, DirentRow, NodeKind, NodeRecord, NodeStatRow } from './rows.js';
 
-export type { Dirent, DirentRow, NodeKind, NodeRecord } from './rows.js';
+export type { Dirent, DirentRow, NodeKind, NodeRecord, NodeStatRow } from './rows.js';
 
 /** 20261122-013045: a conflict copy's time, in UTC, to the second. */
 function stamp(ms: number): string {
@@ -96,6 +96,17 @@ export class Tree implements Projection {
   node(id: NodeId): NodeRecord | undefined {
     const key = this.#key(id);
     return key === undefined ? undefined : this.#nodes.get(key);
+  }
+
+  /**
+   * What a stat shows of a node's record, read from its stored bytes without decoding the rest
+   * (row-codec.ts readNodeStat): a directory's attribute fill reads this for each entry.
+   * Undefined when it cannot be read so (no record stored, or a batch being applied): node().
+   */
+  nodeStat(id: NodeId): NodeStatRow | undefined {
+    const key = this.#key(id);
+    const raw = key === undefined ? undefined : this.#nodes.rawRow(key);
+    return raw === undefined ? undefined : readNodeStat(raw, raw.length);
   }
 
   child(parent: NodeId, name: string): NodeId | undefined {

@@ -7,10 +7,11 @@
  */
 import t from 'tap';
 import type Fuse from 'fuse-native';
-import type { Engine, NodeInfo } from '../../engine/index.js';
+import type { Engine } from '../../engine/index.js';
 import { toStat } from '../../mount/attr.js';
 import { AttrFill, MAX_FILL, type AttrSink } from '../../mount/attr-fill.js';
 import { OWNER, openStore } from '../engine/helpers/env.js';
+import { putFile } from '../shadow/helpers.js';
 
 class FakeSink implements AttrSink {
   gen = 1;
@@ -34,7 +35,7 @@ t.test('the second getattr in a directory hands all its entries over, once per g
   const { engine } = await openStore(t);
   await tree(engine, 5);
   const sink = new FakeSink();
-  const fill = new AttrFill(engine, sink, (info: NodeInfo) => toStat(info));
+  const fill = new AttrFill(engine, sink, (_id, fields) => toStat(fields));
   const dirId = (p: string): string => engine.head.idOf(p);
   fill.missed('/home/d/f0', dirId);
   t.equal(sink.fills.length, 0, 'one getattr alone hands nothing over');
@@ -66,7 +67,7 @@ t.test('left out: what the mount leaves out, the areas, a directory too big', as
   await tree(engine, 3);
   const sink = new FakeSink();
   const skipped = engine.head.stat('/home/d/f1').id;
-  const fill = new AttrFill(engine, sink, (info: NodeInfo) => (info.id === skipped ? undefined : toStat(info)));
+  const fill = new AttrFill(engine, sink, (id, fields) => (id === skipped ? undefined : toStat(fields)));
   const dirId = (p: string): string => engine.head.idOf(p);
   fill.missed('/home/d/f0', dirId);
   fill.missed('/home/d/f2', dirId);
@@ -102,4 +103,28 @@ t.test('the engine calls headChanged for every change it applies', async (t) => 
   engine.headChanged.delete(listener);
   await engine.run({ type: 'unlink', path: '/home/g' });
   t.equal(calls, 3, 'not after the listener is removed');
+});
+
+t.test("a fill's stat fields, read from the rows' stored bytes, are what stat shows; rows held in memory are read whole", async (t) => {
+  const { engine } = await openStore(t);
+  await engine.run({ type: 'mkdir', path: '/home', mode: 0o755, owner: OWNER });
+  await engine.run({ type: 'mkdir', path: '/home/d', mode: 0o700, owner: OWNER });
+  await engine.run({ type: 'symlink', path: '/home/d/l', target: 'ünïcødé/target', owner: OWNER });
+  await putFile(engine, '/home/d/f', 'x'.repeat(300_000));
+  await engine.run({ type: 'create', path: '/home/d/e', mode: 0o600, owner: OWNER });
+  const f = engine.stat('/home/d/f').id;
+  // Times far from the change time (stored whole, not as differences), and odd owners.
+  await engine.run({ type: 'setattr', id: f, mode: 0o4751, uid: 2 ** 31, gid: 7, atime: 1, mtime: 2 ** 52 });
+  const paths = ['/home/d', '/home/d/l', '/home/d/f', '/home/d/e'];
+  const want = paths.map((p) => toStat(engine.head.stat(p)));
+  const got = (): unknown[] => paths.map((p) => toStat(engine.head.statFields(engine.head.idOf(p))!));
+  t.ok(engine.projections.held.size > 0, 'the rows of the last changes are held in memory');
+  t.same(got(), want, 'held: the same fields (read whole)');
+  engine.projections.settle();
+  t.equal(engine.projections.held.size, 0, 'written to LMDB');
+  t.equal(engine.projections.content.sizeOf(f), 300_000, 'sizes are read from the stored bytes now');
+  t.same(engine.projections.tree.nodeStat(f)?.mtime, 2 ** 52, 'and so are records');
+  t.same(got(), want, 'from the stored bytes: the same fields');
+  t.equal(want[1]!.size, Buffer.byteLength('ünïcødé/target'), "a symlink's size is its target's UTF-8 length");
+  t.equal(engine.head.statFields('0'.repeat(32)), undefined, 'a node that is not there: none');
 });
