@@ -23,20 +23,26 @@ const FIRST_INO = 2;
 const MAX_INO = 0xffffffff;
 /** How many nodes' keys keyOf keeps at hand (a number never changes once handed out). */
 const KEYS_KEPT = 65536;
-/** How many numbers handed out since the last discard are remembered one by one (past that, a discard forgets every key). */
+/** How many numbers handed out in one batch are remembered one by one (past that, a discard forgets every key). */
 const ASSIGNED_KEPT = 4096;
 
 /**
  * The inode rows' overlay: what is discarded voids the keys handed out from it (`all` false:
- * only rows written since the last discard can be gone; true: the sub-database is emptied or
- * written around the overlay).
+ * only rows the batch wrote are gone; true: the sub-database is emptied or written around the
+ * overlay); a batch that ends keeps its rows.
  */
 class InodeRows extends CachedDb<InodeRow, string> {
   constructor(
     db: Database<InodeRow, string>,
     readonly onDiscard: (all: boolean) => void,
+    readonly onEnd: () => void,
   ) {
     super(db);
+  }
+
+  override end(): void {
+    super.end();
+    this.onEnd();
   }
 
   override discard(): void {
@@ -83,7 +89,7 @@ export class InodeTable implements Projection {
    */
   readonly #keys = new Map<string, KeptRow>();
   /**
-   * Nodes numbered since the last discard (null: more than ASSIGNED_KEPT): a batch abandoned
+   * Nodes numbered by the batch being applied (null: more than ASSIGNED_KEPT): a batch abandoned
    * takes back only rows it wrote, so a discard forgets only their keys. (Forgetting every key
    * at each discard, as before, left a mount's creates, whose first in a directory is applied
    * again after a discard, reading most inode rows again.)
@@ -91,7 +97,7 @@ export class InodeTable implements Projection {
   #assigned: NodeId[] | null = [];
 
   constructor(env: RootDatabase) {
-    this.#byId = new InodeRows(env.openDB({ name: 'inode-by-id', ...idKeyOptions, ...{ encoder: plainEncoder(inodeRowCodec) } }), (all) => this.#forget(all));
+    this.#byId = new InodeRows(env.openDB({ name: 'inode-by-id', ...idKeyOptions, ...{ encoder: plainEncoder(inodeRowCodec) } }), (all) => this.#forget(all), () => (this.#assigned = []));
     this.#meta = new CachedDb(env.openDB({ name: 'inode-meta' }));
   }
 
@@ -146,7 +152,7 @@ export class InodeTable implements Projection {
     this.#meta.put('gen', gen);
   }
 
-  /** Forgets the keys of nodes numbered since the last discard (all: every key). */
+  /** Forgets the keys of nodes the batch numbered (all: every key). */
   #forget(all: boolean): void {
     if (all || this.#assigned === null) this.#keys.clear();
     else for (const id of this.#assigned) this.#keys.delete(id);
