@@ -564,13 +564,48 @@ export const nameListCodec: ValueCodec<Array<string | null>> = {
   },
 };
 
+/**
+ * lmdb-js passes this in `encode`'s mode when the value is written before put() returns (inside a
+ * write transaction: putSync). The value may then be written into one buffer shared by every
+ * encoder, handed over with `start` and `end` (lmdb-js's own protocol for msgpackr's reused
+ * buffer), instead of a fresh Buffer and a view of it per row: a rebuild writes some 50,000 rows.
+ * Any other caller (an asynchronous put, a direct encode) gets a fresh buffer.
+ */
+const RESET_BUFFER_MODE = 1024;
+const shared = new Writer();
+
+/** The writer for one value: the shared one when lmdb-js writes the value at once. */
+function writerFor(mode: unknown): Writer {
+  if (typeof mode === 'number' && (mode & RESET_BUFFER_MODE) !== 0) {
+    shared.pos = 0;
+    return shared;
+  }
+  return new Writer();
+}
+
+/** The value written: the shared buffer with its bounds, or a view of a fresh one. */
+function written(w: Writer): Buffer {
+  if (w !== shared) return w.done();
+  // lmdb-js reads from the start of the buffer's ArrayBuffer: a pooled Buffer lies at an offset in it.
+  const b = w.buf as Buffer & { start: number; end: number };
+  b.start = b.byteOffset;
+  b.end = b.byteOffset + w.pos;
+  return b;
+}
+
+/** Marks an lmdb-js encoder as one that takes encode's mode (write.js: `copyBuffers` says so). */
+function reusing<E extends object>(e: E): E {
+  Object.defineProperty(e, 'copyBuffers', { value: true });
+  return e;
+}
+
 /** The lmdb-js encoder of a plain (not versioned) sub-database whose values `codec` writes. */
-export function plainEncoder<V>(codec: ValueCodec<V>): { encode(v: V): Buffer; decode(buf: Uint8Array, end?: unknown): V } {
-  return {
-    encode(v: V): Buffer {
-      const w = new Writer();
+export function plainEncoder<V>(codec: ValueCodec<V>): { encode(v: V, mode?: number): Buffer; decode(buf: Uint8Array, end?: unknown): V } {
+  return reusing({
+    encode(v: V, mode?: number): Buffer {
+      const w = writerFor(mode);
       codec.write(w, v);
-      return w.done();
+      return written(w);
     },
     decode(buf: Uint8Array, end?: unknown): V {
       const r = readerOf(buf, end);
@@ -578,7 +613,7 @@ export function plainEncoder<V>(codec: ValueCodec<V>): { encode(v: V): Buffer; d
       if (r.pos !== r.end) throw new Error('row value longer than its fields');
       return out;
     },
-  };
+  });
 }
 
 const BARE = 0;
@@ -589,10 +624,10 @@ const RAW = 4;
 const DELTA = 5;
 
 /** The lmdb-js encoder of a versioned sub-database whose values `codec` writes. */
-export function versionedEncoder<V>(codec: ValueCodec<V>): { encode(v: unknown): Buffer; decode(buf: Uint8Array, end?: unknown): unknown } {
-  return {
-    encode(v: unknown): Buffer {
-      const w = new Writer();
+export function versionedEncoder<V>(codec: ValueCodec<V>): { encode(v: unknown, mode?: number): Buffer; decode(buf: Uint8Array, end?: unknown): unknown } {
+  return reusing({
+    encode(v: unknown, mode?: number): Buffer {
+      const w = writerFor(mode);
       if (v === null) w.byte(NULL);
       else if (v instanceof Uint8Array) {
         w.byte(RAW);
@@ -611,7 +646,7 @@ export function versionedEncoder<V>(codec: ValueCodec<V>): { encode(v: unknown):
         w.byte(BARE);
         codec.write(w, v as V);
       }
-      return w.done();
+      return written(w);
     },
     decode(buf: Uint8Array, end?: unknown): unknown {
       const r = readerOf(buf, end);
@@ -631,5 +666,5 @@ export function versionedEncoder<V>(codec: ValueCodec<V>): { encode(v: unknown):
       if (r.pos !== r.end) throw new Error('row value longer than its fields');
       return out;
     },
-  };
+  });
 }

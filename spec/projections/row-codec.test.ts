@@ -126,3 +126,27 @@ t.test('directory changes and listings round-trip, ids of 32 hex digits as 16 by
   t.same(names.decode(names.encode(v)), v);
   t.equal(names.encode(['f', id]).length, 1 + 2 + 1 + 16, 'one name and a hex id');
 });
+
+t.test('a value lmdb-js writes at once goes into one shared buffer, within its start and end; anything else gets its own', async (t) => {
+  const { plainEncoder, inodeRowCodec } = await import('../../projections/row-codec.js');
+  const plain = plainEncoder(inodeRowCodec);
+  t.equal((enc as unknown as { copyBuffers?: boolean }).copyBuffers, true, 'lmdb-js is told to pass its mode');
+  const bounds = (b: Buffer): Buffer => {
+    const { start, end } = b as Buffer & { start: number; end: number };
+    return Buffer.from(b.buffer, start, end - start);
+  };
+  const RESET = 1024 | 512;
+  const a = enc.encode(file, RESET);
+  const aBytes = Buffer.from(bounds(a));
+  t.same(aBytes, enc.encode(file), 'the same bytes as a fresh encoding (lmdb-js reads from the ArrayBuffer at start)');
+  const b = plain.encode({ ino: 300, gen: 2 }, RESET);
+  t.equal(b.buffer, a.buffer, 'every encoder shares the buffer');
+  t.same(plain.decode(bounds(b)), { ino: 300, gen: 2 }, 'the next value, written over it');
+  const own1 = enc.encode(file, 512);
+  const own2 = enc.encode(file);
+  t.not(own1.buffer, a.buffer, 'an asynchronous put (no reset) gets its own buffer');
+  t.not(own2.buffer, a.buffer, 'a direct encode gets its own buffer');
+  t.same(enc.decode(own1), file);
+  const long = { ...file, name: 'x'.repeat(5000) };
+  t.same(enc.decode(bounds(enc.encode(long, RESET))), long, 'a value larger than the buffer grows it');
+});
