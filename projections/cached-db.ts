@@ -207,11 +207,12 @@ export class CachedDb<V, K extends Key> {
   flush(): void {
     this.#history?.flush();
     if (this.#overlay.size === 0) return;
-    for (const [k, v] of this.#overlay) {
+    // forEach: no [key, value] pair made per row.
+    this.#overlay.forEach((v, k) => {
       const key = (this.#keys.get(k) ?? k) as K;
       if (v === DELETED) this.db.removeSync(key);
       else this.db.putSync(key, v as V);
-    }
+    });
     this.#overlay.clear();
     this.#keys.clear();
   }

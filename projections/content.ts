@@ -174,7 +174,8 @@ export class Content implements Projection {
         // Nothing pending since a commit (commits > 0: the branch has a version; not read, it may be derived).
         if (row === undefined || (row.pending === 0 && row.commits > 0)) return;
         const hash = versionHash(row.size, row.blocks);
-        const key = Buffer.from(hash);
+        // versionHash's output is a Buffer of its own, never changed: it keys the version as it is.
+        const key = Buffer.isBuffer(hash) ? hash : Buffer.from(hash);
         if (this.#versions.get(key) === undefined) this.#versions.put(key, { size: row.size, blocks: row.blocks });
         const made = this.#history.pending(event.id);
         const commit = { version: hash, size: row.size, time: event.time };

@@ -257,8 +257,8 @@ export class ProjectionSet {
       }
       const ctx: ApplyContext = { entry, feed, index };
       const resolved = this.conflicts.resolve(event, ctx);
-      if (resolved.length === 1) {
-        const ev = resolved[0]!;
+      if (resolved === null || resolved.length === 1) {
+        const ev = resolved === null ? event : resolved[0]!;
         for (let i = 0; i < all.length; i++) all[i]!.apply(ev, ctx);
         continue;
       }

@@ -62,6 +62,13 @@ class Writer {
     this.pos += len;
   }
 
+  /** A string of 32 hex digits (HEX_ID) as its 16 bytes, written in place. */
+  hexId(s: string): void {
+    this.#room(16);
+    this.buf.write(s, this.pos, 16, 'hex');
+    this.pos += 16;
+  }
+
   bytes(b: Uint8Array): void {
     this.#room(b.byteLength);
     this.buf.set(b, this.pos);
@@ -270,7 +277,7 @@ const nodeDelta: NonNullable<ValueCodec<NodeRecord>['delta']> = {
     if (flags & D_PARENT) {
       if (b.parent !== undefined && HEX_ID.test(b.parent)) {
         w.byte(2);
-        w.bytes(Buffer.from(b.parent, 'hex'));
+        w.hexId(b.parent);
       } else writeOptional(w, b.parent);
     }
     if (flags & D_NAME) writeOptional(w, b.name);
@@ -335,7 +342,7 @@ export const nodeRecordCodec: ValueCodec<NodeRecord> = {
     w.str(v.area);
     if (v.target !== undefined) w.str(v.target);
     if (v.parent !== undefined) {
-      if (flags & HEX_PARENT) w.bytes(Buffer.from(v.parent, 'hex'));
+      if (flags & HEX_PARENT) w.hexId(v.parent);
       else w.str(v.parent);
     }
     if (v.name !== undefined) w.str(v.name);
@@ -374,7 +381,36 @@ const DERIVED_VERSION = 4;
 /** `last` is "N.INDEX" or "N.INDEX.SUB" in canonical digits: stored as varints. */
 const LAST_NUMBERS = 8;
 
-const LAST_FORM = /^(0|[1-9]\d{0,14})\.(0|[1-9]\d{0,14})(?:\.([1-9]\d{0,14}))?$/;
+/** The numbers of a `last` in LAST_NUMBERS form, as lastNumbers() read them (sub 0: none). */
+const lastParts = [0, 0, 0];
+
+/**
+ * Reads `last` into lastParts when it is "N.INDEX" or "N.INDEX.SUB", each part canonical
+ * digits (0, or 1-15 digits without a leading 0; SUB never 0); false otherwise. By hand: a
+ * regular expression's match cost an array and three strings per content row written.
+ */
+function lastNumbers(last: string): boolean {
+  let part = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= last.length; i++) {
+    const c = i < last.length ? last.charCodeAt(i) : 46;
+    if (c === 46) {
+      // '.' or the end: a part ends.
+      if (digits === 0 || part > 2 || (part === 2 && value === 0)) return false;
+      lastParts[part++] = value;
+      value = 0;
+      digits = 0;
+      continue;
+    }
+    if (c < 48 || c > 57 || digits === 15 || (digits === 1 && value === 0)) return false;
+    value = value * 10 + (c - 48);
+    digits++;
+  }
+  if (part < 2) return false;
+  if (part === 2) lastParts[2] = 0;
+  return true;
+}
 
 /**
  * A committed branch read back: its version is the hash of its size and blocks, made when first
@@ -407,8 +443,8 @@ export const contentRowCodec: ValueCodec<ContentRow> = {
   write(w, v) {
     // Only a version versionHash made is left out: a row put together by hand keeps its own.
     const derived = v.version !== null && v.pending === 0 && madeByVersionHash(v.version);
-    const last = v.last === undefined ? null : LAST_FORM.exec(v.last);
-    w.byte((v.version !== null && !derived ? HAS_VERSION : 0) | (derived ? DERIVED_VERSION : 0) | (v.last !== undefined ? HAS_LAST : 0) | (last !== null ? LAST_NUMBERS : 0));
+    const numbers = v.last !== undefined && lastNumbers(v.last);
+    w.byte((v.version !== null && !derived ? HAS_VERSION : 0) | (derived ? DERIVED_VERSION : 0) | (v.last !== undefined ? HAS_LAST : 0) | (numbers ? LAST_NUMBERS : 0));
     w.num(v.size);
     w.uvarint(v.blocks.byteLength);
     w.bytes(v.blocks);
@@ -418,10 +454,10 @@ export const contentRowCodec: ValueCodec<ContentRow> = {
     }
     w.num(v.pending);
     w.num(v.commits);
-    if (last !== null) {
-      w.uvarint(Number(last[1]));
-      w.uvarint(Number(last[2]));
-      w.uvarint(last[3] === undefined ? 0 : Number(last[3]));
+    if (numbers) {
+      w.uvarint(lastParts[0]!);
+      w.uvarint(lastParts[1]!);
+      w.uvarint(lastParts[2]!);
     } else if (v.last !== undefined) w.str(v.last);
   },
   read(r) {
@@ -504,7 +540,7 @@ export const nodeIdCodec: ValueCodec<string> = {
   write(w, v) {
     if (HEX_ID.test(v)) {
       w.byte(0);
-      w.bytes(Buffer.from(v, 'hex'));
+      w.hexId(v);
     } else {
       w.byte(1);
       w.str(v);
@@ -545,7 +581,7 @@ export const nameListCodec: ValueCodec<Array<string | null>> = {
       if (id === null || id === undefined) w.byte(FREED);
       else if (HEX_ID.test(id)) {
         w.byte(HEX_NODE);
-        w.bytes(Buffer.from(id, 'hex'));
+        w.hexId(id);
       } else {
         w.byte(TEXT_NODE);
         w.str(id);

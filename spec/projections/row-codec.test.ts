@@ -79,6 +79,10 @@ t.test('a committed branch row leaves its version out and makes it again from it
     const row = { size: 1, blocks, version: null, pending: 1, commits: 0, last };
     t.same(rows.decode(rows.encode(row)), row, `last ${JSON.stringify(last)}`);
   }
+  // The stored form (byte 0: the bare-row tag; byte 1: the flags, 8 = `last` as three varints).
+  const asNumbers = (last: string): boolean => (rows.encode({ size: 1, blocks, version: null, pending: 1, commits: 0, last })[1]! & 8) !== 0;
+  for (const last of ['0.0', '1.2', '12.0.3', '10.10.10', '123456789012345.1', '999999999999999.999999999999999.999999999999999']) t.ok(asNumbers(last), `${last} as numbers`);
+  for (const last of ['', '1', '01.2', '1.02', '1.2.0', '1.2.03', '1.2.', '.1.2', '1..2', '1.2.3.4', '1234567890123456.1', 'a.b', '1.2 ', '1e3.1']) t.notOk(asNumbers(last), `${JSON.stringify(last)} as text`);
 });
 
 t.test('decoding reads only up to the end it is given (lmdb-js reuses its buffers)', async (t) => {
