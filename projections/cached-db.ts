@@ -131,13 +131,20 @@ export class CachedDb<V, K extends Key> {
     return unstamp<V>(this.#raw(key));
   }
 
+  /** Notes a key that reaches LMDB in the filter of written keys (markEmpty). */
+  #noteWritten(k: string | number): void {
+    if (this.#written === null) return;
+    this.#written.add(k);
+    if (!this.#written.useful) this.#written = null;
+  }
+
   #write(key: K, raw: unknown): void {
     const k = this.#keyOf(key);
-    if (this.#written !== null) {
-      this.#written.add(k);
-      if (!this.#written.useful) this.#written = null;
-    }
+    // A key in the overlay is read from it: it is noted in the filter when the overlay is
+    // written out (once a batch, where a row is often changed several times: create, write,
+    // commit, setattr; a directory at every create in it).
     if (!this.#active) {
+      this.#noteWritten(k);
       if (raw === DELETED) this.db.removeSync(key);
       else this.db.putSync(key, raw as V);
       return;
@@ -209,6 +216,7 @@ export class CachedDb<V, K extends Key> {
     if (this.#overlay.size === 0) return;
     // forEach: no [key, value] pair made per row.
     this.#overlay.forEach((v, k) => {
+      this.#noteWritten(k);
       const key = (this.#keys.get(k) ?? k) as K;
       if (v === DELETED) this.db.removeSync(key);
       else this.db.putSync(key, v as V);
