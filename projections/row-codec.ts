@@ -506,6 +506,29 @@ export interface EntryCommits {
 
 const NO_VERSION = new Uint8Array(0);
 
+/** An entry's commits with their times written less `base` (touches.ts: the earliest of its row's), as entryCommitsCodec reads them. */
+export function entryCommitsBytes(v: EntryCommits, base: number): Buffer {
+  const w = new Writer();
+  writeEntryCommits(w, v, base);
+  return w.done();
+}
+
+function writeEntryCommits(w: Writer, v: EntryCommits, base: number): void {
+  w.uvarint(v.commits.length);
+  // The first time less the base, the others as the difference from the one before.
+  let time = base;
+  for (let i = 0; i < v.commits.length; i++) {
+    const c = v.commits[i]!;
+    w.num(c.size);
+    w.num(c.time - time);
+    time = c.time;
+    if (i < v.commits.length - 1) {
+      w.uvarint(c.version.byteLength);
+      w.bytes(c.version);
+    }
+  }
+}
+
 export const entryCommitsCodec: ValueCodec<EntryCommits> = {
   write(w, v) {
     w.uvarint(v.commits.length);
