@@ -57,9 +57,16 @@ export class InodeTable implements Projection {
   readonly #meta: CachedDb<number, string>;
   /** Keys of nodes lately asked for (a number, once handed out, stays: forgotten when an apply is abandoned). */
   readonly #keys = new Map<string, string>();
+  /**
+   * The last node asked for and its key: an event's projections ask for the same node's key
+   * several times (its record, its branch, its directory entry), most often with the very
+   * string the event holds, which compares without a lookup.
+   */
+  #lastId: string | undefined = undefined;
+  #lastKey: string | undefined = undefined;
 
   constructor(env: RootDatabase) {
-    this.#byId = new InodeRows(env.openDB({ name: 'inode-by-id', ...idKeyOptions, ...{ encoder: plainEncoder(inodeRowCodec) } }), () => this.#keys.clear());
+    this.#byId = new InodeRows(env.openDB({ name: 'inode-by-id', ...idKeyOptions, ...{ encoder: plainEncoder(inodeRowCodec) } }), () => this.#forgetKeys());
     this.#meta = new CachedDb(env.openDB({ name: 'inode-meta' }));
   }
 
@@ -103,6 +110,7 @@ export class InodeTable implements Projection {
     let gen = this.#meta.get('gen') ?? 0;
     this.#byId.put(id, { ino: next, gen });
     this.#keys.delete(id);
+    if (this.#lastId === id) this.#lastId = undefined;
     next++;
     if (next > MAX_INO) {
       next = FIRST_INO;
@@ -119,14 +127,24 @@ export class InodeTable implements Projection {
 
   /** The key of node `id`'s rows (key-codec.ts inodeKey; undefined: it has no number, so no rows). */
   keyOf(id: NodeId): string | undefined {
-    const kept = this.#keys.get(id);
-    if (kept !== undefined) return kept;
-    const row = this.inoOf(id);
-    if (row === undefined) return undefined;
-    const key = inodeKey(row.ino, row.gen);
-    if (this.#keys.size >= KEYS_KEPT) this.#keys.clear();
-    this.#keys.set(id, key);
+    if (id === this.#lastId) return this.#lastKey;
+    let key = this.#keys.get(id);
+    if (key === undefined) {
+      const row = this.inoOf(id);
+      if (row === undefined) return undefined;
+      key = inodeKey(row.ino, row.gen);
+      if (this.#keys.size >= KEYS_KEPT) this.#keys.clear();
+      this.#keys.set(id, key);
+    }
+    this.#lastId = id;
+    this.#lastKey = key;
     return key;
+  }
+
+  #forgetKeys(): void {
+    this.#keys.clear();
+    this.#lastId = undefined;
+    this.#lastKey = undefined;
   }
 
   /** Every node that has a number, in id order, with its key. */
