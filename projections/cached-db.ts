@@ -77,7 +77,8 @@ export class CachedDb<V, K extends Key> {
     this.db = db;
     this.#history = history;
     this.#undo = undo;
-    this.#keyOf = ((k: K) => (typeof k === 'string' || typeof k === 'number' ? k : Buffer.from(k as Uint8Array).toString('latin1'))) as never;
+    // Bytes keys by their latin1 string (a view: Buffer.from of a Uint8Array would copy it first).
+    this.#keyOf = ((k: K) => (typeof k === 'string' || typeof k === 'number' ? k : (Buffer.isBuffer(k) ? k : Buffer.from((k as Uint8Array).buffer, (k as Uint8Array).byteOffset, (k as Uint8Array).byteLength)).toString('latin1'))) as never;
   }
 
   get versioned(): boolean {

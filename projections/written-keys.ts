@@ -61,7 +61,12 @@ export class WrittenKeys {
     return n;
   }
 
+  /** The key last hashed: a row is often asked for and then written (get, then put), by the same key. */
+  #lastKey: string | number | undefined = undefined;
+
   #hash(key: string | number): void {
+    if (key === this.#lastKey) return;
+    this.#lastKey = key;
     let h1 = 0x811c9dc5;
     let h2 = 0x050c5d1f;
     if (typeof key === 'number') {
