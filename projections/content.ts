@@ -16,7 +16,7 @@ import { digestDb, digestRows } from './digest.js';
 import type { HistoryReader } from './history.js';
 import type { EntryNotes } from './touches.js';
 import { versionedDb, type Versioning } from './versioned-db.js';
-import { contentRowCodec, type EntryCommits } from './row-codec.js';
+import { contentRowCodec, plainEncoder, versionRowCodec, type EntryCommits } from './row-codec.js';
 import type { ApplyContext, Projection } from './projection.js';
 import type { ContentRow, HistoryRow, VersionRow } from './rows.js';
 import { versionHash } from './version-hash.js';
@@ -77,7 +77,7 @@ export class Content implements Projection {
     this.#rows = rows.current;
     this.#rowsPast = rows.past;
     this.#rowsHistory = rows.history;
-    this.#versions = new CachedDb(env.openDB({ name: 'content-versions', keyEncoding: 'binary' }), null, { log: versioning.undo, name: 'content-versions', kind: 'c' });
+    this.#versions = new CachedDb(env.openDB({ name: 'content-versions', keyEncoding: 'binary', ...{ encoder: plainEncoder(versionRowCodec) } }), null, { log: versioning.undo, name: 'content-versions', kind: 'c' });
     this.#history = commits;
   }
 

@@ -15,7 +15,7 @@
  * lmdb-js calls encode(value) -> Buffer and decode(buffer, end?) where the buffer may be a
  * reused one: decoding copies what it keeps (strings do).
  */
-import type { ContentRow, HistoryRow, NodeKind, NodeRecord } from './rows.js';
+import type { ContentRow, HistoryRow, NodeKind, NodeRecord, VersionRow } from './rows.js';
 import { writeVarint } from './varint.js';
 import { madeByVersionHash, versionHash } from './version-hash.js';
 
@@ -476,6 +476,19 @@ export const contentRowCodec: ValueCodec<ContentRow> = {
     } else if (flags & HAS_LAST) last = r.str();
     if (version === undefined) return new CommittedRow(size, blocks, pending, commits, last);
     return last === undefined ? { size, blocks, version, pending, commits } : { size, blocks, version, pending, commits, last };
+  },
+};
+
+/** A kept content version (content.ts, keyed by its hash): its size and block hashes. */
+export const versionRowCodec: ValueCodec<VersionRow> = {
+  write(w, v) {
+    w.num(v.size);
+    w.uvarint(v.blocks.byteLength);
+    w.bytes(v.blocks);
+  },
+  read(r) {
+    const size = r.num();
+    return { size, blocks: r.copy(r.uvarint()) };
   },
 };
 
