@@ -154,3 +154,16 @@ t.test('a value lmdb-js writes at once goes into one shared buffer, within its s
   const long = { ...file, name: 'x'.repeat(5000) };
   t.same(enc.decode(bounds(enc.encode(long, RESET))), long, 'a value larger than the buffer grows it');
 });
+
+t.test('kept content versions round-trip, their block hashes copied', async (t) => {
+  const { versionRowCodec, plainEncoder } = await import('../../projections/row-codec.js');
+  const versions = plainEncoder(versionRowCodec);
+  for (const v of [{ size: 0, blocks: new Uint8Array(0) }, { size: 5, blocks: new Uint8Array(32).fill(7) }, { size: 2 ** 40 + 3, blocks: new Uint8Array(32 * 9).map((_, i) => i) }]) {
+    const bytes = Buffer.from(versions.encode(v));
+    const back = versions.decode(bytes);
+    t.same({ size: back.size, blocks: [...back.blocks] }, { size: v.size, blocks: [...v.blocks] }, `${v.size} bytes in ${v.blocks.byteLength / 32} blocks`);
+    bytes.fill(0);
+    t.same([...back.blocks], [...v.blocks], 'the decoded hashes do not share the buffer read');
+    t.ok(bytes.length <= v.blocks.byteLength + 12, `${bytes.length} bytes stored`);
+  }
+});
