@@ -109,8 +109,12 @@ export class InodeTable implements Projection {
     let next = this.#meta.get('next') ?? FIRST_INO;
     let gen = this.#meta.get('gen') ?? 0;
     this.#byId.put(id, { ino: next, gen });
-    this.#keys.delete(id);
-    if (this.#lastId === id) this.#lastId = undefined;
+    // The node's projections ask for its key next (tree, content): kept at hand now.
+    const key = inodeKey(next, gen);
+    if (this.#keys.size >= KEYS_KEPT) this.#keys.clear();
+    this.#keys.set(id, key);
+    this.#lastId = id;
+    this.#lastKey = key;
     next++;
     if (next > MAX_INO) {
       next = FIRST_INO;

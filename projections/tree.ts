@@ -215,7 +215,8 @@ export class Tree implements Projection {
           name,
         });
         this.#setEntry(event.parent, name, event.id);
-        this.#touchDir(event.parent, event.time, kind === 'dir' ? 1 : 0);
+        // The parent's record as read above: nothing since changed it (the new node is another).
+        this.#touchDir(event.parent, event.time, kind === 'dir' ? 1 : 0, parent);
         return;
       }
       case 'link': {
@@ -349,8 +350,8 @@ export class Tree implements Projection {
     this.#touchDir(parent, time, node.kind === 'dir' ? -1 : 0);
   }
 
-  #touchDir(id: NodeId, time: number, nlinkDelta: number): void {
-    const dir = this.node(id);
+  #touchDir(id: NodeId, time: number, nlinkDelta: number, read?: NodeRecord): void {
+    const dir = read ?? this.node(id);
     if (dir === undefined) return;
     this.#putNode(id, { ...dir, mtime: time, ctime: time, nlink: dir.nlink + nlinkDelta });
   }
