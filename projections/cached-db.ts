@@ -77,7 +77,8 @@ export class CachedDb<V, K extends Key> {
     this.db = db;
     this.#history = history;
     this.#undo = undo;
-    this.#keyOf = ((k: K) => (typeof k === 'string' || typeof k === 'number' ? k : Buffer.from(k as Uint8Array).toString('latin1'))) as never;
+    // Bytes keys by their latin1 string (a view: Buffer.from of a Uint8Array would copy it first).
+    this.#keyOf = ((k: K) => (typeof k === 'string' || typeof k === 'number' ? k : (Buffer.isBuffer(k) ? k : Buffer.from((k as Uint8Array).buffer, (k as Uint8Array).byteOffset, (k as Uint8Array).byteLength)).toString('latin1'))) as never;
   }
 
   get versioned(): boolean {
@@ -142,13 +143,20 @@ export class CachedDb<V, K extends Key> {
     return unstamp<V>(this.#raw(key));
   }
 
+  /** Notes a key that reaches LMDB in the filter of written keys (markEmpty). */
+  #noteWritten(k: string | number): void {
+    if (this.#written === null) return;
+    this.#written.add(k);
+    if (!this.#written.useful) this.#written = null;
+  }
+
   #write(key: K, raw: unknown): void {
     const k = this.#keyOf(key);
-    if (this.#written !== null) {
-      this.#written.add(k);
-      if (!this.#written.useful) this.#written = null;
-    }
+    // A key in the overlay is read from it: it is noted in the filter when the overlay is
+    // written out (once a batch, where a row is often changed several times: create, write,
+    // commit, setattr; a directory at every create in it).
     if (!this.#active) {
+      this.#noteWritten(k);
       if (raw === DELETED) this.db.removeSync(key);
       else this.db.putSync(key, raw as V);
       return;
@@ -218,11 +226,13 @@ export class CachedDb<V, K extends Key> {
   flush(): void {
     this.#history?.flush();
     if (this.#overlay.size === 0) return;
-    for (const [k, v] of this.#overlay) {
+    // forEach: no [key, value] pair made per row.
+    this.#overlay.forEach((v, k) => {
+      this.#noteWritten(k);
       const key = (this.#keys.get(k) ?? k) as K;
       if (v === DELETED) this.db.removeSync(key);
       else this.db.putSync(key, v as V);
-    }
+    });
     this.#overlay.clear();
     this.#keys.clear();
   }

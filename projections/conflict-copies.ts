@@ -65,22 +65,25 @@ export class ConflictCopies implements Projection {
     // Conflicts are recorded while events are resolved (resolve()), not applied.
   }
 
-  /** The events that carry out `event` of entry ctx: itself, or its redirection to a conflict copy. */
-  resolve(event: FsEvent, ctx: ApplyContext): FsEvent[] {
-    if (event.type !== 'write' && event.type !== 'truncate' && event.type !== 'commit') return [event];
+  /**
+   * The events that carry out `event` of entry ctx: null when it is carried out as it is (most
+   * events: no array made for them), else its redirection to a conflict copy.
+   */
+  resolve(event: FsEvent, ctx: ApplyContext): FsEvent[] | null {
+    if (event.type !== 'write' && event.type !== 'truncate' && event.type !== 'commit') return null;
     const row = this.content.row(event.id);
     const writer = this.#writerOf(row?.last);
-    if (row === undefined || writer === null || writer.feed === ctx.feed) return [event];
+    if (row === undefined || writer === undefined || writer.feed === ctx.feed) return null;
     const heads = new Map(ctx.entry.heads);
-    if ((heads.get(writer.feed) ?? 0) > writer.seq) return [event];
+    if ((heads.get(writer.feed) ?? 0) > writer.seq) return null;
     // Concurrent: the author of this entry had not seen the last change of the file.
     const copy = conflictId(event.id, ctx.feed, writer.feed, writer.seq);
     if (this.tree.node(copy) !== undefined) return [retarget(event, copy)];
     const node = this.tree.node(event.id);
     const parent = node?.parent === undefined ? undefined : this.tree.node(node.parent);
-    if (node === undefined || node.name === undefined || parent === undefined || parent.kind !== 'dir' || parent.nlink === 0) return [event];
+    if (node === undefined || node.name === undefined || parent === undefined || parent.kind !== 'dir' || parent.nlink === 0) return null;
     const name = conflictNames(node.name, copy, ctx.entry.author, event.time).find((n) => this.tree.child(node.parent!, n) === undefined);
-    if (name === undefined) return [event];
+    if (name === undefined) return null;
     this.#rows.put(copy, { of: event.id, feed: ctx.feed, time: event.time });
     const base = this.#seenBy(event.id, ctx.feed, heads);
     const time = event.time;
@@ -97,11 +100,10 @@ export class ConflictCopies implements Projection {
     return out;
   }
 
-  /** The feed and seq of the entry that made a content row's last write (content.ts: last). */
-  #writerOf(last: string | undefined): { feed: string; seq: number } | null {
-    if (last === undefined) return null;
-    const row = this.positions.row(Number(last.slice(0, last.indexOf('.'))));
-    return row === undefined ? null : { feed: row.feed, seq: row.seq };
+  /** The entry (its feed and seq) that made a content row's last write (content.ts: last). */
+  #writerOf(last: string | undefined): { readonly feed: string; readonly seq: number } | undefined {
+    if (last === undefined) return undefined;
+    return this.positions.row(Number(last.slice(0, last.indexOf('.'))));
   }
 
   /** The file's content as the author of `feed` last saw it, given the heads it had. */

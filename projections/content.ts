@@ -16,7 +16,7 @@ import { digestDb, digestRows } from './digest.js';
 import type { HistoryReader } from './history.js';
 import type { EntryNotes } from './touches.js';
 import { versionedDb, type Versioning } from './versioned-db.js';
-import { contentRowCodec, readContentSize, type EntryCommits } from './row-codec.js';
+import { contentRowCodec, plainEncoder, readContentSize, versionRowCodec, type EntryCommits } from './row-codec.js';
 import type { ApplyContext, Projection } from './projection.js';
 import type { ContentRow, HistoryRow, VersionRow } from './rows.js';
 import { versionHash } from './version-hash.js';
@@ -77,7 +77,7 @@ export class Content implements Projection {
     this.#rows = rows.current;
     this.#rowsPast = rows.past;
     this.#rowsHistory = rows.history;
-    this.#versions = new CachedDb(env.openDB({ name: 'content-versions', keyEncoding: 'binary' }), null, { log: versioning.undo, name: 'content-versions', kind: 'c' });
+    this.#versions = new CachedDb(env.openDB({ name: 'content-versions', keyEncoding: 'binary', ...{ encoder: plainEncoder(versionRowCodec) } }), null, { log: versioning.undo, name: 'content-versions', kind: 'c' });
     this.#history = commits;
   }
 
@@ -181,7 +181,8 @@ export class Content implements Projection {
         // Nothing pending since a commit (commits > 0: the branch has a version; not read, it may be derived).
         if (row === undefined || (row.pending === 0 && row.commits > 0)) return;
         const hash = versionHash(row.size, row.blocks);
-        const key = Buffer.from(hash);
+        // versionHash's output is a Buffer of its own, never changed: it keys the version as it is.
+        const key = Buffer.isBuffer(hash) ? hash : Buffer.from(hash);
         if (this.#versions.get(key) === undefined) this.#versions.put(key, { size: row.size, blocks: row.blocks });
         const made = this.#history.pending(event.id);
         const commit = { version: hash, size: row.size, time: event.time };

@@ -95,6 +95,13 @@ export class InodeTable implements Projection {
    * again after a discard, reading most inode rows again.)
    */
   #assigned: NodeId[] | null = [];
+  /**
+   * The last node asked for and its row: an event's projections ask for the same node's key
+   * several times (its record, its branch, its directory entry), most often with the very
+   * string the event holds, which compares without a lookup.
+   */
+  #lastId: string | undefined = undefined;
+  #last: KeptRow | undefined = undefined;
 
   constructor(env: RootDatabase) {
     this.#byId = new InodeRows(env.openDB({ name: 'inode-by-id', ...idKeyOptions, ...{ encoder: plainEncoder(inodeRowCodec) } }), (all) => this.#forget(all), () => (this.#assigned = []));
@@ -140,7 +147,8 @@ export class InodeTable implements Projection {
     let next = this.#meta.get('next') ?? FIRST_INO;
     let gen = this.#meta.get('gen') ?? 0;
     this.#byId.put(id, { ino: next, gen });
-    this.#keys.delete(id);
+    // The node's projections ask for its key next (tree, content): kept at hand now.
+    this.#keep(id, { ino: next, gen, key: inodeKey(next, gen) });
     if (this.#assigned !== null && this.#assigned.length < ASSIGNED_KEPT) this.#assigned.push(id);
     else this.#assigned = null;
     next++;
@@ -157,26 +165,40 @@ export class InodeTable implements Projection {
     if (all || this.#assigned === null) this.#keys.clear();
     else for (const id of this.#assigned) this.#keys.delete(id);
     this.#assigned = [];
+    this.#lastId = undefined;
+    this.#last = undefined;
   }
 
   inoOf(id: NodeId): InodeRow | undefined {
     if (id === ROOT_ID) return { ino: ROOT_INO, gen: 0 };
+    if (id === this.#lastId) return this.#last;
     return this.#keys.get(id) ?? this.#kept(id);
   }
 
   /** The key of node `id`'s rows (key-codec.ts inodeKey; undefined: it has no number, so no rows). */
   keyOf(id: NodeId): string | undefined {
     if (id === ROOT_ID) return inodeKey(ROOT_INO, 0);
-    return (this.#keys.get(id) ?? this.#kept(id))?.key;
+    if (id === this.#lastId) return this.#last?.key;
+    const kept = this.#keys.get(id) ?? this.#kept(id);
+    if (kept !== undefined) {
+      this.#lastId = id;
+      this.#last = kept;
+    }
+    return kept?.key;
   }
 
   /** Node `id`'s row read and kept at hand with its key (undefined: it has no number). */
   #kept(id: NodeId): KeptRow | undefined {
     const row = this.#byId.get(id);
     if (row === undefined) return undefined;
-    const kept: KeptRow = { ino: row.ino, gen: row.gen, key: inodeKey(row.ino, row.gen) };
+    return this.#keep(id, { ino: row.ino, gen: row.gen, key: inodeKey(row.ino, row.gen) });
+  }
+
+  #keep(id: NodeId, kept: KeptRow): KeptRow {
     if (this.#keys.size >= KEYS_KEPT) this.#keys.clear();
     this.#keys.set(id, kept);
+    this.#lastId = id;
+    this.#last = kept;
     return kept;
   }
 

@@ -33,7 +33,7 @@ export const HOLD_ENTRIES = 256;
 export const HOLD_ROWS = 50_000;
 
 /** Bumped whenever the rows' layout changes; older rows are rebuilt from the log. */
-export const PROJECTIONS_FORMAT = 27;
+export const PROJECTIONS_FORMAT = 28;
 
 /** Sub-databases of older formats, dropped when the projections are rebuilt in this one. */
 const RETIRED_DBS = ['content-history'];
@@ -257,8 +257,8 @@ export class ProjectionSet {
       }
       const ctx: ApplyContext = { entry, feed, index };
       const resolved = this.conflicts.resolve(event, ctx);
-      if (resolved.length === 1) {
-        const ev = resolved[0]!;
+      if (resolved === null || resolved.length === 1) {
+        const ev = resolved === null ? event : resolved[0]!;
         for (let i = 0; i < all.length; i++) all[i]!.apply(ev, ctx);
         continue;
       }

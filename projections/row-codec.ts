@@ -15,7 +15,7 @@
  * lmdb-js calls encode(value) -> Buffer and decode(buffer, end?) where the buffer may be a
  * reused one: decoding copies what it keeps (strings do).
  */
-import type { ContentRow, DirentRow, HistoryRow, NodeKind, NodeRecord, NodeStatRow } from './rows.js';
+import type { ContentRow, DirentRow, HistoryRow, NodeKind, NodeRecord, NodeStatRow, VersionRow } from './rows.js';
 import { writeVarint } from './varint.js';
 import { madeByVersionHash, versionHash } from './version-hash.js';
 
@@ -60,6 +60,13 @@ class Writer {
     this.#room(len);
     this.buf.write(s, this.pos, len, 'utf8');
     this.pos += len;
+  }
+
+  /** A string of 32 hex digits (HEX_ID) as its 16 bytes, written in place. */
+  hexId(s: string): void {
+    this.#room(16);
+    this.buf.write(s, this.pos, 16, 'hex');
+    this.pos += 16;
   }
 
   bytes(b: Uint8Array): void {
@@ -275,7 +282,7 @@ const nodeDelta: NonNullable<ValueCodec<NodeRecord>['delta']> = {
     if (flags & D_PARENT) {
       if (b.parent !== undefined && HEX_ID.test(b.parent)) {
         w.byte(2);
-        w.bytes(Buffer.from(b.parent, 'hex'));
+        w.hexId(b.parent);
       } else writeOptional(w, b.parent);
     }
     if (flags & D_NAME) writeOptional(w, b.name);
@@ -340,7 +347,7 @@ export const nodeRecordCodec: ValueCodec<NodeRecord> = {
     w.str(v.area);
     if (v.target !== undefined) w.str(v.target);
     if (v.parent !== undefined) {
-      if (flags & HEX_PARENT) w.bytes(Buffer.from(v.parent, 'hex'));
+      if (flags & HEX_PARENT) w.hexId(v.parent);
       else w.str(v.parent);
     }
     if (v.name !== undefined) w.str(v.name);
@@ -379,7 +386,36 @@ const DERIVED_VERSION = 4;
 /** `last` is "N.INDEX" or "N.INDEX.SUB" in canonical digits: stored as varints. */
 const LAST_NUMBERS = 8;
 
-const LAST_FORM = /^(0|[1-9]\d{0,14})\.(0|[1-9]\d{0,14})(?:\.([1-9]\d{0,14}))?$/;
+/** The numbers of a `last` in LAST_NUMBERS form, as lastNumbers() read them (sub 0: none). */
+const lastParts = [0, 0, 0];
+
+/**
+ * Reads `last` into lastParts when it is "N.INDEX" or "N.INDEX.SUB", each part canonical
+ * digits (0, or 1-15 digits without a leading 0; SUB never 0); false otherwise. By hand: a
+ * regular expression's match cost an array and three strings per content row written.
+ */
+function lastNumbers(last: string): boolean {
+  let part = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= last.length; i++) {
+    const c = i < last.length ? last.charCodeAt(i) : 46;
+    if (c === 46) {
+      // '.' or the end: a part ends.
+      if (digits === 0 || part > 2 || (part === 2 && value === 0)) return false;
+      lastParts[part++] = value;
+      value = 0;
+      digits = 0;
+      continue;
+    }
+    if (c < 48 || c > 57 || digits === 15 || (digits === 1 && value === 0)) return false;
+    value = value * 10 + (c - 48);
+    digits++;
+  }
+  if (part < 2) return false;
+  if (part === 2) lastParts[2] = 0;
+  return true;
+}
 
 /**
  * A committed branch read back: its version is the hash of its size and blocks, made when first
@@ -412,8 +448,8 @@ export const contentRowCodec: ValueCodec<ContentRow> = {
   write(w, v) {
     // Only a version versionHash made is left out: a row put together by hand keeps its own.
     const derived = v.version !== null && v.pending === 0 && madeByVersionHash(v.version);
-    const last = v.last === undefined ? null : LAST_FORM.exec(v.last);
-    w.byte((v.version !== null && !derived ? HAS_VERSION : 0) | (derived ? DERIVED_VERSION : 0) | (v.last !== undefined ? HAS_LAST : 0) | (last !== null ? LAST_NUMBERS : 0));
+    const numbers = v.last !== undefined && lastNumbers(v.last);
+    w.byte((v.version !== null && !derived ? HAS_VERSION : 0) | (derived ? DERIVED_VERSION : 0) | (v.last !== undefined ? HAS_LAST : 0) | (numbers ? LAST_NUMBERS : 0));
     w.num(v.size);
     w.uvarint(v.blocks.byteLength);
     w.bytes(v.blocks);
@@ -423,10 +459,10 @@ export const contentRowCodec: ValueCodec<ContentRow> = {
     }
     w.num(v.pending);
     w.num(v.commits);
-    if (last !== null) {
-      w.uvarint(Number(last[1]));
-      w.uvarint(Number(last[2]));
-      w.uvarint(last[3] === undefined ? 0 : Number(last[3]));
+    if (numbers) {
+      w.uvarint(lastParts[0]!);
+      w.uvarint(lastParts[1]!);
+      w.uvarint(lastParts[2]!);
     } else if (v.last !== undefined) w.str(v.last);
   },
   read(r) {
@@ -445,6 +481,19 @@ export const contentRowCodec: ValueCodec<ContentRow> = {
     } else if (flags & HAS_LAST) last = r.str();
     if (version === undefined) return new CommittedRow(size, blocks, pending, commits, last);
     return last === undefined ? { size, blocks, version, pending, commits } : { size, blocks, version, pending, commits, last };
+  },
+};
+
+/** A kept content version (content.ts, keyed by its hash): its size and block hashes. */
+export const versionRowCodec: ValueCodec<VersionRow> = {
+  write(w, v) {
+    w.num(v.size);
+    w.uvarint(v.blocks.byteLength);
+    w.bytes(v.blocks);
+  },
+  read(r) {
+    const size = r.num();
+    return { size, blocks: r.copy(r.uvarint()) };
   },
 };
 
@@ -474,6 +523,29 @@ export interface EntryCommits {
 }
 
 const NO_VERSION = new Uint8Array(0);
+
+/** An entry's commits with their times written less `base` (touches.ts: the earliest of its row's), as entryCommitsCodec reads them. */
+export function entryCommitsBytes(v: EntryCommits, base: number): Buffer {
+  const w = new Writer();
+  writeEntryCommits(w, v, base);
+  return w.done();
+}
+
+function writeEntryCommits(w: Writer, v: EntryCommits, base: number): void {
+  w.uvarint(v.commits.length);
+  // The first time less the base, the others as the difference from the one before.
+  let time = base;
+  for (let i = 0; i < v.commits.length; i++) {
+    const c = v.commits[i]!;
+    w.num(c.size);
+    w.num(c.time - time);
+    time = c.time;
+    if (i < v.commits.length - 1) {
+      w.uvarint(c.version.byteLength);
+      w.bytes(c.version);
+    }
+  }
+}
 
 export const entryCommitsCodec: ValueCodec<EntryCommits> = {
   write(w, v) {
@@ -509,7 +581,7 @@ export const nodeIdCodec: ValueCodec<string> = {
   write(w, v) {
     if (HEX_ID.test(v)) {
       w.byte(0);
-      w.bytes(Buffer.from(v, 'hex'));
+      w.hexId(v);
     } else {
       w.byte(1);
       w.str(v);
@@ -578,7 +650,7 @@ export const nameListCodec: ValueCodec<Array<string | null>> = {
       if (id === null || id === undefined) w.byte(FREED);
       else if (HEX_ID.test(id)) {
         w.byte(HEX_NODE);
-        w.bytes(Buffer.from(id, 'hex'));
+        w.hexId(id);
       } else {
         w.byte(TEXT_NODE);
         w.str(id);
@@ -646,13 +718,48 @@ export function readContentSize(buf: Uint8Array, end: number): number | undefine
   return r.num();
 }
 
+/**
+ * lmdb-js passes this in `encode`'s mode when the value is written before put() returns (inside a
+ * write transaction: putSync). The value may then be written into one buffer shared by every
+ * encoder, handed over with `start` and `end` (lmdb-js's own protocol for msgpackr's reused
+ * buffer), instead of a fresh Buffer and a view of it per row: a rebuild writes some 50,000 rows.
+ * Any other caller (an asynchronous put, a direct encode) gets a fresh buffer.
+ */
+const RESET_BUFFER_MODE = 1024;
+const shared = new Writer();
+
+/** The writer for one value: the shared one when lmdb-js writes the value at once. */
+function writerFor(mode: unknown): Writer {
+  if (typeof mode === 'number' && (mode & RESET_BUFFER_MODE) !== 0) {
+    shared.pos = 0;
+    return shared;
+  }
+  return new Writer();
+}
+
+/** The value written: the shared buffer with its bounds, or a view of a fresh one. */
+function written(w: Writer): Buffer {
+  if (w !== shared) return w.done();
+  // lmdb-js reads from the start of the buffer's ArrayBuffer: a pooled Buffer lies at an offset in it.
+  const b = w.buf as Buffer & { start: number; end: number };
+  b.start = b.byteOffset;
+  b.end = b.byteOffset + w.pos;
+  return b;
+}
+
+/** Marks an lmdb-js encoder as one that takes encode's mode (write.js: `copyBuffers` says so). */
+function reusing<E extends object>(e: E): E {
+  Object.defineProperty(e, 'copyBuffers', { value: true });
+  return e;
+}
+
 /** The lmdb-js encoder of a plain (not versioned) sub-database whose values `codec` writes. */
-export function plainEncoder<V>(codec: ValueCodec<V>): { encode(v: V): Buffer; decode(buf: Uint8Array, end?: unknown): V } {
-  return {
-    encode(v: V): Buffer {
-      const w = new Writer();
+export function plainEncoder<V>(codec: ValueCodec<V>): { encode(v: V, mode?: number): Buffer; decode(buf: Uint8Array, end?: unknown): V } {
+  return reusing({
+    encode(v: V, mode?: number): Buffer {
+      const w = writerFor(mode);
       codec.write(w, v);
-      return w.done();
+      return written(w);
     },
     decode(buf: Uint8Array, end?: unknown): V {
       const r = readerOf(buf, end);
@@ -660,7 +767,7 @@ export function plainEncoder<V>(codec: ValueCodec<V>): { encode(v: V): Buffer; d
       if (r.pos !== r.end) throw new Error('row value longer than its fields');
       return out;
     },
-  };
+  });
 }
 
 const BARE = 0;
@@ -671,10 +778,10 @@ const RAW = 4;
 const DELTA = 5;
 
 /** The lmdb-js encoder of a versioned sub-database whose values `codec` writes. */
-export function versionedEncoder<V>(codec: ValueCodec<V>): { encode(v: unknown): Buffer; decode(buf: Uint8Array, end?: unknown): unknown } {
-  return {
-    encode(v: unknown): Buffer {
-      const w = new Writer();
+export function versionedEncoder<V>(codec: ValueCodec<V>): { encode(v: unknown, mode?: number): Buffer; decode(buf: Uint8Array, end?: unknown): unknown } {
+  return reusing({
+    encode(v: unknown, mode?: number): Buffer {
+      const w = writerFor(mode);
       if (v === null) w.byte(NULL);
       else if (v instanceof Uint8Array) {
         w.byte(RAW);
@@ -693,7 +800,7 @@ export function versionedEncoder<V>(codec: ValueCodec<V>): { encode(v: unknown):
         w.byte(BARE);
         codec.write(w, v as V);
       }
-      return w.done();
+      return written(w);
     },
     decode(buf: Uint8Array, end?: unknown): unknown {
       const r = readerOf(buf, end);
@@ -713,5 +820,5 @@ export function versionedEncoder<V>(codec: ValueCodec<V>): { encode(v: unknown):
       if (r.pos !== r.end) throw new Error('row value longer than its fields');
       return out;
     },
-  };
+  });
 }

@@ -32,7 +32,7 @@ import type { InodeRow } from './inode-table.js';
 import type { UndoLog } from './undo-log.js';
 import { findPacked, keyHash, packedRow, writePacked } from './packed-rows.js';
 import { readVarint, writeVarint } from './varint.js';
-import { entryCommitsCodec, plainEncoder, type EntryCommits } from './row-codec.js';
+import { entryCommitsBytes, entryCommitsCodec, plainEncoder, type EntryCommits } from './row-codec.js';
 
 const CODES: Record<FsEventType, string> = {
   'area-create': 'A', create: 'c', mkdir: 'd', symlink: 's', link: 'l', write: 'w', truncate: 't', commit: 'C',
@@ -150,7 +150,7 @@ export class Touches implements Rewindable {
   /** The entry at n is applied: its records, each [kinds length varint][kinds][notes], as one row. */
   #seal(n: number): void {
     if (this.#pending.size === 0) return;
-    const records: Array<{ kb: Buffer; vb: Uint8Array; h: number }> = [];
+    const records: Array<{ kb: Buffer; vb: Uint8Array; h: number; order: string }> = [];
     let base = Infinity;
     for (const { commits } of this.#pending.values()) {
       for (const c of commits?.commits ?? []) base = Number.isSafeInteger(c.time) && c.time >= 0 ? Math.min(base, c.time) : -1;
@@ -161,17 +161,21 @@ export class Touches implements Rewindable {
       // Every node the entry made has its number by now (the inode table applied its events).
       const key = this.#keyOf(id);
       if (key === undefined) continue;
-      const k = Buffer.from(kinds, 'utf8');
-      const notes: Uint8Array = commits === undefined ? new Uint8Array(0) : COMMITS.encode(base === 0 ? commits : { ...commits, commits: commits.commits.map((c) => ({ ...c, time: c.time - base })) });
-      const value = Buffer.allocUnsafe(10 + k.length + notes.byteLength);
-      let at = writeVarint(value, 0, k.length);
-      at += k.copy(value, at);
-      value.set(notes, at);
-      records.push({ kb: key, vb: value.subarray(0, at + notes.byteLength), h: keyHash(key) });
+      const klen = Buffer.byteLength(kinds);
+      const notes = commits === undefined ? undefined : entryCommitsBytes(commits, base);
+      const value = Buffer.allocUnsafe(10 + klen + (notes?.byteLength ?? 0));
+      let at = writeVarint(value, 0, klen);
+      at += value.write(kinds, at, klen, 'utf8');
+      if (notes !== undefined) {
+        value.set(notes, at);
+        at += notes.byteLength;
+      }
+      records.push({ kb: key, vb: value.subarray(0, at), h: keyHash(key), order: key.toString('latin1') });
     }
     this.#pending.clear();
     if (records.length === 0) return;
-    records.sort((a, b) => Buffer.compare(a.kb, b.kb));
+    // In key byte order: their latin1 strings compare as the bytes do (no native call per comparison).
+    records.sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0));
     const head = Buffer.allocUnsafe(10);
     writePacked(this.#rows, n, records, 0, head.subarray(0, writeVarint(head, 0, base)));
   }

@@ -14,7 +14,12 @@ export function versionHash(size: number, blocks: Uint8Array): Uint8Array {
   // per-call setup cost several times the hashing of these few bytes.
   const buf = Buffer.allocUnsafe(VERSION_TAG.byteLength + 8 + blocks.byteLength);
   VERSION_TAG.copy(buf, 0);
-  buf.writeBigUInt64BE(BigInt(size), VERSION_TAG.byteLength);
+  // The size as u64 BE in two halves (no BigInt made per commit); anything but a size as before.
+  if (!Number.isSafeInteger(size) || size < 0) buf.writeBigUInt64BE(BigInt(size), VERSION_TAG.byteLength);
+  else {
+    buf.writeUInt32BE(Math.floor(size / 0x100000000), VERSION_TAG.byteLength);
+    buf.writeUInt32BE(size >>> 0, VERSION_TAG.byteLength + 4);
+  }
   buf.set(blocks, VERSION_TAG.byteLength + 8);
   const out = hash('sha256', buf, 'buffer');
   hashed.add(out);

@@ -79,6 +79,10 @@ t.test('a committed branch row leaves its version out and makes it again from it
     const row = { size: 1, blocks, version: null, pending: 1, commits: 0, last };
     t.same(rows.decode(rows.encode(row)), row, `last ${JSON.stringify(last)}`);
   }
+  // The stored form (byte 0: the bare-row tag; byte 1: the flags, 8 = `last` as three varints).
+  const asNumbers = (last: string): boolean => (rows.encode({ size: 1, blocks, version: null, pending: 1, commits: 0, last })[1]! & 8) !== 0;
+  for (const last of ['0.0', '1.2', '12.0.3', '10.10.10', '123456789012345.1', '999999999999999.999999999999999.999999999999999']) t.ok(asNumbers(last), `${last} as numbers`);
+  for (const last of ['', '1', '01.2', '1.02', '1.2.0', '1.2.03', '1.2.', '.1.2', '1..2', '1.2.3.4', '1234567890123456.1', 'a.b', '1.2 ', '1e3.1']) t.notOk(asNumbers(last), `${JSON.stringify(last)} as text`);
 });
 
 t.test('decoding reads only up to the end it is given (lmdb-js reuses its buffers)', async (t) => {
@@ -125,4 +129,41 @@ t.test('directory changes and listings round-trip, ids of 32 hex digits as 16 by
   const v = ['f', id, 'ünï 🙂', null, '', 'root', 'g', 'AB'.repeat(16)];
   t.same(names.decode(names.encode(v)), v);
   t.equal(names.encode(['f', id]).length, 1 + 2 + 1 + 16, 'one name and a hex id');
+});
+
+t.test('a value lmdb-js writes at once goes into one shared buffer, within its start and end; anything else gets its own', async (t) => {
+  const { plainEncoder, inodeRowCodec } = await import('../../projections/row-codec.js');
+  const plain = plainEncoder(inodeRowCodec);
+  t.equal((enc as unknown as { copyBuffers?: boolean }).copyBuffers, true, 'lmdb-js is told to pass its mode');
+  const bounds = (b: Buffer): Buffer => {
+    const { start, end } = b as Buffer & { start: number; end: number };
+    return Buffer.from(b.buffer, start, end - start);
+  };
+  const RESET = 1024 | 512;
+  const a = enc.encode(file, RESET);
+  const aBytes = Buffer.from(bounds(a));
+  t.same(aBytes, enc.encode(file), 'the same bytes as a fresh encoding (lmdb-js reads from the ArrayBuffer at start)');
+  const b = plain.encode({ ino: 300, gen: 2 }, RESET);
+  t.equal(b.buffer, a.buffer, 'every encoder shares the buffer');
+  t.same(plain.decode(bounds(b)), { ino: 300, gen: 2 }, 'the next value, written over it');
+  const own1 = enc.encode(file, 512);
+  const own2 = enc.encode(file);
+  t.not(own1.buffer, a.buffer, 'an asynchronous put (no reset) gets its own buffer');
+  t.not(own2.buffer, a.buffer, 'a direct encode gets its own buffer');
+  t.same(enc.decode(own1), file);
+  const long = { ...file, name: 'x'.repeat(5000) };
+  t.same(enc.decode(bounds(enc.encode(long, RESET))), long, 'a value larger than the buffer grows it');
+});
+
+t.test('kept content versions round-trip, their block hashes copied', async (t) => {
+  const { versionRowCodec, plainEncoder } = await import('../../projections/row-codec.js');
+  const versions = plainEncoder(versionRowCodec);
+  for (const v of [{ size: 0, blocks: new Uint8Array(0) }, { size: 5, blocks: new Uint8Array(32).fill(7) }, { size: 2 ** 40 + 3, blocks: new Uint8Array(32 * 9).map((_, i) => i) }]) {
+    const bytes = Buffer.from(versions.encode(v));
+    const back = versions.decode(bytes);
+    t.same({ size: back.size, blocks: [...back.blocks] }, { size: v.size, blocks: [...v.blocks] }, `${v.size} bytes in ${v.blocks.byteLength / 32} blocks`);
+    bytes.fill(0);
+    t.same([...back.blocks], [...v.blocks], 'the decoded hashes do not share the buffer read');
+    t.ok(bytes.length <= v.blocks.byteLength + 12, `${bytes.length} bytes stored`);
+  }
 });
