@@ -2,6 +2,7 @@
  * Cutting a byte stream into length-prefixed records without copying more than once: chunks
  * are kept as they arrive and a record is assembled only when all of it is there.
  */
+import { copyBytes } from '../copy-bytes.js';
 import { SyncError } from './sync-error.js';
 
 /** The buffer pushCopy fills (a few sealed frames). */
@@ -114,6 +115,51 @@ export class RecordReader {
     }
     this.#length -= n;
     return out;
+  }
+
+  /**
+   * The length the next record's `prefixBytes`-byte prefix announces, or null until the prefix
+   * has arrived; refused as next() refuses it (over `max`, or empty). Nothing is taken.
+   */
+  peekLength(prefixBytes: 2 | 4, max: number, what: string): number | null {
+    if (this.#length < prefixBytes) return null;
+    const prefix = this.#peek(prefixBytes);
+    const len = prefixBytes === 2 ? prefix.readUInt16BE(0) : prefix.readUInt32BE(0);
+    if (len > max) throw new SyncError('FRAME_TOO_LARGE', `a ${what} of ${len} bytes was announced; the limit is ${max}`);
+    if (len === 0) throw new SyncError('PROTOCOL', `an empty ${what}`);
+    return len;
+  }
+
+  /** Takes the next `n` bytes (at most what is held) into `target` from `at`; returns how many. */
+  takeInto(target: Uint8Array, at: number, n: number): number {
+    const want = Math.min(n, this.#length);
+    let done = 0;
+    while (done < want) {
+      const c = this.#chunks[0]!;
+      const k = Math.min(c.byteLength, want - done);
+      copyBytes(target, k === c.byteLength ? c : c.subarray(0, k), at + done);
+      done += k;
+      if (k === c.byteLength) this.#chunks.shift();
+      else this.#chunks[0] = c.subarray(k);
+    }
+    this.#length -= want;
+    return want;
+  }
+
+  /** Takes the next `n` bytes (held: see peekLength) as a buffer of their own. */
+  takeOwn(n: number): Buffer {
+    return Buffer.from(this.#take(n));
+  }
+
+  /**
+   * Copies what is still held of `buffer` (chunks pushed as views of it, which its owner is
+   * about to reuse) into memory of the reader's own.
+   */
+  own(buffer: ArrayBufferLike): void {
+    for (let i = 0; i < this.#chunks.length; i++) {
+      const c = this.#chunks[i]!;
+      if (c.buffer === buffer) this.#chunks[i] = Buffer.from(c);
+    }
   }
 
   /**
