@@ -5,15 +5,9 @@
 import { copyBytes } from '../copy-bytes.js';
 import { SyncError } from './sync-error.js';
 
-/** The buffer pushCopy fills (a few sealed frames). */
-const COPY_BUFFER = 8 * 1024 * 1024;
-
 export class RecordReader {
   readonly #chunks: Buffer[] = [];
   #length = 0;
-  /** pushCopy's buffer, and where its last copy ended. */
-  #copyBuf: Buffer | null = null;
-  #copyEnd = 0;
   /** Where records that span chunks are assembled when the caller lends it (next's `reuse`). */
   #scratch: Buffer | null = null;
 
@@ -21,52 +15,6 @@ export class RecordReader {
     if (chunk.byteLength === 0) return;
     this.#chunks.push(chunk);
     this.#length += chunk.byteLength;
-  }
-
-  /**
-   * Takes a copy of `chunk`, which its owner reuses once this returns (a socket reading into
-   * one buffer of its own). The copies go one after the other into one buffer, which starts
-   * over once nothing in it is held; a new one is made only when it is full of bytes still
-   * held. Records taken from it (next()) are views into it: the caller must be done with each
-   * before the next pushCopy.
-   */
-  pushCopy(chunk: Buffer): void {
-    const n = chunk.byteLength;
-    if (n === 0) return;
-    let buf = this.#copyBuf;
-    const held = buf !== null && this.#chunks.some((c) => c.buffer === buf!.buffer);
-    if (buf !== null && held && this.#copyEnd + n <= buf.byteLength) {
-      // Right after the last copy: the last chunk grows.
-      chunk.copy(buf, this.#copyEnd);
-      const last = this.#chunks[this.#chunks.length - 1]!;
-      if (last.buffer === buf.buffer && last.byteOffset + last.byteLength === buf.byteOffset + this.#copyEnd) {
-        this.#chunks[this.#chunks.length - 1] = buf.subarray(last.byteOffset - buf.byteOffset, this.#copyEnd + n);
-      } else {
-        this.#chunks.push(buf.subarray(this.#copyEnd, this.#copyEnd + n));
-      }
-      this.#copyEnd += n;
-      this.#length += n;
-      return;
-    }
-    if (buf !== null && held && this.#chunks.every((c) => c.buffer === buf!.buffer) && this.#length + n <= buf.byteLength) {
-      // Full of one record's first bytes: move them to the front (they are all in one run, the
-      // buffer's last bytes), and go on after them.
-      const from = this.#chunks[0]!.byteOffset - buf.byteOffset;
-      buf.copyWithin(0, from, this.#copyEnd);
-      this.#chunks.length = 0;
-      this.#chunks.push(buf.subarray(0, this.#length));
-      this.#copyEnd = this.#length;
-      chunk.copy(buf, this.#copyEnd);
-      this.#chunks[0] = buf.subarray(0, this.#copyEnd + n);
-      this.#copyEnd += n;
-      this.#length += n;
-      return;
-    }
-    if (buf === null || held || buf.byteLength < n) buf = this.#copyBuf = Buffer.allocUnsafeSlow(Math.max(COPY_BUFFER, n));
-    chunk.copy(buf, 0);
-    this.#chunks.push(buf.subarray(0, n));
-    this.#copyEnd = n;
-    this.#length += n;
   }
 
   /** Bytes held that no record has taken yet. */

@@ -51,8 +51,10 @@ const READ_BUFFER = 256 * 1024;
 /**
  * For a socket that reads into one buffer of its own instead of a fresh one per read (Node's
  * `onread` socket option): give `onread` to net.connect and the object to the channel. The
- * channel copies what arrives into its record reader, so a bulk transfer allocates (and the
- * GC collects) nothing per read. Bytes that arrive before the channel takes over are kept.
+ * channel copies a large frame's bytes straight into its pooled buffer, and what is left of a
+ * read once the frames in it were taken into its record reader, so a bulk transfer allocates
+ * (and the GC collects) nothing per read. Bytes that arrive before the channel takes over are
+ * kept.
  */
 export class BorrowedReads {
   readonly onread: { buffer: Buffer; callback: (n: number, buf: Buffer) => boolean };
