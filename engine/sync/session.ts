@@ -96,6 +96,8 @@ export interface SessionStats {
   /** Bytes on the wire, both ways (handshake, frame headers and tags included). */
   wireBytesIn: number;
   wireBytesOut: number;
+  /** Blocks received with their records' CRCs (BLOCKS_CRC), of blocksIn. */
+  blocksInWithCrc: number;
 }
 
 interface Pump {
@@ -108,7 +110,7 @@ export class Session {
   readonly channel: SecureChannel;
   readonly peer: string;
   readonly live: boolean;
-  readonly stats: SessionStats = { entriesIn: 0, entriesOut: 0, blocksIn: 0, blocksOut: 0, blockBytesIn: 0, blockBytesOut: 0, refused: 0, blocksUnavailable: 0, wireBytesIn: 0, wireBytesOut: 0 };
+  readonly stats: SessionStats = { entriesIn: 0, entriesOut: 0, blocksIn: 0, blocksOut: 0, blockBytesIn: 0, blockBytesOut: 0, refused: 0, blocksUnavailable: 0, wireBytesIn: 0, wireBytesOut: 0, blocksInWithCrc: 0 };
   readonly #host: SessionHost;
   readonly #engine: Engine;
   readonly #self: string;
@@ -164,7 +166,11 @@ export class Session {
   #doneResolve!: () => void;
   readonly #done = new Promise<void>((r) => (this.#doneResolve = r));
 
-  constructor(host: SessionHost, channel: SecureChannel, opts: { live: boolean }) {
+  /** This side takes blocks with their records' CRCs (its have says so). */
+  readonly #takesCrcs: boolean;
+
+  constructor(host: SessionHost, channel: SecureChannel, opts: { live: boolean; blockCrcs?: boolean }) {
+    this.#takesCrcs = opts.blockCrcs ?? true;
     this.#host = host;
     this.#engine = host.engine;
     this.#self = host.engine.store.publicKey;
@@ -192,7 +198,7 @@ export class Session {
         if (raw === null) break;
         const m = decodeMessage(raw);
         if (m.type === 'blocks') {
-          const p = this.#onBlocks(m.blocks, m.crcs);
+          const p = this.#onBlocks(m.blocks, this.#takesCrcs ? m.crcs : undefined);
           p.catch(() => undefined); // thrown where it is awaited, below
           this.#receiving.push(p);
         } else {
@@ -265,7 +271,7 @@ export class Session {
 
   #haveMessage(): Message {
     const feeds = this.#engine.store.feeds.list().filter((f) => this.#relevantToMe(f.id.area));
-    return { type: 'have', follows: [...this.#host.follows()].sort(), feeds: feeds.map((f) => [f.name, f.length] as const), crcs: true };
+    return { type: 'have', follows: [...this.#host.follows()].sort(), feeds: feeds.map((f) => [f.name, f.length] as const), ...(this.#takesCrcs ? { crcs: true } : {}) };
   }
 
   async #send(m: Message): Promise<void> {
@@ -308,7 +314,7 @@ export class Session {
         this.#serveWake?.();
         return;
       case 'blocks':
-        return this.#onBlocks(m.blocks, m.crcs);
+        return this.#onBlocks(m.blocks, this.#takesCrcs ? m.crcs : undefined);
       case 'no-blocks':
         for (const h of m.hashes) {
           const k = h.toString('hex');
@@ -696,6 +702,7 @@ export class Session {
     }
     try {
       this.#settleAll(keys, asked, got, contents);
+      if (crcs !== undefined) this.stats.blocksInWithCrc += blocks.length;
     } finally {
       lease?.release(); // the waiters have the blocks; what keeps them (staged, read-ahead) holds the message itself
     }
