@@ -49,23 +49,27 @@ const SMALL_PART = 4096;
 const READ_BUFFER = 256 * 1024;
 
 /**
- * For a socket that reads into one buffer of its own instead of a fresh one per read (Node's
- * `onread` socket option): give `onread` to net.connect and the object to the channel. The
- * channel copies a large frame's bytes straight into its pooled buffer, and what is left of a
- * read once the frames in it were taken into its record reader, so a bulk transfer allocates
- * (and the GC collects) nothing per read. Bytes that arrive before the channel takes over are
- * kept.
+ * For a socket that reads into buffers it is lent instead of a fresh one per read (Node's
+ * `onread` socket option, its buffer a function asked before each read): give `onread` to
+ * net.connect and the object to the channel. While a large frame arrives, the socket reads
+ * straight into the frame's pooled buffer, where it is then opened (no copy at all); other
+ * reads go into one buffer of its own, whose bytes the channel copies into its record
+ * reader, so a bulk transfer allocates (and the GC collects) nothing per read. Bytes that
+ * arrive before the channel takes over are kept.
  */
 export class BorrowedReads {
-  readonly onread: { buffer: Buffer; callback: (n: number, buf: Buffer) => boolean };
+  readonly onread: { buffer: () => Uint8Array; callback: (n: number, buf: Uint8Array) => boolean };
   #sink: ((chunk: Buffer) => boolean) | null = null;
+  #target: (() => Buffer | null) | null = null;
+  readonly #own = Buffer.allocUnsafeSlow(READ_BUFFER);
   readonly #early: Buffer[] = [];
 
   constructor() {
     this.onread = {
-      buffer: Buffer.allocUnsafeSlow(READ_BUFFER),
+      // Node asks for the next read's buffer after each read's callback (and once at the start).
+      buffer: () => this.#target?.() ?? this.#own,
       callback: (n, buf) => {
-        const chunk = buf.subarray(0, n);
+        const chunk = Buffer.from(buf.buffer, buf.byteOffset, n);
         if (this.#sink !== null) return this.#sink(chunk);
         this.#early.push(Buffer.from(chunk));
         return true;
@@ -73,10 +77,15 @@ export class BorrowedReads {
     };
   }
 
-  /** Where reads go from now on (each chunk must be copied before returning; false pauses the socket). */
-  attach(sink: (chunk: Buffer) => boolean, early: (chunk: Buffer) => void): void {
+  /**
+   * Where reads go from now on: `sink` takes each (in the socket's own buffer: copied before
+   * it returns; false pauses the socket), and `target`, when it gives one, is where the next
+   * read lands (the channel recognises those bytes in place).
+   */
+  attach(sink: (chunk: Buffer) => boolean, early: (chunk: Buffer) => void, target?: () => Buffer | null): void {
     for (const c of this.#early.splice(0)) early(c);
     this.#sink = sink;
+    this.#target = target ?? null;
   }
 }
 
@@ -126,6 +135,8 @@ export class SecureChannel {
           return !this.#paused;
         },
         (chunk) => this.#take(chunk, false),
+        // While a large frame arrives, the socket reads the rest of it into its pooled buffer.
+        () => (this.#filling !== null && this.#error === null ? this.#filling.sealed.subarray(this.#filling.at) : null),
       );
     } else {
       socket.on('data', (chunk: Buffer) => this.#take(chunk, false));
@@ -288,14 +299,20 @@ export class SecureChannel {
     let rest = chunk;
     const f = this.#filling;
     if (f !== null && this.#error === null) {
-      const n = Math.min(rest.byteLength, f.sealed.byteLength - f.at);
-      f.at = copyBytes(f.sealed, n === rest.byteLength ? rest : rest.subarray(0, n), f.at);
-      rest = rest.subarray(n);
+      if (chunk.buffer === f.sealed.buffer && chunk.byteOffset === f.sealed.byteOffset + f.at && chunk.byteLength <= f.sealed.byteLength - f.at) {
+        // Read in place (BorrowedReads' target): nothing to copy.
+        f.at += chunk.byteLength;
+        rest = chunk.subarray(chunk.byteLength);
+      } else {
+        const n = Math.min(rest.byteLength, f.sealed.byteLength - f.at);
+        f.at = copyBytes(f.sealed, n === rest.byteLength ? rest : rest.subarray(0, n), f.at);
+        rest = rest.subarray(n);
+      }
       if (f.at === f.sealed.byteLength) this.#openFilled();
     }
     this.#reader.push(rest);
     this.#pump();
-    if (borrowed) this.#reader.own(chunk.buffer);
+    if (borrowed && rest.byteLength > 0) this.#reader.own(chunk.buffer);
   }
 
   /**

@@ -133,3 +133,42 @@ t.test('a socket that reads into its own buffer (BorrowedReads) keeps what came 
   sock.destroy();
   t.ok(Buffer.concat(got).equals(payload), 'every byte, in order');
 });
+
+t.test('BorrowedReads with a target: each read lands where the target says (a large frame\'s pooled buffer), else in its own buffer', async (t) => {
+  const payload = randomBytes(3 * 1024 * 1024);
+  const server = createServer((s: Socket) => s.end(payload));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => server.close());
+  const reads = new BorrowedReads();
+  const sock = connect({ port: (server.address() as { port: number }).port, host: '127.0.0.1', onread: reads.onread });
+  const done = new Promise<void>((r) => sock.once('end', () => r()));
+  const into = Buffer.from(new SharedArrayBuffer(2 * 1024 * 1024)); // the first 2 MiB go here in place
+  let at = 0;
+  let inPlace = 0;
+  const rest: Buffer[] = [];
+  const take = (chunk: Buffer): void => {
+    if (chunk.buffer === into.buffer) {
+      t.equal(chunk.byteOffset, at, 'in place, right after the bytes before');
+      at += chunk.byteLength;
+      inPlace++;
+      return;
+    }
+    // Not in place (bytes before the channel took over, or past the target): copied.
+    const n = Math.min(chunk.byteLength, into.byteLength - at);
+    chunk.copy(into, at, 0, n);
+    at += n;
+    rest.push(Buffer.from(chunk.subarray(n)));
+  };
+  reads.attach(
+    (chunk) => {
+      take(chunk);
+      return true;
+    },
+    take,
+    () => (at < into.byteLength ? into.subarray(at) : null),
+  );
+  await done;
+  sock.destroy();
+  t.ok(inPlace > 0, `${inPlace} reads landed in place`);
+  t.ok(Buffer.concat([into, ...rest]).equals(payload), 'every byte, in order');
+});
