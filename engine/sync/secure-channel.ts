@@ -283,10 +283,11 @@ export class SecureChannel {
 
   /**
    * Bytes from the socket (`borrowed`: in a buffer the socket reuses once this returns). In
-   * transport mode, the bytes of a large frame go straight into its pooled buffer: copied
-   * once, while they are still in the CPU's caches, where collecting them in the record reader
-   * and then copying the whole frame cost the receiving event loop two copies of every byte
-   * streamed (about 0.25 CPU-s a GiB, most of it the second copy, from memory out of the caches).
+   * transport mode, the bytes of a large frame go straight into its pooled buffer: read there
+   * by the socket (BorrowedReads' target), or copied there once as they come, while they are
+   * still in the CPU's caches. Collecting them in the record reader and then copying the whole
+   * frame cost the receiving event loop two copies of every byte streamed (about 0.25 CPU-s a
+   * GiB, most of it the second copy, from memory out of the caches).
    */
   #take(chunk: Buffer, borrowed: boolean): void {
     this.stats.bytesIn += chunk.byteLength;
