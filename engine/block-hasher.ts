@@ -99,13 +99,14 @@ parentPort.on('message', (msg) => {
     return;
   }
   const n = views !== undefined ? views.length : spans.length / 2;
-  const out = Buffer.allocUnsafe(n * 36);
+  const out = Buffer.alloc(n * 36);
   for (let i = 0; i < n; i++) {
     const data = views !== undefined ? views[i] : new Uint8Array(buffer, spans[2 * i], spans[2 * i + 1]);
     const hash = createHash('sha256').update(data).digest();
+    hash.copy(out, i * 36);
+    if (prefixes === null) continue; // the records' CRCs are known (received with the blocks)
     head.set(prefixes.subarray(i * 16, i * 16 + 16), 0);
     head.set(hash, 16);
-    hash.copy(out, i * 36);
     const crc = crc32(head); // data.byteLength 0: zlib answers 0 for a null buffer (block-pack.ts crcOn)
     out.writeUInt32LE(data.byteLength === 0 ? crc : crc32(data, crc), i * 36 + 32);
   }
@@ -187,10 +188,11 @@ class BlockHasher {
   /**
    * The same for blocks that lie in shared memory (`views` over SharedArrayBuffers, see
    * BufferPool `shared`): the worker reads them where they are, so nothing is copied or moved
-   * and the caller keeps them readable; it must not change them until this resolves.
+   * and the caller keeps them readable; it must not change them until this resolves. With
+   * `prefixes` null, only their SHA-256 (the CRCs answered are 0: the caller knows them).
    */
-  hashViews(views: readonly Uint8Array[], prefixes: Uint8Array): Promise<Hashed> {
-    return this.#post({ views, prefixes }, [prefixes.buffer as ArrayBuffer]);
+  hashViews(views: readonly Uint8Array[], prefixes: Uint8Array | null): Promise<Hashed> {
+    return this.#post({ views, prefixes }, prefixes === null ? [] : [prefixes.buffer as ArrayBuffer]);
   }
 
   /**

@@ -110,6 +110,18 @@ export function recordHeadPrefix(codec: number, stored: number, size: number): B
   return b;
 }
 
+/**
+ * The CRC field of the raw record (CODEC_RAW) that stores `data` under `hash`: what a peer
+ * serving the block from such a record reads there, and sends with it (spec/wire-format.md,
+ * BLOCKS_CRC).
+ */
+export function recordCrcOf(hash: Uint8Array, data: Uint8Array): number {
+  const head = Buffer.allocUnsafe(48);
+  writeHeadPrefix(head, CODEC_RAW, data.byteLength, data.byteLength);
+  head.set(hash, 16);
+  return crcOn(data, crc32(head));
+}
+
 function writeHeadPrefix(b: Buffer, codec: number, stored: number, size: number): void {
   RECORD_MAGIC.copy(b, 0);
   b[4] = RECORD_VERSION;

@@ -40,6 +40,7 @@ import {
   encodeRecord,
   encodeRecordHead,
   recordCrcHolds,
+  recordCrcOf,
   recordHeadPrefix,
   encodeSynced,
   packFileName,
@@ -378,21 +379,36 @@ export class BlockStore {
    * lies, and handed to `free` once the lease is let go. With `flush`, the write starts now,
    * whatever is queued (the blocks were just read by the hasher: copying them into the page
    * cache now is cheaper than once they left the CPU's caches).
+   *
+   * `known` (blocks from a peer that sent their records' CRCs): the hash each block was asked
+   * for and the CRC-32 of the raw record that stores it (spec/block-format.md), as the sender
+   * read it from its own record; a block whose SHA-256 is the hash asked for is stored with
+   * that CRC instead of one computed here (a CRC pass over every byte: about 0.3 CPU-s a
+   * GiB). Any other block's CRC is computed here.
    */
-  async stageIn(buffer: ArrayBufferLike, spans: ReadonlyArray<readonly [number, number]>, opts: { free?: (buffer: ArrayBufferLike) => void; flush?: boolean } = {}): Promise<{ blocks: Buffer[]; hashes: Uint8Array[]; written: Promise<void> | null; lease: FrameLease | null }> {
+  async stageIn(
+    buffer: ArrayBufferLike,
+    spans: ReadonlyArray<readonly [number, number]>,
+    opts: { free?: (buffer: ArrayBufferLike) => void; flush?: boolean; known?: { hashes: readonly Uint8Array[]; crcs: readonly number[] } } = {},
+  ): Promise<{ blocks: Buffer[]; hashes: Uint8Array[]; written: Promise<void> | null; lease: FrameLease | null }> {
     this.#checkWritable();
     let pre: { hashes: Buffer[]; crcs: number[] } | undefined;
     let views: Buffer[];
     let lease: FrameLease | null = null;
     const fits = spans.every(([, n]) => n <= this.#blockSize);
+    const known = opts.known !== undefined && opts.known.hashes.length === spans.length && opts.known.crcs.length === spans.length ? opts.known : undefined;
     if (blockHasher.usable && buffer instanceof SharedArrayBuffer && opts.free !== undefined && fits) {
       // A pooled buffer in shared memory: the worker reads the blocks where they lie; the
       // buffer goes back to its pool (`free`) once every holder let go.
       views = spans.map(([o, n]) => Buffer.from(buffer, o, n));
-      const prefixes = new Uint8Array(16 * spans.length);
-      spans.forEach(([, n], i) => prefixes.set(recordHeadPrefix(CODEC_RAW, n, n), 16 * i));
+      let prefixes: Uint8Array | null = null;
+      if (known === undefined) {
+        prefixes = new Uint8Array(16 * spans.length);
+        spans.forEach(([, n], i) => prefixes!.set(recordHeadPrefix(CODEC_RAW, n, n), 16 * i));
+      }
       try {
-        pre = await blockHasher.hashViews(views, prefixes);
+        const got = await blockHasher.hashViews(views, prefixes);
+        pre = known === undefined ? got : { hashes: got.hashes, crcs: got.hashes.map((h, i) => (h.equals(known.hashes[i]!) ? known.crcs[i]! : recordCrcOf(h, views[i]!))) };
         lease = FrameLease.take(buffer, opts.free);
       } catch {
         // the worker failed: hashed below, on this thread; the buffer is left to the collector
@@ -752,8 +768,10 @@ export class BlockStore {
    * order, so the blocks a peer streams come mostly in one read a batch, not one each), as
    * views of `into`. Each record's header is checked against the index, and its CRC. null for a block not read this way (staged, cached, compressed, zeros, not
    * here, moved by gc, damaged, or past the room in `into`): get() reads it and says why.
+   * With `crcs`, each block read gets its record's CRC field there (checked: what a peer is
+   * sent with the block, so it need not compute it).
    */
-  async readRuns(hashes: readonly Uint8Array[], into: Buffer): Promise<Array<Buffer | null>> {
+  async readRuns(hashes: readonly Uint8Array[], into: Buffer, crcs?: number[]): Promise<Array<Buffer | null>> {
     this.#checkOpen();
     const out: Array<Buffer | null> = hashes.map(() => null);
     const found: Array<{ i: number; loc: BlockLocation }> = [];
@@ -802,12 +820,18 @@ export class BlockStore {
           if (end > run.at + n) return;
           const head = into.subarray(at, at + RECORD_HEADER_BYTES);
           const payload = into.subarray(at + RECORD_HEADER_BYTES, end);
-          if (typeof checkedAt(head, payload, hashes[i]!, loc, true) !== 'string') out[i] = payload;
+          if (typeof checkedAt(head, payload, hashes[i]!, loc, true) !== 'string') {
+            out[i] = payload;
+            if (crcs !== undefined) crcs[i] = head.readUInt32LE(48);
+          }
           at = end;
         }
       }),
     );
-    for (const [i, first] of same) out[i] = out[first]!;
+    for (const [i, first] of same) {
+      out[i] = out[first]!;
+      if (crcs !== undefined && crcs[first] !== undefined) crcs[i] = crcs[first]!;
+    }
     return out;
   }
 

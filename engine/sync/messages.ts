@@ -16,6 +16,7 @@ export const MSG = {
   NO_BLOCKS: 7,
   BYE: 8,
   CAUGHT_UP: 9,
+  BLOCKS_CRC: 10,
 } as const;
 
 export const HASH_BYTES = 32;
@@ -24,8 +25,11 @@ export const HASH_BYTES = 32;
 export type Lengths = ReadonlyArray<readonly [feed: string, length: number]>;
 
 export type Message =
-  /** What the sender follows and holds (household feeds and feeds of the areas it follows). */
-  | { readonly type: 'have'; readonly follows: readonly string[]; readonly feeds: Lengths }
+  /**
+   * What the sender follows and holds (household feeds and feeds of the areas it follows);
+   * `crcs`: it takes blocks with their records' CRCs (BLOCKS_CRC).
+   */
+  | { readonly type: 'have'; readonly follows: readonly string[]; readonly feeds: Lengths; readonly crcs?: boolean }
   /** Records [first, first + records.length) of `feed`. */
   | { readonly type: 'entries'; readonly feed: string; readonly first: number; readonly records: readonly Buffer[] }
   /** What the sender now holds of these feeds. */
@@ -33,7 +37,12 @@ export type Message =
   /** Send `feed` again from entry `from` (the receiver lost its place). */
   | { readonly type: 'want-from'; readonly feed: string; readonly from: number }
   | { readonly type: 'want-blocks'; readonly hashes: readonly Buffer[] }
-  | { readonly type: 'blocks'; readonly blocks: ReadonlyArray<readonly [hash: Buffer, data: Buffer]> }
+  /**
+   * Blocks asked for; with `crcs` (BLOCKS_CRC, to a peer whose have said `crcs`), the CRC-32
+   * of the raw record that stores each (spec/block-format.md), as the sender read it from its
+   * own record.
+   */
+  | { readonly type: 'blocks'; readonly blocks: ReadonlyArray<readonly [hash: Buffer, data: Buffer]>; readonly crcs?: readonly number[] }
   /** Blocks asked for that the sender does not hold. */
   | { readonly type: 'no-blocks'; readonly hashes: readonly Buffer[] }
   /**
@@ -79,7 +88,7 @@ function lengths(v: unknown): Lengths {
 export function encodeMessage(m: Message): Buffer[] {
   switch (m.type) {
     case 'have':
-      return control(MSG.HAVE, { follows: [...m.follows], feeds: m.feeds.map(([f, n]) => [f, n]) });
+      return control(MSG.HAVE, { follows: [...m.follows], feeds: m.feeds.map(([f, n]) => [f, n]), ...(m.crcs === true ? { crcs: true } : {}) });
     case 'ack':
       return control(MSG.ACK, m.feeds.map(([f, n]) => [f, n]));
     case 'want-from':
@@ -112,15 +121,18 @@ export function encodeMessage(m: Message): Buffer[] {
       return [head, ...m.hashes];
     }
     case 'blocks': {
+      const crcs = m.crcs;
+      if (crcs !== undefined && crcs.length !== m.blocks.length) throw new SyncError('BAD_ARGUMENT', 'a CRC for each block');
       const head = Buffer.alloc(5);
-      head[0] = MSG.BLOCKS;
+      head[0] = crcs === undefined ? MSG.BLOCKS : MSG.BLOCKS_CRC;
       head.writeUInt32BE(m.blocks.length, 1);
       const parts: Buffer[] = [head];
-      for (const [hash, data] of m.blocks) {
-        const len = Buffer.alloc(4);
+      m.blocks.forEach(([hash, data], i) => {
+        const len = Buffer.alloc(crcs === undefined ? 4 : 8);
         len.writeUInt32BE(data.byteLength);
+        if (crcs !== undefined) len.writeUInt32BE(crcs[i]! >>> 0, 4);
         parts.push(hash, len, data);
-      }
+      });
       return parts;
     }
   }
@@ -169,13 +181,13 @@ function hashList(c: Cursor): Buffer[] {
 export function decodeMessage(b: Buffer): Message {
   switch (b[0]) {
     case MSG.HAVE: {
-      const v = decodeControl(b) as { follows?: unknown; feeds?: unknown };
+      const v = decodeControl(b) as { follows?: unknown; feeds?: unknown; crcs?: unknown };
       if (typeof v !== 'object' || v === null || !Array.isArray(v.follows)) bad('have needs follows and feeds');
       const follows = v.follows.map((a: unknown) => {
         if (typeof a !== 'string' || a === '' || !validArea(a)) bad('follows must be area names');
         return a;
       });
-      return { type: 'have', follows, feeds: lengths(v.feeds) };
+      return v.crcs === true ? { type: 'have', follows, feeds: lengths(v.feeds), crcs: true } : { type: 'have', follows, feeds: lengths(v.feeds) };
     }
     case MSG.ACK:
       return { type: 'ack', feeds: lengths(decodeControl(b)) };
@@ -216,18 +228,23 @@ export function decodeMessage(b: Buffer): Message {
       const hashes = hashList(c);
       return { type: b[0] === MSG.WANT_BLOCKS ? 'want-blocks' : 'no-blocks', hashes };
     }
-    case MSG.BLOCKS: {
+    case MSG.BLOCKS:
+    case MSG.BLOCKS_CRC: {
+      const withCrc = b[0] === MSG.BLOCKS_CRC;
       const c = new Cursor(b);
       c.at = 1;
       const n = c.u32();
-      if (n * (HASH_BYTES + 4) > b.byteLength) bad('more blocks announced than the frame holds');
+      if (n * (HASH_BYTES + (withCrc ? 8 : 4)) > b.byteLength) bad('more blocks announced than the frame holds');
       const blocks: Array<readonly [Buffer, Buffer]> = [];
+      const crcs: number[] = [];
       for (let i = 0; i < n; i++) {
         const hash = c.bytes(HASH_BYTES);
-        blocks.push([hash, c.bytes(c.u32())]);
+        const len = c.u32();
+        if (withCrc) crcs.push(c.u32());
+        blocks.push([hash, c.bytes(len)]);
       }
       c.end();
-      return { type: 'blocks', blocks };
+      return withCrc ? { type: 'blocks', blocks, crcs } : { type: 'blocks', blocks };
     }
     default:
       bad(`unknown message type ${b[0]}`);

@@ -2,17 +2,12 @@
  * Cutting a byte stream into length-prefixed records without copying more than once: chunks
  * are kept as they arrive and a record is assembled only when all of it is there.
  */
+import { copyBytes } from '../copy-bytes.js';
 import { SyncError } from './sync-error.js';
-
-/** The buffer pushCopy fills (a few sealed frames). */
-const COPY_BUFFER = 8 * 1024 * 1024;
 
 export class RecordReader {
   readonly #chunks: Buffer[] = [];
   #length = 0;
-  /** pushCopy's buffer, and where its last copy ended. */
-  #copyBuf: Buffer | null = null;
-  #copyEnd = 0;
   /** Where records that span chunks are assembled when the caller lends it (next's `reuse`). */
   #scratch: Buffer | null = null;
 
@@ -20,52 +15,6 @@ export class RecordReader {
     if (chunk.byteLength === 0) return;
     this.#chunks.push(chunk);
     this.#length += chunk.byteLength;
-  }
-
-  /**
-   * Takes a copy of `chunk`, which its owner reuses once this returns (a socket reading into
-   * one buffer of its own). The copies go one after the other into one buffer, which starts
-   * over once nothing in it is held; a new one is made only when it is full of bytes still
-   * held. Records taken from it (next()) are views into it: the caller must be done with each
-   * before the next pushCopy.
-   */
-  pushCopy(chunk: Buffer): void {
-    const n = chunk.byteLength;
-    if (n === 0) return;
-    let buf = this.#copyBuf;
-    const held = buf !== null && this.#chunks.some((c) => c.buffer === buf!.buffer);
-    if (buf !== null && held && this.#copyEnd + n <= buf.byteLength) {
-      // Right after the last copy: the last chunk grows.
-      chunk.copy(buf, this.#copyEnd);
-      const last = this.#chunks[this.#chunks.length - 1]!;
-      if (last.buffer === buf.buffer && last.byteOffset + last.byteLength === buf.byteOffset + this.#copyEnd) {
-        this.#chunks[this.#chunks.length - 1] = buf.subarray(last.byteOffset - buf.byteOffset, this.#copyEnd + n);
-      } else {
-        this.#chunks.push(buf.subarray(this.#copyEnd, this.#copyEnd + n));
-      }
-      this.#copyEnd += n;
-      this.#length += n;
-      return;
-    }
-    if (buf !== null && held && this.#chunks.every((c) => c.buffer === buf!.buffer) && this.#length + n <= buf.byteLength) {
-      // Full of one record's first bytes: move them to the front (they are all in one run, the
-      // buffer's last bytes), and go on after them.
-      const from = this.#chunks[0]!.byteOffset - buf.byteOffset;
-      buf.copyWithin(0, from, this.#copyEnd);
-      this.#chunks.length = 0;
-      this.#chunks.push(buf.subarray(0, this.#length));
-      this.#copyEnd = this.#length;
-      chunk.copy(buf, this.#copyEnd);
-      this.#chunks[0] = buf.subarray(0, this.#copyEnd + n);
-      this.#copyEnd += n;
-      this.#length += n;
-      return;
-    }
-    if (buf === null || held || buf.byteLength < n) buf = this.#copyBuf = Buffer.allocUnsafeSlow(Math.max(COPY_BUFFER, n));
-    chunk.copy(buf, 0);
-    this.#chunks.push(buf.subarray(0, n));
-    this.#copyEnd = n;
-    this.#length += n;
   }
 
   /** Bytes held that no record has taken yet. */
@@ -114,6 +63,51 @@ export class RecordReader {
     }
     this.#length -= n;
     return out;
+  }
+
+  /**
+   * The length the next record's `prefixBytes`-byte prefix announces, or null until the prefix
+   * has arrived; refused as next() refuses it (over `max`, or empty). Nothing is taken.
+   */
+  peekLength(prefixBytes: 2 | 4, max: number, what: string): number | null {
+    if (this.#length < prefixBytes) return null;
+    const prefix = this.#peek(prefixBytes);
+    const len = prefixBytes === 2 ? prefix.readUInt16BE(0) : prefix.readUInt32BE(0);
+    if (len > max) throw new SyncError('FRAME_TOO_LARGE', `a ${what} of ${len} bytes was announced; the limit is ${max}`);
+    if (len === 0) throw new SyncError('PROTOCOL', `an empty ${what}`);
+    return len;
+  }
+
+  /** Takes the next `n` bytes (at most what is held) into `target` from `at`; returns how many. */
+  takeInto(target: Uint8Array, at: number, n: number): number {
+    const want = Math.min(n, this.#length);
+    let done = 0;
+    while (done < want) {
+      const c = this.#chunks[0]!;
+      const k = Math.min(c.byteLength, want - done);
+      copyBytes(target, k === c.byteLength ? c : c.subarray(0, k), at + done);
+      done += k;
+      if (k === c.byteLength) this.#chunks.shift();
+      else this.#chunks[0] = c.subarray(k);
+    }
+    this.#length -= want;
+    return want;
+  }
+
+  /** Takes the next `n` bytes (held: see peekLength) as a buffer of their own. */
+  takeOwn(n: number): Buffer {
+    return Buffer.from(this.#take(n));
+  }
+
+  /**
+   * Copies what is still held of `buffer` (chunks pushed as views of it, which its owner is
+   * about to reuse) into memory of the reader's own.
+   */
+  own(buffer: ArrayBufferLike): void {
+    for (let i = 0; i < this.#chunks.length; i++) {
+      const c = this.#chunks[i]!;
+      if (c.buffer === buffer) this.#chunks[i] = Buffer.from(c);
+    }
   }
 
   /**

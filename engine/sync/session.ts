@@ -20,7 +20,7 @@
  * had itself at the start.
  */
 import { BLOCK_SIZE, decodeRecord, LogError, parseFeedName, toHex, type Entry, type Feed } from '../../log/index.js';
-import { RECORD_HEADER_BYTES } from '../block-pack.js';
+import { RECORD_HEADER_BYTES, recordCrcOf } from '../block-pack.js';
 import type { FrameLease } from '../block-hasher.js';
 import { blockBuffers } from '../block-store.js';
 import type { Engine } from '../engine.js';
@@ -58,7 +58,8 @@ const SERVE_BUFFERS = 3;
 interface ServeBatch {
   readonly take: Buffer[];
   readonly into: Buffer;
-  readonly read: Promise<Array<Buffer | null>>;
+  /** Each block read (null: not here) and its record's CRC (sent to a peer that takes them: BLOCKS_CRC). */
+  readonly read: Promise<Array<{ readonly data: Buffer; readonly crc: number } | null>>;
 }
 /** `blocks` messages the receive loop may leave hashing while it takes the next ones. */
 const RECEIVE_AHEAD = 4;
@@ -95,6 +96,8 @@ export interface SessionStats {
   /** Bytes on the wire, both ways (handshake, frame headers and tags included). */
   wireBytesIn: number;
   wireBytesOut: number;
+  /** Blocks received with their records' CRCs (BLOCKS_CRC), of blocksIn. */
+  blocksInWithCrc: number;
 }
 
 interface Pump {
@@ -107,11 +110,13 @@ export class Session {
   readonly channel: SecureChannel;
   readonly peer: string;
   readonly live: boolean;
-  readonly stats: SessionStats = { entriesIn: 0, entriesOut: 0, blocksIn: 0, blocksOut: 0, blockBytesIn: 0, blockBytesOut: 0, refused: 0, blocksUnavailable: 0, wireBytesIn: 0, wireBytesOut: 0 };
+  readonly stats: SessionStats = { entriesIn: 0, entriesOut: 0, blocksIn: 0, blocksOut: 0, blockBytesIn: 0, blockBytesOut: 0, refused: 0, blocksUnavailable: 0, wireBytesIn: 0, wireBytesOut: 0, blocksInWithCrc: 0 };
   readonly #host: SessionHost;
   readonly #engine: Engine;
   readonly #self: string;
   #peerFollows: Set<string> | null = null;
+  /** The peer's have said it takes blocks with their records' CRCs (BLOCKS_CRC). */
+  #peerTakesCrcs = false;
   #shared = new Set<string>();
   readonly #pumps = new Map<string, Pump>();
   /** What the peer held at the start, of feeds this side receives. */
@@ -161,7 +166,11 @@ export class Session {
   #doneResolve!: () => void;
   readonly #done = new Promise<void>((r) => (this.#doneResolve = r));
 
-  constructor(host: SessionHost, channel: SecureChannel, opts: { live: boolean }) {
+  /** This side takes blocks with their records' CRCs (its have says so). */
+  readonly #takesCrcs: boolean;
+
+  constructor(host: SessionHost, channel: SecureChannel, opts: { live: boolean; blockCrcs?: boolean }) {
+    this.#takesCrcs = opts.blockCrcs ?? true;
     this.#host = host;
     this.#engine = host.engine;
     this.#self = host.engine.store.publicKey;
@@ -189,7 +198,7 @@ export class Session {
         if (raw === null) break;
         const m = decodeMessage(raw);
         if (m.type === 'blocks') {
-          const p = this.#onBlocks(m.blocks);
+          const p = this.#onBlocks(m.blocks, this.#takesCrcs ? m.crcs : undefined);
           p.catch(() => undefined); // thrown where it is awaited, below
           this.#receiving.push(p);
         } else {
@@ -262,7 +271,7 @@ export class Session {
 
   #haveMessage(): Message {
     const feeds = this.#engine.store.feeds.list().filter((f) => this.#relevantToMe(f.id.area));
-    return { type: 'have', follows: [...this.#host.follows()].sort(), feeds: feeds.map((f) => [f.name, f.length] as const) };
+    return { type: 'have', follows: [...this.#host.follows()].sort(), feeds: feeds.map((f) => [f.name, f.length] as const), ...(this.#takesCrcs ? { crcs: true } : {}) };
   }
 
   async #send(m: Message): Promise<void> {
@@ -284,6 +293,7 @@ export class Session {
   async #handle(m: Message): Promise<void> {
     switch (m.type) {
       case 'have':
+        this.#peerTakesCrcs = m.crcs === true;
         return this.#onHave(m.follows, m.feeds);
       case 'entries':
         return this.#onEntries(m.feed, m.first, m.records);
@@ -304,7 +314,7 @@ export class Session {
         this.#serveWake?.();
         return;
       case 'blocks':
-        return this.#onBlocks(m.blocks);
+        return this.#onBlocks(m.blocks, this.#takesCrcs ? m.crcs : undefined);
       case 'no-blocks':
         for (const h of m.hashes) {
           const k = h.toString('hex');
@@ -669,7 +679,8 @@ export class Session {
     this.#want(this.#unavailable.splice(0));
   }
 
-  async #onBlocks(blocks: ReadonlyArray<readonly [Buffer, Buffer]>): Promise<void> {
+  /** `crcs`: each block's record CRC, as the sender read it (BLOCKS_CRC; stageIn's `known`). */
+  async #onBlocks(blocks: ReadonlyArray<readonly [Buffer, Buffer]>, crcs?: readonly number[]): Promise<void> {
     const keys = blocks.map(([hash]) => hash.toString('hex'));
     for (const k of keys) {
       if (!this.#inflight.has(k)) throw new SyncError('PROTOCOL', `the peer sent block ${k.slice(0, 16)}… that was not asked for`);
@@ -685,12 +696,13 @@ export class Session {
     let written: Promise<void> | null;
     let lease: FrameLease | null;
     try {
-      ({ hashes: got, contents, written, lease } = await this.#store(blocks.map(([, data]) => data)));
+      ({ hashes: got, contents, written, lease } = await this.#store(blocks.map(([, data]) => data), crcs === undefined ? undefined : { hashes: asked, crcs }));
     } finally {
       this.#storing -= blocks.length;
     }
     try {
       this.#settleAll(keys, asked, got, contents);
+      if (crcs !== undefined) this.stats.blocksInWithCrc += blocks.length;
     } finally {
       lease?.release(); // the waiters have the blocks; what keeps them (staged, read-ahead) holds the message itself
     }
@@ -740,7 +752,7 @@ export class Session {
    * ones are kept as they are. So are the one or two blocks of an answer to a read that
    * waits (PRIORITY_REQUEST): hashing them here is quicker than the worker's round trip.
    */
-  async #store(contents: readonly Buffer[]): Promise<{ hashes: Uint8Array[]; contents: Buffer[]; written: Promise<void> | null; lease: FrameLease | null }> {
+  async #store(contents: readonly Buffer[], known?: { hashes: readonly Uint8Array[]; crcs: readonly number[] }): Promise<{ hashes: Uint8Array[]; contents: Buffer[]; written: Promise<void> | null; lease: FrameLease | null }> {
     const blocks = this.#engine.blocks;
     const frame = contents[0]?.buffer;
     const whole = 5 + contents.reduce((n, c) => n + 36 + c.byteLength, 0); // messages.ts: a `blocks` message's bytes
@@ -752,7 +764,7 @@ export class Session {
       contents.every((c) => c.buffer === frame && c.byteLength >= POOLED_BLOCK && c.byteLength <= BLOCK_SIZE)
     ) {
       const spans = contents.map((c) => [c.byteOffset, c.byteLength] as const);
-      const r = await blocks.stageIn(frame, spans, pooled ? { free: giveBack, flush: true } : {});
+      const r = await blocks.stageIn(frame, spans, pooled ? { free: giveBack, flush: true, known } : { known });
       return { hashes: r.hashes, contents: r.blocks, written: r.written, lease: r.lease };
     }
     const large: number[] = [];
@@ -792,21 +804,24 @@ export class Session {
    * receiver's hash check would refuse it as forged and drop the connection, and every later
    * connection that asked for it again.
    */
-  async #readServe(take: readonly Buffer[], into: Buffer): Promise<Array<Buffer | null>> {
+  async #readServe(take: readonly Buffer[], into: Buffer): Promise<Array<{ data: Buffer; crc: number } | null>> {
     const blocks = this.#engine.blocks;
     let read: Array<Buffer | null>;
+    const crcs: number[] = [];
     try {
-      read = await blocks.readRuns(take, into);
+      read = await blocks.readRuns(take, into, crcs);
     } catch {
       read = take.map(() => null);
     }
     return Promise.all(
       take.map(async (h, i) => {
-        if (read[i] !== null) return read[i]!;
+        if (read[i] !== null && crcs[i] !== undefined) return { data: read[i]!, crc: crcs[i]! };
         if (!blocks.has(h)) return null;
         try {
-          const data = await blocks.get(h);
-          return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+          const got = await blocks.get(h);
+          const data = Buffer.from(got.buffer, got.byteOffset, got.byteLength);
+          // Not read from a raw record (staged, compressed, zeros): the CRC such a record would have.
+          return { data, crc: this.#peerTakesCrcs ? recordCrcOf(h, data) : 0 };
         } catch {
           return null;
         }
@@ -856,20 +871,22 @@ export class Session {
         next = this.#startServe(this.#serveQueue.splice(0, SERVE_BATCH));
       }
       const batch: Array<readonly [Buffer, Buffer]> = [];
+      const crcs: number[] = [];
       const missing: Buffer[] = [];
       let bytes = 0;
       take.forEach((h, i) => {
-        const data = read[i];
-        if (data === null || data === undefined) missing.push(h);
+        const got = read[i];
+        if (got === null || got === undefined) missing.push(h);
         else {
-          batch.push([h, data]);
-          bytes += data.byteLength;
+          batch.push([h, got.data]);
+          crcs.push(got.crc);
+          bytes += got.data.byteLength;
         }
       });
       try {
         // send resolves once the blocks were sealed (read where they lie, or copied out): the buffer is free after.
         if (batch.length > 0) {
-          await this.#send({ type: 'blocks', blocks: batch });
+          await this.#send(this.#peerTakesCrcs ? { type: 'blocks', blocks: batch, crcs } : { type: 'blocks', blocks: batch });
           this.stats.blocksOut += batch.length;
           this.stats.blockBytesOut += bytes;
           this.#engine.placement?.served(this.peer, batch.map(([h]) => h));

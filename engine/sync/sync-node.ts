@@ -29,6 +29,8 @@ export interface NodeOptions {
   readonly writeLive?: boolean;
   readonly maxFrameBytes?: number;
   readonly connectTimeoutMs?: number;
+  /** False: do not take blocks with their records' CRCs (BLOCKS_CRC), as a peer from before them (tests). */
+  readonly blockCrcs?: boolean;
 }
 
 export interface SyncTarget {
@@ -208,7 +210,7 @@ export class SyncNode implements SessionHost {
 
   async #runSession(ch: SecureChannel, live: boolean): Promise<{ stats: SessionStats; reason: string | null }> {
     this.#followSettings = await readFollows(this.engine.store.layout.root).catch(() => this.#followSettings);
-    const session = new Session(this, ch, { live });
+    const session = new Session(this, ch, { live, blockCrcs: this.#opts.blockCrcs ?? true });
     const peer = session.peer;
     const existing = this.#sessions.get(peer);
     if (existing !== undefined && live && existing.live) {

@@ -6,7 +6,7 @@ import { BlockIndex, type BlockLocation } from '../../projections/block-index.js
 import { BLOCK_SIZE as FORMAT_BLOCK_SIZE, ZERO_BLOCK } from '../../log/index.js';
 import { BLOCK_SIZE, BlockStore, blockBuffers, type BlockStoreOptions, type GcStep } from '../../engine/block-store.js';
 import { BufferPool } from '../../engine/block-files.js';
-import { PACK_HEADER_BYTES, RECORD_HEADER_BYTES, packFileName, sha256 } from '../../engine/block-pack.js';
+import { PACK_HEADER_BYTES, RECORD_HEADER_BYTES, packFileName, recordCrcOf, sha256 } from '../../engine/block-pack.js';
 import { EngineError } from '../../engine/engine-error.js';
 
 const BS = 64 * 1024;
@@ -767,6 +767,45 @@ t.test('stageIn: blocks lying in a pooled shared buffer are hashed where they li
   await s.close();
   const again = await e.open({ blockSize: BLOCK_SIZE });
   for (let i = 0; i < data.length; i++) t.ok(Buffer.from(await again.get(sha256(data[i]!))).equals(data[i]!), `block ${i} after a reopen (CRC holds)`);
+  await again.close();
+});
+
+t.test('stageIn with `known` CRCs (a peer sent them): a block whose hash is the one asked for is stored with the CRC given, any other with its own; readRuns hands the CRCs back', async (t) => {
+  const e = setup(t);
+  const s = await e.open({ blockSize: BLOCK_SIZE, flushBytes: 64 * BLOCK_SIZE });
+  const r = rng(17);
+  const data = [r(BLOCK_SIZE), r(BLOCK_SIZE), r(30_000)];
+  const shared = Buffer.from(new SharedArrayBuffer(data.reduce((n, d) => n + d.byteLength, 0)));
+  const spans: Array<[number, number]> = [];
+  let at = 0;
+  for (const d of data) {
+    shared.fill(d, at, at + d.byteLength);
+    spans.push([at, d.byteLength]);
+    at += d.byteLength;
+  }
+  const hashes = data.map((d) => sha256(d));
+  const right = recordCrcOf(hashes[0]!, data[0]!);
+  // Block 1: a CRC that is not its record's, for a block that is what was asked for: stored as
+  // given (the receiver does not compute it again), so its record then reads as damaged.
+  // Block 2: not the block asked for (a forged one): its CRC is computed here, the one sent is not used.
+  const wrong = (recordCrcOf(hashes[1]!, data[1]!) ^ 1) >>> 0;
+  const known = { hashes: [hashes[0]!, hashes[1]!, Buffer.alloc(32, 7)], crcs: [right, wrong, 12345] };
+  const got = await s.stageIn(shared.buffer, spans, { free: () => undefined, flush: true, known });
+  t.same(got.hashes.map((h) => Buffer.from(h)), hashes, 'each block is named by the SHA-256 computed here, whatever was asked for');
+  await got.written;
+  got.lease?.release();
+  await s.sync();
+  await s.close();
+  const again = await e.open({ blockSize: BLOCK_SIZE });
+  t.ok(Buffer.from(await again.get(hashes[0]!)).equals(data[0]!), 'block 0, stored with the CRC given: its CRC holds');
+  await t.rejects(again.get(hashes[1]!), 'block 1: the CRC given was stored, and its record reads as damaged');
+  t.ok(Buffer.from(await again.get(hashes[2]!)).equals(data[2]!), 'block 2, not the block asked for: stored with its own CRC');
+  const crcs: number[] = [];
+  const into = Buffer.alloc(4 * (BLOCK_SIZE + RECORD_HEADER_BYTES));
+  const runs = await again.readRuns([hashes[0]!, hashes[1]!, hashes[2]!], into, crcs);
+  t.ok(runs[0]!.equals(data[0]!), 'readRuns reads block 0');
+  t.equal(runs[1], null, 'not block 1: its CRC does not hold');
+  t.same([crcs[0], crcs[2]], [right, recordCrcOf(hashes[2]!, data[2]!)], "readRuns hands back each block's record CRC");
   await again.close();
 });
 

@@ -1,9 +1,9 @@
 /**
  * The record reader that cuts the byte stream into frames: records come out whole and in
- * order however the stream is cut, whether chunks are kept as they arrive (push) or copied
- * out of a buffer the socket reuses (pushCopy, BorrowedReads), and whether records that span
- * chunks are assembled in a fresh buffer or in the reader's own (next's `reuse`), and whether
- * a record fits the copy buffer or not.
+ * order however the stream is cut, whether chunks are kept as they arrive (push) or lent from
+ * a buffer the socket reuses (BorrowedReads: large records taken into buffers of their own as
+ * they come, what is left copied before the buffer is reused), and whether records that span
+ * chunks are assembled in a fresh buffer or in the reader's own (next's `reuse`).
  */
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Socket } from 'node:net';
@@ -27,7 +27,7 @@ function frame(body: Buffer): Buffer {
   return Buffer.concat([p, body]);
 }
 
-for (const mode of ['push', 'pushCopy'] as const) {
+for (const mode of ['push', 'borrowed'] as const) {
   for (const reuse of [false, true]) {
     t.test(`records come out whole: ${mode}, reuse ${reuse}`, async (t) => {
       const rnd = prng(mode === 'push' ? 7 : 11);
@@ -41,23 +41,56 @@ for (const mode of ['push', 'pushCopy'] as const) {
       let at = 0;
       let next = 0;
       let bad = 0;
+      // borrowed: as SecureChannel takes a socket's reads (its #take): a large record's bytes go
+      // straight into a buffer of its own (peekLength, takeOwn, takeInto), the rest are pushed as
+      // views of the lent buffer, and what is left of them is copied (own) before it is reused.
+      let filling: { len: number; body: Buffer; at: number } | null = null;
+      const check = (prefixLen: number, body: Buffer): void => {
+        if (!body.equals(bodies[next]!) || prefixLen !== bodies[next]!.byteLength) bad++;
+        next++;
+      };
       while (at < stream.byteLength) {
         const n = Math.min(stream.byteLength - at, 1 + Math.floor(rnd() * 200_000));
-        if (mode === 'pushCopy') {
-          const view = lent.subarray(0, Math.min(n, lent.byteLength));
-          stream.copy(view, 0, at, at + view.byteLength);
-          r.pushCopy(view);
-          view.fill(0xee); // the socket reads into it again
-          at += view.byteLength;
+        let chunk: Buffer;
+        if (mode === 'borrowed') {
+          chunk = lent.subarray(0, Math.min(n, lent.byteLength));
+          stream.copy(chunk, 0, at, at + chunk.byteLength);
+          at += chunk.byteLength;
+          if (filling !== null) {
+            const k = Math.min(chunk.byteLength, filling.len - filling.at);
+            chunk.copy(filling.body, filling.at, 0, k);
+            filling.at += k;
+            chunk = chunk.subarray(k);
+            if (filling.at === filling.len) {
+              check(filling.len, filling.body);
+              filling = null;
+            }
+          }
         } else {
-          r.push(stream.subarray(at, at + n));
+          chunk = stream.subarray(at, at + n);
           at += n;
         }
-        for (;;) {
+        r.push(chunk);
+        while (filling === null) {
+          const len = r.peekLength(4, 16 * 1024 * 1024, 'frame');
+          if (len === null) break;
+          if (mode === 'borrowed' && len >= 512 * 1024) {
+            t.equal(r.takeOwn(4).readUInt32BE(0), len);
+            filling = { len, body: Buffer.alloc(len), at: 0 };
+            filling.at = r.takeInto(filling.body, 0, len);
+            if (filling.at === len) {
+              check(len, filling.body);
+              filling = null;
+            }
+            continue;
+          }
           const rec = r.next(4, 16 * 1024 * 1024, 'frame', reuse);
           if (rec === null) break;
-          if (!rec.body.equals(bodies[next]!) || rec.prefix.readUInt32BE(0) !== bodies[next]!.byteLength) bad++;
-          next++;
+          check(rec.prefix.readUInt32BE(0), rec.body);
+        }
+        if (mode === 'borrowed') {
+          r.own(lent.buffer);
+          lent.fill(0xee); // the socket reads into it again
         }
       }
       t.equal(bad, 0, 'every record reads back as it was sent');
@@ -66,6 +99,17 @@ for (const mode of ['push', 'pushCopy'] as const) {
     });
   }
 }
+
+t.test('peekLength refuses what next refuses, before the bytes are awaited', async (t) => {
+  const r = new RecordReader();
+  r.push(Buffer.from([0, 0, 1]));
+  t.equal(r.peekLength(4, 100, 'frame'), null, 'not all of the prefix yet');
+  r.push(Buffer.from([200]));
+  t.throws(() => r.peekLength(4, 100, 'frame'), { code: 'FRAME_TOO_LARGE' });
+  const z = new RecordReader();
+  z.push(Buffer.alloc(4));
+  t.throws(() => z.peekLength(4, 100, 'frame'), { code: 'PROTOCOL' }, 'an empty record');
+});
 
 t.test('a socket that reads into its own buffer (BorrowedReads) keeps what came before the channel took over', async (t) => {
   const payload = randomBytes(5 * 1024 * 1024);
@@ -88,4 +132,43 @@ t.test('a socket that reads into its own buffer (BorrowedReads) keeps what came 
   await done;
   sock.destroy();
   t.ok(Buffer.concat(got).equals(payload), 'every byte, in order');
+});
+
+t.test('BorrowedReads with a target: each read lands where the target says (a large frame\'s pooled buffer), else in its own buffer', async (t) => {
+  const payload = randomBytes(3 * 1024 * 1024);
+  const server = createServer((s: Socket) => s.end(payload));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => server.close());
+  const reads = new BorrowedReads();
+  const sock = connect({ port: (server.address() as { port: number }).port, host: '127.0.0.1', onread: reads.onread });
+  const done = new Promise<void>((r) => sock.once('end', () => r()));
+  const into = Buffer.from(new SharedArrayBuffer(2 * 1024 * 1024)); // the first 2 MiB go here in place
+  let at = 0;
+  let inPlace = 0;
+  const rest: Buffer[] = [];
+  const take = (chunk: Buffer): void => {
+    if (chunk.buffer === into.buffer) {
+      t.equal(chunk.byteOffset, at, 'in place, right after the bytes before');
+      at += chunk.byteLength;
+      inPlace++;
+      return;
+    }
+    // Not in place (bytes before the channel took over, or past the target): copied.
+    const n = Math.min(chunk.byteLength, into.byteLength - at);
+    chunk.copy(into, at, 0, n);
+    at += n;
+    rest.push(Buffer.from(chunk.subarray(n)));
+  };
+  reads.attach(
+    (chunk) => {
+      take(chunk);
+      return true;
+    },
+    take,
+    () => (at < into.byteLength ? into.subarray(at) : null),
+  );
+  await done;
+  sock.destroy();
+  t.ok(inPlace > 0, `${inPlace} reads landed in place`);
+  t.ok(Buffer.concat([into, ...rest]).equals(payload), 'every byte, in order');
 });

@@ -45,6 +45,26 @@ t.test('two peers: an area, a file and its blocks reach the other side', async (
   t.equal(third.entriesIn + third.entriesOut + third.blocksIn + third.blocksOut, 0, 'in sync: a third sync ships nothing');
 });
 
+t.test('blocks with their records\' CRCs (BLOCKS_CRC) to a peer that takes them, plain BLOCKS to one from before them; both store sound records', async (t) => {
+  for (const old of [false, true]) {
+    const a = await makePeer(t, 'a');
+    const b = await makePeer(t, 'b');
+    await household(a, b);
+    await area(a, 'home');
+    const big = content(`crc-${old}`, 3 * BLOCK_SIZE + 17);
+    await writeFile(a, '/home/big.bin', big);
+    await follow(b, 'home');
+    await a.start();
+    await b.start({ deaf: true, ...(old ? { blockCrcs: false } : {}) });
+    const stats = await syncOnce(b, a); // b dials: these are b's figures
+    t.equal(stats.blocksIn, 4, 'b received the 4 blocks');
+    t.equal(stats.blocksInWithCrc, old ? 0 : 4, old ? 'a peer from before BLOCKS_CRC is sent BLOCKS' : 'with their records\' CRCs');
+    await b.restart(); // reads after a reopen check each record's CRC
+    t.ok((await readFile(b, '/home/big.bin')).equals(big), "the file reads the same from b's packs (the CRCs hold)");
+    t.same(b.logs, [], 'nothing went wrong on b');
+  }
+});
+
 t.test('relay: A\'s entries reach C through B', async (t) => {
   const a = await makePeer(t, 'a');
   const b = await makePeer(t, 'b');

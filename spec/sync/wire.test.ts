@@ -7,12 +7,13 @@
  */
 import { hkdfSync, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
 import { connect, type Socket } from 'node:net';
 import nacl from 'tweetnacl';
 import t from 'tap';
 import { keyPairFromSeed, Signer, toHex } from '../../log/index.js';
 import { decodeMessage, handshake, Opener, SecureChannel, SyncError } from '../../engine/sync/index.js';
-import { computeWireFixture, DIALER_EPHEMERAL, LISTENER_EPHEMERAL } from '../fixtures/wire/wire-fixture.js';
+import { computeBlocksCrcFixture, computeWireFixture, DIALER_EPHEMERAL, LISTENER_EPHEMERAL } from '../fixtures/wire/wire-fixture.js';
 import { area, follow, household, lengths, makePeer, syncOnce, until, writeFile } from './helpers/peers.js';
 
 const golden = JSON.parse(readFileSync(new URL('../fixtures/wire/handshake.json', import.meta.url), 'utf8')) as Record<string, unknown> & {
@@ -67,6 +68,34 @@ t.test('golden fixtures: an independent implementation agrees', async (t) => {
   // a frame opened out of order, or in the other direction, fails
   t.throws(() => new Opener(hex(golden.dialerToListenerKey)).open(hex(golden.frames['dialer1Entries']).subarray(0, 4), hex(golden.frames['dialer1Entries']).subarray(4)), { code: 'BAD_FRAME' }, 'counter 1 does not open as counter 0 (replayed or reordered frame)');
   t.throws(() => new Opener(hex(golden.listenerToDialerKey)).open(hex(golden.frames['dialer0Have']).subarray(0, 4), hex(golden.frames['dialer0Have']).subarray(4)), { code: 'BAD_FRAME' }, "a dialer's frame does not open as the listener's (reflection)");
+});
+
+t.test('golden BLOCKS_CRC: the code produces it byte for byte; the CRCs are the raw records\' (spec/block-format.md), computed here by hand', async (t) => {
+  const blocksCrc = JSON.parse(readFileSync(new URL('../fixtures/wire/blocks-crc.json', import.meta.url), 'utf8')) as { messages: Record<string, string>; crcs: number[] };
+  t.same(computeBlocksCrcFixture(), blocksCrc);
+  const have = decodeMessage(hex(blocksCrc.messages['haveCrcs']));
+  t.same(have, { type: 'have', follows: ['home'], feeds: [[`${golden.dialerKey as string}.home`, 2]], crcs: true }, 'a have that takes CRCs');
+  const plainHave = decodeMessage(hex(golden.messages['have']));
+  t.equal(plainHave.type === 'have' ? plainHave.crcs : null, undefined, "version 1's first have (no crcs field) does not take them");
+  const m = hex(blocksCrc.messages['blocksCrc']);
+  t.equal(m[0], 10, 'type 10');
+  const got = decodeMessage(m);
+  if (got.type !== 'blocks') throw new Error('not blocks');
+  t.same(got.crcs, blocksCrc.crcs);
+  got.blocks.forEach(([hash, data], i) => {
+    t.same(hash, createHash('sha256').update(data).digest(), 'hash || len || crc || content');
+    const head = Buffer.alloc(48);
+    head.write('RLZB', 0, 'latin1');
+    head[4] = 1; // version
+    head[5] = 0; // raw
+    head.writeUInt32LE(data.byteLength, 8);
+    head.writeUInt32LE(data.byteLength, 12);
+    hash.copy(head, 16);
+    t.equal(got.crcs![i], crc32(data, crc32(head)), `block ${i}: crc32(payload, crc32(header[0..48)))`);
+  });
+  t.throws(() => decodeMessage(m.subarray(0, m.byteLength - 1)), { code: 'PROTOCOL' }, 'a cut BLOCKS_CRC is malformed');
+  const oldBlocks = decodeMessage(hex(golden.messages['blocks']));
+  t.equal(oldBlocks.type === 'blocks' ? oldBlocks.crcs : null, undefined, 'a BLOCKS carries no CRCs');
 });
 
 t.test('handshake rules: replay, reflection, unknown and wrong keys', async (t) => {
