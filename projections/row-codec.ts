@@ -291,9 +291,7 @@ const nodeDelta: NonNullable<ValueCodec<NodeRecord>['delta']> = {
     const flags = r.uvarint();
     let kind = a.kind;
     if (flags & D_KIND) {
-      const k = KINDS[r.byte()];
-      if (k === undefined) throw new Error('bad node kind');
-      kind = k;
+      kind = readKind(r);
     }
     const mode = flags & D_MODE ? r.num() : a.mode;
     const uid = flags & D_UID ? r.num() : a.uid;
@@ -322,6 +320,32 @@ const nodeDelta: NonNullable<ValueCodec<NodeRecord>['delta']> = {
     return out;
   },
 };
+
+
+type StatHead = { -readonly [K in 'kind' | 'mode' | 'uid' | 'gid' | 'atime' | 'mtime' | 'ctime' | 'nlink']: NodeRecord[K] };
+
+/** A node record's kind, its first byte. */
+function readKind(r: Reader): NodeKind {
+  const kind = KINDS[r.byte()];
+  if (kind === undefined) throw new Error('bad node kind');
+  return kind;
+}
+
+/**
+ * A node record's fixed head after its kind and flags bytes (mode, owner, times, nlink: what
+ * a stat shows), as a fresh object the caller completes (the record's area and the rest, or a
+ * stat's targetBytes).
+ */
+function readRecordHead(r: Reader, kind: NodeKind, flags: number): StatHead {
+  const mode = r.num();
+  const uid = r.num();
+  const gid = r.num();
+  const ctime = r.num();
+  const a = r.num();
+  const m = r.num();
+  const nlink = r.num();
+  return { kind, mode, uid, gid, atime: flags & RAW_ATIME ? a : ctime + a, mtime: flags & RAW_MTIME ? m : ctime + m, ctime, nlink };
+}
 
 export const nodeRecordCodec: ValueCodec<NodeRecord> = {
   write(w, v) {
@@ -353,23 +377,10 @@ export const nodeRecordCodec: ValueCodec<NodeRecord> = {
     if (v.name !== undefined) w.str(v.name);
   },
   read(r) {
-    const kind = KINDS[r.byte()];
-    if (kind === undefined) throw new Error('bad node kind');
+    const kind = readKind(r);
     const flags = r.byte();
-    const mode = r.num();
-    const uid = r.num();
-    const gid = r.num();
-    const ctime = r.num();
-    const a = r.num();
-    const m = r.num();
-    const nlink = r.num();
-    const area = r.str();
-    const out: { -readonly [K in keyof NodeRecord]: NodeRecord[K] } = {
-      kind, mode, uid, gid,
-      atime: flags & RAW_ATIME ? a : ctime + a,
-      mtime: flags & RAW_MTIME ? m : ctime + m,
-      ctime, nlink, area,
-    };
+    const out = readRecordHead(r, kind, flags) as { -readonly [K in keyof NodeRecord]: NodeRecord[K] };
+    out.area = r.str();
     if (flags & HAS_TARGET) out.target = r.str();
     if (flags & HAS_PARENT) out.parent = flags & HEX_PARENT ? r.hex(16) : r.str();
     if (flags & HAS_NAME) out.name = r.str();
@@ -549,18 +560,8 @@ function writeEntryCommits(w: Writer, v: EntryCommits, base: number): void {
 
 export const entryCommitsCodec: ValueCodec<EntryCommits> = {
   write(w, v) {
-    w.uvarint(v.commits.length);
-    let time = 0;
-    v.commits.forEach((c, i) => {
-      w.num(c.size);
-      // The first time as is, the others as the difference from the one before.
-      w.num(c.time - time);
-      time = c.time;
-      if (i < v.commits.length - 1) {
-        w.uvarint(c.version.byteLength);
-        w.bytes(c.version);
-      }
-    });
+    // The first time as is, the others as the difference from the one before.
+    writeEntryCommits(w, v, 0);
   },
   read(r) {
     const count = r.uvarint();
@@ -692,22 +693,15 @@ function valueReader(buf: Uint8Array, end: number): Reader | null {
 export function readNodeStat(buf: Uint8Array, end: number): NodeStatRow | undefined {
   const r = valueReader(buf, end);
   if (r === null) return undefined;
-  const kind = KINDS[r.byte()];
-  if (kind === undefined) throw new Error('bad node kind');
+  const kind = readKind(r);
   const flags = r.byte();
-  const mode = r.num();
-  const uid = r.num();
-  const gid = r.num();
-  const ctime = r.num();
-  const a = r.num();
-  const m = r.num();
-  const nlink = r.num();
-  let targetBytes = 0;
+  const out = readRecordHead(r, kind, flags) as { -readonly [K in keyof NodeStatRow]: NodeStatRow[K] };
+  out.targetBytes = 0;
   if (flags & HAS_TARGET) {
     r.skip(r.uvarint()); // the area
-    targetBytes = r.uvarint();
+    out.targetBytes = r.uvarint();
   }
-  return { kind, mode, uid, gid, atime: flags & RAW_ATIME ? a : ctime + a, mtime: flags & RAW_MTIME ? m : ctime + m, ctime, nlink, targetBytes };
+  return out;
 }
 
 /** A file's size, taken from its current branch row's stored bytes (`end` of them); undefined when they hold none. */

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Socket } from 'node:net';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { RecordReader } from '../../engine/sync/record-reader.js';
 import { BorrowedReads } from '../../engine/sync/secure-channel.js';
 
@@ -111,14 +111,20 @@ t.test('peekLength refuses what next refuses, before the bytes are awaited', asy
   t.throws(() => z.peekLength(4, 100, 'frame'), { code: 'PROTOCOL' }, 'an empty record');
 });
 
-t.test('a socket that reads into its own buffer (BorrowedReads) keeps what came before the channel took over', async (t) => {
-  const payload = randomBytes(5 * 1024 * 1024);
+/** A loopback server that sends `payload` and closes, and a socket to it reading through a BorrowedReads. */
+async function borrowedSocket(t: Test, payload: Buffer): Promise<{ reads: BorrowedReads; sock: Socket; done: Promise<void> }> {
   const server = createServer((s: Socket) => s.end(payload));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   t.teardown(() => server.close());
   const reads = new BorrowedReads();
   const sock = connect({ port: (server.address() as { port: number }).port, host: '127.0.0.1', onread: reads.onread });
   const done = new Promise<void>((r) => sock.once('end', () => r()));
+  return { reads, sock, done };
+}
+
+t.test('a socket that reads into its own buffer (BorrowedReads) keeps what came before the channel took over', async (t) => {
+  const payload = randomBytes(5 * 1024 * 1024);
+  const { reads, sock, done } = await borrowedSocket(t, payload);
   const some = new Promise<void>((r) => sock.once('connect', () => setTimeout(r, 50)));
   await some; // some bytes arrive before anyone takes them
   const got: Buffer[] = [];
@@ -136,12 +142,7 @@ t.test('a socket that reads into its own buffer (BorrowedReads) keeps what came 
 
 t.test('BorrowedReads with a target: each read lands where the target says (a large frame\'s pooled buffer), else in its own buffer', async (t) => {
   const payload = randomBytes(3 * 1024 * 1024);
-  const server = createServer((s: Socket) => s.end(payload));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  t.teardown(() => server.close());
-  const reads = new BorrowedReads();
-  const sock = connect({ port: (server.address() as { port: number }).port, host: '127.0.0.1', onread: reads.onread });
-  const done = new Promise<void>((r) => sock.once('end', () => r()));
+  const { reads, sock, done } = await borrowedSocket(t, payload);
   const into = Buffer.from(new SharedArrayBuffer(2 * 1024 * 1024)); // the first 2 MiB go here in place
   let at = 0;
   let inPlace = 0;
