@@ -8,6 +8,7 @@
  * Block hashes are 32-byte SHA-256 digests; ZERO_BLOCK stands for a block of zeros (a hole).
  */
 import { LogError } from './log-error.js';
+import { isHexId } from './bytes.js';
 
 export type NodeId = string;
 export type BlockHash = Uint8Array;
@@ -205,7 +206,6 @@ export const FAMFS_ALLOC_UNIT = 2 * 1024 * 1024;
 export const PATH_MAX = 4096;
 export const XATTR_NAME_MAX = 255;
 export const XATTR_VALUE_MAX = 64 * 1024;
-const ID_RE = /^[0-9a-f]{32}$/;
 /** A household peer's name. */
 export const PEER_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** HOST:PORT, where HOST is a name, an IPv4 address or a bracketed IPv6 address. */
@@ -236,7 +236,7 @@ function uint(e: { type?: unknown }, v: unknown, what: string, max = Number.MAX_
 }
 
 function id(e: { type?: unknown }, v: unknown, what: string): void {
-  if (typeof v !== 'string' || !ID_RE.test(v)) fail(e, `${what} must be a 32-hex-digit id`);
+  if (typeof v !== 'string' || !isHexId(v)) fail(e, `${what} must be a 32-hex-digit id`);
 }
 
 function name(e: { type?: unknown }, v: unknown, what = 'name'): void {
@@ -255,7 +255,7 @@ function extents(e: { type?: unknown }, v: unknown): void {
   if (!Array.isArray(v) || v.length === 0) fail(e, 'extents must be a non-empty list');
   for (const x of v as unknown[]) {
     const ext = x as Partial<Extent>;
-    if (typeof ext !== 'object' || ext === null || typeof ext.device !== 'string' || !ID_RE.test(ext.device)) fail(e, 'an extent needs a device uuid (32 hex digits)');
+    if (typeof ext !== 'object' || ext === null || typeof ext.device !== 'string' || !isHexId(ext.device)) fail(e, 'an extent needs a device uuid (32 hex digits)');
     uint(e, ext.offset, 'extent offset');
     uint(e, ext.length, 'extent length');
     if (ext.length === 0) fail(e, 'an extent cannot be empty');

@@ -1,7 +1,7 @@
 /** log/: entries, CBOR codec, hashing, signing, segment files, recovery, verification. Imports nothing of ours. */
 export { LogError, type LogErrorCode } from './log-error.js';
 export { CodedError } from './coded-error.js';
-export { toHex, fromHex, bytesEqual, compareBytes, asBuffer } from './bytes.js';
+export { toHex, fromHex, bytesEqual, compareBytes, asBuffer, hexDigitsAt, isHexId } from './bytes.js';
 export { encodeCanonical, decodeCbor, type CborValue } from './cbor.js';
 export { sha256, entryHash } from './hash.js';
 export { keyPairFromSeed, generateKeyPair, Signer, verifySignature, type KeyPair } from './keys.js';

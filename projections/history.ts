@@ -27,6 +27,7 @@
  * point reads, never a range read and never a replay.
  */
 import type { Database } from 'lmdb';
+import { hexDigitsAt } from '../log/index.js';
 import { CachedDb, type HistorySink, type Stamped } from './cached-db.js';
 import { applyDelta, DeltaOf, StoredDelta, type ValueCodec } from './row-codec.js';
 import type { Rewindable } from './undo-log.js';
@@ -82,8 +83,6 @@ export function compareKeys(a: string, b: string): number {
 
 // ---- keys as bytes ----
 
-const HEX_LEAD = /^[0-9a-f]{32}/;
-const INO_LEAD = /^\u0001[0-9a-f]{8}/;
 const TAG_TEXT = 0;
 const TAG_HEX = 1;
 const TAG_INO = 2;
@@ -93,7 +92,7 @@ const TAG_INO = 2;
  * led by an inode number (key-codec.ts inodeKey) as 2 + its 4 bytes and the rest; else 0 and its UTF-8.
  */
 export function keyBytes(key: string): Buffer {
-  if (key.length >= 32 && HEX_LEAD.test(key)) {
+  if (hexDigitsAt(key, 0, 32)) {
     const rest = key.length - 32;
     const out = Buffer.allocUnsafe(17 + Buffer.byteLength(key) - 32);
     out[0] = TAG_HEX;
@@ -101,7 +100,7 @@ export function keyBytes(key: string): Buffer {
     if (rest > 0) out.write(key.slice(32), 17, 'utf8');
     return out;
   }
-  if (key.charCodeAt(0) === 1 && INO_LEAD.test(key)) {
+  if (key.charCodeAt(0) === 1 && hexDigitsAt(key, 1, 8)) {
     const out = Buffer.allocUnsafe(5 + Buffer.byteLength(key) - 9);
     out[0] = TAG_INO;
     out.write(key.slice(1, 9), 1, 4, 'hex');
@@ -701,7 +700,7 @@ export class VersionHistory<V> implements HistorySink, Rewindable {
   #goneKeysWith(prefix: string): string[] {
     countRangeRead(this.db);
     const out: string[] = [];
-    if ((prefix.length >= 32 && HEX_LEAD.test(prefix)) || INO_LEAD.test(prefix)) {
+    if (hexDigitsAt(prefix, 0, 32) || (prefix.charCodeAt(0) === 1 && hexDigitsAt(prefix, 1, 8))) {
       const pb = keyBytes(prefix);
       for (const k of this.db.getKeys({ start: rowKey(0, pb), end: rowKey(0, prefixEnd(pb)) })) out.push(keyOfBytes(k as Buffer, 4));
     } else {

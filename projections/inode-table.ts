@@ -19,6 +19,7 @@ import { inodeRowCodec, plainEncoder } from './row-codec.js';
 
 export const ROOT_INO = 1;
 export const ROOT_ID: NodeId = 'root';
+const ROOT_KEY = inodeKey(ROOT_INO, 0);
 const FIRST_INO = 2;
 const MAX_INO = 0xffffffff;
 /** How many nodes' keys keyOf keeps at hand (a number never changes once handed out). */
@@ -177,7 +178,7 @@ export class InodeTable implements Projection {
 
   /** The key of node `id`'s rows (key-codec.ts inodeKey; undefined: it has no number, so no rows). */
   keyOf(id: NodeId): string | undefined {
-    if (id === ROOT_ID) return inodeKey(ROOT_INO, 0);
+    if (id === ROOT_ID) return ROOT_KEY;
     if (id === this.#lastId) return this.#last?.key;
     const kept = this.#keys.get(id) ?? this.#kept(id);
     if (kept !== undefined) {

@@ -17,6 +17,7 @@
  */
 import type { ContentRow, DirentRow, HistoryRow, NodeKind, NodeRecord, NodeStatRow, VersionRow } from './rows.js';
 import { writeVarint } from './varint.js';
+import { isHexId } from '../log/index.js';
 import { madeByVersionHash, versionHash } from './version-hash.js';
 
 const MAX_VARINT_INT = 2 ** 50;
@@ -55,6 +56,25 @@ class Writer {
   }
 
   str(s: string): void {
+    // Short ASCII (most names): its bytes are its chars and its length one varint byte,
+    // written here without asking the native UTF-8 encoder for the length and the bytes.
+    const n = s.length;
+    if (n < 128) {
+      this.#room(1 + n);
+      const buf = this.buf;
+      let p = this.pos + 1;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 128) break;
+        buf[p++] = c;
+      }
+      if (i === n) {
+        buf[this.pos] = n;
+        this.pos = p;
+        return;
+      }
+    }
     const len = Buffer.byteLength(s);
     this.uvarint(len);
     this.#room(len);
@@ -62,7 +82,7 @@ class Writer {
     this.pos += len;
   }
 
-  /** A string of 32 hex digits (HEX_ID) as its 16 bytes, written in place. */
+  /** A string of 32 hex digits (isHexId) as its 16 bytes, written in place. */
   hexId(s: string): void {
     this.#room(16);
     this.buf.write(s, this.pos, 16, 'hex');
@@ -192,7 +212,6 @@ export function applyDelta<V>(codec: ValueCodec<V>, d: StoredDelta, after: V): V
 }
 
 const KINDS: readonly NodeKind[] = ['file', 'dir', 'symlink'];
-const HEX_ID = /^[0-9a-f]{32}$/;
 
 // Flags of a node record.
 const HAS_TARGET = 1;
@@ -280,7 +299,7 @@ const nodeDelta: NonNullable<ValueCodec<NodeRecord>['delta']> = {
     if (flags & D_AREA) w.str(b.area);
     if (flags & D_TARGET) writeOptional(w, b.target);
     if (flags & D_PARENT) {
-      if (b.parent !== undefined && HEX_ID.test(b.parent)) {
+      if (b.parent !== undefined && isHexId(b.parent)) {
         w.byte(2);
         w.hexId(b.parent);
       } else writeOptional(w, b.parent);
@@ -355,7 +374,7 @@ export const nodeRecordCodec: ValueCodec<NodeRecord> = {
     const dm = delta(v.mtime, v.ctime);
     let flags = 0;
     if (v.target !== undefined) flags |= HAS_TARGET;
-    if (v.parent !== undefined) flags |= HAS_PARENT | (HEX_ID.test(v.parent) ? HEX_PARENT : 0);
+    if (v.parent !== undefined) flags |= HAS_PARENT | (isHexId(v.parent) ? HEX_PARENT : 0);
     if (v.name !== undefined) flags |= HAS_NAME;
     if (da === undefined) flags |= RAW_ATIME;
     if (dm === undefined) flags |= RAW_MTIME;
@@ -580,7 +599,7 @@ export const entryCommitsCodec: ValueCodec<EntryCommits> = {
 /** A node id (a directory entry's, an area's root): 32 hex digits as 0 and 16 bytes, else 1 and its UTF-8. */
 export const nodeIdCodec: ValueCodec<string> = {
   write(w, v) {
-    if (HEX_ID.test(v)) {
+    if (isHexId(v)) {
       w.byte(0);
       w.hexId(v);
     } else {
@@ -605,9 +624,9 @@ export const direntCodec: ValueCodec<DirentRow> = {
   write(w, v) {
     const kind = DIRENT_KINDS.indexOf(v.kind);
     if (kind < 0) throw new Error(`a directory entry of unknown kind ${String(v.kind)}`);
-    if (HEX_ID.test(v.id)) {
+    if (isHexId(v.id)) {
       w.byte(2 * kind);
-      w.bytes(Buffer.from(v.id, 'hex'));
+      w.hexId(v.id);
     } else {
       w.byte(2 * kind + 1);
       w.str(v.id);
@@ -649,7 +668,7 @@ export const nameListCodec: ValueCodec<Array<string | null>> = {
       w.str(v[i]!);
       const id = v[i + 1];
       if (id === null || id === undefined) w.byte(FREED);
-      else if (HEX_ID.test(id)) {
+      else if (isHexId(id)) {
         w.byte(HEX_NODE);
         w.hexId(id);
       } else {
