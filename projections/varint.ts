@@ -5,11 +5,17 @@
 
 /** Writes `x` (a non-negative integer) into `out` at `at`; where it ends. `out` has room for 10 bytes there. */
 export function writeVarint(out: Uint8Array, at: number, x: number): number {
-  while (x >= 128) {
+  // Past 31 bits by division (a float's remainder is a call to fmod), then by shifts.
+  while (x > 0x7fffffff) {
     out[at++] = (x % 128) | 128;
     x = Math.floor(x / 128);
   }
-  out[at++] = x;
+  let v = x | 0;
+  while (v >= 128) {
+    out[at++] = (v & 127) | 128;
+    v >>>= 7;
+  }
+  out[at++] = v;
   return at;
 }
 
