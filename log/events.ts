@@ -219,7 +219,8 @@ export function nameProblem(name: unknown): string | null {
   if (name === '.' || name === '..') return `"${name}" cannot be a name`;
   if (name.includes('/')) return `a name cannot contain "/": ${JSON.stringify(name)}`;
   if (name.includes('\0')) return 'a name cannot contain NUL';
-  if (Buffer.byteLength(name) > NAME_MAX) return `a name is at most ${NAME_MAX} bytes`;
+  // A UTF-16 unit is at most 3 bytes of UTF-8: a short name needs no count of its bytes.
+  if (name.length * 3 > NAME_MAX && Buffer.byteLength(name) > NAME_MAX) return `a name is at most ${NAME_MAX} bytes`;
   return null;
 }
 

@@ -226,10 +226,11 @@ export class CachedDb<V, K extends Key> {
   flush(): void {
     this.#history?.flush();
     if (this.#overlay.size === 0) return;
-    // forEach: no [key, value] pair made per row.
+    // forEach: no [key, value] pair made per row. Keys given as bytes are looked up (most sub-databases have none).
+    const keys = this.#keys.size === 0 ? null : this.#keys;
     this.#overlay.forEach((v, k) => {
       this.#noteWritten(k);
-      const key = (this.#keys.get(k) ?? k) as K;
+      const key = (keys === null ? k : (keys.get(k) ?? k)) as K;
       if (v === DELETED) this.db.removeSync(key);
       else this.db.putSync(key, v as V);
     });
