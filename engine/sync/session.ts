@@ -318,12 +318,7 @@ export class Session {
       case 'no-blocks':
         for (const h of m.hashes) {
           const k = h.toString('hex');
-          if (!this.#inflight.delete(k)) continue;
-          this.#settleWaiters(k, null);
-          this.stats.blocksUnavailable++;
-          if (this.#demanded.delete(k) && !this.#wanted.has(k)) continue;
-          this.#wanted.delete(k);
-          this.#unavailable.push(Buffer.from(h));
+          if (this.#inflight.has(k)) this.#notThere(k, Buffer.from(h));
         }
         this.#fillWindow();
         return;
@@ -613,6 +608,16 @@ export class Session {
     return Promise.all(waits).then(() => got);
   }
 
+  /** A block asked for that the peer does not have (NO_BLOCKS, or damaged on its disk): who waits hears so; sync asks again later. */
+  #notThere(k: string, hash: Buffer): void {
+    this.#inflight.delete(k);
+    this.#settleWaiters(k, null);
+    this.stats.blocksUnavailable++;
+    if (this.#demanded.delete(k) && !this.#wanted.has(k)) return;
+    this.#wanted.delete(k);
+    this.#unavailable.push(hash);
+  }
+
   #settleWaiters(k: string, data: Buffer | null): void {
     const list = this.#waiters.get(k);
     if (list === undefined) return;
@@ -701,7 +706,7 @@ export class Session {
       this.#storing -= blocks.length;
     }
     try {
-      this.#settleAll(keys, asked, got, contents);
+      this.#settleAll(keys, asked, got, contents, crcs);
       if (crcs !== undefined) this.stats.blocksInWithCrc += blocks.length;
     } finally {
       lease?.release(); // the waiters have the blocks; what keeps them (staged, read-ahead) holds the message itself
@@ -717,20 +722,33 @@ export class Session {
     }
   }
 
-  /** Hands received blocks to who waits for them; refuses the message at the first that is not what was asked for. */
-  #settleAll(keys: readonly string[], asked: readonly Buffer[], got: readonly Uint8Array[], contents: readonly Buffer[]): void {
+  /**
+   * Hands received blocks to who waits for them; refuses the message at the first that is not
+   * what was asked for, unless it came with a CRC (BLOCKS_CRC) that its bytes do not match:
+   * the serving peer sends its record's CRC field unchecked (a check there was a CRC pass over
+   * every byte served), so such a block is one damaged on the serving peer's disk, taken as
+   * one it does not have (as NO_BLOCKS would say).
+   */
+  #settleAll(keys: readonly string[], asked: readonly Buffer[], got: readonly Uint8Array[], contents: readonly Buffer[], crcs: readonly number[] | undefined): void {
     for (let i = 0; i < keys.length; i++) {
       const hash = asked[i]!;
       const data = contents[i]!;
       const k = keys[i]!;
+      if (!hash.equals(got[i]!)) {
+        // Stored under the hash of what came (content-addressed, so nothing names it); the block asked for is still missing.
+        if (crcs !== undefined && recordCrcOf(hash, data) !== crcs[i]) this.#notThere(k, hash);
+        else {
+          this.#inflight.delete(k);
+          this.#wanted.delete(k);
+          this.#demanded.delete(k);
+          this.#settleWaiters(k, null);
+          throw new SyncError('PROTOCOL', `block ${k.slice(0, 16)}… does not match its hash: refused`);
+        }
+        continue;
+      }
       this.#inflight.delete(k);
       this.#wanted.delete(k);
       this.#demanded.delete(k);
-      if (!hash.equals(got[i]!)) {
-        // Stored under the hash of what came (content-addressed, so nothing names it); the block asked for is still missing.
-        this.#settleWaiters(k, null);
-        throw new SyncError('PROTOCOL', `block ${k.slice(0, 16)}… does not match its hash: refused`);
-      }
       this.#settleWaiters(k, data);
       this.stats.blocksIn++;
       this.stats.blockBytesIn += data.byteLength;
@@ -799,17 +817,20 @@ export class Session {
    * once the batch is sealed: one read per run of records back to back in a pack, not one per
    * block. Blocks that cannot be read so (staged, compressed, moved by gc) are read one by one.
    *
-   * The records' CRCs are checked (zlib's crc32, about 0.1-0.3 CPU-s a GiB): a block damaged
-   * on this disk is answered as not here, so the other side asks another peer; unchecked, the
-   * receiver's hash check would refuse it as forged and drop the connection, and every later
-   * connection that asked for it again.
+   * For a peer that takes the records' CRCs (BLOCKS_CRC), they are sent as read, unchecked:
+   * a block damaged on this disk then fails the receiver's hash check with a CRC that its
+   * bytes do not match, which the receiver takes as not here (#settleAll), so it asks another
+   * peer; the check here was a CRC pass over every byte served (zlib's crc32, about 0.2-0.4
+   * CPU-s a GiB on this event loop). For a peer from before BLOCKS_CRC they are checked here
+   * and a damaged block is answered as not here: unchecked, that peer's hash check would
+   * refuse it as forged and drop the connection, and every later connection that asked for it again.
    */
   async #readServe(take: readonly Buffer[], into: Buffer): Promise<Array<{ data: Buffer; crc: number } | null>> {
     const blocks = this.#engine.blocks;
     let read: Array<Buffer | null>;
     const crcs: number[] = [];
     try {
-      read = await blocks.readRuns(take, into, crcs);
+      read = await blocks.readRuns(take, into, crcs, !this.#peerTakesCrcs);
     } catch {
       read = take.map(() => null);
     }

@@ -847,6 +847,11 @@ t.test('readRuns: the raw blocks of a batch read into one buffer, one read per r
   const checked = await s2.readRuns([hs[0]!, hs[1]!, hs[2]!], into);
   t.ok(checked[0]?.equals(raw[0]!) && checked[2]?.equals(raw[2]!), 'its neighbours read right');
   t.equal(checked[1], null, 'the damaged one: null (its CRC does not hold)');
+  const crcs: number[] = [];
+  const unchecked = await s2.readRuns([hs[0]!, hs[1]!, hs[2]!], into, crcs, false);
+  t.ok(unchecked[1] !== null && !unchecked[1].equals(raw[1]!), 'checkCrc false: the damaged one is read as it lies (serving a peer that checks it)');
+  t.equal(crcs[1], recordCrcOf(hs[1]!, raw[1]!), 'with its record\'s CRC field, which its bytes no longer match');
+  t.not(crcs[1], recordCrcOf(hs[1]!, unchecked[1]!), 'so the peer tells it from a forged block');
   await rejectsCode(t, s2.get(hs[1]!), 'BLOCK_CORRUPT', [Buffer.from(hs[1]!).toString('hex')]);
   await s2.close();
 });
