@@ -132,8 +132,10 @@ export class Tree implements Projection {
   }
 
   hasChildren(parent: NodeId): boolean {
-    for (const _ of this.children(parent)) return true;
-    return false;
+    const dir = this.#key(parent);
+    if (dir === undefined) return false;
+    const prefix = `${dir}/`;
+    return this.#dirents.hasKeyUnder(prefix, { start: prefix, end: `${dir}0` });
   }
 
   areaRoot(area: string): NodeId | undefined {
@@ -228,6 +230,7 @@ export class Tree implements Projection {
           name,
         });
         this.#setEntry(event.parent, name, { id: event.id, kind });
+        if (kind === 'dir') this.#listings.made(event.id);
         // The parent's record as read above: nothing since changed it (the new node is another).
         this.#touchDir(event.parent, event.time, kind === 'dir' ? 1 : 0, parent);
         return;
