@@ -12,32 +12,33 @@
  * fill stays bounded); nor is a node whose data is still in the write cache (its attributes
  * follow writes that JS takes), nor the root and the areas.
  */
-import type Fuse from 'fuse-native';
 import type { Engine, NodeId, StatFields } from '../engine/index.js';
+import { packStat, STAT_DOUBLES } from './attr.js';
 
 /** Entries of a directory handed over at most. */
 export const MAX_FILL = 1024;
 
-/** The addon's side (Fuse.attrFill / Fuse.attrGeneration); a fake in the specs. */
+/** The addon's side (Fuse.attrFillPacked / Fuse.attrGeneration); a fake in the specs. */
 export interface AttrSink {
-  fill(paths: string[], stats: Fuse.Stat[]): number;
+  /** `paths`: each followed by a NUL; `stats`: STAT_DOUBLES per path (attr.ts packStat), maybe more. */
+  fill(paths: string, stats: Float64Array): number;
   generation(): number;
 }
 
 export class AttrFill {
   readonly #engine: Engine;
   readonly #sink: AttrSink;
-  /** The attributes of a node as getattr answers them, or undefined to leave it out. */
-  readonly #statOf: (id: NodeId, fields: StatFields) => Fuse.Stat | undefined;
+  /** Whether a node's attributes are handed over (false: getattr must reach JS for them). */
+  readonly #handed: (id: NodeId, fields: StatFields) => boolean;
   /** The directory of the last getattr that reached JS, the generation then, and whether it was handed over. */
   #dir = '';
   #generation = -1;
   #done = false;
 
-  constructor(engine: Engine, sink: AttrSink, statOf: (id: NodeId, fields: StatFields) => Fuse.Stat | undefined) {
+  constructor(engine: Engine, sink: AttrSink, handed: (id: NodeId, fields: StatFields) => boolean) {
     this.#engine = engine;
     this.#sink = sink;
-    this.#statOf = statOf;
+    this.#handed = handed;
   }
 
   /** A getattr of `path` reached JS; `dirId` resolves its directory's id (throws: not handed over). */
@@ -67,17 +68,19 @@ export class AttrFill {
       if (entries.length === MAX_FILL) return; // too big: nothing handed over
       entries.push(e);
     }
-    const paths: string[] = [];
-    const stats: Fuse.Stat[] = [];
+    let paths = '';
+    let count = 0;
+    const stats = new Float64Array(STAT_DOUBLES * entries.length);
     // Each node's stat fields read from its rows' stored bytes (Snapshot.statFields): no
-    // NodeInfo, nothing else of the rows decoded, nothing kept decoded (a fill reads each once).
+    // NodeInfo, nothing else of the rows decoded, nothing kept decoded (a fill reads each once);
+    // written straight into the addon's layout.
+    const prefix = `${dir}/`;
     for (const { name, id: child } of entries) {
       const fields = head.statFields(child);
-      const stat = fields === undefined ? undefined : this.#statOf(child, fields);
-      if (stat === undefined) continue;
-      paths.push(`${dir}/${name}`);
-      stats.push(stat);
+      if (fields === undefined || !this.#handed(child, fields)) continue;
+      packStat(stats, STAT_DOUBLES * count++, fields);
+      paths += `${prefix}${name}\0`;
     }
-    if (paths.length > 0) this.#sink.fill(paths, stats);
+    if (count > 0) this.#sink.fill(paths, stats);
   }
 }

@@ -6,7 +6,7 @@
 import { statfs as statfsAsync } from 'node:fs/promises';
 import Fuse from 'fuse-native';
 import { contentToken, copyBytes, EngineError, WriteCache, type Command, type Engine, type HeldAttrs, type NodeId, type NodeInfo, type Snapshot } from '../engine/index.js';
-import { listingMode, toStat, type StatFields } from './attr.js';
+import { listingMode, packStat, STAT_DOUBLES, toStat, type StatFields } from './attr.js';
 import { AttrFill } from './attr-fill.js';
 import { errnoOf } from './errno.js';
 import { FdTable, type OpenFile } from './fd-table.js';
@@ -74,8 +74,8 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
   staged?.start(cache, fds, { onWrite: firstWrite, onInternalError: opts.onInternalError });
   /** The attributes handed to the FUSE threads' cache (attr-fill.ts), at the head only. */
   const attrFill = dirs
-    ? new AttrFill(engine, { fill: (paths, stats) => Fuse.attrFill(paths, stats), generation: () => Fuse.attrGeneration() }, (id, fields) =>
-        fields.kind === 'file' && cache.view(id) !== undefined ? undefined : toStat(fields),
+    ? new AttrFill(engine, { fill: (paths, stats) => Fuse.attrFillPacked(paths, stats), generation: () => Fuse.attrGeneration() }, (id, fields) =>
+        fields.kind !== 'file' || cache.view(id) === undefined,
       )
     : null;
 
@@ -116,6 +116,14 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     let recent: StatFields = v.written > info.mtime ? { ...info, mtime: v.written, ctime: Math.max(info.ctime, v.written) } : info;
     if (v.attrs !== null) recent = { ...recent, ...v.attrs, ctime: Math.max(recent.ctime, v.changed) };
     return toStat(recent, v.size);
+  };
+
+  /** statOf's answer packed for the addon (getattr's common case: no Stat object made). */
+  const packedStatOf = (info: NodeInfo): Float64Array | Fuse.Stat => {
+    if (info.kind === 'file' && cache.view(info.id) !== undefined) return statOf(info);
+    const packed = new Float64Array(STAT_DOUBLES);
+    packStat(packed, 0, info);
+    return packed;
   };
 
   /**
@@ -195,7 +203,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         return;
       }
       attrFill?.missed(path, idOf);
-      cb(0, statOf(info));
+      cb(0, packedStatOf(info));
     },
 
     fgetattr: (path, fd, cb) =>

@@ -16,6 +16,7 @@
 import type { Database, Key, RangeOptions } from 'lmdb';
 import type { UndoKind, UndoLog } from './undo-log.js';
 import { WrittenKeys } from './written-keys.js';
+import type { HasKeyUnder } from './held-writes.js';
 
 /**
  * Where a CachedDb keeps superseded values for as-of queries (history.ts): told of every
@@ -211,6 +212,19 @@ export class CachedDb<V, K extends Key> {
     return this.db.getRange(options).map(({ key, value }) => ({ key, value: unstamp<V>(value)![1] }));
   }
 
+  /**
+   * Whether a key under `prefix` (string keys; `range` bounds the same keys) is there: on a
+   * sub-database whose writes may be held (held-writes.ts), asked of the held rows and LMDB
+   * together, without writing the held rows first.
+   */
+  hasKeyUnder(prefix: string, range: RangeOptions): boolean {
+    this.flush();
+    const db = this.db as unknown as Partial<HasKeyUnder>;
+    if (db.hasKeyUnder !== undefined) return db.hasKeyUnder(prefix, range);
+    for (const _ of this.db.getKeys({ ...range, limit: 1 })) return true;
+    return false;
+  }
+
   /** Versioned rows in key order, with their stamps. */
   getStampedRange(options?: RangeOptions): Iterable<{ key: K; value: Stamped<V> }> {
     this.flush();
@@ -256,9 +270,13 @@ export class CachedDb<V, K extends Key> {
 
 /** What an EntryRowsDb tells its owner. */
 export interface EntryRowHooks {
+  /** A batch starts (its entries are applied next). */
+  begin?(): void;
   /** The entry at n is applied: write its rows. */
   seal(n: number): void;
-  /** The batch is abandoned: what the entry pends is void. */
+  /** The batch ended: its rows are written. */
+  end?(): void;
+  /** The batch is abandoned (or, outside a batch, every row cleared): what the entry pends is void. */
   discard(): void;
   /** The rows are about to be written around the overlays (a rewind): what is pending or known of them is void. */
   forgetEmpty?(): void;
@@ -277,9 +295,19 @@ export class EntryRowsDb extends CachedDb<never, never> {
     this.#hooks = hooks;
   }
 
+  override begin(): void {
+    super.begin();
+    this.#hooks.begin?.();
+  }
+
   override seal(n: number): void {
     super.seal(n);
     this.#hooks.seal(n);
+  }
+
+  override end(): void {
+    super.end();
+    this.#hooks.end?.();
   }
 
   override forgetEmpty(): void {

@@ -73,6 +73,15 @@ export class DirListings implements Rewindable {
    * what it knew, then).
    */
   readonly #state = new Map<NodeId, DirState>();
+  /**
+   * The states the batch being applied changed, as they were before it (null: it had none), to
+   * put back should it be abandoned. A mount operation's entry that needs a range read is
+   * abandoned and applied again (held-writes.ts): forgetting every directory's state then made
+   * the next change of each other directory count its rows again, itself a range read, and so
+   * abandoned in its turn.
+   */
+  readonly #before = new Map<NodeId, DirState | null>();
+  #inBatch = false;
   readonly #position: () => number;
   readonly #current: (dir: NodeId) => Iterable<Dirent>;
   /** Every position at which the directory's node record changed, oldest first (a superset of its dirlog rows' positions). */
@@ -88,8 +97,25 @@ export class DirListings implements Rewindable {
     const reset = (): void => {
       this.#pending.clear();
       this.#state.clear();
+      this.#before.clear();
+      this.#inBatch = false;
     };
-    this.#entry = new EntryRowsDb(this.#log, { seal: (n) => this.#seal(n), discard: reset, forgetEmpty: reset });
+    this.#entry = new EntryRowsDb(this.#log, {
+      begin: () => {
+        this.#before.clear();
+        this.#inBatch = true;
+      },
+      seal: (n) => this.#seal(n),
+      end: () => {
+        this.#before.clear();
+        this.#inBatch = false;
+      },
+      // A batch abandoned: the states it changed are put back as they were before it (the
+      // rows they were counted from are back too); the others hold. Outside a batch (a clear of
+      // every row), everything is forgotten.
+      discard: () => (this.#inBatch ? this.#restore() : reset()),
+      forgetEmpty: reset,
+    });
     this.#listings = new CachedDb(env.openDB({ name: 'tree-listings', ...idKeyOptions, ...encoder }), null, { log: undo, name: 'tree-listings', kind: 'c' });
     undo.register(this);
     this.#position = position;
@@ -109,8 +135,9 @@ export class DirListings implements Rewindable {
   changed(dir: NodeId, name: string, id: NodeId | null): void {
     const n = this.#position();
     let s = this.#state.get(dir);
+    if (this.#inBatch && !this.#before.has(dir)) this.#before.set(dir, s === undefined ? null : { ...s });
     if (s === undefined) {
-      if (this.#state.size >= STATE_DIRS) this.#state.clear();
+      if (this.#state.size >= STATE_DIRS) this.#forgetStates();
       s = this.#count(dir, n);
       this.#state.set(dir, s);
     }
@@ -134,6 +161,35 @@ export class DirListings implements Rewindable {
       open.row.push(name, id);
       s.changes++;
     } else open.row[at + 1] = id;
+  }
+
+  /**
+   * Directory `dir` was just made (it had no record before this entry, so it has no rows of
+   * names yet): its state is known without counting its rows, a range read (which a mount
+   * operation's entry cannot make with its rows held: it would be applied again).
+   */
+  made(dir: NodeId): void {
+    if (this.#state.has(dir)) return;
+    if (this.#inBatch && !this.#before.has(dir)) this.#before.set(dir, null);
+    if (this.#state.size >= STATE_DIRS) this.#forgetStates();
+    this.#state.set(dir, { since: 0, size: 0, changes: 0, lastN: this.#position() - 1 });
+  }
+
+  /** Puts back the states the abandoned batch changed. */
+  #restore(): void {
+    this.#pending.clear();
+    for (const [dir, before] of this.#before) {
+      if (before === null) this.#state.delete(dir);
+      else this.#state.set(dir, before);
+    }
+    this.#before.clear();
+    this.#inBatch = false;
+  }
+
+  /** The cache of states is full: it starts again, but keeps what the batch being applied needs to put back. */
+  #forgetStates(): void {
+    this.#state.clear();
+    for (const dir of this.#before.keys()) this.#before.set(dir, null);
   }
 
   /** The entry at n is applied: its directories' rows go to the end of the tree, in key order. */

@@ -17,7 +17,7 @@
  * process killed with entries held reopens with the projections behind the log, which open
  * catches up (replay.ts integrate). Readers in other processes see held entries once written.
  */
-import type { Database, RootDatabase } from 'lmdb';
+import type { Database, RangeOptions, RootDatabase } from 'lmdb';
 
 const DELETED = Symbol('deleted');
 
@@ -32,6 +32,11 @@ interface Held {
   readonly rows: Map<unknown, Row>;
   readonly putSync: (key: unknown, value: unknown) => unknown;
   readonly removeSync: (key: unknown) => unknown;
+}
+
+/** A wrapped sub-database of string keys answers this (see wrap). */
+export interface HasKeyUnder {
+  hasKeyUnder(prefix: string, range: RangeOptions): boolean;
 }
 
 /** What an apply that needs LMDB itself throws while writes are held (never escapes ProjectionSet). */
@@ -155,6 +160,23 @@ export class HeldWrites {
         }
       }
       return doesExist(key, ...rest);
+    };
+    // lmdb-js's getKeys is getRange with values: false (getRange is wrapped below: the original here).
+    const rawRange = d.getRange!.bind(db) as (options: RangeOptions) => Iterable<unknown>;
+    const getKeys = (range: RangeOptions): Iterable<unknown> => rawRange({ ...range, values: false } as RangeOptions);
+    // Whether any key under `prefix` (within `range`, the same keys) is there, held rows
+    // included, without writing them first: a directory's emptiness (rmdir) asks this.
+    (d as unknown as HasKeyUnder).hasKeyUnder = function (prefix: string, range: RangeOptions): boolean {
+      if (rows.size === 0) {
+        for (const _ of getKeys({ ...range, limit: 1 })) return true;
+        return false;
+      }
+      for (const [k, row] of rows) if (row.value !== DELETED && typeof k === 'string' && k.startsWith(prefix)) return true;
+      for (const key of getKeys(range)) {
+        const row = rows.get(normal(key));
+        if (row === undefined || row.value !== DELETED) return true;
+      }
+      return false;
     };
     for (const name of NEEDS_LMDB) {
       const own = d[name];

@@ -132,8 +132,10 @@ export class Tree implements Projection {
   }
 
   hasChildren(parent: NodeId): boolean {
-    for (const _ of this.children(parent)) return true;
-    return false;
+    const dir = this.#key(parent);
+    if (dir === undefined) return false;
+    const prefix = `${dir}/`;
+    return this.#dirents.hasKeyUnder(prefix, { start: prefix, end: `${dir}0` });
   }
 
   areaRoot(area: string): NodeId | undefined {
@@ -230,6 +232,7 @@ export class Tree implements Projection {
         if (event.type === 'symlink') record.target = event.target;
         this.#putNode(event.id, record);
         this.#setEntry(event.parent, name, { id: event.id, kind });
+        if (kind === 'dir') this.#listings.made(event.id);
         // The parent's record as read above: nothing since changed it (the new node is another).
         this.#touchDir(event.parent, event.time, kind === 'dir' ? 1 : 0, parent);
         return;

@@ -106,8 +106,9 @@ declare module 'fuse-native' {
       error?(cb: Callback): void
       access?(path: string, mode: number, cb: Callback): void
       statfs?(path: string, cb: ValueCallback<Statfs>): void
-      getattr?(path: string, cb: ValueCallback<Stat>): void
-      fgetattr?(path: string, fd: number, cb: ValueCallback<Stat>): void
+      /** The attributes as a Stat, or already packed (16 doubles: mount/attr.ts packStat). */
+      getattr?(path: string, cb: ValueCallback<Stat | Float64Array>): void
+      fgetattr?(path: string, fd: number, cb: ValueCallback<Stat | Float64Array>): void
       flush?(path: string, fd: number, cb: Callback): void
       /** datasync is 0 or 1. */
       fsync?(path: string, datasync: number, fd: number, cb: Callback): void
@@ -229,6 +230,11 @@ declare module 'fuse-native' {
      * were kept: none outside a handler or once anything changed since the request arrived.
      */
     static attrFill (paths: readonly string[], stats: readonly Stat[]): number
+    /**
+     * attrFill already packed: `paths` each followed by a NUL, `stats` 16 doubles per path in
+     * the layout getattr's arrays have (mount/attr.ts packStat); nothing made per entry.
+     */
+    static attrFillPacked (paths: string, stats: Float64Array): number
     /** The attribute generation the running request was handed to JS at (it only grows); -1 outside a handler. */
     static attrGeneration (): number
     /** Something changed that no request made (sync, a timer's flush): nothing cached holds. */

@@ -8,17 +8,26 @@
 import t from 'tap';
 import type Fuse from 'fuse-native';
 import type { Engine } from '../../engine/index.js';
-import { toStat } from '../../mount/attr.js';
+import { packStat, STAT_DOUBLES, toStat } from '../../mount/attr.js';
 import { AttrFill, MAX_FILL, type AttrSink } from '../../mount/attr-fill.js';
 import { OWNER, openStore } from '../engine/helpers/env.js';
 import { putFile } from '../shadow/helpers.js';
 
+/** A packed stat read back as toStat's object (times: whole milliseconds, as the store keeps them). */
+function unpack(a: Float64Array, at: number): Fuse.Stat {
+  const ms = (i: number): number => a[at + i]! * 1000 + Math.round(a[at + i + 1]! / 1e6);
+  return { mode: a[at]!, uid: a[at + 1]!, gid: a[at + 2]!, size: a[at + 3]!, nlink: a[at + 5]!, ino: a[at + 6]!, blksize: a[at + 8]!, blocks: a[at + 9]!, atime: ms(10), mtime: ms(12), ctime: ms(14) };
+}
+
 class FakeSink implements AttrSink {
   gen = 1;
   fills: Array<{ paths: string[]; stats: Fuse.Stat[] }> = [];
-  fill(paths: string[], stats: Fuse.Stat[]): number {
-    this.fills.push({ paths, stats });
-    return paths.length;
+  fill(packed: string, stats: Float64Array): number {
+    const paths = packed.split('\0');
+    this.fills.push({ paths: paths.slice(0, -1), stats: paths.slice(0, -1).map((_, i) => unpack(stats, STAT_DOUBLES * i)) });
+    t.equal(paths.at(-1), '', 'every path ends with a NUL');
+    t.ok(stats.length >= STAT_DOUBLES * (paths.length - 1), 'with 16 doubles each');
+    return paths.length - 1;
   }
   generation(): number {
     return this.gen;
@@ -35,7 +44,7 @@ t.test('the second getattr in a directory hands all its entries over, once per g
   const { engine } = await openStore(t);
   await tree(engine, 5);
   const sink = new FakeSink();
-  const fill = new AttrFill(engine, sink, (_id, fields) => toStat(fields));
+  const fill = new AttrFill(engine, sink, () => true);
   const dirId = (p: string): string => engine.head.idOf(p);
   fill.missed('/home/d/f0', dirId);
   t.equal(sink.fills.length, 0, 'one getattr alone hands nothing over');
@@ -44,6 +53,11 @@ t.test('the second getattr in a directory hands all its entries over, once per g
   const [first] = sink.fills;
   t.same(first!.paths, ['/home/d/f0', '/home/d/f1', '/home/d/f2', '/home/d/f3', '/home/d/f4'], 'every entry, by full path');
   t.same(first!.stats, first!.paths.map((p) => toStat(engine.head.stat(p))), 'with the attributes getattr answers');
+  const one = new Float64Array(STAT_DOUBLES + 3);
+  const info = { ...engine.head.stat('/home/d/f0'), atime: 1_700_000_000_123, mtime: 999, ctime: 0 };
+  packStat(one, 3, info, 1025);
+  t.same([...one.subarray(0, 3)], [0, 0, 0], 'packStat writes at its offset only');
+  t.same([...one.subarray(3)], [0o100000 | info.mode, info.uid, info.gid, 1025, 0, info.nlink, info.ino, 0, 4096, 3, 1_700_000_000, 123_000_000, 0, 999_000_000, 0, 0], "in getStatArray's layout (seconds and nanoseconds)");
   fill.missed('/home/d/f2', dirId);
   t.equal(sink.fills.length, 1, 'not again in the same generation');
   sink.gen++;
@@ -67,7 +81,7 @@ t.test('left out: what the mount leaves out, the areas, a directory too big', as
   await tree(engine, 3);
   const sink = new FakeSink();
   const skipped = engine.head.stat('/home/d/f1').id;
-  const fill = new AttrFill(engine, sink, (id, fields) => (id === skipped ? undefined : toStat(fields)));
+  const fill = new AttrFill(engine, sink, (id) => id !== skipped);
   const dirId = (p: string): string => engine.head.idOf(p);
   fill.missed('/home/d/f0', dirId);
   fill.missed('/home/d/f2', dirId);
@@ -107,6 +121,7 @@ t.test('the engine calls headChanged for every change it applies', async (t) => 
 
 t.test("a fill's stat fields, read from the rows' stored bytes, are what stat shows; rows held in memory are read whole", async (t) => {
   const { engine } = await openStore(t);
+  engine.projections.holdMs = 60_000; // the rows stay held however long the log's fsyncs take
   await engine.run({ type: 'mkdir', path: '/home', mode: 0o755, owner: OWNER });
   await engine.run({ type: 'mkdir', path: '/home/d', mode: 0o700, owner: OWNER });
   await engine.run({ type: 'symlink', path: '/home/d/l', target: 'ünïcødé/target', owner: OWNER });
