@@ -351,9 +351,10 @@ export class BlockStore {
    * each `written` before it starts many more (that is the wait putMany makes itself), so
    * staged bytes stay bounded; meanwhile it can hash the next blocks while the disk writes.
    * The blocks are kept as they are until written, not copied: the caller never changes them.
-   * With `owned`, they are pool buffers handed over as putMany's `owned` are.
+   * With `owned`, they are pool buffers handed over as putMany's `owned` are; `hashHere` as
+   * putMany's.
    */
-  async stageMany(blocks: readonly Uint8Array[], opts: { owned?: boolean } = {}): Promise<{ hashes: Uint8Array[]; written: Promise<void> | null }> {
+  async stageMany(blocks: readonly Uint8Array[], opts: { owned?: boolean; hashHere?: boolean } = {}): Promise<{ hashes: Uint8Array[]; written: Promise<void> | null }> {
     const owned = opts.owned === true;
     try {
       this.#checkWritable();
@@ -361,7 +362,7 @@ export class BlockStore {
       if (owned) for (const b of blocks) blockBuffers.give(b);
       throw err;
     }
-    const hashes = await this.#stage(blocks, false, owned, !owned);
+    const hashes = await this.#stage(blocks, false, owned, !owned, { hashHere: opts.hashHere === true });
     const written = this.#queuedBytes >= this.#flushBytes ? this.#io.run(() => this.#flush()).then(() => undefined) : null;
     return { hashes, written };
   }
