@@ -569,7 +569,7 @@ export class WriteCache {
           // Handed over, not copied: the store holds each buffer until its record is written,
           // the branch until the write event is applied (reads are served from it meanwhile).
           for (const c of contents) blockBuffers.hold(c);
-          const { hashes, written } = await this.#engine.blocks.stageMany(contents, { owned: true, hashHere: true });
+          const { hashes, written } = await this.#engine.blocks.stageMany(contents, { owned: true, hashHere: true, split: true });
           await started(written)?.catch((err: Error) => {
             b.error ??= err;
           });
