@@ -1,5 +1,5 @@
 /**
- * Hashing received blocks off the event loop: one worker thread that computes, for blocks
+ * Hashing received blocks off the event loop: a worker thread that computes, for blocks
  * lying in one buffer (a sync message: a peer's blocks, back to back), their SHA-256 and the
  * CRC-32 of the raw record that will store each (spec/block-format.md: the CRC covers the
  * record's first 48 header bytes, which end with the hash, then the payload). The buffer is
@@ -16,6 +16,10 @@
  * (engine/sync/aead.ts sealShared, openInPlace): node:crypto allocates every output it makes,
  * and there those allocations land in the worker's small heap, cheap to collect, instead of
  * the event loop's.
+ *
+ * A second worker takes half of each large batch of blocks in shared memory that the mount's
+ * write cache or an import hands over (hashViews `split`): their writers wait for the hashes.
+ * Everything else goes to the first, in the order posted.
  *
  * The worker knows nothing of the record format: it is handed each record's 16-byte header
  * prefix (block-pack.ts recordHeadPrefix) and computes crc32(payload, crc32(prefix || hash)).
@@ -123,43 +127,31 @@ export function transferable(buffer: ArrayBufferLike): buffer is ArrayBuffer {
   return buffer instanceof ArrayBuffer && buffer.byteLength > 64 * 1024;
 }
 
-class BlockHasher {
+/** One worker thread of the hasher, with the jobs posted to it. */
+class HasherThread {
   #worker: Worker | null = null;
-  #failed = false;
-  #next = 0;
-  readonly #jobs = new Map<number, Job>();
+  #jobs = 0;
+  readonly #name: string;
+  readonly #settle: (id: number, msg: WorkerAnswer) => void;
+  readonly #fail: (thread: HasherThread, err: Error) => void;
 
-  /** False once the worker failed: callers hash on the event loop. */
-  get usable(): boolean {
-    return !this.#failed;
+  constructor(name: string, settle: (id: number, msg: WorkerAnswer) => void, fail: (thread: HasherThread, err: Error) => void) {
+    this.#name = name;
+    this.#settle = settle;
+    this.#fail = fail;
   }
 
   #start(): Worker {
     if (this.#worker !== null) return this.#worker;
-    const w = new Worker(SOURCE, { eval: true, name: 'realize-block-hasher' });
-    w.on('message', ({ id, buffer, out, opened, sealed }: { id: number; buffer?: ArrayBuffer; out: Uint8Array; opened?: boolean; sealed?: number }) => {
-      const job = this.#jobs.get(id);
-      if (job === undefined) return;
-      this.#jobs.delete(id);
-      if (this.#jobs.size === 0) w.unref();
-      if (opened !== undefined || sealed !== undefined) {
-        job.resolve({ buffer: EMPTY, hashes: [], crcs: [], opened, sealed });
-        return;
-      }
-      const res = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
-      const hashes: Buffer[] = [];
-      const crcs: number[] = [];
-      for (let at = 0; at < res.byteLength; at += 36) {
-        hashes.push(res.subarray(at, at + 32));
-        crcs.push(res.readUInt32LE(at + 32));
-      }
-      job.resolve({ buffer: buffer ?? EMPTY, hashes, crcs });
+    const w = new Worker(SOURCE, { eval: true, name: this.#name });
+    w.on('message', (msg: WorkerAnswer) => {
+      if (--this.#jobs === 0) w.unref();
+      this.#settle(msg.id, msg);
     });
     const fail = (err: Error): void => {
-      this.#failed = true;
       this.#worker = null;
-      for (const job of this.#jobs.values()) job.reject(err);
-      this.#jobs.clear();
+      this.#jobs = 0;
+      this.#fail(this, err);
     };
     w.on('error', fail);
     w.on('exit', (code) => fail(new Error(`the block hasher exited (${code})`)));
@@ -168,6 +160,79 @@ class BlockHasher {
     w.unref();
     this.#worker = w;
     return w;
+  }
+
+  /** Posts a job (its answer comes back through `settle`); throws when the worker cannot start. */
+  post(msg: object, transfer: ArrayBuffer[]): void {
+    const w = this.#start();
+    if (++this.#jobs === 1) w.ref(); // a job under way keeps the process alive, as thread-pool work does
+    w.postMessage(msg, transfer);
+  }
+
+  /** Hands the worker a buffer to let go (no answer). */
+  drop(buffer: ArrayBuffer): void {
+    this.#start().postMessage({ buffer }, [buffer]);
+  }
+}
+
+interface WorkerAnswer {
+  readonly id: number;
+  readonly buffer?: ArrayBuffer;
+  readonly out: Uint8Array;
+  readonly opened?: boolean;
+  readonly sealed?: number;
+}
+
+/**
+ * Blocks in shared memory are split between two threads when there are at least this many
+ * bytes: the mount's write cache hands over batches of up to 64 MiB, and one thread hashing
+ * them (SHA-256 and CRC-32, about 1 CPU-s a GiB here) was what a 1 MiB dd waited for.
+ */
+const SPLIT_BYTES = 4 * 1024 * 1024;
+
+class BlockHasher {
+  #failed = false;
+  #next = 0;
+  readonly #jobs = new Map<number, Job & { readonly thread: HasherThread }>();
+  readonly #first: HasherThread;
+  /** The second thread: only for halves of split batches (hashViews `split`), started on first use. */
+  readonly #second: HasherThread;
+
+  constructor() {
+    const settle = (id: number, msg: WorkerAnswer): void => this.#settle(id, msg);
+    const fail = (thread: HasherThread, err: Error): void => {
+      this.#failed = true;
+      for (const [id, job] of this.#jobs) {
+        if (job.thread !== thread) continue;
+        this.#jobs.delete(id);
+        job.reject(err);
+      }
+    };
+    this.#first = new HasherThread('realize-block-hasher', settle, fail);
+    this.#second = new HasherThread('realize-block-hasher-2', settle, fail);
+  }
+
+  /** False once a worker failed: callers hash on the event loop. */
+  get usable(): boolean {
+    return !this.#failed;
+  }
+
+  #settle(id: number, { buffer, out, opened, sealed }: WorkerAnswer): void {
+    const job = this.#jobs.get(id);
+    if (job === undefined) return;
+    this.#jobs.delete(id);
+    if (opened !== undefined || sealed !== undefined) {
+      job.resolve({ buffer: EMPTY, hashes: [], crcs: [], opened, sealed });
+      return;
+    }
+    const res = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+    const hashes: Buffer[] = [];
+    const crcs: number[] = [];
+    for (let at = 0; at < res.byteLength; at += 36) {
+      hashes.push(res.subarray(at, at + 32));
+      crcs.push(res.readUInt32LE(at + 32));
+    }
+    job.resolve({ buffer: buffer ?? EMPTY, hashes, crcs });
   }
 
   /**
@@ -182,7 +247,7 @@ class BlockHasher {
       flat[2 * i] = o;
       flat[2 * i + 1] = n;
     });
-    return this.#post({ buffer, spans: flat, prefixes }, [buffer, flat.buffer, prefixes.buffer as ArrayBuffer]);
+    return this.#post(this.#first, { buffer, spans: flat, prefixes }, [buffer, flat.buffer, prefixes.buffer as ArrayBuffer]);
   }
 
   /**
@@ -191,8 +256,19 @@ class BlockHasher {
    * and the caller keeps them readable; it must not change them until this resolves. With
    * `prefixes` null, only their SHA-256 (the CRCs answered are 0: the caller knows them).
    */
-  hashViews(views: readonly Uint8Array[], prefixes: Uint8Array | null): Promise<Hashed> {
-    return this.#post({ views, prefixes }, prefixes === null ? [] : [prefixes.buffer as ArrayBuffer]);
+  hashViews(views: readonly Uint8Array[], prefixes: Uint8Array | null, opts: { split?: boolean } = {}): Promise<Hashed> {
+    let bytes = 0;
+    for (const v of views) bytes += v.byteLength;
+    if (opts.split !== true || views.length < 2 || bytes < SPLIT_BYTES) {
+      return this.#post(this.#first, { views, prefixes }, prefixes === null ? [] : [prefixes.buffer as ArrayBuffer]);
+    }
+    // With `split`, the second half goes to the second thread: both halves hashed at once.
+    const half = views.length >> 1;
+    const part = (from: number, to: number, thread: HasherThread): Promise<Hashed> => {
+      const p = prefixes === null ? null : prefixes.slice(16 * from, 16 * to);
+      return this.#post(thread, { views: views.slice(from, to), prefixes: p }, p === null ? [] : [p.buffer]);
+    };
+    return Promise.all([part(0, half, this.#first), part(half, views.length, this.#second)]).then(([a, b]) => ({ hashes: [...a.hashes, ...b.hashes], crcs: [...a.crcs, ...b.crcs] }));
   }
 
   /**
@@ -202,7 +278,7 @@ class BlockHasher {
    * done in the order posted (one worker), so frames opened so resolve in their order.
    */
   async open(frame: { cipher: string; key: Uint8Array; nonce: Uint8Array; aad: Uint8Array; tagBytes: number; sealed: Uint8Array }): Promise<boolean> {
-    const r = await this.#post({ open: frame }, []);
+    const r = await this.#post(this.#first, { open: frame }, []);
     return r.opened === true;
   }
 
@@ -214,25 +290,23 @@ class BlockHasher {
    * settles. Jobs are done in the order posted.
    */
   async seal(frame: { cipher: string; key: Uint8Array; nonce: Uint8Array; aad: Uint8Array; tagBytes: number; parts: readonly Uint8Array[]; out: Uint8Array }): Promise<number> {
-    const r = await this.#post({ seal: frame }, []);
+    const r = await this.#post(this.#first, { seal: frame }, []);
     if (r.sealed === undefined || r.sealed < 0) throw new Error('the block hasher could not seal the frame');
     return r.sealed;
   }
 
-  #post(msg: object, transfer: ArrayBuffer[]): Promise<HashedSpans & { opened?: boolean; sealed?: number }> {
+  #post(thread: HasherThread, msg: object, transfer: ArrayBuffer[]): Promise<HashedSpans & { opened?: boolean; sealed?: number }> {
     if (this.#failed) return Promise.reject(new Error('the block hasher failed'));
-    let w: Worker;
-    try {
-      w = this.#start();
-    } catch (err) {
-      this.#failed = true;
-      return Promise.reject(err as Error);
-    }
     const id = this.#next++;
     return new Promise<HashedSpans & { opened?: boolean; sealed?: number }>((resolve, reject) => {
-      this.#jobs.set(id, { resolve, reject });
-      if (this.#jobs.size === 1) w.ref(); // a job under way keeps the process alive, as thread-pool work does
-      w.postMessage({ id, ...msg }, transfer);
+      this.#jobs.set(id, { resolve, reject, thread });
+      try {
+        thread.post({ id, ...msg }, transfer);
+      } catch (err) {
+        this.#jobs.delete(id);
+        this.#failed = true;
+        reject(err as Error);
+      }
     });
   }
 
@@ -243,7 +317,7 @@ class BlockHasher {
   drop(buffer: ArrayBuffer): void {
     if (this.#failed) return;
     try {
-      this.#start().postMessage({ buffer }, [buffer]);
+      this.#first.drop(buffer);
     } catch {
       // not movable after all (or no worker): it is collected where it is
     }

@@ -326,9 +326,11 @@ export class BlockStore {
   /**
    * Stores many blocks; returns their hashes in order. Like put, the blocks are staged (and
    * readable at once) and written when enough are queued or at sync(): ten thousand small
-   * files make a few large writes, not ten thousand small ones.
+   * files make a few large writes, not ten thousand small ones. With `split`, a large batch
+   * in shared memory is hashed by two worker threads at once (the mount's write cache and
+   * import, whose writers wait for it; a peer's blocks keep to one, beside the event loop).
    */
-  async putMany(blocks: readonly Uint8Array[], opts: { compress?: boolean; owned?: boolean; hashHere?: boolean } = {}): Promise<Uint8Array[]> {
+  async putMany(blocks: readonly Uint8Array[], opts: { compress?: boolean; owned?: boolean; hashHere?: boolean; split?: boolean } = {}): Promise<Uint8Array[]> {
     if (opts.owned === true) {
       try {
         this.#checkWritable();
@@ -339,7 +341,7 @@ export class BlockStore {
     } else {
       this.#checkWritable();
     }
-    const hashes = await this.#stage(blocks, opts.compress === true, opts.owned === true, false, { hashHere: opts.hashHere === true });
+    const hashes = await this.#stage(blocks, opts.compress === true, opts.owned === true, false, { hashHere: opts.hashHere === true, split: opts.split === true });
     if (this.#queuedBytes >= this.#flushBytes) await this.#io.run(() => this.#flush());
     return hashes;
   }
@@ -351,9 +353,10 @@ export class BlockStore {
    * each `written` before it starts many more (that is the wait putMany makes itself), so
    * staged bytes stay bounded; meanwhile it can hash the next blocks while the disk writes.
    * The blocks are kept as they are until written, not copied: the caller never changes them.
-   * With `owned`, they are pool buffers handed over as putMany's `owned` are.
+   * With `owned`, they are pool buffers handed over as putMany's `owned` are; `hashHere` and
+   * `split` as putMany's.
    */
-  async stageMany(blocks: readonly Uint8Array[], opts: { owned?: boolean } = {}): Promise<{ hashes: Uint8Array[]; written: Promise<void> | null }> {
+  async stageMany(blocks: readonly Uint8Array[], opts: { owned?: boolean; hashHere?: boolean; split?: boolean } = {}): Promise<{ hashes: Uint8Array[]; written: Promise<void> | null }> {
     const owned = opts.owned === true;
     try {
       this.#checkWritable();
@@ -361,7 +364,7 @@ export class BlockStore {
       if (owned) for (const b of blocks) blockBuffers.give(b);
       throw err;
     }
-    const hashes = await this.#stage(blocks, false, owned, !owned);
+    const hashes = await this.#stage(blocks, false, owned, !owned, { hashHere: opts.hashHere === true, split: opts.split === true });
     const written = this.#queuedBytes >= this.#flushBytes ? this.#io.run(() => this.#flush()).then(() => undefined) : null;
     return { hashes, written };
   }
@@ -449,8 +452,8 @@ export class BlockStore {
    * raw record's payload is that buffer itself, not a copy, and the store gives its hold back
    * once the record is written; a block not kept (held already, zeros, compressed) now.
    */
-  async #stage(blocks: readonly Uint8Array[], compress: boolean, owned = false, kept = false, how: { pre?: { hashes: Buffer[]; crcs: number[] }; hashHere?: boolean } = {}): Promise<Buffer[]> {
-    const { hashHere = false } = how;
+  async #stage(blocks: readonly Uint8Array[], compress: boolean, owned = false, kept = false, how: { pre?: { hashes: Buffer[]; crcs: number[] }; hashHere?: boolean; split?: boolean } = {}): Promise<Buffer[]> {
+    const { hashHere = false, split = false } = how;
     let pre = how.pre;
     const out: Buffer[] = [];
     const todo: { data: Uint8Array; hash: Buffer; key: string; crc: number | undefined }[] = [];
@@ -476,7 +479,7 @@ export class BlockStore {
       const prefixes = new Uint8Array(16 * blocks.length);
       blocks.forEach((d, i) => prefixes.set(recordHeadPrefix(CODEC_RAW, d.byteLength, d.byteLength), 16 * i));
       try {
-        pre = await blockHasher.hashViews(blocks, prefixes);
+        pre = await blockHasher.hashViews(blocks, prefixes, { split });
       } catch {
         // the worker failed: hashed below, on this thread
       }

@@ -186,7 +186,7 @@ export async function importTree(
         if (more) next = readChunk(fh, offset + chunk.got, st.size);
         let hashes: Uint8Array[];
         try {
-          hashes = await engine.blocks.putMany(chunk.pieces, { compress: opts.compress === true, owned: chunk.owned });
+          hashes = await engine.blocks.putMany(chunk.pieces, { compress: opts.compress === true, owned: chunk.owned, split: true });
         } finally {
           if (chunk.scratch !== null) blockBuffers.give(chunk.scratch);
         }

@@ -353,6 +353,31 @@ t.test('flushed blocks are handed to the block store uncopied and read back righ
   }
 });
 
+t.test('a file flushed in many batches while it is written (each hashed while the last is written out): all of it durable after fsync', async (t) => {
+  const s = await openStore(t);
+  const engine = s.engine;
+  await engine.run({ type: 'mkdir', path: '/home', mode: 0o755, owner: OWNER });
+  await engine.run({ type: 'create', path: '/home/big', mode: 0o644, owner: OWNER });
+  const { id } = engine.stat('/home/big');
+  const feed = engine.store.feeds.get(`${engine.store.publicKey}.home`)!;
+  const from = feed.length;
+  const cache = new WriteCache(engine, { fileBound: 8 * BLOCK_SIZE, totalBound: 24 * BLOCK_SIZE, restMs: 60_000 });
+  // 200 blocks (25 MiB), writers held at 24 blocks: the store starts a pack write every 8 MiB
+  // queued, while the file's next batches are hashed and later writes land.
+  const n = 200;
+  for (let i = 0; i < n; i++) await cache.write(id, i * BLOCK_SIZE, content(`b${i}`, BLOCK_SIZE));
+  await cache.flush(id, { durable: true });
+  t.equal(cache.dirtyBytes, 0, 'every block left the cache');
+  const writes = await writesSince(feed, from);
+  t.ok(writes.length > 2, `flushed in batches (${writes.length} write events)`);
+  t.equal(writes.reduce((k, w) => k + w.blocks.length, 0), n, 'every block named once');
+  const again = await s.reopen();
+  t.equal(again.stat('/home/big').size, n * BLOCK_SIZE);
+  for (const i of [0, 7, 8, 63, 64, 127, 199]) {
+    t.ok((await again.read(id, i * BLOCK_SIZE, BLOCK_SIZE)).equals(content(`b${i}`, BLOCK_SIZE)), `block ${i} read back after reopen`);
+  }
+});
+
 t.test('flush with held times: write, commit and the times go in one entry, and the times stay', async (t) => {
   const { engine, cache, feed, file } = await setup(t);
   const id = await file('/home/f');
