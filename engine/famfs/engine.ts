@@ -3,13 +3,13 @@
  * that the content of famfs files goes to and comes from their device (engine/famfs-io.ts).
  *
  * Why a view and not a change to Engine: the write path of the mount is the write cache,
- * which stores blocks (`engine.blocks.putMany`) and then submits a write event. This view
- * defers the put: `blocks.putMany` hashes and holds the contents, and the `write` command
+ * which stores blocks (`engine.blocks.stageMany`) and then submits a write event. This view
+ * defers the put: `blocks.putMany` and `stageMany` hash and hold the contents, and the `write` command
  * that follows either sends them to the famfs device (a famfs file) or puts them in the
  * block store as before. Only the mount (and famfs commands) use it; everything else keeps
  * the plain engine. The view also frees a famfs file's extents once its last link goes.
  *
- * Use it only with callers that pair every `blocks.putMany` with the `write` that names its
+ * Use it only with callers that pair every `blocks.putMany` or `stageMany` with the `write` that names its
  * hashes (the write cache does); a caller that puts blocks for any other use must take the
  * plain engine.
  */
@@ -39,19 +39,21 @@ export function famfsEngine(engine: Engine, io: FamfsIo): Engine {
     return e.data;
   };
 
+  /** Hashes and holds contents until the write naming them: putMany's and stageMany's deferral. */
+  const hold = (contents: readonly Uint8Array[]): Uint8Array[] =>
+    contents.map((data) => {
+      const h = new Uint8Array(createHash('sha256').update(data).digest());
+      const k = hex(h);
+      const e = held.get(k);
+      if (e) e.refs++;
+      else held.set(k, { data: Uint8Array.from(data), refs: 1 });
+      return h;
+    });
+
   const blocks = new Proxy(engine.blocks, {
     get(target, prop) {
-      if (prop === 'putMany') {
-        return async (contents: readonly Uint8Array[]): Promise<Uint8Array[]> =>
-          contents.map((data) => {
-            const h = new Uint8Array(createHash('sha256').update(data).digest());
-            const k = hex(h);
-            const e = held.get(k);
-            if (e) e.refs++;
-            else held.set(k, { data: Uint8Array.from(data), refs: 1 });
-            return h;
-          });
-      }
+      if (prop === 'putMany') return async (contents: readonly Uint8Array[]): Promise<Uint8Array[]> => hold(contents);
+      if (prop === 'stageMany') return async (contents: readonly Uint8Array[]): Promise<{ hashes: Uint8Array[]; written: Promise<void> | null }> => ({ hashes: hold(contents), written: null });
       return bind(target, prop);
     },
   });
