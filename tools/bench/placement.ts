@@ -385,7 +385,7 @@ export const placementBench: Bench = {
     ];
     const half = m.streamUnreal / m.streamReal;
     const mountHalf = mnt.streamUnreal === null || mnt.streamReal === null ? null : mnt.streamUnreal / mnt.streamReal;
-    const pct = (x: number): string => `${(x * 100).toFixed(0)}%`;
+    const pct = (x: number): string => `${(x * 100).toFixed(1)}%`; // one decimal: 49.8% is not met, and must not print as 50%
     const notes = [
       `goal: first byte under ${GOAL_FIRST_BYTE_MS} ms on loopback: ${m.firstByteUnreal.toFixed(2)} ms through the engine${mnt.firstByteUnreal === null ? '' : `, ${mnt.firstByteUnreal.toFixed(2)} ms through the mount`} (${Math.max(m.firstByteUnreal, mnt.firstByteUnreal ?? 0) < GOAL_FIRST_BYTE_MS ? 'met' : 'NOT met'}).`,
       `goal: Unreal streaming at least half the speed of Real: ${pct(half)} through the engine${mountHalf === null ? '' : `, ${pct(mountHalf)} through the mount`} (${half >= 0.5 ? 'met' : 'NOT met'} through the engine${mountHalf === null ? '' : `, ${mountHalf >= 0.5 ? 'met' : 'NOT met'} through the mount`}).`,
