@@ -258,8 +258,8 @@ class BlockHasher {
    */
   hashViews(views: readonly Uint8Array[], prefixes: Uint8Array | null, opts: { split?: boolean } = {}): Promise<Hashed> {
     let bytes = 0;
-    for (const v of views) bytes += v.byteLength;
-    if (opts.split !== true || views.length < 2 || bytes < SPLIT_BYTES) {
+    if (opts.split === true) for (const v of views) bytes += v.byteLength;
+    if (views.length < 2 || bytes < SPLIT_BYTES) {
       return this.#post(this.#first, { views, prefixes }, prefixes === null ? [] : [prefixes.buffer as ArrayBuffer]);
     }
     // With `split`, the second half goes to the second thread: both halves hashed at once.

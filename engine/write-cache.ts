@@ -521,30 +521,31 @@ export class WriteCache {
   }
 
   async #flushBranch(id: NodeId, b: Branch, extra: FlushExtra): Promise<boolean> {
-    let carried = false;
     // The pack write the last batch started: the next batch is hashed while it runs (the two
     // took turns before: a 1 MiB dd spent half of each batch waiting on one, half on the other),
-    // and awaited before a third starts, so at most two batches' blocks wait to be written.
-    let writing: Promise<void> | null = null;
-    try {
-      carried = await this.#flushBatches(id, b, extra, (w) => {
-        const before = writing;
-        writing = w;
-        return before;
-      });
-    } finally {
-      // A failed write keeps its records staged (the store writes them again at its next
-      // write or sync, which fails the same way if it still cannot): the events naming them
-      // stand, and the next fsync or flush of the file reports it.
-      await (writing as Promise<void> | null)?.catch((err: Error) => {
+    // and awaited before a third starts, so at most two batches' blocks wait to be written. A
+    // failed write keeps its records staged (the store writes them again at its next write or
+    // sync, which fails the same way if it still cannot): the events naming them stand, and the
+    // next fsync or flush of the file reports it.
+    let writing = null as Promise<void> | null;
+    const waitFor = async (w: Promise<void> | null): Promise<void> => {
+      await w?.catch((err: Error) => {
         b.error ??= err;
       });
+    };
+    try {
+      return await this.#flushBatches(id, b, extra, (w) => {
+        const before = writing;
+        writing = w;
+        return waitFor(before);
+      });
+    } finally {
+      await waitFor(writing);
     }
-    return carried;
   }
 
-  /** #flushBranch's batches; `started` swaps in the write a batch started and returns the one before it. */
-  async #flushBatches(id: NodeId, b: Branch, extra: FlushExtra, started: (w: Promise<void> | null) => Promise<void> | null): Promise<boolean> {
+  /** #flushBranch's batches; `started` takes the write a batch started and waits for the one before it. */
+  async #flushBatches(id: NodeId, b: Branch, extra: FlushExtra, started: (w: Promise<void> | null) => Promise<void>): Promise<boolean> {
     let carried = false;
     while (b.dirty.size > 0) {
       if (this.#detached(id)) return false; // unlinked: stays in memory until discarded
@@ -570,9 +571,7 @@ export class WriteCache {
           // the branch until the write event is applied (reads are served from it meanwhile).
           for (const c of contents) blockBuffers.hold(c);
           const { hashes, written } = await this.#engine.blocks.stageMany(contents, { owned: true, hashHere: true, split: true });
-          await started(written)?.catch((err: Error) => {
-            b.error ??= err;
-          });
+          await started(written);
           try {
             const blocks = taken.map(([i], k) => [i, hashes[k]!] as const);
             const { commit } = extra;

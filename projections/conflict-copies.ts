@@ -13,6 +13,7 @@ import { ZERO_BLOCK, type FsEvent, type NodeId } from '../log/index.js';
 import type { CachedDb } from './cached-db.js';
 import type { Content, ContentRow } from './content.js';
 import type { Positions } from './positions.js';
+import { lastPosition } from './row-codec.js';
 import type { ApplyContext, Projection } from './projection.js';
 import { conflictNames, type Tree } from './tree.js';
 import { versionedDb, type Versioning } from './versioned-db.js';
@@ -103,7 +104,7 @@ export class ConflictCopies implements Projection {
   /** The entry (its feed and seq) that made a content row's last write (content.ts: last). */
   #writerOf(last: string | undefined): { readonly feed: string; readonly seq: number } | undefined {
     if (last === undefined) return undefined;
-    return this.positions.row(positionOf(last));
+    return this.positions.row(lastPosition(last));
   }
 
   /** The file's content as the author of `feed` last saw it, given the heads it had. */
@@ -120,22 +121,6 @@ export class ConflictCopies implements Projection {
   }
 }
 
-
-/**
- * The position a content row's `last` starts with (`N.index[.sub]`): read digit by digit, no
- * substring made (a rebuild asks this at every write and commit); anything else as Number() reads it.
- */
-function positionOf(last: string): number {
-  let n = 0;
-  let i = 0;
-  for (; i < last.length; i++) {
-    const c = last.charCodeAt(i);
-    if (c === 46) break;
-    if (c < 48 || c > 57 || i >= 15) return Number(last.slice(0, last.indexOf('.')));
-    n = n * 10 + (c - 48);
-  }
-  return i > 0 && i < last.length ? n : Number(last.slice(0, last.indexOf('.')));
-}
 
 function conflictId(of: NodeId, feed: string, writerFeed: string, writerSeq: number): NodeId {
   return createHash('sha256').update(`realize/conflict\0${of}\0${feed}\0${writerFeed}\0${writerSeq}`).digest('hex').slice(0, 32);

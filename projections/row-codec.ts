@@ -448,6 +448,14 @@ function lastNumbers(last: string): boolean {
 }
 
 /**
+ * The position a content row's `last` starts with (`N.index[.sub]`): read by lastNumbers, no
+ * substring made (a rebuild asks this at every write and commit); anything else as Number() reads it.
+ */
+export function lastPosition(last: string): number {
+  return lastNumbers(last) ? lastParts[0]! : Number(last.slice(0, last.indexOf('.')));
+}
+
+/**
  * A committed branch read back: its version is the hash of its size and blocks, made when first
  * asked for (a stat's version or a write needs it; getattr, reads and listings do not). A class
  * with the getter on its prototype: defining a getter on each decoded object cost about 1.8 us a
