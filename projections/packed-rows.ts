@@ -116,7 +116,7 @@ export function packedRow(get: (key: Buffer) => Uint8Array | undefined, m: numbe
 /** The value bytes of key `kb` in entry m's packed rows (no head), read through `get`. */
 export function readPacked(get: (key: Buffer) => Uint8Array | undefined, m: number, kb: Uint8Array): Uint8Array | undefined {
   const row = packedRow(get, m, kb);
-  return row === undefined ? undefined : findPacked(row, kb);
+  return row === undefined ? undefined : findPacked(row, kb, 0, row.length);
 }
 
 /** `a` against the `len` bytes of `b` at `from`, as LMDB orders bytes (in JS: most keys differ in their first bytes). */
@@ -142,8 +142,13 @@ function varintAt(buf: Uint8Array, at: number, out: { v: number; at: number }): 
 
 const scratch = { v: 0, at: 0 };
 
-/** The value bytes of key `kb` in a packed row (a view), its records from `from` to `end`, or undefined. */
-export function findPacked(row: Uint8Array, kb: Uint8Array, from = 0, end = row.byteLength): Uint8Array | undefined {
+/**
+ * The value bytes of key `kb` in a packed row (a view), its records from `from` to `end`, or
+ * undefined. `end` is the row's `length`, never its byteLength: lmdb-js's getBinaryFast hands
+ * back its 16 MiB shared buffer with `length` set to the value's, and a scan to its byteLength
+ * read stale bytes as records (a key not written found, or megabytes scanned for each miss).
+ */
+export function findPacked(row: Uint8Array, kb: Uint8Array, from = 0, end = row.length): Uint8Array | undefined {
   let at = from;
   while (at < end) {
     varintAt(row, at, scratch);

@@ -83,3 +83,25 @@ t.test("a row read with lmdb-js's getBinaryFast: only its own bytes are read, no
   t.equal(findPacked(shared, Buffer.from([9]), 0, shared.length), undefined, 'a key past the last is not, without reading past the row');
   t.equal(findPacked(shared, Buffer.from([4]), 0, shared.length), undefined, 'nor one between two');
 });
+
+t.test("a point read through getBinaryFast (readPacked) stops at its row's end: a record in the stale bytes after it is not found", async (t) => {
+  const db = await binaryDb(t);
+  const written = Buffer.from([1]);
+  // A key that is not written, in the same first-level bucket as the one that is, and after it.
+  let k = 2;
+  while (keyHash(Buffer.from([k])) >>> 28 !== keyHash(written) >>> 28) k++;
+  const missing = Buffer.from([k]);
+  db.transactionSync(() => writePacked(db, 9, [{ kb: written, vb: Buffer.from('w'), h: keyHash(written) }]));
+  const rowKey = Buffer.from([0, 0, 0, 9, keyHash(written) >>> 28]);
+  const rowLength = db.getBinaryFast(rowKey)!.length;
+  // A larger value read before leaves, just past where the row will end, a record of the missing key.
+  const stale = Buffer.alloc(4096);
+  Buffer.from([1, k, 1, 0x73]).copy(stale, rowLength);
+  await db.put(Buffer.from('big'), stale);
+  db.getBinaryFast(Buffer.from('big'));
+  const get = (key: Buffer): Uint8Array | undefined => db.getBinaryFast(key);
+  t.same(readPacked(get, 9, written), Buffer.from('w'), 'the key written is found');
+  t.equal(readPacked(get, 9, missing), undefined, `key [${k}], not written, is not found in the bytes past the row`);
+  const shared = get(rowKey)!;
+  t.equal(findPacked(shared, missing), undefined, "findPacked's default end is the row's length too");
+});
