@@ -489,11 +489,13 @@ export const contentRowCodec: ValueCodec<ContentRow> = {
     // CommittedRow's version is its blocks' hash by construction: not made here to be left out.
     const derived = v.pending === 0 && (v instanceof CommittedRow || (v.version !== null && madeByVersionHash(v.version)));
     const numbers = v.last !== undefined && lastNumbers(v.last);
-    w.byte((v.version !== null && !derived ? HAS_VERSION : 0) | (derived ? DERIVED_VERSION : 0) | (v.last !== undefined ? HAS_LAST : 0) | (numbers ? LAST_NUMBERS : 0));
+    // A derived version is not asked for (a CommittedRow would hash its blocks to answer).
+    const stored = !derived && v.version !== null;
+    w.byte((stored ? HAS_VERSION : 0) | (derived ? DERIVED_VERSION : 0) | (v.last !== undefined ? HAS_LAST : 0) | (numbers ? LAST_NUMBERS : 0));
     w.num(v.size);
     w.uvarint(v.blocks.byteLength);
     w.bytes(v.blocks);
-    if (v.version !== null && !derived) {
+    if (stored) {
       w.uvarint(v.version.byteLength);
       w.bytes(v.version);
     }
