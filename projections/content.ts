@@ -185,7 +185,7 @@ export class Content implements Projection {
         const count = blockCount(event.size);
         const blocks = resized(row.blocks, count);
         for (const [index, hash] of event.blocks) if (index < count) blocks.set(hash, index * 32);
-        this.#put(event.id, { ...row, version: row.version, size: event.size, blocks, pending: row.pending + 1, last });
+        this.#put(event.id, { size: event.size, blocks, version: row.version, pending: row.pending + 1, commits: row.commits, last });
         return;
       }
       case 'truncate': {
@@ -196,7 +196,7 @@ export class Content implements Projection {
         const count = blockCount(event.size);
         const blocks = resized(row.blocks, count);
         if (event.tail !== null && count > 0 && event.size % BLOCK_SIZE !== 0) blocks.set(event.tail, (count - 1) * 32);
-        this.#put(event.id, { ...row, version: row.version, size: event.size, blocks, pending: row.pending + 1, last });
+        this.#put(event.id, { size: event.size, blocks, version: row.version, pending: row.pending + 1, commits: row.commits, last });
         return;
       }
       case 'commit': {
