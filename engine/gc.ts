@@ -46,10 +46,7 @@ export function liveBlocks(engine: Engine, retention: Retention = {}): Set<strin
       const newest = i === history.length - 1 && !deleted;
       const byCount = retention.keepVersions === undefined || history.length - i <= retention.keepVersions;
       const byAge = h.time >= cutoff;
-      if (newest || (byCount && byAge)) {
-        const v = content.version(h.version);
-        if (v) add(v.blocks);
-      }
+      if ((newest || (byCount && byAge)) && h.blocks !== undefined) add(h.blocks);
     });
   }
   return live;

@@ -6,7 +6,10 @@
  *
  *   version hash = SHA-256("realize/version/v1\0" || size as u64 BE || block hashes...)
  *
- * Versions are kept (by hash) for history and time travel; gc decides which to drop.
+ * A version's blocks are those of the branch at the end of the entry that committed it (its
+ * history rows, history.ts), unless the entry wrote the branch again after the commit: only
+ * such a version is kept as a row of its own, by hash (a row per commit cost a rebuild a put,
+ * a lookup and a SHA-256 per file). gc decides which versions' blocks to keep.
  */
 import type { Database, Key, RootDatabase } from 'lmdb';
 import { BLOCK_SIZE, ZERO_BLOCK, type FsEvent, type NodeId } from '../log/index.js';
@@ -16,10 +19,9 @@ import { digestDb, digestRows } from './digest.js';
 import type { HistoryReader } from './history.js';
 import type { EntryNotes } from './touches.js';
 import { versionedDb, type Versioning } from './versioned-db.js';
-import { contentRowCodec, plainEncoder, readContentSize, versionRowCodec, type EntryCommits } from './row-codec.js';
+import { CommittedRow, contentRowCodec, plainEncoder, readContentSize, versionRowCodec, type EntryCommits } from './row-codec.js';
 import type { ApplyContext, Projection } from './projection.js';
 import type { ContentRow, HistoryRow, VersionRow } from './rows.js';
-import { versionHash } from './version-hash.js';
 
 export type { ContentRow, HistoryRow, VersionRow } from './rows.js';
 export { versionHash } from './version-hash.js';
@@ -86,14 +88,18 @@ export class Content implements Projection {
    * of it). The branch after the entry gives what its commits row leaves out (row-codec.ts
    * EntryCommits): the index of its first commit and its last commit's version.
    */
-  *history(id: NodeId): Generator<HistoryRow & { readonly n: number }> {
+  *history(id: NodeId): Generator<HistoryRow & { readonly n: number; readonly blocks: Uint8Array | undefined }> {
     for (const { n, value } of this.rowChanges(id)) {
       const made = this.#history.at(id, n);
       if (made === undefined || value === null) continue;
       const first = value.commits - made.commits.length;
       for (let i = 0; i < made.commits.length; i++) {
         const c = made.commits[i]!;
-        yield { ...c, version: i === made.commits.length - 1 ? value.version! : c.version, n: first + i };
+        const last = i === made.commits.length - 1;
+        const version = last ? value.version! : c.version;
+        // The entry's last commit, not written over in it: the branch as the entry left it holds its blocks.
+        const blocks = last && value.pending === 0 ? value.blocks : this.version(version)?.blocks;
+        yield { ...c, version, n: first + i, blocks };
       }
     }
   }
@@ -140,10 +146,25 @@ export class Content implements Projection {
     return this.#versions.get(Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength));
   }
 
-  /** Every block hash referenced by a branch or a kept version (for gc). */
+  /** Every block hash referenced by a branch, a past state of one (every version an entry ended with), or a kept version (for gc). */
   *referencedBlocks(): Generator<Uint8Array> {
-    for (const { value } of this.#rows.getRange()) yield* splitBlocks(value.blocks);
+    for (const [id, row] of this.rows()) {
+      yield* splitBlocks(row.blocks);
+      for (const { value } of this.rowChanges(id)) if (value !== null) yield* splitBlocks(value.blocks);
+    }
     for (const { value } of this.#versions.getRange()) yield* splitBlocks(value.blocks);
+  }
+
+  /**
+   * The branch (committed by this entry: `made` its commits here) is written over within the
+   * entry: its version's blocks will not be the branch's at the entry's end, so they are kept
+   * as a version row.
+   */
+  #keepSuperseded(row: ContentRow, made: EntryCommits | undefined): void {
+    if (made === undefined || row.pending !== 0 || row.version === null) return;
+    const hash = row.version;
+    const key = Buffer.isBuffer(hash) ? hash : Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength);
+    if (this.#versions.get(key) === undefined) this.#versions.put(key, { size: row.size, blocks: row.blocks });
   }
 
   #lastOf(ctx: ApplyContext): string {
@@ -160,34 +181,34 @@ export class Content implements Projection {
         const row = this.row(event.id);
         const last = this.#lastOf(ctx);
         if (row === undefined || row.last === last) return;
+        this.#keepSuperseded(row, this.#history.pending(event.id));
         const count = blockCount(event.size);
         const blocks = resized(row.blocks, count);
         for (const [index, hash] of event.blocks) if (index < count) blocks.set(hash, index * 32);
-        this.#put(event.id, { ...row, version: row.version, size: event.size, blocks, pending: row.pending + 1, last });
+        this.#put(event.id, { size: event.size, blocks, version: row.version, pending: row.pending + 1, commits: row.commits, last });
         return;
       }
       case 'truncate': {
         const row = this.row(event.id);
         const last = this.#lastOf(ctx);
         if (row === undefined || row.last === last) return;
+        this.#keepSuperseded(row, this.#history.pending(event.id));
         const count = blockCount(event.size);
         const blocks = resized(row.blocks, count);
         if (event.tail !== null && count > 0 && event.size % BLOCK_SIZE !== 0) blocks.set(event.tail, (count - 1) * 32);
-        this.#put(event.id, { ...row, version: row.version, size: event.size, blocks, pending: row.pending + 1, last });
+        this.#put(event.id, { size: event.size, blocks, version: row.version, pending: row.pending + 1, commits: row.commits, last });
         return;
       }
       case 'commit': {
         const row = this.row(event.id);
         // Nothing pending since a commit (commits > 0: the branch has a version; not read, it may be derived).
         if (row === undefined || (row.pending === 0 && row.commits > 0)) return;
-        const hash = versionHash(row.size, row.blocks);
-        // versionHash's output is a Buffer of its own, never changed: it keys the version as it is.
-        const key = Buffer.isBuffer(hash) ? hash : Buffer.from(hash);
-        if (this.#versions.get(key) === undefined) this.#versions.put(key, { size: row.size, blocks: row.blocks });
+        // Its version is the hash of its size and blocks, made only when asked for (CommittedRow).
+        const committed = new CommittedRow(row.size, row.blocks, 0, row.commits + 1, row.last);
         const made = this.#history.pending(event.id);
-        const commit = { version: hash, size: row.size, time: event.time };
+        const commit = new Commit(committed, event.time);
         this.#history.set(event.id, made === undefined ? { first: row.commits, commits: [commit] } : { first: made.first, commits: [...made.commits, commit] });
-        this.#put(event.id, { ...row, version: hash, pending: 0, commits: row.commits + 1 });
+        this.#put(event.id, committed);
         return;
       }
       case 'area-create':
@@ -214,6 +235,25 @@ export class Content implements Projection {
     }
   }
 
+}
+
+/**
+ * One commit as the entry's touches row notes it (row-codec.ts EntryCommits): its version named
+ * only when asked for (an entry's last commit of a file is not written there: the branch names it).
+ */
+class Commit implements HistoryRow {
+  constructor(
+    readonly row: ContentRow,
+    readonly time: number,
+  ) {}
+
+  get size(): number {
+    return this.row.size;
+  }
+
+  get version(): Uint8Array {
+    return this.row.version!;
+  }
 }
 
 export function* splitBlocks(blocks: Uint8Array): Generator<Uint8Array> {

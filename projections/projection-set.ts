@@ -33,7 +33,7 @@ export const HOLD_ENTRIES = 256;
 export const HOLD_ROWS = 50_000;
 
 /** Bumped whenever the rows' layout changes; older rows are rebuilt from the log. */
-export const PROJECTIONS_FORMAT = 28;
+export const PROJECTIONS_FORMAT = 29;
 
 /** Sub-databases of older formats, dropped when the projections are rebuilt in this one. */
 const RETIRED_DBS = ['content-history'];

@@ -456,13 +456,14 @@ export function lastPosition(last: string): number {
 }
 
 /**
- * A committed branch read back: its version is the hash of its size and blocks, made when first
- * asked for (a stat's version or a write needs it; getattr, reads and listings do not). A class
+ * A committed branch, read back or made by a commit (content.ts): its version is the hash of its
+ * size and blocks, made when first asked for (a stat's version or a write needs it; getattr,
+ * reads, listings and a rebuild's commits do not: a rebuild hashed every commit). A class
  * with the getter on its prototype: defining a getter on each decoded object cost about 1.8 us a
  * row and left the object in dictionary mode. A spread of it does not copy `version`: content.ts
  * names it whenever it makes a row from one.
  */
-class CommittedRow implements ContentRow {
+export class CommittedRow implements ContentRow {
   #version: Uint8Array | undefined;
   constructor(
     readonly size: number,
@@ -484,14 +485,17 @@ class CommittedRow implements ContentRow {
  */
 export const contentRowCodec: ValueCodec<ContentRow> = {
   write(w, v) {
-    // Only a version versionHash made is left out: a row put together by hand keeps its own.
-    const derived = v.version !== null && v.pending === 0 && madeByVersionHash(v.version);
+    // Only a version versionHash made is left out: a row put together by hand keeps its own. A
+    // CommittedRow's version is its blocks' hash by construction: not made here to be left out.
+    const derived = v.pending === 0 && (v instanceof CommittedRow || (v.version !== null && madeByVersionHash(v.version)));
     const numbers = v.last !== undefined && lastNumbers(v.last);
-    w.byte((v.version !== null && !derived ? HAS_VERSION : 0) | (derived ? DERIVED_VERSION : 0) | (v.last !== undefined ? HAS_LAST : 0) | (numbers ? LAST_NUMBERS : 0));
+    // A derived version is not asked for (a CommittedRow would hash its blocks to answer).
+    const stored = !derived && v.version !== null;
+    w.byte((stored ? HAS_VERSION : 0) | (derived ? DERIVED_VERSION : 0) | (v.last !== undefined ? HAS_LAST : 0) | (numbers ? LAST_NUMBERS : 0));
     w.num(v.size);
     w.uvarint(v.blocks.byteLength);
     w.bytes(v.blocks);
-    if (v.version !== null && !derived) {
+    if (stored) {
       w.uvarint(v.version.byteLength);
       w.bytes(v.version);
     }

@@ -39,6 +39,22 @@ export function conflictNames(name: string, id: NodeId, author: Uint8Array, time
 }
 
 
+type MutableRecord = { -readonly [K in keyof NodeRecord]: NodeRecord[K] };
+
+/**
+ * A copy of a node's record, every field named, in one shape whatever the record's came from
+ * (a decoded row, a create's literal, an earlier copy): a spread of records of several shapes
+ * took V8's slow path at every write, setattr and create in a directory of a rebuild.
+ */
+function copyRecord(n: NodeRecord): MutableRecord {
+  return {
+    kind: n.kind, mode: n.mode, uid: n.uid, gid: n.gid,
+    atime: n.atime, mtime: n.mtime, ctime: n.ctime,
+    nlink: n.nlink, area: n.area,
+    target: n.target, parent: n.parent, name: n.name,
+  };
+}
+
 export class Tree implements Projection {
   readonly name = 'tree';
   readonly local = false;
@@ -221,15 +237,15 @@ export class Tree implements Projection {
         const name = this.#freeName(event.parent, event.name, event.id, ctx, event.time);
         const kind: NodeKind = event.type === 'create' ? 'file' : event.type === 'mkdir' ? 'dir' : 'symlink';
         const mode = event.type === 'symlink' ? 0o777 : event.mode;
-        // One literal of one shape (a spread in its middle made every record the slow way); a symlink's target added after.
-        const record: { -readonly [K in keyof NodeRecord]: NodeRecord[K] } = {
+        // One literal, in copyRecord's shape (a spread in its middle made every record the slow way).
+        const record: MutableRecord = {
           kind, mode, uid: event.uid, gid: event.gid,
           atime: event.time, mtime: event.time, ctime: event.time,
           nlink: kind === 'dir' ? 2 : 1, area: parent.area,
+          target: event.type === 'symlink' ? event.target : undefined,
           parent: event.parent,
           name,
         };
-        if (event.type === 'symlink') record.target = event.target;
         this.#putNode(event.id, record);
         this.#setEntry(event.parent, name, { id: event.id, kind });
         if (kind === 'dir') this.#listings.made(event.id);
@@ -248,7 +264,10 @@ export class Tree implements Projection {
         if (taken !== undefined && conflictNames(event.name, event.id, ctx.entry.author, event.time).some((c) => this.child(event.parent, c) === event.id)) return;
         const name = this.#freeName(event.parent, event.name, event.id, ctx, event.time);
         this.#setEntry(event.parent, name, { id: event.id, kind: node.kind });
-        this.#putNode(event.id, { ...node, nlink: node.nlink + 1, ctime: event.time });
+        const linked = copyRecord(node);
+        linked.nlink = node.nlink + 1;
+        linked.ctime = event.time;
+        this.#putNode(event.id, linked);
         this.#touchDir(event.parent, event.time, 0);
         return;
       }
@@ -283,11 +302,13 @@ export class Tree implements Projection {
         const isDir = node.kind === 'dir';
         // A directory's one link, or a file's first link, moves with the rename.
         const primary = isDir || (node.parent === event.parent && node.name === event.name);
-        this.#putNode(event.id, {
-          ...node,
-          ctime: event.time,
-          ...(primary ? { parent: event.newParent, name: event.newName } : {}),
-        });
+        const moved = copyRecord(node);
+        moved.ctime = event.time;
+        if (primary) {
+          moved.parent = event.newParent;
+          moved.name = event.newName;
+        }
+        this.#putNode(event.id, moved);
         if (event.parent === event.newParent) this.#touchDir(event.parent, event.time, 0);
         else {
           this.#touchDir(event.parent, event.time, isDir ? -1 : 0);
@@ -299,7 +320,8 @@ export class Tree implements Projection {
         const node = this.node(event.id);
         if (node === undefined) return;
         // One copy, its fields set in place (a spread of a small object per field cost a rebuild's every setattr).
-        const next: { -readonly [K in keyof NodeRecord]: NodeRecord[K] } = { ...node, ctime: event.time };
+        const next = copyRecord(node);
+        next.ctime = event.time;
         if (event.mode !== undefined && node.kind !== 'symlink') next.mode = event.mode;
         if (event.uid !== undefined) next.uid = event.uid;
         if (event.gid !== undefined) next.gid = event.gid;
@@ -313,14 +335,19 @@ export class Tree implements Projection {
         const node = this.node(event.id);
         if (node === undefined || node.kind !== 'file') return;
         if (node.mtime === event.time && node.ctime === event.time) return;
-        this.#putNode(event.id, { ...node, mtime: event.time, ctime: event.time });
+        const next = copyRecord(node);
+        next.mtime = event.time;
+        next.ctime = event.time;
+        this.#putNode(event.id, next);
         return;
       }
       case 'setxattr':
       case 'removexattr': {
         const node = this.node(event.id);
         if (node === undefined || node.ctime === event.time) return;
-        this.#putNode(event.id, { ...node, ctime: event.time });
+        const next = copyRecord(node);
+        next.ctime = event.time;
+        this.#putNode(event.id, next);
         return;
       }
       case 'commit':
@@ -364,14 +391,21 @@ export class Tree implements Projection {
   #dropEntry(parent: NodeId, name: string, id: NodeId, node: NodeRecord, time: number): void {
     this.#setEntry(parent, name, null);
     const nlink = node.kind === 'dir' ? 0 : Math.max(0, node.nlink - 1);
-    this.#putNode(id, { ...node, nlink, ctime: time });
+    const next = copyRecord(node);
+    next.nlink = nlink;
+    next.ctime = time;
+    this.#putNode(id, next);
     this.#touchDir(parent, time, node.kind === 'dir' ? -1 : 0);
   }
 
   #touchDir(id: NodeId, time: number, nlinkDelta: number, read?: NodeRecord): void {
     const dir = read ?? this.node(id);
     if (dir === undefined) return;
-    this.#putNode(id, { ...dir, mtime: time, ctime: time, nlink: dir.nlink + nlinkDelta });
+    const next = copyRecord(dir);
+    next.mtime = time;
+    next.ctime = time;
+    next.nlink = dir.nlink + nlinkDelta;
+    this.#putNode(id, next);
   }
 
 }

@@ -61,8 +61,8 @@ t.test('commit folds the branch into a version named by its hash', async (t) => 
   t.same(hex(row.version!), hex(v1), 'version = SHA-256 of tag, size and block hashes');
   t.equal(row.pending, 0);
   t.equal(row.commits, 1);
-  t.match(g.set.content.version(v1), { size: 100 }, 'the version row');
-  t.same([...g.set.content.history(F)].map((h) => [hex(h.version), h.size, h.time, h.n]), [[hex(v1), 100, 10, 0]], 'one history row');
+  t.equal(g.set.content.version(v1), undefined, 'no version row: the branch as its entry left it holds the version');
+  t.same([...g.set.content.history(F)].map((h) => [hex(h.version), h.size, h.time, h.n, blocksOf(h.blocks!)]), [[hex(v1), 100, 10, 0, [hex(hashOf(1))]]], 'one history row, with its blocks');
 
   const before = g.set.digests();
   g.apply([{ type: 'commit', id: F, time: 11 }]);
@@ -73,7 +73,7 @@ t.test('commit folds the branch into a version named by its hash', async (t) => 
   const v2 = g.set.content.row(F)!.version!;
   t.notSame(hex(v2), hex(v1));
   t.equal([...g.set.content.history(F)].length, 2, 'history grows');
-  t.ok(g.set.content.version(v1), 'the old version is kept (gc decides)');
+  t.same([...g.set.content.history(F)].map((h) => blocksOf(h.blocks!)), [[hex(hashOf(1))], [hex(hashOf(2))]], 'the old version\'s blocks are kept (gc decides)');
 
   g.apply([{ type: 'write', id: G, size: 100, blocks: [[0, hashOf(1)]], time: 14 }, { type: 'commit', id: G, time: 15 }]);
   t.same(hex(g.set.content.row(G)!.version!), hex(v1), 'the same content in another file: the same version');
@@ -100,6 +100,13 @@ t.test('history: several commits of a file in one entry, and a write after the l
     [[hex(v1), 100, 3, 0], [hex(v2), 200, 1_800_000_000_001, 1], [hex(v3), 300, 1_800_000_000_000, 2]],
     'every commit, the ones before the last of its entry with their own version',
   );
+  t.same(
+    [...g.set.content.history(F)].map((h) => blocksOf(h.blocks!)),
+    [[hex(hashOf(1))], [hex(hashOf(2))], [hex(hashOf(3))]],
+    'each with its blocks: the versions written over within their entry kept as version rows',
+  );
+  t.equal(g.set.content.version(v1), undefined, 'the version its entry ended with: no row of its own');
+  t.same(blocksOf(g.set.content.version(v3)!.blocks), [hex(hashOf(3))], 'a version written over within its entry: a row');
 });
 
 t.test('a first commit of an empty file makes the empty version', async (t) => {

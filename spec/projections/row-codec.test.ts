@@ -85,6 +85,28 @@ t.test('a committed branch row leaves its version out and makes it again from it
   for (const last of ['', '1', '01.2', '1.02', '1.2.0', '1.2.03', '1.2.', '.1.2', '1..2', '1.2.3.4', '1234567890123456.1', 'a.b', '1.2 ', '1e3.1']) t.notOk(asNumbers(last), `${JSON.stringify(last)} as text`);
 });
 
+t.test('a branch a commit makes (CommittedRow) is stored as the same bytes without its version ever being hashed', async (t) => {
+  const { contentRowCodec, CommittedRow } = await import('../../projections/row-codec.js');
+  const { versionHash } = await import('../../projections/index.js');
+  const rows = versionedEncoder(contentRowCodec);
+  const blocks = Buffer.from(new Uint8Array(96).map((_, i) => 255 - i));
+  const eager = { size: 70000, blocks, version: versionHash(70000, blocks), pending: 0, commits: 2, last: '41.3' };
+  let asked = 0;
+  class Counted extends CommittedRow {
+    override get version(): Uint8Array {
+      asked++;
+      return super.version;
+    }
+  }
+  const lazy = new Counted(70000, blocks, 0, 2, '41.3');
+  const bytes = Buffer.from(rows.encode([5, lazy]));
+  t.equal(asked, 0, 'writing it did not ask for its version');
+  t.same(bytes, Buffer.from(rows.encode([5, eager])), 'the bytes of the same branch with its version made by hashing');
+  t.same(hexOf(lazy.version), hexOf(eager.version), 'asked for, its version is the hash of its size and blocks');
+});
+
+const hexOf = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
 t.test('decoding reads only up to the end it is given (lmdb-js reuses its buffers)', async (t) => {
   const bytes = enc.encode([7, file]);
   const big = Buffer.alloc(bytes.length + 50, 0xee);
