@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import { toHex } from '../../log/index.js';
 import { blockHasher, transferable } from '../block-hasher.js';
 import { copyBytes } from '../copy-bytes.js';
-import { Opener, Sealer, TAG_BYTES } from './aead.js';
+import { Opener, Sealer, TAG_BYTES, type FrameCipher } from './aead.js';
 import { POOLED_FRAME_BYTES, receivedFrames, sentFrames } from './frame-pool.js';
 import {
   decodeHandshake,
@@ -104,6 +104,7 @@ export class SecureChannel {
   readonly stats: ChannelStats = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0 };
   #peer: Uint8Array | null = null;
   #transcript: Uint8Array | null = null;
+  #cipher: FrameCipher | null = null;
   readonly #reader = new RecordReader();
   readonly #maxFrame: number;
   #mode: Mode = 'handshake';
@@ -206,8 +207,9 @@ export class SecureChannel {
       if (this.#error !== null) throw this.#error;
       this.#peer = keys.peer;
       this.#transcript = keys.transcript;
-      this.#sealer = new Sealer(keys.send);
-      this.#opener = new Opener(keys.receive);
+      this.#sealer = new Sealer(keys.send, keys.cipher);
+      this.#opener = new Opener(keys.receive, keys.cipher);
+      this.#cipher = keys.cipher;
       this.#mode = 'transport';
       this.#pump();
       return this;
@@ -228,6 +230,12 @@ export class SecureChannel {
   get peerKey(): string {
     if (this.#peer === null) throw new SyncError('PROTOCOL', 'the handshake has not finished');
     return toHex(this.#peer);
+  }
+
+  /** The frame cipher the handshake chose. */
+  get cipher(): FrameCipher {
+    if (this.#cipher === null) throw new SyncError('PROTOCOL', 'the handshake has not finished');
+    return this.#cipher;
   }
 
   get transcript(): Uint8Array {

@@ -63,6 +63,26 @@ t.test('a large frame that does not authenticate is refused', async (t) => {
   await t.rejects(new Opener(KEY).openInPlace(otherPrefix, inShared(h.sealed)), { code: 'BAD_FRAME' }, 'a frame whose length prefix (its associated data) changed');
 });
 
+t.test("with AES-256-GCM (the handshake's suite 1): sealed by the worker into shared memory, opened in place, refused when changed", async (t) => {
+  const sealer = new Sealer(KEY, 'aes-256-gcm');
+  const opener = new Opener(KEY, 'aes-256-gcm');
+  const big = randomBytes(POOLED_FRAME_BYTES + 3);
+  const prefix = Buffer.alloc(4);
+  prefix.writeUInt32BE(big.byteLength + TAG_BYTES);
+  const parts = [big.subarray(0, 10), inShared(big.subarray(10))];
+  const out = Buffer.from(new SharedArrayBuffer(big.byteLength + TAG_BYTES));
+  const sealed = await sealer.sealShared(prefix, parts, out);
+  t.ok(sealed.equals(Buffer.concat(new Sealer(KEY, 'aes-256-gcm').seal(prefix, [big]))), 'the worker seals what seal() seals');
+  t.notOk(sealed.equals(Buffer.concat(new Sealer(KEY).seal(prefix, [big]))), 'and not what ChaCha20-Poly1305 seals');
+  t.ok((await opener.openInPlace(prefix, inShared(sealed))).equals(big), 'opened in place');
+  const flipped = inShared(Buffer.concat(sealer.seal(prefix, [big])));
+  flipped[5000] ^= 1;
+  await t.rejects(opener.openInPlace(prefix, flipped), { code: 'BAD_FRAME' }, 'a flipped bit');
+  const next = sealOne(new Sealer(KEY, 'aes-256-gcm'), randomBytes(POOLED_FRAME_BYTES)); // counter 0, the opener is at 2
+  await t.rejects(new Opener(KEY, 'aes-256-gcm').openInPlace(next.prefix, inShared(Buffer.concat(sealer.seal(next.prefix, [randomBytes(POOLED_FRAME_BYTES)])))), { code: 'BAD_FRAME' }, 'a frame opened under another counter');
+  await t.rejects(new Opener(KEY).openInPlace(next.prefix, inShared(next.sealed)), { code: 'BAD_FRAME' }, 'not as ChaCha20-Poly1305');
+});
+
 t.test('sealInto writes the frame seal() makes', async (t) => {
   const parts = [Buffer.from([1, 2, 3, 4, 5]), randomBytes(32), Buffer.alloc(4, 9), randomBytes(200_000), randomBytes(7), randomBytes(70_000)];
   const prefix = Buffer.from([0, 0, 0, 1]);
