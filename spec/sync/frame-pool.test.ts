@@ -3,7 +3,9 @@
  * shared memory by the block hasher's worker (Opener.openInPlace) holds what was sealed, takes
  * its nonce in the order frames came (mixed with frames opened on the event loop), and a frame
  * that does not authenticate is refused; the pool hands buffers back out; a channel carries
- * large messages through it byte for byte; copyBytes copies to and from shared memory.
+ * large messages through it byte for byte; copyBytes copies to and from shared memory; frames
+ * sealed with AES-256-GCM (the handshake's suite 1) go the same ways, and a channel uses it when
+ * both sides offer it.
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -183,4 +185,31 @@ t.test('a channel carries large messages through the pool byte for byte', async 
   await dialer.close();
   t.equal(await listener.receive(), null, 'then the channel ends cleanly');
   listener.destroy();
+});
+
+t.test('a channel takes AES-256-GCM when both sides offer it, ChaCha20-Poly1305 with a peer from before the offer', async (t) => {
+  const a = new Signer(keyPairFromSeed(Buffer.alloc(32, 1)));
+  const b = new Signer(keyPairFromSeed(Buffer.alloc(32, 2)));
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => server.close());
+  for (const [dialerAes, want] of [[true, 'aes-256-gcm'], [false, 'chacha20-poly1305']] as const) {
+    const accepted = once(server, 'connection').then(([s]) => SecureChannel.accept(s as import('node:net').Socket, { signer: b, isMember: () => true }));
+    const socket = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    await once(socket, 'connect');
+    const dialer = await SecureChannel.dial(socket, { signer: a, isMember: () => true, aesGcm: dialerAes });
+    const listener = await accepted;
+    t.equal(dialer.cipher, want, `the dialer ${dialerAes ? 'offers' : 'does not offer'} it: ${want}`);
+    t.equal(listener.cipher, want, 'both sides agree');
+    const big = randomBytes(2 * 1024 * 1024);
+    const back = randomBytes(POOLED_FRAME_BYTES + 9);
+    await dialer.send([big]);
+    await listener.send([back]);
+    t.ok((await listener.receive())!.equals(big), 'a large frame arrives whole');
+    t.ok((await dialer.receive())!.equals(back), 'and one the other way');
+    await dialer.close();
+    t.equal(await listener.receive(), null, 'then the channel ends cleanly');
+    listener.destroy();
+  }
 });
