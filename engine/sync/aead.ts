@@ -14,7 +14,7 @@
  * wire are the same either way.
  */
 import { createCipheriv, createDecipheriv, type CipherChaCha20Poly1305, type CipherGCM, type DecipherChaCha20Poly1305, type DecipherGCM } from 'node:crypto';
-import { blockHasher } from '../block-hasher.js';
+import { blockHasher, openedBlocks, type BlocksWanted } from '../block-hasher.js';
 import { SyncError } from './sync-error.js';
 
 export const TAG_BYTES = 16;
@@ -170,8 +170,11 @@ export class Opener extends Direction {
    * Why: node:crypto allocates every output it makes, and V8 counts new buffers against the
    * heap that made them (frame-pool.ts); opened here, a stream of large frames made the event
    * loop's heap collect every few MB. The worker's heap is small: its collections are cheap.
+   *
+   * With `blocks`, a message of blocks that fits it has its blocks hashed there as well, once
+   * opened (openedBlocks.take(plaintext) has them): its reader need not post them back.
    */
-  openInPlace(aad: Uint8Array, sealed: Buffer): Promise<Buffer> {
+  openInPlace(aad: Uint8Array, sealed: Buffer, blocks?: BlocksWanted): Promise<Buffer> {
     if (sealed.byteLength < TAG_BYTES) throw new SyncError('BAD_FRAME', `a sealed frame of ${sealed.byteLength} bytes is shorter than its tag`);
     if (this.count >= MAX_COUNTER) throw new SyncError('PROTOCOL', 'the frame counter is exhausted; reconnect');
     const n = this.count++;
@@ -189,9 +192,10 @@ export class Opener extends Direction {
       }
       return Promise.resolve(plain);
     }
-    return blockHasher.open({ cipher: this.cipher, key: this.key, nonce: nonceOf(n), aad: Buffer.from(aad), tagBytes: TAG_BYTES, sealed }).then(
-      (ok) => {
-        if (!ok) throw bad();
+    return blockHasher.open({ cipher: this.cipher, key: this.key, nonce: nonceOf(n), aad: Buffer.from(aad), tagBytes: TAG_BYTES, sealed, ...(blocks !== undefined ? { blocks } : {}) }).then(
+      (r) => {
+        if (!r.opened) throw bad();
+        if (r.blocks !== undefined) openedBlocks.set(plain, r.blocks);
         return plain;
       },
       (err: unknown) => {

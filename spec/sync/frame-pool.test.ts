@@ -7,12 +7,13 @@
  * sealed with AES-256-GCM (the handshake's suite 1) go the same ways, and a channel uses it when
  * both sides offer it.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, connect, type AddressInfo } from 'node:net';
 import t from 'tap';
 import { keyPairFromSeed, Signer } from '../../log/index.js';
-import { Opener, Sealer, SecureChannel, TAG_BYTES } from '../../engine/sync/index.js';
+import { decodeMessage, encodeMessage, Opener, Sealer, SecureChannel, TAG_BYTES } from '../../engine/sync/index.js';
+import { openedBlocks } from '../../engine/block-hasher.js';
 import { FramePool, POOLED_FRAME_BYTES, receivedFrames } from '../../engine/sync/frame-pool.js';
 import { copyBytes } from '../../engine/copy-bytes.js';
 
@@ -212,4 +213,41 @@ t.test('a channel takes AES-256-GCM when both sides offer it, ChaCha20-Poly1305 
     t.equal(await listener.receive(), null, 'then the channel ends cleanly');
     listener.destroy();
   }
+});
+
+t.test('a message of large blocks opened in place has its blocks hashed there too, when asked and only then', async (t) => {
+  const want = { minCount: 3, minBytes: 32 * 1024, maxBytes: 128 * 1024 };
+  const blocksOf = (sizes: number[]): Array<[Buffer, Buffer]> =>
+    sizes.map((n) => {
+      const data = randomBytes(n);
+      return [createHash('sha256').update(data).digest(), data];
+    });
+  const opened = async (message: Buffer[], blocks?: typeof want): Promise<Buffer> => {
+    const sealer = new Sealer(KEY, 'aes-256-gcm');
+    const plain = Buffer.concat(message);
+    const f = sealOne(sealer, plain);
+    return new Opener(KEY, 'aes-256-gcm').openInPlace(f.prefix, inShared(f.sealed), blocks);
+  };
+  const big = blocksOf([128 * 1024, 100 * 1024, 64 * 1024, 128 * 1024]);
+  const plain = await opened(encodeMessage({ type: 'blocks', blocks: big, crcs: big.map(() => 7) }), want);
+  const got = openedBlocks.take(plain);
+  t.ok(got !== null, 'a BLOCKS_CRC of four large blocks: hashed');
+  const m = decodeMessage(plain);
+  if (m.type !== 'blocks' || got === null) throw new Error('not blocks');
+  m.blocks.forEach(([hash, data], i) => {
+    t.equal(got.spans[2 * i]! + plain.byteOffset, data.byteOffset, `block ${i}: where the message holds it`);
+    t.equal(got.spans[2 * i + 1], data.byteLength);
+    t.ok(got.hashes.subarray(32 * i, 32 * i + 32).equals(hash), 'its SHA-256');
+  });
+  t.equal(openedBlocks.take(plain), null, 'taken once');
+  const forged = blocksOf([128 * 1024, 128 * 1024, 128 * 1024]);
+  forged[1]![1][0] ^= 1; // the content no longer has the hash it is sent with: hashed as it is
+  const p2 = await opened(encodeMessage({ type: 'blocks', blocks: forged, crcs: [1, 2, 3] }), want);
+  t.notOk(openedBlocks.take(p2)!.hashes.subarray(32, 64).equals(forged[1]![0]), 'the hash of what came, not of what was asked for');
+  t.equal(openedBlocks.take(await opened(encodeMessage({ type: 'blocks', blocks: big, crcs: big.map(() => 7) }))), null, 'not asked: not hashed');
+  t.equal(openedBlocks.take(await opened(encodeMessage({ type: 'blocks', blocks: big }), want)), null, 'a BLOCKS (no CRCs): not hashed');
+  const small = blocksOf([128 * 1024, 1000, 128 * 1024, 128 * 1024]);
+  t.equal(openedBlocks.take(await opened(encodeMessage({ type: 'blocks', blocks: small, crcs: [1, 2, 3, 4] }), want)), null, 'a small block among them: not hashed');
+  t.equal(openedBlocks.take(await opened(encodeMessage({ type: 'blocks', blocks: big.slice(0, 2), crcs: [1, 2] }), want)), null, 'two blocks, minCount 3: not hashed');
+  t.equal(openedBlocks.take(await opened([randomBytes(POOLED_FRAME_BYTES)], want)), null, 'another message: not hashed');
 });
