@@ -38,8 +38,16 @@ export interface HashedSpans extends Hashed {
   readonly buffer: ArrayBuffer;
 }
 
+/** The SHA-256 of each block of a message of blocks, hashed where it was opened (Opener.openInPlace `blocks`). */
+export interface OpenedBlocks {
+  /** [offset, length] of each block's content in the message. */
+  readonly spans: Float64Array;
+  /** 32 bytes a block. */
+  readonly hashes: Buffer;
+}
+
 interface Job {
-  readonly resolve: (out: HashedSpans & { opened?: boolean; sealed?: number }) => void;
+  readonly resolve: (out: HashedSpans & { opened?: boolean; sealed?: number; blocks?: OpenedBlocks }) => void;
   readonly reject: (err: Error) => void;
 }
 
@@ -49,6 +57,28 @@ const { createHash, createCipheriv, createDecipheriv } = require('node:crypto');
 const { crc32 } = require('node:zlib');
 const head = Buffer.alloc(48);
 const CHUNK = 64 * 1024;
+// The blocks of a BLOCKS_CRC message (spec/wire-format.md, Messages; engine/sync/messages.ts):
+// type 10 || count (u32) || count x (hash (32) || len (u32) || crc (u32) || content): each
+// content's [offset, length] in the message, or null when it is not one, or malformed (its
+// reader refuses it), or not what the caller hashes here (\`want\`: at least minCount blocks,
+// each of minBytes to maxBytes).
+function blockSpans(plain, want) {
+  if (plain.byteLength < 5 || plain[0] !== 10) return null;
+  const n = plain.readUInt32BE(1);
+  if (n < want.minCount || n * 40 > plain.byteLength - 5) return null;
+  const spans = new Float64Array(2 * n);
+  let at = 5;
+  for (let i = 0; i < n; i++) {
+    if (at + 40 > plain.byteLength) return null;
+    const len = plain.readUInt32BE(at + 32);
+    at += 40;
+    if (len < want.minBytes || len > want.maxBytes || at + len > plain.byteLength) return null;
+    spans[2 * i] = at;
+    spans[2 * i + 1] = len;
+    at += len;
+  }
+  return at === plain.byteLength ? spans : null;
+}
 function open({ cipher, key, nonce, aad, tagBytes, sealed }) {
   // In place: each chunk's plaintext is copied over its ciphertext (update's outputs are
   // small and die young in this thread's small heap).
@@ -99,7 +129,20 @@ parentPort.on('message', (msg) => {
     try {
       ok = open(msg.open);
     } catch {}
-    parentPort.postMessage({ id, opened: ok });
+    // A message of blocks, opened: hashed here now, while its reader would only post its blocks
+    // back to this thread to be hashed (one round trip less per message).
+    const want = msg.open.blocks;
+    const sealed = msg.open.sealed;
+    const plain = ok && want !== undefined ? Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength - msg.open.tagBytes) : null;
+    const spans = plain === null ? null : blockSpans(plain, want);
+    if (spans === null) {
+      parentPort.postMessage({ id, opened: ok });
+      return;
+    }
+    const n = spans.length / 2;
+    const out = Buffer.alloc(n * 32);
+    for (let i = 0; i < n; i++) createHash('sha256').update(plain.subarray(spans[2 * i], spans[2 * i] + spans[2 * i + 1])).digest().copy(out, i * 32);
+    parentPort.postMessage({ id, opened: ok, spans, out }, [spans.buffer, out.buffer]);
     return;
   }
   const n = views !== undefined ? views.length : spans.length / 2;
@@ -179,9 +222,41 @@ interface WorkerAnswer {
   readonly id: number;
   readonly buffer?: ArrayBuffer;
   readonly out: Uint8Array;
+  readonly spans?: Float64Array;
   readonly opened?: boolean;
   readonly sealed?: number;
 }
+
+/**
+ * Which messages of blocks a frame opened in the worker has its blocks hashed there too (a
+ * BLOCKS_CRC of at least `minCount` blocks, each of `minBytes` to `maxBytes`): those its
+ * reader would hand back to the worker to hash (engine/sync/session.ts #store).
+ */
+export interface BlocksWanted {
+  readonly minCount: number;
+  readonly minBytes: number;
+  readonly maxBytes: number;
+}
+
+/**
+ * Blocks hashed where their message was opened, by the message (the plaintext view Opener.
+ * openInPlace resolved with: one object a frame, so a pooled buffer reused for another frame
+ * never finds them). Taken by who stores the blocks (take: read once).
+ */
+const opened = new WeakMap<Uint8Array, OpenedBlocks>();
+
+export const openedBlocks = {
+  set(message: Uint8Array, blocks: OpenedBlocks): void {
+    opened.set(message, blocks);
+  },
+  /** The blocks hashed with `message`, once (null when none were). */
+  take(message: Uint8Array): OpenedBlocks | null {
+    const b = opened.get(message);
+    if (b === undefined) return null;
+    opened.delete(message);
+    return b;
+  },
+};
 
 /**
  * Blocks in shared memory are split between two threads when there are at least this many
@@ -217,12 +292,13 @@ class BlockHasher {
     return !this.#failed;
   }
 
-  #settle(id: number, { buffer, out, opened, sealed }: WorkerAnswer): void {
+  #settle(id: number, { buffer, out, opened, sealed, spans }: WorkerAnswer): void {
     const job = this.#jobs.get(id);
     if (job === undefined) return;
     this.#jobs.delete(id);
     if (opened !== undefined || sealed !== undefined) {
-      job.resolve({ buffer: EMPTY, hashes: [], crcs: [], opened, sealed });
+      const blocks = spans !== undefined ? { spans, hashes: Buffer.from(out.buffer, out.byteOffset, out.byteLength) } : undefined;
+      job.resolve({ buffer: EMPTY, hashes: [], crcs: [], opened, sealed, ...(blocks !== undefined ? { blocks } : {}) });
       return;
     }
     const res = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
@@ -277,9 +353,9 @@ class BlockHasher {
    * it does not authenticate. The caller must not touch `sealed` until this resolves. Jobs are
    * done in the order posted (one worker), so frames opened so resolve in their order.
    */
-  async open(frame: { cipher: string; key: Uint8Array; nonce: Uint8Array; aad: Uint8Array; tagBytes: number; sealed: Uint8Array }): Promise<boolean> {
+  async open(frame: { cipher: string; key: Uint8Array; nonce: Uint8Array; aad: Uint8Array; tagBytes: number; sealed: Uint8Array; blocks?: BlocksWanted }): Promise<{ opened: boolean; blocks?: OpenedBlocks }> {
     const r = await this.#post(this.#first, { open: frame }, []);
-    return r.opened === true;
+    return r.blocks !== undefined ? { opened: r.opened === true, blocks: r.blocks } : { opened: r.opened === true };
   }
 
   /**
@@ -295,10 +371,10 @@ class BlockHasher {
     return r.sealed;
   }
 
-  #post(thread: HasherThread, msg: object, transfer: ArrayBuffer[]): Promise<HashedSpans & { opened?: boolean; sealed?: number }> {
+  #post(thread: HasherThread, msg: object, transfer: ArrayBuffer[]): Promise<HashedSpans & { opened?: boolean; sealed?: number; blocks?: OpenedBlocks }> {
     if (this.#failed) return Promise.reject(new Error('the block hasher failed'));
     const id = this.#next++;
-    return new Promise<HashedSpans & { opened?: boolean; sealed?: number }>((resolve, reject) => {
+    return new Promise<HashedSpans & { opened?: boolean; sealed?: number; blocks?: OpenedBlocks }>((resolve, reject) => {
       this.#jobs.set(id, { resolve, reject, thread });
       try {
         thread.post({ id, ...msg }, transfer);

@@ -387,12 +387,14 @@ export class BlockStore {
    * for and the CRC-32 of the raw record that stores it (spec/block-format.md), as the sender
    * read it from its own record; a block whose SHA-256 is the hash asked for is stored with
    * that CRC instead of one computed here (a CRC pass over every byte: about 0.3 CPU-s a
-   * GiB). Any other block's CRC is computed here.
+   * GiB). Any other block's CRC is computed here. `hashed` (with `known`, for a pooled buffer):
+   * the blocks' SHA-256, computed by the worker where it opened their message (Opener.
+   * openInPlace `blocks`), so they are not posted back to it to be hashed again.
    */
   async stageIn(
     buffer: ArrayBufferLike,
     spans: ReadonlyArray<readonly [number, number]>,
-    opts: { free?: (buffer: ArrayBufferLike) => void; flush?: boolean; known?: { hashes: readonly Uint8Array[]; crcs: readonly number[] } } = {},
+    opts: { free?: (buffer: ArrayBufferLike) => void; flush?: boolean; known?: { hashes: readonly Uint8Array[]; crcs: readonly number[] }; hashed?: readonly Buffer[] } = {},
   ): Promise<{ blocks: Buffer[]; hashes: Uint8Array[]; written: Promise<void> | null; lease: FrameLease | null }> {
     this.#checkWritable();
     let pre: { hashes: Buffer[]; crcs: number[] } | undefined;
@@ -410,7 +412,8 @@ export class BlockStore {
         spans.forEach(([, n], i) => prefixes!.set(recordHeadPrefix(CODEC_RAW, n, n), 16 * i));
       }
       try {
-        const got = await blockHasher.hashViews(views, prefixes);
+        // Hashed already where the message was opened (`hashed`, with `known`): no round trip.
+        const got = opts.hashed !== undefined && known !== undefined && opts.hashed.length === spans.length ? { hashes: [...opts.hashed], crcs: [] as number[] } : await blockHasher.hashViews(views, prefixes);
         pre = known === undefined ? got : { hashes: got.hashes, crcs: got.hashes.map((h, i) => (h.equals(known.hashes[i]!) ? known.crcs[i]! : recordCrcOf(h, views[i]!))) };
         lease = FrameLease.take(buffer, opts.free);
       } catch {

@@ -7,9 +7,16 @@
  *   REPLY  listener -> dialer:  eS, idS, sig_idS("realize/wire/v1 listener\0" || th)
  *   AUTH   dialer -> listener:  sig_idC("realize/wire/v1 dialer\0" || th)
  *
- *   th  = SHA-256("realize/wire/v1 transcript\0" || eC || idC || eS || idS)
+ *   th  = SHA-256("realize/wire/v1 transcript\0" || eC || idC || eS || idS [|| suite])
  *   keys = HKDF-SHA256(ikm = X25519(e, e'), salt = th, info = "realize/wire/v1 dialer->listener"
  *          or "... listener->dialer", 32 bytes)
+ *
+ * The frame cipher: a dialer offers AES-256-GCM in HELLO's header (bytes 6-7, `offers`), a
+ * listener that takes it answers with suite 1 in REPLY's (else 0: ChaCha20-Poly1305, all a
+ * peer from before the offer knows; those bytes were reserved, zero, and never checked). A
+ * suite other than 0 is in th, so both signatures cover the choice: a REPLY whose suite was
+ * changed on the way fails the dialer's check of the listener's signature. (Taking the offer
+ * out of a HELLO only makes the connection use ChaCha20-Poly1305, which is as safe.)
  *
  * Both ephemeral keys and both identities are in th, so a signature made for one session
  * never verifies in another (replay), and each role signs under its own label, so a
@@ -18,6 +25,7 @@
  */
 import { hkdfSync } from 'node:crypto';
 import { bytesEqual, sha256, toHex, verifySignature, type Signer } from '../../log/index.js';
+import type { FrameCipher } from './aead.js';
 import { SyncError } from './sync-error.js';
 import { agree, ephemeralKey, type EphemeralKey } from './x25519.js';
 
@@ -28,6 +36,11 @@ export const REPLY = 2;
 export const AUTH = 3;
 export const REFUSE = 4;
 export const HANDSHAKE_HEADER_BYTES = 8;
+/** HELLO's `offers` bit: the dialer can seal and open AES-256-GCM frames. */
+export const OFFER_AES_GCM = 1;
+/** REPLY's `suite`: the frame cipher of the connection. */
+export const SUITE_CHACHA20_POLY1305 = 0;
+export const SUITE_AES_256_GCM = 1;
 export const HELLO_BYTES = HANDSHAKE_HEADER_BYTES + 64;
 export const REPLY_BYTES = HANDSHAKE_HEADER_BYTES + 128;
 export const AUTH_BYTES = HANDSHAKE_HEADER_BYTES + 64;
@@ -41,28 +54,30 @@ const INFO_D2L = Buffer.from('realize/wire/v1 dialer->listener', 'latin1');
 const INFO_L2D = Buffer.from('realize/wire/v1 listener->dialer', 'latin1');
 
 export type HandshakeMessage =
-  | { readonly type: typeof HELLO; readonly ephemeral: Uint8Array; readonly identity: Uint8Array }
-  | { readonly type: typeof REPLY; readonly ephemeral: Uint8Array; readonly identity: Uint8Array; readonly signature: Uint8Array }
+  | { readonly type: typeof HELLO; readonly ephemeral: Uint8Array; readonly identity: Uint8Array; readonly offers: number }
+  | { readonly type: typeof REPLY; readonly ephemeral: Uint8Array; readonly identity: Uint8Array; readonly signature: Uint8Array; readonly suite: number }
   | { readonly type: typeof AUTH; readonly signature: Uint8Array }
   | { readonly type: typeof REFUSE; readonly reason: string };
 
-function header(type: number, total: number): Buffer {
+/** Bytes 6-7: HELLO's `offers`, REPLY's `suite`; reserved (zero) in the others. */
+function header(type: number, total: number, word = 0): Buffer {
   const b = Buffer.alloc(total);
   WIRE_MAGIC.copy(b, 0);
   b[4] = WIRE_VERSION;
   b[5] = type;
-  return b; // bytes 6-7 reserved, zero
+  b.writeUInt16BE(word, 6);
+  return b;
 }
 
-export function encodeHello(ephemeral: Uint8Array, identity: Uint8Array): Buffer {
-  const b = header(HELLO, HELLO_BYTES);
+export function encodeHello(ephemeral: Uint8Array, identity: Uint8Array, offers = 0): Buffer {
+  const b = header(HELLO, HELLO_BYTES, offers);
   b.set(ephemeral, 8);
   b.set(identity, 40);
   return b;
 }
 
-export function encodeReply(ephemeral: Uint8Array, identity: Uint8Array, signature: Uint8Array): Buffer {
-  const b = header(REPLY, REPLY_BYTES);
+export function encodeReply(ephemeral: Uint8Array, identity: Uint8Array, signature: Uint8Array, suite = SUITE_CHACHA20_POLY1305): Buffer {
+  const b = header(REPLY, REPLY_BYTES, suite);
   b.set(ephemeral, 8);
   b.set(identity, 40);
   b.set(signature, 72);
@@ -97,10 +112,10 @@ export function decodeHandshake(b: Uint8Array): HandshakeMessage {
   switch (type) {
     case HELLO:
       want(HELLO_BYTES);
-      return { type, ephemeral: copy(8, 40), identity: copy(40, 72) };
+      return { type, ephemeral: copy(8, 40), identity: copy(40, 72), offers: buf.readUInt16BE(6) };
     case REPLY:
       want(REPLY_BYTES);
-      return { type, ephemeral: copy(8, 40), identity: copy(40, 72), signature: copy(72, 136) };
+      return { type, ephemeral: copy(8, 40), identity: copy(40, 72), signature: copy(72, 136), suite: buf.readUInt16BE(6) };
     case AUTH:
       want(AUTH_BYTES);
       return { type, signature: copy(8, 72) };
@@ -111,8 +126,16 @@ export function decodeHandshake(b: Uint8Array): HandshakeMessage {
   }
 }
 
-export function transcriptHash(eC: Uint8Array, idC: Uint8Array, eS: Uint8Array, idS: Uint8Array): Uint8Array {
-  return sha256(TRANSCRIPT_TAG, eC, idC, eS, idS);
+/** th; a suite other than ChaCha20-Poly1305's (0) is appended as two bytes, so the signatures cover it. */
+export function transcriptHash(eC: Uint8Array, idC: Uint8Array, eS: Uint8Array, idS: Uint8Array, suite = SUITE_CHACHA20_POLY1305): Uint8Array {
+  if (suite === SUITE_CHACHA20_POLY1305) return sha256(TRANSCRIPT_TAG, eC, idC, eS, idS);
+  const s = Buffer.alloc(2);
+  s.writeUInt16BE(suite);
+  return sha256(TRANSCRIPT_TAG, eC, idC, eS, idS, s);
+}
+
+function cipherOf(suite: number): FrameCipher {
+  return suite === SUITE_AES_256_GCM ? 'aes-256-gcm' : 'chacha20-poly1305';
 }
 
 export interface SessionKeys {
@@ -124,6 +147,8 @@ export interface SessionKeys {
   readonly peer: Uint8Array;
   /** The transcript hash: unique to this session. */
   readonly transcript: Uint8Array;
+  /** The frame cipher both sides use (REPLY's suite). */
+  readonly cipher: FrameCipher;
 }
 
 export function deriveKeys(shared: Uint8Array, th: Uint8Array): { dialerToListener: Uint8Array; listenerToDialer: Uint8Array } {
@@ -142,6 +167,11 @@ export interface HandshakePolicy {
   readonly expect?: string;
   /** Fixed ephemeral secret, for golden fixtures only. */
   readonly ephemeralSecret?: Uint8Array;
+  /**
+   * Whether this side offers (dialing) or takes (listening) AES-256-GCM frames; default true.
+   * False behaves as a peer from before the offer (golden fixtures, tests).
+   */
+  readonly aesGcm?: boolean;
 }
 
 // ---------------------------------------------------------------- dialer
@@ -153,7 +183,7 @@ export interface DialerState {
 
 export function dialerStart(policy: HandshakePolicy): { state: DialerState; hello: Buffer } {
   const eph = ephemeralKey(policy.ephemeralSecret);
-  return { state: { eph, policy }, hello: encodeHello(eph.publicKey, policy.signer.publicKey) };
+  return { state: { eph, policy }, hello: encodeHello(eph.publicKey, policy.signer.publicKey, policy.aesGcm === false ? 0 : OFFER_AES_GCM) };
 }
 
 /** Checks the listener's REPLY; returns the AUTH to send and the session keys. */
@@ -167,20 +197,24 @@ export function dialerFinish(state: DialerState, reply: HandshakeMessage): { aut
   }
   if (bytesEqual(reply.identity, policy.signer.publicKey)) throw new SyncError('BAD_HANDSHAKE', 'the peer claims this peer\'s own key (a reflected handshake)');
   if (!policy.isMember(idS)) throw new SyncError('UNKNOWN_KEY', `the peer's key ${idS} is not a member of the household`);
-  const th = transcriptHash(eph.publicKey, policy.signer.publicKey, reply.ephemeral, reply.identity);
+  if (reply.suite !== SUITE_CHACHA20_POLY1305 && !(reply.suite === SUITE_AES_256_GCM && policy.aesGcm !== false)) {
+    throw new SyncError('BAD_HANDSHAKE', `the peer chose frame cipher suite ${reply.suite}, which this peer did not offer`);
+  }
+  const th = transcriptHash(eph.publicKey, policy.signer.publicKey, reply.ephemeral, reply.identity, reply.suite);
   if (!verifySignature(reply.identity, Buffer.concat([LISTENER_TAG, th]), reply.signature)) {
     throw new SyncError('BAD_SIGNATURE', `the peer's handshake signature does not verify for key ${idS} (not the key's holder, or a replayed handshake)`);
   }
   const shared = agree(eph, reply.ephemeral);
   const k = deriveKeys(shared, th);
   const auth = encodeAuth(policy.signer.sign(Buffer.concat([DIALER_TAG, th])));
-  return { auth, keys: { send: k.dialerToListener, receive: k.listenerToDialer, peer: reply.identity, transcript: th } };
+  return { auth, keys: { send: k.dialerToListener, receive: k.listenerToDialer, peer: reply.identity, transcript: th, cipher: cipherOf(reply.suite) } };
 }
 
 // ---------------------------------------------------------------- listener
 
 export interface ListenerState {
   readonly th: Uint8Array;
+  readonly suite: number;
   readonly peer: Uint8Array;
   readonly keys: { dialerToListener: Uint8Array; listenerToDialer: Uint8Array };
 }
@@ -192,10 +226,11 @@ export function listenerReply(policy: HandshakePolicy, hello: HandshakeMessage):
   if (bytesEqual(hello.identity, policy.signer.publicKey)) throw new SyncError('BAD_HANDSHAKE', "the dialer claims this peer's own key (a reflected handshake)");
   if (!policy.isMember(idC)) throw new SyncError('UNKNOWN_KEY', `key ${idC} is not a member of the household`);
   const eph = ephemeralKey(policy.ephemeralSecret);
-  const th = transcriptHash(hello.ephemeral, hello.identity, eph.publicKey, policy.signer.publicKey);
+  const suite = (hello.offers & OFFER_AES_GCM) !== 0 && policy.aesGcm !== false ? SUITE_AES_256_GCM : SUITE_CHACHA20_POLY1305;
+  const th = transcriptHash(hello.ephemeral, hello.identity, eph.publicKey, policy.signer.publicKey, suite);
   const shared = agree(eph, hello.ephemeral);
-  const reply = encodeReply(eph.publicKey, policy.signer.publicKey, policy.signer.sign(Buffer.concat([LISTENER_TAG, th])));
-  return { state: { th, peer: hello.identity, keys: deriveKeys(shared, th) }, reply };
+  const reply = encodeReply(eph.publicKey, policy.signer.publicKey, policy.signer.sign(Buffer.concat([LISTENER_TAG, th])), suite);
+  return { state: { th, suite, peer: hello.identity, keys: deriveKeys(shared, th) }, reply };
 }
 
 /** Checks the dialer's AUTH; returns the session keys. */
@@ -205,5 +240,5 @@ export function listenerFinish(state: ListenerState, auth: HandshakeMessage): Se
   if (!verifySignature(state.peer, Buffer.concat([DIALER_TAG, state.th]), auth.signature)) {
     throw new SyncError('BAD_SIGNATURE', `the dialer's handshake signature does not verify for key ${toHex(state.peer)} (not the key's holder, or a replayed handshake)`);
   }
-  return { send: state.keys.listenerToDialer, receive: state.keys.dialerToListener, peer: state.peer, transcript: state.th };
+  return { send: state.keys.listenerToDialer, receive: state.keys.dialerToListener, peer: state.peer, transcript: state.th, cipher: cipherOf(state.suite) };
 }

@@ -7,9 +7,9 @@
  */
 import type { Socket } from 'node:net';
 import { toHex } from '../../log/index.js';
-import { blockHasher, transferable } from '../block-hasher.js';
+import { blockHasher, transferable, type BlocksWanted } from '../block-hasher.js';
 import { copyBytes } from '../copy-bytes.js';
-import { Opener, Sealer, TAG_BYTES } from './aead.js';
+import { Opener, Sealer, TAG_BYTES, type FrameCipher } from './aead.js';
 import { POOLED_FRAME_BYTES, receivedFrames, sentFrames } from './frame-pool.js';
 import {
   decodeHandshake,
@@ -104,6 +104,7 @@ export class SecureChannel {
   readonly stats: ChannelStats = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0 };
   #peer: Uint8Array | null = null;
   #transcript: Uint8Array | null = null;
+  #cipher: FrameCipher | null = null;
   readonly #reader = new RecordReader();
   readonly #maxFrame: number;
   #mode: Mode = 'handshake';
@@ -118,6 +119,8 @@ export class SecureChannel {
   #waiter: { resolve: () => void } | null = null;
   /** A large frame whose bytes go from the socket straight into its pooled buffer (#take), `at` of them so far. */
   #filling: { prefix: Buffer; sealed: Buffer; at: number } | null = null;
+  /** Messages of blocks whose blocks the worker that opens large frames hashes too (hashBlocks). */
+  #hashBlocks: BlocksWanted | undefined = undefined;
   /** The last frame being sealed off this thread, or waiting to be written after one (send): later frames are written after it. */
   #writes: Promise<void> | null = null;
   readonly #closed: Promise<void>;
@@ -206,8 +209,9 @@ export class SecureChannel {
       if (this.#error !== null) throw this.#error;
       this.#peer = keys.peer;
       this.#transcript = keys.transcript;
-      this.#sealer = new Sealer(keys.send);
-      this.#opener = new Opener(keys.receive);
+      this.#sealer = new Sealer(keys.send, keys.cipher);
+      this.#opener = new Opener(keys.receive, keys.cipher);
+      this.#cipher = keys.cipher;
       this.#mode = 'transport';
       this.#pump();
       return this;
@@ -230,9 +234,24 @@ export class SecureChannel {
     return toHex(this.#peer);
   }
 
+  /** The frame cipher the handshake chose. */
+  get cipher(): FrameCipher {
+    if (this.#cipher === null) throw new SyncError('PROTOCOL', 'the handshake has not finished');
+    return this.#cipher;
+  }
+
   get transcript(): Uint8Array {
     if (this.#transcript === null) throw new SyncError('PROTOCOL', 'the handshake has not finished');
     return this.#transcript;
+  }
+
+  /**
+   * From now on, large frames that hold such a message of blocks have their blocks hashed by
+   * the worker that opens them (openedBlocks.take(message) has the hashes): what reads the
+   * messages would only post the blocks back to that worker to be hashed.
+   */
+  hashBlocks(want: BlocksWanted): void {
+    this.#hashBlocks = want;
   }
 
   /** Messages received and not taken by receive() yet. */
@@ -326,7 +345,7 @@ export class SecureChannel {
     const { prefix, sealed } = this.#filling!;
     this.#filling = null;
     const size = sealed.byteLength - TAG_BYTES;
-    const opened = this.#opener!.openInPlace(prefix, sealed);
+    const opened = this.#opener!.openInPlace(prefix, sealed, this.#hashBlocks);
     opened.catch((err: unknown) => {
       receivedFrames.give(sealed.buffer);
       this.#fail(err instanceof SyncError ? err : new SyncError('BAD_FRAME', (err as Error).message));

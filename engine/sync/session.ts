@@ -21,7 +21,7 @@
  */
 import { BLOCK_SIZE, decodeRecord, LogError, parseFeedName, toHex, type Entry, type Feed } from '../../log/index.js';
 import { RECORD_HEADER_BYTES, recordCrcOf } from '../block-pack.js';
-import type { FrameLease } from '../block-hasher.js';
+import { openedBlocks, type FrameLease, type OpenedBlocks } from '../block-hasher.js';
 import { blockBuffers } from '../block-store.js';
 import type { Engine } from '../engine.js';
 import type { Acks } from './acks.js';
@@ -66,6 +66,26 @@ const RECEIVE_AHEAD = 4;
 /** Writes of received blocks (a block store flush each: a message's, or 8 MiB) that may run behind the receive loop. */
 const WRITES_BEHIND = 12;
 
+/** Blocks hashed where their message was opened (openedBlocks), with the message they lie in. */
+interface Hashed extends OpenedBlocks {
+  readonly message: Buffer;
+}
+
+/**
+ * The hashes of `hashed` for the blocks at `spans` (their [offset, length] in the message's
+ * buffer), when they are those blocks, in order; else undefined (they are hashed again).
+ */
+function hashesAt(hashed: Hashed | undefined, spans: ReadonlyArray<readonly [number, number]>): Buffer[] | undefined {
+  if (hashed === undefined || hashed.spans.length !== 2 * spans.length) return undefined;
+  const base = hashed.message.byteOffset;
+  const out: Buffer[] = [];
+  for (let i = 0; i < spans.length; i++) {
+    if (hashed.spans[2 * i]! + base !== spans[i]![0] || hashed.spans[2 * i + 1] !== spans[i]![1]) return undefined;
+    out.push(hashed.hashes.subarray(32 * i, 32 * i + 32));
+  }
+  return out;
+}
+
 /** A received message's pooled buffer, back to its pool once its blocks were stored and read. */
 const giveBack = (buffer: ArrayBufferLike): void => receivedFrames.give(buffer);
 
@@ -98,6 +118,8 @@ export interface SessionStats {
   wireBytesOut: number;
   /** Blocks received with their records' CRCs (BLOCKS_CRC), of blocksIn. */
   blocksInWithCrc: number;
+  /** Of those, blocks hashed by the worker that opened their frame (openedBlocks), not posted back to it. */
+  blocksInHashedOpened: number;
 }
 
 interface Pump {
@@ -110,7 +132,7 @@ export class Session {
   readonly channel: SecureChannel;
   readonly peer: string;
   readonly live: boolean;
-  readonly stats: SessionStats = { entriesIn: 0, entriesOut: 0, blocksIn: 0, blocksOut: 0, blockBytesIn: 0, blockBytesOut: 0, refused: 0, blocksUnavailable: 0, wireBytesIn: 0, wireBytesOut: 0, blocksInWithCrc: 0 };
+  readonly stats: SessionStats = { entriesIn: 0, entriesOut: 0, blocksIn: 0, blocksOut: 0, blockBytesIn: 0, blockBytesOut: 0, refused: 0, blocksUnavailable: 0, wireBytesIn: 0, wireBytesOut: 0, blocksInWithCrc: 0, blocksInHashedOpened: 0 };
   readonly #host: SessionHost;
   readonly #engine: Engine;
   readonly #self: string;
@@ -177,6 +199,9 @@ export class Session {
     this.channel = channel;
     this.peer = channel.peerKey;
     this.live = opts.live;
+    // The blocks of the messages #store hands to stageIn whole are hashed where their frame is
+    // opened (only a BLOCKS_CRC is: the CRCs of other blocks are computed with their hashes).
+    if (this.#takesCrcs) channel.hashBlocks({ minCount: PRIORITY_REQUEST + 1, minBytes: POOLED_BLOCK, maxBytes: BLOCK_SIZE });
   }
 
   get label(): string {
@@ -196,9 +221,10 @@ export class Session {
       for (;;) {
         const raw = await this.channel.receive();
         if (raw === null) break;
+        const hashed = openedBlocks.take(raw);
         const m = decodeMessage(raw);
         if (m.type === 'blocks') {
-          const p = this.#onBlocks(m.blocks, this.#takesCrcs ? m.crcs : undefined);
+          const p = this.#onBlocks(m.blocks, this.#takesCrcs ? m.crcs : undefined, hashed === null ? undefined : { message: raw, ...hashed });
           p.catch(() => undefined); // thrown where it is awaited, below
           this.#receiving.push(p);
         } else {
@@ -684,8 +710,11 @@ export class Session {
     this.#want(this.#unavailable.splice(0));
   }
 
-  /** `crcs`: each block's record CRC, as the sender read it (BLOCKS_CRC; stageIn's `known`). */
-  async #onBlocks(blocks: ReadonlyArray<readonly [Buffer, Buffer]>, crcs?: readonly number[]): Promise<void> {
+  /**
+   * `crcs`: each block's record CRC, as the sender read it (BLOCKS_CRC; stageIn's `known`);
+   * `hashed`: the blocks' SHA-256, computed where the message was opened (openedBlocks).
+   */
+  async #onBlocks(blocks: ReadonlyArray<readonly [Buffer, Buffer]>, crcs?: readonly number[], hashed?: Hashed): Promise<void> {
     const keys = blocks.map(([hash]) => hash.toString('hex'));
     for (const k of keys) {
       if (!this.#inflight.has(k)) throw new SyncError('PROTOCOL', `the peer sent block ${k.slice(0, 16)}… that was not asked for`);
@@ -701,7 +730,7 @@ export class Session {
     let written: Promise<void> | null;
     let lease: FrameLease | null;
     try {
-      ({ hashes: got, contents, written, lease } = await this.#store(blocks.map(([, data]) => data), crcs === undefined ? undefined : { hashes: asked, crcs }));
+      ({ hashes: got, contents, written, lease } = await this.#store(blocks.map(([, data]) => data), crcs === undefined ? undefined : { hashes: asked, crcs }, hashed));
     } finally {
       this.#storing -= blocks.length;
     }
@@ -770,7 +799,7 @@ export class Session {
    * ones are kept as they are. So are the one or two blocks of an answer to a read that
    * waits (PRIORITY_REQUEST): hashing them here is quicker than the worker's round trip.
    */
-  async #store(contents: readonly Buffer[], known?: { hashes: readonly Uint8Array[]; crcs: readonly number[] }): Promise<{ hashes: Uint8Array[]; contents: Buffer[]; written: Promise<void> | null; lease: FrameLease | null }> {
+  async #store(contents: readonly Buffer[], known?: { hashes: readonly Uint8Array[]; crcs: readonly number[] }, hashed?: Hashed): Promise<{ hashes: Uint8Array[]; contents: Buffer[]; written: Promise<void> | null; lease: FrameLease | null }> {
     const blocks = this.#engine.blocks;
     const frame = contents[0]?.buffer;
     const whole = 5 + contents.reduce((n, c) => n + 36 + c.byteLength, 0); // messages.ts: a `blocks` message's bytes
@@ -782,7 +811,9 @@ export class Session {
       contents.every((c) => c.buffer === frame && c.byteLength >= POOLED_BLOCK && c.byteLength <= BLOCK_SIZE)
     ) {
       const spans = contents.map((c) => [c.byteOffset, c.byteLength] as const);
-      const r = await blocks.stageIn(frame, spans, pooled ? { free: giveBack, flush: true, known } : { known });
+      const pre = known !== undefined && pooled ? hashesAt(hashed, spans) : undefined;
+      const r = await blocks.stageIn(frame, spans, pooled ? { free: giveBack, flush: true, known, ...(pre !== undefined ? { hashed: pre } : {}) } : { known });
+      if (pre !== undefined) this.stats.blocksInHashedOpened += spans.length;
       return { hashes: r.hashes, contents: r.blocks, written: r.written, lease: r.lease };
     }
     const large: number[] = [];

@@ -125,6 +125,40 @@ t.test('a block damaged on the serving peer\'s disk is not taken (its CRC, sent 
   t.ok(own instanceof EngineError && own.code === 'BLOCK_CORRUPT', `a's own read of it finds the damage by its CRC: ${(own as Error | null)?.message}`);
 });
 
+t.test('a damaged block in the middle of a stream (read ahead in messages hashed where they are opened) is taken as not there; the stream reads on', async (t) => {
+  const pair = await unrealPair(t);
+  const { a, b } = pair;
+  const data = await bigFile(pair, '/home/stream.bin', 24);
+  await connected(pair);
+  await a.engine.blocks.sync();
+  const dir = a.engine.blocks.dir;
+  const probe = data.subarray(17 * BLOCK_SIZE, 17 * BLOCK_SIZE + 64);
+  let damaged = false;
+  for (const name of (await readdir(dir)).filter((n) => n.startsWith('pack-'))) {
+    const bytes = await readFile(join(dir, name));
+    const at = bytes.indexOf(probe);
+    if (at < 0) continue;
+    const fh = await open(join(dir, name), 'r+');
+    await fh.write(Buffer.from([bytes[at + 2000]! ^ 0xff]), 0, 1, at + 2000);
+    await fh.close();
+    damaged = true;
+  }
+  t.ok(damaged, "block 17's record was found and damaged in a's pack");
+  const failed: number[] = [];
+  for (let i = 0; i < 24; i++) {
+    const got = await readAt(b, '/home/stream.bin', i * BLOCK_SIZE, BLOCK_SIZE).then(
+      (d) => d,
+      (e: unknown) => e,
+    );
+    if (got instanceof EngineError && got.code === 'BLOCK_MISSING') failed.push(i);
+    else t.ok(Buffer.isBuffer(got) && got.equals(data.subarray(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE)), `block ${i} reads right`);
+  }
+  t.same(failed, [17], 'only the damaged block fails (EIO on the mount)');
+  t.same(b.logs, [], 'no connection was dropped');
+  const stats = b.node!.sessions.get(a.key)!.stats;
+  t.ok(stats.blocksInHashedOpened > 0, `blocks read ahead were hashed where their messages were opened (${stats.blocksInHashedOpened} of ${stats.blocksIn})`);
+});
+
 t.test('a block that does not match its hash is refused: the read fails, nothing wrong is served or kept', async (t) => {
   const pair = await unrealPair(t);
   const { a, b } = pair;

@@ -3,14 +3,17 @@
  * shared memory by the block hasher's worker (Opener.openInPlace) holds what was sealed, takes
  * its nonce in the order frames came (mixed with frames opened on the event loop), and a frame
  * that does not authenticate is refused; the pool hands buffers back out; a channel carries
- * large messages through it byte for byte; copyBytes copies to and from shared memory.
+ * large messages through it byte for byte; copyBytes copies to and from shared memory; frames
+ * sealed with AES-256-GCM (the handshake's suite 1) go the same ways, and a channel uses it when
+ * both sides offer it.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, connect, type AddressInfo } from 'node:net';
 import t from 'tap';
 import { keyPairFromSeed, Signer } from '../../log/index.js';
-import { Opener, Sealer, SecureChannel, TAG_BYTES } from '../../engine/sync/index.js';
+import { decodeMessage, encodeMessage, Opener, Sealer, SecureChannel, TAG_BYTES } from '../../engine/sync/index.js';
+import { openedBlocks } from '../../engine/block-hasher.js';
 import { FramePool, POOLED_FRAME_BYTES, receivedFrames } from '../../engine/sync/frame-pool.js';
 import { copyBytes } from '../../engine/copy-bytes.js';
 
@@ -61,6 +64,26 @@ t.test('a large frame that does not authenticate is refused', async (t) => {
   const otherPrefix = Buffer.from(h.prefix);
   otherPrefix[0] ^= 0x80;
   await t.rejects(new Opener(KEY).openInPlace(otherPrefix, inShared(h.sealed)), { code: 'BAD_FRAME' }, 'a frame whose length prefix (its associated data) changed');
+});
+
+t.test("with AES-256-GCM (the handshake's suite 1): sealed by the worker into shared memory, opened in place, refused when changed", async (t) => {
+  const sealer = new Sealer(KEY, 'aes-256-gcm');
+  const opener = new Opener(KEY, 'aes-256-gcm');
+  const big = randomBytes(POOLED_FRAME_BYTES + 3);
+  const prefix = Buffer.alloc(4);
+  prefix.writeUInt32BE(big.byteLength + TAG_BYTES);
+  const parts = [big.subarray(0, 10), inShared(big.subarray(10))];
+  const out = Buffer.from(new SharedArrayBuffer(big.byteLength + TAG_BYTES));
+  const sealed = await sealer.sealShared(prefix, parts, out);
+  t.ok(sealed.equals(Buffer.concat(new Sealer(KEY, 'aes-256-gcm').seal(prefix, [big]))), 'the worker seals what seal() seals');
+  t.notOk(sealed.equals(Buffer.concat(new Sealer(KEY).seal(prefix, [big]))), 'and not what ChaCha20-Poly1305 seals');
+  t.ok((await opener.openInPlace(prefix, inShared(sealed))).equals(big), 'opened in place');
+  const flipped = inShared(Buffer.concat(sealer.seal(prefix, [big])));
+  flipped[5000] ^= 1;
+  await t.rejects(opener.openInPlace(prefix, flipped), { code: 'BAD_FRAME' }, 'a flipped bit');
+  const next = sealOne(new Sealer(KEY, 'aes-256-gcm'), randomBytes(POOLED_FRAME_BYTES)); // counter 0, the opener is at 2
+  await t.rejects(new Opener(KEY, 'aes-256-gcm').openInPlace(next.prefix, inShared(Buffer.concat(sealer.seal(next.prefix, [randomBytes(POOLED_FRAME_BYTES)])))), { code: 'BAD_FRAME' }, 'a frame opened under another counter');
+  await t.rejects(new Opener(KEY).openInPlace(next.prefix, inShared(next.sealed)), { code: 'BAD_FRAME' }, 'not as ChaCha20-Poly1305');
 });
 
 t.test('sealInto writes the frame seal() makes', async (t) => {
@@ -163,4 +186,68 @@ t.test('a channel carries large messages through the pool byte for byte', async 
   await dialer.close();
   t.equal(await listener.receive(), null, 'then the channel ends cleanly');
   listener.destroy();
+});
+
+t.test('a channel takes AES-256-GCM when both sides offer it, ChaCha20-Poly1305 with a peer from before the offer', async (t) => {
+  const a = new Signer(keyPairFromSeed(Buffer.alloc(32, 1)));
+  const b = new Signer(keyPairFromSeed(Buffer.alloc(32, 2)));
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => server.close());
+  for (const [dialerAes, want] of [[true, 'aes-256-gcm'], [false, 'chacha20-poly1305']] as const) {
+    const accepted = once(server, 'connection').then(([s]) => SecureChannel.accept(s as import('node:net').Socket, { signer: b, isMember: () => true }));
+    const socket = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    await once(socket, 'connect');
+    const dialer = await SecureChannel.dial(socket, { signer: a, isMember: () => true, aesGcm: dialerAes });
+    const listener = await accepted;
+    t.equal(dialer.cipher, want, `the dialer ${dialerAes ? 'offers' : 'does not offer'} it: ${want}`);
+    t.equal(listener.cipher, want, 'both sides agree');
+    const big = randomBytes(2 * 1024 * 1024);
+    const back = randomBytes(POOLED_FRAME_BYTES + 9);
+    await dialer.send([big]);
+    await listener.send([back]);
+    t.ok((await listener.receive())!.equals(big), 'a large frame arrives whole');
+    t.ok((await dialer.receive())!.equals(back), 'and one the other way');
+    await dialer.close();
+    t.equal(await listener.receive(), null, 'then the channel ends cleanly');
+    listener.destroy();
+  }
+});
+
+t.test('a message of large blocks opened in place has its blocks hashed there too, when asked and only then', async (t) => {
+  const want = { minCount: 3, minBytes: 32 * 1024, maxBytes: 128 * 1024 };
+  const blocksOf = (sizes: number[]): Array<[Buffer, Buffer]> =>
+    sizes.map((n) => {
+      const data = randomBytes(n);
+      return [createHash('sha256').update(data).digest(), data];
+    });
+  const opened = async (message: Buffer[], blocks?: typeof want): Promise<Buffer> => {
+    const sealer = new Sealer(KEY, 'aes-256-gcm');
+    const plain = Buffer.concat(message);
+    const f = sealOne(sealer, plain);
+    return new Opener(KEY, 'aes-256-gcm').openInPlace(f.prefix, inShared(f.sealed), blocks);
+  };
+  const big = blocksOf([128 * 1024, 100 * 1024, 64 * 1024, 128 * 1024]);
+  const plain = await opened(encodeMessage({ type: 'blocks', blocks: big, crcs: big.map(() => 7) }), want);
+  const got = openedBlocks.take(plain);
+  t.ok(got !== null, 'a BLOCKS_CRC of four large blocks: hashed');
+  const m = decodeMessage(plain);
+  if (m.type !== 'blocks' || got === null) throw new Error('not blocks');
+  m.blocks.forEach(([hash, data], i) => {
+    t.equal(got.spans[2 * i]! + plain.byteOffset, data.byteOffset, `block ${i}: where the message holds it`);
+    t.equal(got.spans[2 * i + 1], data.byteLength);
+    t.ok(got.hashes.subarray(32 * i, 32 * i + 32).equals(hash), 'its SHA-256');
+  });
+  t.equal(openedBlocks.take(plain), null, 'taken once');
+  const forged = blocksOf([128 * 1024, 128 * 1024, 128 * 1024]);
+  forged[1]![1][0] ^= 1; // the content no longer has the hash it is sent with: hashed as it is
+  const p2 = await opened(encodeMessage({ type: 'blocks', blocks: forged, crcs: [1, 2, 3] }), want);
+  t.notOk(openedBlocks.take(p2)!.hashes.subarray(32, 64).equals(forged[1]![0]), 'the hash of what came, not of what was asked for');
+  t.equal(openedBlocks.take(await opened(encodeMessage({ type: 'blocks', blocks: big, crcs: big.map(() => 7) }))), null, 'not asked: not hashed');
+  t.equal(openedBlocks.take(await opened(encodeMessage({ type: 'blocks', blocks: big }), want)), null, 'a BLOCKS (no CRCs): not hashed');
+  const small = blocksOf([128 * 1024, 1000, 128 * 1024, 128 * 1024]);
+  t.equal(openedBlocks.take(await opened(encodeMessage({ type: 'blocks', blocks: small, crcs: [1, 2, 3, 4] }), want)), null, 'a small block among them: not hashed');
+  t.equal(openedBlocks.take(await opened(encodeMessage({ type: 'blocks', blocks: big.slice(0, 2), crcs: [1, 2] }), want)), null, 'two blocks, minCount 3: not hashed');
+  t.equal(openedBlocks.take(await opened([randomBytes(POOLED_FRAME_BYTES)], want)), null, 'another message: not hashed');
 });

@@ -5,15 +5,15 @@
  * what a listener does with garbage, a frame cut in half and an oversized frame: a clear log
  * line, the connection closed, nothing applied, everyone else still served.
  */
-import { hkdfSync, createHash } from 'node:crypto';
+import { hkdfSync, createHash, createDecipheriv } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { connect, type Socket } from 'node:net';
 import nacl from 'tweetnacl';
 import t from 'tap';
 import { keyPairFromSeed, Signer, toHex } from '../../log/index.js';
-import { decodeMessage, handshake, Opener, SecureChannel, SyncError } from '../../engine/sync/index.js';
-import { computeBlocksCrcFixture, computeWireFixture, DIALER_EPHEMERAL, LISTENER_EPHEMERAL } from '../fixtures/wire/wire-fixture.js';
+import { decodeMessage, handshake, Opener, Sealer, SecureChannel, SyncError } from '../../engine/sync/index.js';
+import { computeAesGcmFixture, computeBlocksCrcFixture, computeWireFixture, DIALER_EPHEMERAL, LISTENER_EPHEMERAL } from '../fixtures/wire/wire-fixture.js';
 import { area, follow, household, lengths, makePeer, syncOnce, until, writeFile } from './helpers/peers.js';
 
 const golden = JSON.parse(readFileSync(new URL('../fixtures/wire/handshake.json', import.meta.url), 'utf8')) as Record<string, unknown> & {
@@ -96,6 +96,91 @@ t.test('golden BLOCKS_CRC: the code produces it byte for byte; the CRCs are the 
   t.throws(() => decodeMessage(m.subarray(0, m.byteLength - 1)), { code: 'PROTOCOL' }, 'a cut BLOCKS_CRC is malformed');
   const oldBlocks = decodeMessage(hex(golden.messages['blocks']));
   t.equal(oldBlocks.type === 'blocks' ? oldBlocks.crcs : null, undefined, 'a BLOCKS carries no CRCs');
+});
+
+t.test('golden AES-256-GCM: the code produces it byte for byte, and an independent implementation agrees', async (t) => {
+  const aes = JSON.parse(readFileSync(new URL('../fixtures/wire/aes-gcm.json', import.meta.url), 'utf8')) as Record<string, string> & { messages: Record<string, string>; frames: Record<string, string> };
+  t.same(computeAesGcmFixture(), aes);
+  const hello = hex(aes.hello);
+  const reply = hex(aes.reply);
+  t.equal(hello.subarray(0, 8).toString('hex'), '524c5a5701010001', 'HELLO offers AES-256-GCM (bytes 6-7: 1)');
+  t.equal(reply.subarray(0, 8).toString('hex'), '524c5a5701020001', 'REPLY takes it (suite 1)');
+  t.equal(hex(aes.auth).subarray(0, 8).toString('hex'), '524c5a5701030000', 'AUTH: reserved, zero');
+  const eD = nacl.scalarMult.base(DIALER_EPHEMERAL);
+  const eL = nacl.scalarMult.base(LISTENER_EPHEMERAL);
+  const th = createHash('sha256')
+    .update('realize/wire/v1 transcript\0')
+    .update(eD)
+    .update(hex(golden.dialerKey))
+    .update(eL)
+    .update(hex(golden.listenerKey))
+    .update(Buffer.from([0, 1]))
+    .digest();
+  t.equal(th.toString('hex'), aes.transcript, 'th = SHA-256(tag || eC || idC || eS || idS || suite)');
+  t.not(aes.transcript, golden.transcript, 'the suite is in th');
+  t.ok(nacl.sign.detached.verify(Buffer.concat([Buffer.from('realize/wire/v1 listener\0'), th]), reply.subarray(72, 136), hex(golden.listenerKey)), "the listener's signature covers the suite");
+  t.ok(nacl.sign.detached.verify(Buffer.concat([Buffer.from('realize/wire/v1 dialer\0'), th]), hex(aes.auth).subarray(8, 72), hex(golden.dialerKey)), "and the dialer's");
+  const shared = nacl.scalarMult(DIALER_EPHEMERAL, eL);
+  t.equal(Buffer.from(hkdfSync('sha256', shared, th, 'realize/wire/v1 dialer->listener', 32)).toString('hex'), aes.dialerToListenerKey);
+  t.equal(Buffer.from(hkdfSync('sha256', shared, th, 'realize/wire/v1 listener->dialer', 32)).toString('hex'), aes.listenerToDialerKey);
+  // frames: node's AES-256-GCM, nonce 00000000 || counter, aad the length prefix
+  const openGcm = (key: string, f: string, counter: number): Buffer => {
+    const b = hex(f);
+    t.equal(b.readUInt32BE(0), b.byteLength - 4, 'the prefix is the sealed length');
+    const nonce = Buffer.alloc(12);
+    nonce.writeUInt32BE(counter, 8);
+    const d = createDecipheriv('aes-256-gcm', hex(key), nonce, { authTagLength: 16 });
+    d.setAAD(b.subarray(0, 4));
+    d.setAuthTag(b.subarray(b.byteLength - 16));
+    return Buffer.concat([d.update(b.subarray(4, b.byteLength - 16)), d.final()]);
+  };
+  t.equal(openGcm(aes.dialerToListenerKey, aes.frames['dialer0Have']!, 0).toString('hex'), aes.messages['have']);
+  t.equal(openGcm(aes.listenerToDialerKey, aes.frames['listener0WantBlocks']!, 0).toString('hex'), aes.messages['wantBlocks']);
+  const f = hex(aes.frames['dialer0Have']);
+  t.equal(new Opener(hex(aes.dialerToListenerKey), 'aes-256-gcm').open(f.subarray(0, 4), f.subarray(4)).toString('hex'), aes.messages['have'], 'Opener opens it');
+  t.throws(() => new Opener(hex(aes.dialerToListenerKey)).open(f.subarray(0, 4), f.subarray(4)), { code: 'BAD_FRAME' }, 'not as ChaCha20-Poly1305');
+});
+
+t.test('the frame cipher: offered, taken, and what a peer from before the offer does', async (t) => {
+  const alice = new Signer(keyPairFromSeed(Buffer.alloc(32, 1)));
+  const bob = new Signer(keyPairFromSeed(Buffer.alloc(32, 2)));
+  const all = () => true;
+  const pair = (dialerAes: boolean, listenerAes: boolean): [handshake.SessionKeys, handshake.SessionKeys] => {
+    const d = handshake.dialerStart({ signer: alice, isMember: all, aesGcm: dialerAes });
+    const l = handshake.listenerReply({ signer: bob, isMember: all, aesGcm: listenerAes }, handshake.decodeHandshake(d.hello));
+    const fin = handshake.dialerFinish(d.state, handshake.decodeHandshake(l.reply));
+    return [fin.keys, handshake.listenerFinish(l.state, handshake.decodeHandshake(fin.auth))];
+  };
+  const roundTrip = (send: handshake.SessionKeys, receive: handshake.SessionKeys): string => {
+    const prefix = Buffer.from([0, 0, 0, 21]);
+    const sealed = Buffer.concat(new Sealer(send.send, send.cipher).seal(prefix, [Buffer.from('hello')]));
+    return new Opener(receive.receive, receive.cipher).open(prefix, sealed).toString();
+  };
+  for (const [dAes, lAes, want] of [[true, true, 'aes-256-gcm'], [true, false, 'chacha20-poly1305'], [false, true, 'chacha20-poly1305'], [false, false, 'chacha20-poly1305']] as const) {
+    const [dk, lk] = pair(dAes, lAes);
+    t.equal(dk.cipher, want, `dialer ${dAes ? 'offers' : 'does not offer'}, listener ${lAes ? 'takes' : 'does not take'} AES-256-GCM: ${want}`);
+    t.equal(lk.cipher, want);
+    t.equal(roundTrip(dk, lk), 'hello', 'a frame opens on the other side');
+  }
+  // The suite is signed: a REPLY whose suite was changed on the way does not verify.
+  const d = handshake.dialerStart({ signer: alice, isMember: all });
+  const l = handshake.listenerReply({ signer: bob, isMember: all }, handshake.decodeHandshake(d.hello));
+  const downgraded = Buffer.from(l.reply);
+  downgraded.writeUInt16BE(0, 6);
+  t.throws(() => handshake.dialerFinish(d.state, handshake.decodeHandshake(downgraded)), { code: 'BAD_SIGNATURE' }, 'suite 1 changed to 0 on the way');
+  const plain = handshake.dialerStart({ signer: alice, isMember: all, aesGcm: false });
+  const lp = handshake.listenerReply({ signer: bob, isMember: all, aesGcm: false }, handshake.decodeHandshake(plain.hello));
+  const upgraded = Buffer.from(lp.reply);
+  upgraded.writeUInt16BE(1, 6);
+  t.throws(() => handshake.dialerFinish(plain.state, handshake.decodeHandshake(upgraded)), { code: 'BAD_HANDSHAKE' }, 'a suite the dialer did not offer');
+  const offered = handshake.dialerStart({ signer: alice, isMember: all });
+  const lo = handshake.listenerReply({ signer: bob, isMember: all, aesGcm: false }, handshake.decodeHandshake(offered.hello));
+  const forced = Buffer.from(lo.reply);
+  forced.writeUInt16BE(1, 6);
+  t.throws(() => handshake.dialerFinish(offered.state, handshake.decodeHandshake(forced)), { code: 'BAD_SIGNATURE' }, 'suite 0 changed to 1 on the way');
+  const unknown = Buffer.from(l.reply);
+  unknown.writeUInt16BE(7, 6);
+  t.throws(() => handshake.dialerFinish(d.state, handshake.decodeHandshake(unknown)), { code: 'BAD_HANDSHAKE' }, 'a suite this side does not know');
 });
 
 t.test('handshake rules: replay, reflection, unknown and wrong keys', async (t) => {
