@@ -168,8 +168,9 @@ export interface HandshakePolicy {
   /** Fixed ephemeral secret, for golden fixtures only. */
   readonly ephemeralSecret?: Uint8Array;
   /**
-   * Whether this side offers (dialing) or takes (listening) AES-256-GCM frames; default true.
-   * False behaves as a peer from before the offer (golden fixtures, tests).
+   * Whether this side offers (dialing) or takes (listening) AES-256-GCM frames; default true
+   * (sync-node.ts passes whether the CPU has AES instructions). False behaves as a peer from
+   * before the offer (golden fixtures, tests) and as one without AES hardware.
    */
   readonly aesGcm?: boolean;
 }

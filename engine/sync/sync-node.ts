@@ -11,6 +11,7 @@ import type { Engine } from '../engine.js';
 import { Acks } from './acks.js';
 import { formatAddress, parseAddress, type Address } from './address.js';
 import { Household } from './household.js';
+import { cpuHasAes } from './cpu-aes.js';
 import { BorrowedReads, SecureChannel } from './secure-channel.js';
 import { Session, type SessionHost, type SessionStats } from './session.js';
 import { SyncError } from './sync-error.js';
@@ -31,6 +32,8 @@ export interface NodeOptions {
   readonly connectTimeoutMs?: number;
   /** False: do not take blocks with their records' CRCs (BLOCKS_CRC), as a peer from before them (tests). */
   readonly blockCrcs?: boolean;
+  /** Offer and take AES-256-GCM frames (handshake.ts); default: when the CPU has AES instructions (cpu-aes.ts). */
+  readonly aesGcm?: boolean;
 }
 
 export interface SyncTarget {
@@ -138,6 +141,7 @@ export class SyncNode implements SessionHost {
     return {
       signer,
       isMember: (k: string) => this.#household.isMember(k),
+      aesGcm: this.#opts.aesGcm ?? cpuHasAes(),
       ...(expect !== undefined ? { expect } : {}),
       ...(this.#opts.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: this.#opts.handshakeTimeoutMs } : {}),
       ...(this.#opts.maxFrameBytes !== undefined ? { maxFrameBytes: this.#opts.maxFrameBytes } : {}),
