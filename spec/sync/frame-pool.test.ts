@@ -9,8 +9,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, connect, type AddressInfo } from 'node:net';
-import t from 'tap';
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
+import t, { type Test } from 'tap';
 import { keyPairFromSeed, Signer } from '../../log/index.js';
 import { decodeMessage, encodeMessage, Opener, Sealer, SecureChannel, TAG_BYTES } from '../../engine/sync/index.js';
 import { openedBlocks } from '../../engine/block-hasher.js';
@@ -148,18 +148,27 @@ t.test('copyBytes copies to and from shared memory', async (t) => {
   t.throws(() => copyBytes(back, src, 1), RangeError, 'a copy that does not fit is refused');
 });
 
-t.test('a channel carries large messages through the pool byte for byte', async (t) => {
+/** A listening socket on loopback, closed at the test's end: `pair()` makes a connected dialer and listener channel through it. */
+async function loopback(t: Test): Promise<{ pair(dialerAes?: boolean): Promise<{ dialer: SecureChannel; listener: SecureChannel }> }> {
   const a = new Signer(keyPairFromSeed(Buffer.alloc(32, 1)));
   const b = new Signer(keyPairFromSeed(Buffer.alloc(32, 2)));
   const server = createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   t.teardown(() => server.close());
-  const accepted = once(server, 'connection').then(([s]) => SecureChannel.accept(s as import('node:net').Socket, { signer: b, isMember: () => true }));
-  const socket = connect((server.address() as AddressInfo).port, '127.0.0.1');
-  await once(socket, 'connect');
-  const dialer = await SecureChannel.dial(socket, { signer: a, isMember: () => true });
-  const listener = await accepted;
+  return {
+    async pair(dialerAes?: boolean) {
+      const accepted = once(server, 'connection').then(([s]) => SecureChannel.accept(s as Socket, { signer: b, isMember: () => true }));
+      const socket = connect((server.address() as AddressInfo).port, '127.0.0.1');
+      await once(socket, 'connect');
+      const dialer = await SecureChannel.dial(socket, { signer: a, isMember: () => true, ...(dialerAes !== undefined ? { aesGcm: dialerAes } : {}) });
+      return { dialer, listener: await accepted };
+    },
+  };
+}
+
+t.test('a channel carries large messages through the pool byte for byte', async (t) => {
+  const { dialer, listener } = await (await loopback(t)).pair();
   const sent = [randomBytes(POOLED_FRAME_BYTES), randomBytes(10), randomBytes(2 * 1024 * 1024), randomBytes(POOLED_FRAME_BYTES - 1), randomBytes(5 * 1024 * 1024)];
   const made = receivedFrames.stats.made + receivedFrames.stats.reused;
   for (const m of sent) await dialer.send([m.subarray(0, 3), m.subarray(3)]);
@@ -189,18 +198,9 @@ t.test('a channel carries large messages through the pool byte for byte', async 
 });
 
 t.test('a channel takes AES-256-GCM when both sides offer it, ChaCha20-Poly1305 with a peer from before the offer', async (t) => {
-  const a = new Signer(keyPairFromSeed(Buffer.alloc(32, 1)));
-  const b = new Signer(keyPairFromSeed(Buffer.alloc(32, 2)));
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => server.close());
+  const net = await loopback(t);
   for (const [dialerAes, want] of [[true, 'aes-256-gcm'], [false, 'chacha20-poly1305']] as const) {
-    const accepted = once(server, 'connection').then(([s]) => SecureChannel.accept(s as import('node:net').Socket, { signer: b, isMember: () => true }));
-    const socket = connect((server.address() as AddressInfo).port, '127.0.0.1');
-    await once(socket, 'connect');
-    const dialer = await SecureChannel.dial(socket, { signer: a, isMember: () => true, aesGcm: dialerAes });
-    const listener = await accepted;
+    const { dialer, listener } = await net.pair(dialerAes);
     t.equal(dialer.cipher, want, `the dialer ${dialerAes ? 'offers' : 'does not offer'} it: ${want}`);
     t.equal(listener.cipher, want, 'both sides agree');
     const big = randomBytes(2 * 1024 * 1024);

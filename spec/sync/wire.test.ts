@@ -22,26 +22,31 @@ const golden = JSON.parse(readFileSync(new URL('../fixtures/wire/handshake.json'
 };
 const hex = (s: unknown): Buffer => Buffer.from(s as string, 'hex');
 
+/** The fixtures' ephemeral public keys, by tweetnacl (an implementation independent of the code's). */
+function ephemerals(): { eD: Uint8Array; eL: Uint8Array } {
+  return { eD: nacl.scalarMult.base(DIALER_EPHEMERAL), eL: nacl.scalarMult.base(LISTENER_EPHEMERAL) };
+}
+
+/** th computed here from the spec's words: SHA-256(tag || eC || idC || eS || idS [|| suite]). */
+function transcriptOf(eD: Uint8Array, eL: Uint8Array, suite?: Buffer): Buffer {
+  const h = createHash('sha256').update('realize/wire/v1 transcript\0').update(eD).update(hex(golden.dialerKey)).update(eL).update(hex(golden.listenerKey));
+  if (suite !== undefined) h.update(suite);
+  return h.digest();
+}
+
 t.test('golden fixtures: the code produces them byte for byte', async (t) => {
   t.same(computeWireFixture(), golden);
 });
 
 t.test('golden fixtures: an independent implementation agrees', async (t) => {
-  const eD = nacl.scalarMult.base(DIALER_EPHEMERAL);
-  const eL = nacl.scalarMult.base(LISTENER_EPHEMERAL);
+  const { eD, eL } = ephemerals();
   const hello = hex(golden.hello);
   t.equal(hello.subarray(0, 8).toString('hex'), '524c5a5701010000', 'RLZW, version 1, HELLO, reserved');
   t.same(hello.subarray(8, 40), Buffer.from(eD), 'the dialer ephemeral key');
   t.equal(hello.subarray(40, 72).toString('hex'), golden.dialerKey);
   const reply = hex(golden.reply);
   t.same(reply.subarray(8, 40), Buffer.from(eL), 'the listener ephemeral key');
-  const th = createHash('sha256')
-    .update('realize/wire/v1 transcript\0')
-    .update(eD)
-    .update(hex(golden.dialerKey))
-    .update(eL)
-    .update(hex(golden.listenerKey))
-    .digest();
+  const th = transcriptOf(eD, eL);
   t.equal(th.toString('hex'), golden.transcript, 'th = SHA-256(tag || eC || idC || eS || idS)');
   const sigL = reply.subarray(72, 136);
   t.ok(nacl.sign.detached.verify(Buffer.concat([Buffer.from('realize/wire/v1 listener\0'), th]), sigL, hex(golden.listenerKey)), "tweetnacl verifies the listener's signature");
@@ -106,16 +111,8 @@ t.test('golden AES-256-GCM: the code produces it byte for byte, and an independe
   t.equal(hello.subarray(0, 8).toString('hex'), '524c5a5701010001', 'HELLO offers AES-256-GCM (bytes 6-7: 1)');
   t.equal(reply.subarray(0, 8).toString('hex'), '524c5a5701020001', 'REPLY takes it (suite 1)');
   t.equal(hex(aes.auth).subarray(0, 8).toString('hex'), '524c5a5701030000', 'AUTH: reserved, zero');
-  const eD = nacl.scalarMult.base(DIALER_EPHEMERAL);
-  const eL = nacl.scalarMult.base(LISTENER_EPHEMERAL);
-  const th = createHash('sha256')
-    .update('realize/wire/v1 transcript\0')
-    .update(eD)
-    .update(hex(golden.dialerKey))
-    .update(eL)
-    .update(hex(golden.listenerKey))
-    .update(Buffer.from([0, 1]))
-    .digest();
+  const { eD, eL } = ephemerals();
+  const th = transcriptOf(eD, eL, Buffer.from([0, 1]));
   t.equal(th.toString('hex'), aes.transcript, 'th = SHA-256(tag || eC || idC || eS || idS || suite)');
   t.not(aes.transcript, golden.transcript, 'the suite is in th');
   t.ok(nacl.sign.detached.verify(Buffer.concat([Buffer.from('realize/wire/v1 listener\0'), th]), reply.subarray(72, 136), hex(golden.listenerKey)), "the listener's signature covers the suite");
