@@ -8,6 +8,7 @@ import Fuse from 'fuse-native';
 import { contentToken, copyBytes, EngineError, WriteCache, type Command, type Engine, type HeldAttrs, type NodeId, type NodeInfo, type Snapshot } from '../engine/index.js';
 import { listingMode, packStat, STAT_DOUBLES, toStat, type StatFields } from './attr.js';
 import { AttrFill } from './attr-fill.js';
+import { AttrChanges, removalChanges } from './attr-changes.js';
 import { errnoOf } from './errno.js';
 import { FdTable, type OpenFile } from './fd-table.js';
 import { DirCache } from './dir-cache.js';
@@ -41,6 +42,8 @@ export interface OpsOptions {
   readonly pages?: KernelPages;
   /** Writes answered on the FUSE threads (writable mounts; the write cache's exclusive/onShrink must be its). */
   readonly staged?: StagedWrites;
+  /** Removals name what they changed in the addon's attribute cache (the mount's headChanged must ask it whether to forget it all). */
+  readonly attrChanges?: AttrChanges;
 }
 
 type Cb<T> = (err: number, value?: T) => void;
@@ -106,6 +109,25 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     writable();
     const { durable } = await engine.submit(cmd);
     durable.catch((err: unknown) => opts.onInternalError('commit', err));
+  };
+
+  /**
+   * An unlink or rmdir: applied now, answered with what it changed in the addon's attribute
+   * cache (attr-changes.ts), so the rest of the cache stays. Not for a file with other links
+   * (their nlink and ctime change, by names not known here): the cache is forgotten then.
+   */
+  const remove = async (path: string, cmd: Command): Promise<Fuse.AttrChanges | undefined> => {
+    writable();
+    const changes = attrFill !== null ? opts.attrChanges : undefined;
+    const before = changes !== undefined && dirs !== null ? dirs.find(path) : undefined;
+    if (changes === undefined || before === undefined || (before.kind === 'file' && before.nlink > 1)) {
+      await submit(cmd);
+      return undefined;
+    }
+    const { durable } = await changes.run(() => engine.submit(cmd));
+    durable.catch((err: unknown) => opts.onInternalError('commit', err));
+    const cut = path.lastIndexOf('/');
+    return removalChanges(path, cut > 0 ? dirs!.find(path.slice(0, cut)) : undefined);
   };
 
   /** Attributes, with the size, write time and held attribute changes of data still in the write cache. */
@@ -376,8 +398,8 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         return afterFd(fd);
       }),
 
-    unlink: (path, cb) => answer('unlink', cb, () => submit({ type: 'unlink', path })),
-    rmdir: (path, cb) => answer('rmdir', cb, () => submit({ type: 'rmdir', path })),
+    unlink: (path, cb) => answer('unlink', cb, () => remove(path, { type: 'unlink', path })),
+    rmdir: (path, cb) => answer('rmdir', cb, () => remove(path, { type: 'rmdir', path })),
     rename: (src, dest, cb) => answer('rename', cb, () => submit({ type: 'rename', from: src, to: dest })),
     link: (src, dest, cb) => answer('link', cb, () => submit({ type: 'link', path: src, newPath: dest }).then(() => after(dest))),
 

@@ -5,7 +5,7 @@
 // removal of the directory, and writes still in progress all show at the very next stat.
 import t from 'tap';
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdir, open, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { mountForTest } from './helpers/server.js';
 import { realize } from '../helpers/run-cli.js';
@@ -79,4 +79,24 @@ t.test('writes and attribute changes through the mount show at the next stat', {
   await statAll('written');
   await writeFile(A('written', 'c'), 'replaced content');
   t.equal((await lstat(A('written', 'c'))).size, 16, 'a file rewritten');
+});
+
+t.test('an unlink or rmdir shows at once, and keeps the rest of the cache right', { timeout: 60_000 }, async (t) => {
+  await makeDir('removed', 'abc');
+  await mkdir(A('removed', 'sub'));
+  await link(A('removed', 'c'), A('removed', 'c2'));
+  await statAll('removed');
+  const dirBefore = await lstat(A('removed'));
+  t.equal((await lstat(A('removed', 'c'))).nlink, 2, 'a file with two names');
+  await unlink(A('removed', 'b'));
+  await t.rejects(lstat(A('removed', 'b')), { code: 'ENOENT' }, 'the removed name is gone at once');
+  t.equal((await lstat(A('removed', 'a'))).size, 3, 'a sibling is as it was');
+  await rmdir(A('removed', 'sub'));
+  await t.rejects(lstat(A('removed', 'sub')), { code: 'ENOENT' }, 'the removed directory is gone at once');
+  t.equal((await lstat(A('removed'))).nlink, dirBefore.nlink - 1, "the parent's attributes after the rmdir");
+  await statAll('removed').catch(() => undefined);
+  await unlink(A('removed', 'c2'));
+  t.equal((await lstat(A('removed', 'c'))).nlink, 1, "the other name of a file unlinked shows the file's new link count");
+  await writeFile(A('removed', 'b'), 'a new file');
+  t.equal((await lstat(A('removed', 'b'))).size, 10, 'a file made again at a removed name shows its own attributes');
 });
