@@ -126,8 +126,15 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     }
     const { durable } = await changes.run(() => engine.submit(cmd));
     durable.catch((err: unknown) => opts.onInternalError('commit', err));
+    // Done: what is answered now is the removal's success, whatever can be told of the parent.
     const cut = path.lastIndexOf('/');
-    return removalChanges(path, cut > 0 ? dirs!.find(path.slice(0, cut)) : undefined);
+    let parent: NodeInfo | undefined;
+    try {
+      parent = cut > 0 ? dirs!.find(path.slice(0, cut)) : undefined;
+    } catch {
+      parent = undefined;
+    }
+    return removalChanges(path, parent);
   };
 
   /** Attributes, with the size, write time and held attribute changes of data still in the write cache. */
