@@ -6,9 +6,10 @@
 import { statfs as statfsAsync } from 'node:fs/promises';
 import Fuse from 'fuse-native';
 import { contentToken, copyBytes, EngineError, WriteCache, type Command, type Engine, type HeldAttrs, type NodeId, type NodeInfo, type Snapshot } from '../engine/index.js';
-import { listingMode, packStat, STAT_DOUBLES, toStat, type StatFields } from './attr.js';
+import { packStat, STAT_DOUBLES, toStat, type StatFields } from './attr.js';
 import { AttrFill } from './attr-fill.js';
 import { AttrChanges, removalChanges } from './attr-changes.js';
+import { ListingPrefetch, listingForm } from './listing-prefetch.js';
 import { errnoOf } from './errno.js';
 import { FdTable, type OpenFile } from './fd-table.js';
 import { DirCache } from './dir-cache.js';
@@ -80,6 +81,11 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     ? new AttrFill(engine, { fill: (paths, stats) => Fuse.attrFillPacked(paths, stats), generation: () => Fuse.attrGeneration() }, (id, fields) =>
         fields.kind !== 'file' || cache.view(id) === undefined,
       )
+    : null;
+
+  /** Listings of the directories a traversal reads next, handed to the FUSE threads (listing-prefetch.ts), at the head only. */
+  const prefetch = dirs
+    ? new ListingPrefetch(engine.head, { fill: (paths, names, counts, kinds) => Fuse.listingFill(paths, names, counts, kinds), generation: () => Fuse.attrGeneration() })
     : null;
 
   /** Runs a handler body and answers: value on success, errno on failure. */
@@ -255,18 +261,16 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         const dir = statPath(path === '' ? '/' : path);
         const entries = path === '' ? [] : reader.readdirKinds(path);
         kinds = new Float64Array(2 * (entries.length + 2));
-        kinds[0] = kinds[2] = listingMode(dir.kind);
-        kinds[1] = kinds[3] = dir.ino;
-        names = '.\0..\0';
-        for (let i = 0; i < entries.length; i++) {
-          const e = entries[i]!;
-          names += `${e.name}\0`;
-          kinds[2 * i + 4] = listingMode(e.kind);
-          kinds[2 * i + 5] = e.ino;
-        }
+        names = listingForm(dir, entries, kinds);
       } catch (err) {
         cb(fail('readdir')(err));
         return;
+      }
+      // Inside the handler (the addon keeps what is handed over for this request's generation).
+      try {
+        if (path !== '') prefetch?.listed(path);
+      } catch (err) {
+        opts.onInternalError('readdir', err); // the listing itself is answered all the same
       }
       cb(0, names, kinds);
     },

@@ -247,6 +247,13 @@ declare module 'fuse-native' {
      * the layout getattr's arrays have (mount/attr.ts packStat); nothing made per entry.
      */
     static attrFillPacked (paths: string, stats: Float64Array): number
+    /**
+     * Inside a handler: listings of directories (`paths` each followed by a NUL; `names` every
+     * listing's names, each followed by a NUL, one listing after another; `counts` names per
+     * listing; `kinds` (mode, ino) per name), answered to readdirs of those paths on the FUSE
+     * threads while nothing changes, for 1 s at most. Returns how many were kept.
+     */
+    static listingFill (paths: string, names: string, counts: Float64Array, kinds: Float64Array): number
     /** The attribute generation the running request was handed to JS at (it only grows); -1 outside a handler. */
     static attrGeneration (): number
     /** Something changed that no request made (sync, a timer's flush): nothing cached holds. */

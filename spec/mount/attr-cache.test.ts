@@ -5,7 +5,7 @@
 // removal of the directory, and writes still in progress all show at the very next stat.
 import t from 'tap';
 import { existsSync } from 'node:fs';
-import { link, lstat, mkdir, open, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdir, open, readdir, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { mountForTest } from './helpers/server.js';
 import { realize } from '../helpers/run-cli.js';
@@ -99,4 +99,28 @@ t.test('an unlink or rmdir shows at once, and keeps the rest of the cache right'
   t.equal((await lstat(A('removed', 'c'))).nlink, 1, "the other name of a file unlinked shows the file's new link count");
   await writeFile(A('removed', 'b'), 'a new file');
   t.equal((await lstat(A('removed', 'b'))).size, 10, 'a file made again at a removed name shows its own attributes');
+});
+
+t.test('listings handed ahead to a traversal show every change at the next readdir', { timeout: 60_000 }, async (t) => {
+  await mkdir(A('walk'));
+  for (const d of ['d0', 'd1', 'd2', 'd3']) await makeDir(`walk/${d}`, 'xyz');
+  const listing = async (dir: string): Promise<string[]> => (await readdir(A(dir))).sort();
+  // A readdir of a directory, then of its first child: the listings of d1..d3 are handed ahead.
+  const walk = async (): Promise<void> => {
+    await listing('walk');
+    await listing('walk/d0');
+  };
+  await walk();
+  t.same(await listing('walk/d1'), NAMES, 'a listing handed ahead');
+  await walk();
+  await writeFile(A('walk', 'd2', 'new'), 'n');
+  t.same(await listing('walk/d2'), [...NAMES, 'new'].sort(), 'a file made after the traversal read its directory');
+  await walk();
+  await unlink(A('walk', 'd3', 'b'));
+  t.same(await listing('walk/d3'), NAMES.filter((n) => n !== 'b'), 'a file removed after it');
+  await walk();
+  for (const n of NAMES) await unlink(A('walk', 'd1', n));
+  await rmdir(A('walk', 'd1'));
+  t.same(await listing('walk'), ['d0', 'd2', 'd3'], 'a directory removed after it');
+  await t.rejects(readdir(A('walk', 'd1')), { code: 'ENOENT' }, 'and its own listing is gone');
 });
