@@ -5,15 +5,16 @@
  * When a readdir reaching JS follows one of its parent or of a sibling (with nothing changed
  * between: the addon's generation), the listings of the siblings after it, in listing order,
  * are handed over with its answer, so their readdirs are answered on the FUSE threads. Bounded
- * (MAX_DIRS listings, MAX_ENTRIES names a fill); the addon keeps them under the attribute
+ * (MAX_DIRS listings, MAX_ENTRIES names a fill, none of a directory past MAX_LISTING); the addon keeps them under the attribute
  * cache's rules (the same generation, 1 s at most; an unlink or rmdir drops its directory's).
  */
 import type { NodeInfo, Snapshot } from '../engine/index.js';
 import { listingMode } from './attr.js';
 
-/** Listings handed over at most in one fill, and names in all of them. */
+/** Listings handed over at most in one fill, names in all of them, and in one (a bigger directory is left to JS). */
 export const MAX_DIRS = 256;
 export const MAX_ENTRIES = 16_384;
+export const MAX_LISTING = 1024;
 
 type Entry = ReturnType<Snapshot['readdirKinds']>[number];
 
@@ -90,6 +91,8 @@ export class ListingPrefetch {
       } catch {
         continue;
       }
+      // The addon keeps what it is handed until the slot is taken again: its memory stays bounded.
+      if (entries.length > MAX_LISTING) continue;
       if (total + entries.length + 2 > this.#maxEntries) break;
       total += entries.length + 2;
       listings.push({ path: at, dir, entries });

@@ -8,7 +8,7 @@
 import t from 'tap';
 import type { Engine } from '../../engine/index.js';
 import { listingMode } from '../../mount/attr.js';
-import { ListingPrefetch, listingForm, MAX_DIRS, MAX_ENTRIES, type ListingSink } from '../../mount/listing-prefetch.js';
+import { ListingPrefetch, listingForm, MAX_DIRS, MAX_ENTRIES, MAX_LISTING, type ListingSink } from '../../mount/listing-prefetch.js';
 import { OWNER, openStore } from '../engine/helpers/env.js';
 
 interface Listing {
@@ -115,4 +115,15 @@ t.test('nothing after a change, for the root and the areas, outside a handler, p
   none.listed('/home/t/d0');
   t.equal(sink.fills.length, before, 'none at all when the first is too big');
   t.ok(MAX_ENTRIES >= 10_000 && MAX_DIRS <= 1024, "by default a find's 10,000-file tree at once, within the addon's 1,024 slots");
+});
+
+t.test('a directory past MAX_LISTING is left to JS, the ones after it are handed over', async (t) => {
+  const { engine } = await openStore(t);
+  await tree(engine, 3, 0);
+  for (let i = 0; i <= MAX_LISTING; i++) await engine.submit({ type: 'create', path: `/home/t/d1/f${i}`, mode: 0o644, owner: OWNER });
+  const sink = new FakeSink();
+  const prefetch = new ListingPrefetch(engine.head, sink);
+  prefetch.listed('/home/t');
+  prefetch.listed('/home/t/d0');
+  t.same(sink.fills[0]!.map((l) => l.path), ['/home/t/d2'], 'd1 skipped');
 });
