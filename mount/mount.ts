@@ -12,6 +12,7 @@ import { KernelPages } from './kernel-pages.js';
 import { StagedWrites } from './staged-writes.js';
 import { isFuseMounted, probeMount, unmountPath } from './mount-table.js';
 import { makeOps } from './ops.js';
+import { AttrChanges } from './attr-changes.js';
 import { MountError } from './mount-error.js';
 
 export interface MountOptions {
@@ -41,7 +42,11 @@ export class Mount {
   #end!: () => void;
   /** Changes the engine applies on its own (sync, restore, a flush on a timer) empty the FUSE threads' attribute cache. */
   readonly #engine: Engine;
-  readonly #headChanged = (): void => Fuse.attrInvalidate();
+  readonly #headChanged = (): void => {
+    if (!this.#attrChanges.quiet) Fuse.attrInvalidate();
+  };
+  /** An unlink's or rmdir's own entry: its answer names what it changed in the attribute cache. */
+  readonly #attrChanges = new AttrChanges();
 
   private constructor(engine: Engine, mountpoint: string, opts: MountOptions) {
     this.mountpoint = mountpoint;
@@ -59,6 +64,7 @@ export class Mount {
     const ops = makeOps(engine, this.cache, new FdTable(), {
       readOnly,
       pages,
+      attrChanges: this.#attrChanges,
       ...(staged ? { staged } : {}),
       ...(opts.at ? { reader: opts.at } : {}),
       onInternalError: (op, err) => this.#log(`realize mount: ${op} failed: ${(err as Error)?.stack ?? String(err)}`),

@@ -6,8 +6,10 @@
 import { statfs as statfsAsync } from 'node:fs/promises';
 import Fuse from 'fuse-native';
 import { contentToken, copyBytes, EngineError, WriteCache, type Command, type Engine, type HeldAttrs, type NodeId, type NodeInfo, type Snapshot } from '../engine/index.js';
-import { listingMode, packStat, STAT_DOUBLES, toStat, type StatFields } from './attr.js';
+import { packStat, STAT_DOUBLES, toStat, type StatFields } from './attr.js';
 import { AttrFill } from './attr-fill.js';
+import { AttrChanges, removalChanges } from './attr-changes.js';
+import { ListingPrefetch, listingForm } from './listing-prefetch.js';
 import { errnoOf } from './errno.js';
 import { FdTable, type OpenFile } from './fd-table.js';
 import { DirCache } from './dir-cache.js';
@@ -41,6 +43,8 @@ export interface OpsOptions {
   readonly pages?: KernelPages;
   /** Writes answered on the FUSE threads (writable mounts; the write cache's exclusive/onShrink must be its). */
   readonly staged?: StagedWrites;
+  /** Removals name what they changed in the addon's attribute cache (the mount's headChanged must ask it whether to forget it all). */
+  readonly attrChanges?: AttrChanges;
 }
 
 type Cb<T> = (err: number, value?: T) => void;
@@ -79,6 +83,11 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
       )
     : null;
 
+  /** Listings of the directories a traversal reads next, handed to the FUSE threads (listing-prefetch.ts), at the head only. */
+  const prefetch = dirs
+    ? new ListingPrefetch(engine.head, { fill: (paths, names, counts, kinds) => Fuse.listingFill(paths, names, counts, kinds), generation: () => Fuse.attrGeneration() })
+    : null;
+
   /** Runs a handler body and answers: value on success, errno on failure. */
   function answer<T>(op: string, cb: Cb<NoInfer<T>>, body: () => T | Promise<T>): void {
     let result: T | Promise<T>;
@@ -106,6 +115,32 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     writable();
     const { durable } = await engine.submit(cmd);
     durable.catch((err: unknown) => opts.onInternalError('commit', err));
+  };
+
+  /**
+   * An unlink or rmdir: applied now, answered with what it changed in the addon's attribute
+   * cache (attr-changes.ts), so the rest of the cache stays. Not for a file with other links
+   * (their nlink and ctime change, by names not known here): the cache is forgotten then.
+   */
+  const remove = async (path: string, cmd: Command): Promise<Fuse.AttrChanges | undefined> => {
+    writable();
+    const changes = attrFill !== null ? opts.attrChanges : undefined;
+    const before = changes !== undefined && dirs !== null ? dirs.find(path) : undefined;
+    if (changes === undefined || before === undefined || (before.kind === 'file' && before.nlink > 1)) {
+      await submit(cmd);
+      return undefined;
+    }
+    const { durable } = await changes.run(() => engine.submit(cmd));
+    durable.catch((err: unknown) => opts.onInternalError('commit', err));
+    // Done: what is answered now is the removal's success, whatever can be told of the parent.
+    const cut = path.lastIndexOf('/');
+    let parent: NodeInfo | undefined;
+    try {
+      parent = cut > 0 ? dirs!.find(path.slice(0, cut)) : undefined;
+    } catch {
+      parent = undefined;
+    }
+    return removalChanges(path, parent);
   };
 
   /** Attributes, with the size, write time and held attribute changes of data still in the write cache. */
@@ -226,18 +261,16 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         const dir = statPath(path === '' ? '/' : path);
         const entries = path === '' ? [] : reader.readdirKinds(path);
         kinds = new Float64Array(2 * (entries.length + 2));
-        kinds[0] = kinds[2] = listingMode(dir.kind);
-        kinds[1] = kinds[3] = dir.ino;
-        names = '.\0..\0';
-        for (let i = 0; i < entries.length; i++) {
-          const e = entries[i]!;
-          names += `${e.name}\0`;
-          kinds[2 * i + 4] = listingMode(e.kind);
-          kinds[2 * i + 5] = e.ino;
-        }
+        names = listingForm(dir, entries, kinds);
       } catch (err) {
         cb(fail('readdir')(err));
         return;
+      }
+      // Inside the handler (the addon keeps what is handed over for this request's generation).
+      try {
+        if (path !== '') prefetch?.listed(path);
+      } catch (err) {
+        opts.onInternalError('readdir', err); // the listing itself is answered all the same
       }
       cb(0, names, kinds);
     },
@@ -376,8 +409,8 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         return afterFd(fd);
       }),
 
-    unlink: (path, cb) => answer('unlink', cb, () => submit({ type: 'unlink', path })),
-    rmdir: (path, cb) => answer('rmdir', cb, () => submit({ type: 'rmdir', path })),
+    unlink: (path, cb) => answer('unlink', cb, () => remove(path, { type: 'unlink', path })),
+    rmdir: (path, cb) => answer('rmdir', cb, () => remove(path, { type: 'rmdir', path })),
     rename: (src, dest, cb) => answer('rename', cb, () => submit({ type: 'rename', from: src, to: dest })),
     link: (src, dest, cb) => answer('link', cb, () => submit({ type: 'link', path: src, newPath: dest }).then(() => after(dest))),
 

@@ -131,7 +131,9 @@ const requireFromPkg = createRequire(path.join(pkgDir, 'index.js'))
 const resolved = requireFromPkg('node-gyp-build').path(pkgDir)
 if (path.resolve(resolved) !== addon) fail(`node-gyp-build resolves ${resolved}, expected ${addon}`)
 const binding = requireFromPkg(addon)
-if (typeof binding.fuse_native_context !== 'function') fail(`${addon} does not export fuse_native_context`)
+for (const fn of ['fuse_native_context', 'fuse_native_attr_changed', 'fuse_native_listing_fill']) {
+  if (typeof binding[fn] !== 'function') fail(`${addon} does not export ${fn}`)
+}
 
 // 5. Stamp.
 writeFileSync(stampFile, hash)

@@ -37,6 +37,18 @@ declare module 'fuse-native' {
      * in the same request, without asking getattr/fgetattr (the patch's "attributes handed ahead").
      */
     type ChangeCallback = (err: Result, stat?: Stat) => void
+    /**
+     * What an unlink or rmdir changed in the FUSE threads' attribute cache: `drop` (paths, each
+     * followed by a NUL) leave it, `fill` (likewise) enter it with `stats` (16 doubles each, as
+     * Fuse.attrFillPacked takes them), and every other cached path stays. Without it, the answer
+     * forgets every cached attribute, as any change's does.
+     */
+    interface AttrChanges {
+      readonly drop: string
+      readonly fill: string
+      readonly stats: Float64Array
+    }
+    type RemoveCallback = (err: Result, changed?: AttrChanges) => void
     /** read/write: bytes transferred (>= 0) or a negative errno. */
     type IOCallback = (bytesOrErrno: number) => void
 
@@ -150,13 +162,13 @@ declare module 'fuse-native' {
       releasedir?(path: string, fd: number, cb: Callback): void
       /** New files should belong to Fuse.context().uid/gid. */
       create?(path: string, mode: number, cb: (err: Result, fd?: number, stat?: Stat) => void): void
-      unlink?(path: string, cb: Callback): void
+      unlink?(path: string, cb: RemoveCallback): void
       rename?(src: string, dest: string, cb: Callback): void
       link?(src: string, dest: string, cb: ChangeCallback): void
       /** target: the link's contents; path: where the link is created. */
       symlink?(target: string, path: string, cb: ChangeCallback): void
       mkdir?(path: string, mode: number, cb: ChangeCallback): void
-      rmdir?(path: string, cb: Callback): void
+      rmdir?(path: string, cb: RemoveCallback): void
     }
 
     interface Options {
@@ -235,6 +247,13 @@ declare module 'fuse-native' {
      * the layout getattr's arrays have (mount/attr.ts packStat); nothing made per entry.
      */
     static attrFillPacked (paths: string, stats: Float64Array): number
+    /**
+     * Inside a handler: listings of directories (`paths` each followed by a NUL; `names` every
+     * listing's names, each followed by a NUL, one listing after another; `counts` names per
+     * listing; `kinds` (mode, ino) per name), answered to readdirs of those paths on the FUSE
+     * threads while nothing changes, for 1 s at most. Returns how many were kept.
+     */
+    static listingFill (paths: string, names: string, counts: Float64Array, kinds: Float64Array): number
     /** The attribute generation the running request was handed to JS at (it only grows); -1 outside a handler. */
     static attrGeneration (): number
     /** Something changed that no request made (sync, a timer's flush): nothing cached holds. */

@@ -5,7 +5,7 @@
 // removal of the directory, and writes still in progress all show at the very next stat.
 import t from 'tap';
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdir, open, readdir, rename, rm, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { mountForTest } from './helpers/server.js';
 import { realize } from '../helpers/run-cli.js';
@@ -79,4 +79,48 @@ t.test('writes and attribute changes through the mount show at the next stat', {
   await statAll('written');
   await writeFile(A('written', 'c'), 'replaced content');
   t.equal((await lstat(A('written', 'c'))).size, 16, 'a file rewritten');
+});
+
+t.test('an unlink or rmdir shows at once, and keeps the rest of the cache right', { timeout: 60_000 }, async (t) => {
+  await makeDir('removed', 'abc');
+  await mkdir(A('removed', 'sub'));
+  await link(A('removed', 'c'), A('removed', 'c2'));
+  await statAll('removed');
+  const dirBefore = await lstat(A('removed'));
+  t.equal((await lstat(A('removed', 'c'))).nlink, 2, 'a file with two names');
+  await unlink(A('removed', 'b'));
+  await t.rejects(lstat(A('removed', 'b')), { code: 'ENOENT' }, 'the removed name is gone at once');
+  t.equal((await lstat(A('removed', 'a'))).size, 3, 'a sibling is as it was');
+  await rmdir(A('removed', 'sub'));
+  await t.rejects(lstat(A('removed', 'sub')), { code: 'ENOENT' }, 'the removed directory is gone at once');
+  t.equal((await lstat(A('removed'))).nlink, dirBefore.nlink - 1, "the parent's attributes after the rmdir");
+  await statAll('removed').catch(() => undefined);
+  await unlink(A('removed', 'c2'));
+  t.equal((await lstat(A('removed', 'c'))).nlink, 1, "the other name of a file unlinked shows the file's new link count");
+  await writeFile(A('removed', 'b'), 'a new file');
+  t.equal((await lstat(A('removed', 'b'))).size, 10, 'a file made again at a removed name shows its own attributes');
+});
+
+t.test('listings handed ahead to a traversal show every change at the next readdir', { timeout: 60_000 }, async (t) => {
+  await mkdir(A('walk'));
+  for (const d of ['d0', 'd1', 'd2', 'd3']) await makeDir(`walk/${d}`, 'xyz');
+  const listing = async (dir: string): Promise<string[]> => (await readdir(A(dir))).sort();
+  // A readdir of a directory, then of its first child: the listings of d1..d3 are handed ahead.
+  const walk = async (): Promise<void> => {
+    await listing('walk');
+    await listing('walk/d0');
+  };
+  await walk();
+  t.same(await listing('walk/d1'), NAMES, 'a listing handed ahead');
+  await walk();
+  await writeFile(A('walk', 'd2', 'new'), 'n');
+  t.same(await listing('walk/d2'), [...NAMES, 'new'].sort(), 'a file made after the traversal read its directory');
+  await walk();
+  await unlink(A('walk', 'd3', 'b'));
+  t.same(await listing('walk/d3'), NAMES.filter((n) => n !== 'b'), 'a file removed after it');
+  await walk();
+  for (const n of NAMES) await unlink(A('walk', 'd1', n));
+  await rmdir(A('walk', 'd1'));
+  t.same(await listing('walk'), ['d0', 'd2', 'd3'], 'a directory removed after it');
+  await t.rejects(readdir(A('walk', 'd1')), { code: 'ENOENT' }, 'and its own listing is gone');
 });
