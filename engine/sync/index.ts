@@ -6,6 +6,7 @@ export { SyncState, readFollows, writeFollows, followedAreas, readLive, syncDirO
 export { parseAddress, formatAddress, type Address } from './address.js';
 export { SecureChannel, MAX_MESSAGE_BYTES, MAX_FRAME_BYTES, type ChannelOptions, type ChannelStats } from './secure-channel.js';
 export { Sealer, Opener, TAG_BYTES, type FrameCipher } from './aead.js';
+export { cpuHasAes } from './cpu-aes.js';
 export * as handshake from './handshake.js';
 export { ephemeralKey, agree } from './x25519.js';
 export { encodeMessage, decodeMessage, MSG, type Message } from './messages.js';

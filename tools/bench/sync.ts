@@ -8,8 +8,9 @@
  *   2. the same after changing one byte in the middle of the big file (bytes on the wire);
  *   3. M metadata events (100,000 at scale 1): Realize ships entries of 100 events (creates
  *      and mkdirs), rsync the same tree of empty files, hyperdrive a batch of empty puts.
- *   4. the channel cipher: seal+open of 1 MiB frames, node:crypto ChaCha20-Poly1305 (what the
- *      wire uses) against tweetnacl's secretbox (the choice the brief offered).
+ *   4. the channel cipher: seal+open of 1 MiB frames, node:crypto ChaCha20-Poly1305 against
+ *      tweetnacl's secretbox (the choice the brief offered), and AES-256-GCM (what the wire uses
+ *      between CPUs with AES instructions) against ChaCha20-Poly1305.
  *
  * Every figure is from one run (each workload moves gigabytes); throughput is file bytes per
  * second of wall time, from the first byte on the wire to the last entry applied and block
@@ -23,7 +24,7 @@ import { mkdir, open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Engine, importTree, initStore } from '../../engine/index.js';
-import { addPeer, Opener, Sealer, setFollow, SyncNode, type SessionStats } from '../../engine/sync/index.js';
+import { addPeer, cpuHasAes, Opener, Sealer, setFollow, SyncNode, type FrameCipher, type SessionStats } from '../../engine/sync/index.js';
 import { BLOCK_SIZE, sha256, type FsEvent } from '../../log/index.js';
 import { freshDir, MiB, scaled, Stopwatch } from './harness.js';
 import type { Bench, BenchOptions, BenchResult, BenchRow } from './registry.js';
@@ -340,24 +341,37 @@ async function runHyperdrive(work: string, tree: Tree, events: number, say: (s: 
 // ---------------------------------------------------------------------------------------
 // The cipher
 
-export function cipherSpeeds(totalBytes: number): { chacha: number; tweetnacl: number } {
-  const size = MiB;
-  const data = randomBytes(size);
-  const key = randomBytes(32);
-  let w = new Stopwatch();
+/** The frame cipher two peers on this machine take (sync-node.ts: AES-256-GCM where the CPU has AES instructions). */
+function frameCipher(): FrameCipher {
+  return cpuHasAes() ? 'aes-256-gcm' : 'chacha20-poly1305';
+}
+
+/** MiB/s of seal + open of 1 MiB frames with one of node:crypto's frame ciphers. */
+function aeadSpeed(cipher: FrameCipher, totalBytes: number, data: Buffer, key: Buffer): number {
+  const w = new Stopwatch();
   let done = 0;
-  for (let n = 0; done < totalBytes; n++, done += size) {
+  for (let n = 0; done < totalBytes; n++, done += data.byteLength) {
     const iv = Buffer.alloc(12);
     iv.writeUInt32BE(n, 8);
-    const c = createCipheriv('chacha20-poly1305', key, iv, { authTagLength: 16 });
+    const c = cipher === 'aes-256-gcm' ? createCipheriv(cipher, key, iv, { authTagLength: 16 }) : createCipheriv(cipher, key, iv, { authTagLength: 16 });
     const ct = c.update(data);
     c.final();
-    const d = createDecipheriv('chacha20-poly1305', key, iv, { authTagLength: 16 });
+    const d = cipher === 'aes-256-gcm' ? createDecipheriv(cipher, key, iv, { authTagLength: 16 }) : createDecipheriv(cipher, key, iv, { authTagLength: 16 });
     d.setAuthTag(c.getAuthTag());
     d.update(ct);
     d.final();
   }
-  const chacha = done / MiB / w.seconds;
+  return done / MiB / w.seconds;
+}
+
+export function cipherSpeeds(totalBytes: number): { chacha: number; aes: number; tweetnacl: number } {
+  const size = MiB;
+  const data = randomBytes(size);
+  const key = randomBytes(32);
+  const chacha = aeadSpeed('chacha20-poly1305', totalBytes, data, key);
+  const aes = aeadSpeed('aes-256-gcm', totalBytes, data, key);
+  let w: Stopwatch;
+  let done: number;
   // tweetnacl is ~20x slower: a tenth of the bytes measures it as well.
   const naclTotal = Math.max(size, Math.floor(totalBytes / 10));
   w = new Stopwatch();
@@ -368,7 +382,7 @@ export function cipherSpeeds(totalBytes: number): { chacha: number; tweetnacl: n
     const box = naclSecretbox(data, nonce, key);
     if (naclOpen(box, nonce, key) === null) throw new Error('tweetnacl could not open its own box');
   }
-  return { chacha, tweetnacl: done / MiB / w.seconds };
+  return { chacha, aes, tweetnacl: done / MiB / w.seconds };
 }
 
 /**
@@ -383,7 +397,7 @@ export function syncCeiling(totalBytes: number, cores: number): { seal: number; 
   const key = randomBytes(32);
   const aad = Buffer.alloc(4);
   const frames = Math.max(1, Math.round(totalBytes / MiB));
-  const sealer = new Sealer(key);
+  const sealer = new Sealer(key, frameCipher());
   const sealed: Buffer[] = [];
   let w = new Stopwatch();
   for (let i = 0; i < frames; i++) {
@@ -391,11 +405,11 @@ export function syncCeiling(totalBytes: number, cores: number): { seal: number; 
     if (i < 64) sealed.push(Buffer.concat(parts));
   }
   const seal = (frames * MiB) / 1e6 / w.seconds;
-  const opener = new Opener(key);
+  const opener = new Opener(key, frameCipher());
   const rounds = Math.ceil(frames / sealed.length);
   w = new Stopwatch();
   for (let r = 0; r < rounds; r++) {
-    const o = r === 0 ? opener : new Opener(key);
+    const o = r === 0 ? opener : new Opener(key, frameCipher());
     for (const s of sealed) o.open(aad, s);
   }
   const open = (rounds * sealed.length * MiB) / 1e6 / w.seconds;
@@ -467,10 +481,11 @@ export const syncBench: Bench = {
     push('one-byte edit of the big file: time', 's', realize.edit.seconds, hyperName, hyper ? hyper.edit.seconds : null);
     push(`${fmtN(events)} metadata events`, 'events/s', events / realize.events.seconds, `${rsyncName}, as empty files`, rsync ? events / rsync.events.seconds : null);
     push(`${fmtN(events)} metadata events`, 'events/s', events / realize.events.seconds, `${hyperName}, as empty puts`, hyper ? events / hyper.events.seconds : null);
-    push('channel cipher, seal+open of 1 MiB frames', 'MiB/s', cipher.chacha, 'tweetnacl secretbox (XSalsa20-Poly1305)', cipher.tweetnacl);
+    push('channel cipher, seal+open of 1 MiB frames: ChaCha20-Poly1305 (node:crypto)', 'MiB/s', cipher.chacha, 'tweetnacl secretbox (XSalsa20-Poly1305)', cipher.tweetnacl);
+    push('channel cipher, seal+open of 1 MiB frames: AES-256-GCM (node:crypto)', 'MiB/s', cipher.aes, 'ChaCha20-Poly1305 (node:crypto)', cipher.chacha);
     push(`ceiling of any initial sync here: seal + open + SHA-256 of every byte, ideally spread over ${cores} cores`, 'MB/s', floor.ceiling, `${rsyncName}, initial sync`, rsync ? mb / rsync.initial.seconds : null);
     const notes = [
-      `Realize: ChaCha20-Poly1305 (node:crypto) frames; the initial sync shipped ${fmtN(realize.initial.stats.entriesOut)} entries and ${fmtN(realize.initial.stats.blocksOut)} blocks in ${realize.initial.seconds.toFixed(2)} s; the one-byte edit ${realize.edit.stats.blocksOut} block(s) and ${realize.edit.stats.entriesOut} entr${realize.edit.stats.entriesOut === 1 ? 'y' : 'ies'} (${(wire(realize.edit.stats) / 1024).toFixed(1)} KiB on the wire, goal < 1 MiB); ${fmtN(events)} events in ${realize.events.seconds.toFixed(2)} s (goal < 10 s at scale 1).`,
+      `Realize: ${frameCipher() === 'aes-256-gcm' ? 'AES-256-GCM' : 'ChaCha20-Poly1305'} (node:crypto) frames (AES-256-GCM between peers whose CPUs have AES instructions: ${cpuHasAes() ? 'this one has' : 'this one has not'}; the ceiling row uses the same); the initial sync shipped ${fmtN(realize.initial.stats.entriesOut)} entries and ${fmtN(realize.initial.stats.blocksOut)} blocks in ${realize.initial.seconds.toFixed(2)} s; the one-byte edit ${realize.edit.stats.blocksOut} block(s) and ${realize.edit.stats.entriesOut} entr${realize.edit.stats.entriesOut === 1 ? 'y' : 'ies'} (${(wire(realize.edit.stats) / 1024).toFixed(1)} KiB on the wire, goal < 1 MiB); ${fmtN(events)} events in ${realize.events.seconds.toFixed(2)} s (goal < 10 s at scale 1).`,
       'Realize acknowledges only what is durable on the receiver (entries fsynced; blocks synced before the session ends); rsync writes files without fsync; hyperdrive never fsyncs.',
       `hyperdrive's edit row puts the whole file again (it has no in-place edit; its dedup option was left off, as in its docs); rsync's uses its delta algorithm (both sides read the whole file).`,
       'bytes on the wire: Realize counts every byte of its TCP stream (handshake, frame headers, tags), rsync its --stats totals (sent + received), hyperdrive both replication streams.',
