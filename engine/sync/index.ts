@@ -5,7 +5,7 @@ export { Acks } from './acks.js';
 export { SyncState, readFollows, writeFollows, followedAreas, readLive, syncDirOf, type StateFile, type LiveFile, type PeerSeen } from './sync-state.js';
 export { parseAddress, formatAddress, type Address } from './address.js';
 export { SecureChannel, MAX_MESSAGE_BYTES, MAX_FRAME_BYTES, type ChannelOptions, type ChannelStats } from './secure-channel.js';
-export { Sealer, Opener, TAG_BYTES, type FrameCipher } from './aead.js';
+export { Sealer, Opener, TAG_BYTES, encrypter, decrypter, type FrameCipher } from './aead.js';
 export { cpuHasAes } from './cpu-aes.js';
 export * as handshake from './handshake.js';
 export { ephemeralKey, agree } from './x25519.js';

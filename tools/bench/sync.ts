@@ -17,14 +17,14 @@
  * stored (Realize), the end of the rsync client (rsync), or the end of download() (hyperdrive).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createCipheriv, createDecipheriv, randomBytes, randomFillSync } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Engine, importTree, initStore } from '../../engine/index.js';
-import { addPeer, cpuHasAes, Opener, Sealer, setFollow, SyncNode, type FrameCipher, type SessionStats } from '../../engine/sync/index.js';
+import { addPeer, cpuHasAes, decrypter, encrypter, Opener, Sealer, setFollow, SyncNode, type FrameCipher, type SessionStats } from '../../engine/sync/index.js';
 import { BLOCK_SIZE, sha256, type FsEvent } from '../../log/index.js';
 import { freshDir, MiB, scaled, Stopwatch } from './harness.js';
 import type { Bench, BenchOptions, BenchResult, BenchRow } from './registry.js';
@@ -353,10 +353,10 @@ function aeadSpeed(cipher: FrameCipher, totalBytes: number, data: Buffer, key: B
   for (let n = 0; done < totalBytes; n++, done += data.byteLength) {
     const iv = Buffer.alloc(12);
     iv.writeUInt32BE(n, 8);
-    const c = cipher === 'aes-256-gcm' ? createCipheriv(cipher, key, iv, { authTagLength: 16 }) : createCipheriv(cipher, key, iv, { authTagLength: 16 });
+    const c = encrypter(cipher, key, iv);
     const ct = c.update(data);
     c.final();
-    const d = cipher === 'aes-256-gcm' ? createDecipheriv(cipher, key, iv, { authTagLength: 16 }) : createDecipheriv(cipher, key, iv, { authTagLength: 16 });
+    const d = decrypter(cipher, key, iv);
     d.setAuthTag(c.getAuthTag());
     d.update(ct);
     d.final();
