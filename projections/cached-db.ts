@@ -153,16 +153,20 @@ export class CachedDb<V, K extends Key> {
 
   #write(key: K, raw: unknown): void {
     const k = this.#keyOf(key);
-    // A key in the overlay is read from it: it is noted in the filter when the overlay is
-    // written out (once a batch, where a row is often changed several times: create, write,
-    // commit, setattr; a directory at every create in it).
     if (!this.#active) {
       this.#noteWritten(k);
       if (raw === DELETED) this.db.removeSync(key);
       else this.db.putSync(key, raw as V);
       return;
     }
+    // A key is noted in the filter when it first enters the overlay (once a batch, where a row
+    // is often changed several times: create, write, commit, setattr; a directory at every
+    // create in it): most writes follow a read of the same key, whose hash the filter kept, so
+    // it is not hashed again when the overlay is written out. Noted early, a key the batch then
+    // abandons only costs a read of LMDB later (the filter may say "maybe", never "no" wrongly).
+    const had = this.#overlay.size;
     this.#overlay.set(k, raw);
+    if (this.#overlay.size !== had) this.#noteWritten(k);
     if (typeof k === 'string' && typeof key !== 'string') this.#keys.set(k, key);
   }
 
@@ -243,7 +247,6 @@ export class CachedDb<V, K extends Key> {
     // forEach: no [key, value] pair made per row. Keys given as bytes are looked up (most sub-databases have none).
     const keys = this.#keys.size === 0 ? null : this.#keys;
     this.#overlay.forEach((v, k) => {
-      this.#noteWritten(k);
       const key = (keys === null ? k : (keys.get(k) ?? k)) as K;
       if (v === DELETED) this.db.removeSync(key);
       else this.db.putSync(key, v as V);

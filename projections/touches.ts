@@ -138,12 +138,20 @@ export class Touches implements Rewindable {
 
   /** Notes the events of the entry at position n (raw, as the log holds them) under the nodes they name. */
   record(events: readonly unknown[], _n: number): void {
+    // A node's events mostly come one after another (create, write, commit, setattr): its
+    // record is looked up once for them, the ids compared instead of hashed.
+    let lastId: string | undefined;
+    let last: PendingRecord | undefined;
     for (const raw of events) {
       if (typeof raw !== 'object' || raw === null) continue;
       const ev = raw as { id?: unknown; root?: unknown; type?: unknown };
       const id = typeof ev.id === 'string' ? ev.id : typeof ev.root === 'string' ? ev.root : undefined;
       if (id === undefined) continue;
-      this.#record(id).kinds += code(ev.type);
+      if (id !== lastId) {
+        lastId = id;
+        last = this.#record(id);
+      }
+      last!.kinds += code(ev.type);
     }
   }
 
