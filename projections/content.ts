@@ -34,7 +34,7 @@ export function blockCount(size: number): number {
 
 function resized(blocks: Uint8Array, count: number): Uint8Array {
   const out = new Uint8Array(count * 32);
-  out.set(blocks.subarray(0, Math.min(blocks.byteLength, out.byteLength)));
+  out.set(blocks.byteLength <= out.byteLength ? blocks : blocks.subarray(0, out.byteLength));
   // New slots are already ZERO_BLOCK (all zero bytes).
   return out;
 }
@@ -184,7 +184,12 @@ export class Content implements Projection {
         this.#keepSuperseded(row, this.#history.pending(event.id));
         const count = blockCount(event.size);
         const blocks = resized(row.blocks, count);
-        for (const [index, hash] of event.blocks) if (index < count) blocks.set(hash, index * 32);
+        // An indexed loop: destructuring each [index, hash] went through the array iterator.
+        const list = event.blocks;
+        for (let i = 0; i < list.length; i++) {
+          const b = list[i]!;
+          if (b[0] < count) blocks.set(b[1], b[0] * 32);
+        }
         this.#put(event.id, { size: event.size, blocks, version: row.version, pending: row.pending + 1, commits: row.commits, last });
         return;
       }

@@ -38,6 +38,14 @@ export const PROJECTIONS_FORMAT = 29;
 /** Sub-databases of older formats, dropped when the projections are rebuilt in this one. */
 const RETIRED_DBS = ['content-history'];
 
+/** The ApplyContext #applyOne moves from event to event. */
+interface MovingContext {
+  readonly entry: Entry<unknown>;
+  readonly feed: string;
+  index: number;
+  sub: number | undefined;
+}
+
 export interface SkippedEvent {
   readonly feed: string;
   readonly seq: number;
@@ -247,6 +255,8 @@ export class ProjectionSet {
     this.#n = this.positions.next({ feed, seq: entry.seq, hlc: entry.hlc, hash: entry.hash });
     this.touches.record(entry.events, this.#n);
     const events = entry.events;
+    // One context for the entry's events, moved along (no projection keeps it past its apply).
+    const ctx: MovingContext = { entry, feed, index: 0, sub: undefined };
     for (let index = 0; index < events.length; index++) {
       let event: FsEvent;
       try {
@@ -255,15 +265,16 @@ export class ProjectionSet {
         this.onSkipped?.({ feed, seq: entry.seq, index, reason: (err as Error).message });
         continue;
       }
-      const ctx: ApplyContext = { entry, feed, index };
+      ctx.index = index;
+      ctx.sub = undefined;
       const resolved = this.conflicts.resolve(event, ctx);
       if (resolved === null || resolved.length === 1) {
         this.#applyEvent(resolved === null ? event : resolved[0]!, ctx);
         continue;
       }
       for (let sub = 0; sub < resolved.length; sub++) {
-        const c: ApplyContext = { entry, feed, index, sub: sub + 1 };
-        this.#applyEvent(resolved[sub]!, c);
+        ctx.sub = sub + 1;
+        this.#applyEvent(resolved[sub]!, ctx);
       }
     }
     this.checkpoint.stage(feed, { length: entry.seq + 1, hash: entry.hash });

@@ -22,6 +22,11 @@ import { madeByVersionHash, versionHash } from './version-hash.js';
 
 const MAX_VARINT_INT = 2 ** 50;
 
+/** Nibble values of the lower-case hex digits (hexId: only ids isHexId accepts are written so). */
+const NIBBLE = new Uint8Array(128);
+for (let i = 0; i < 10; i++) NIBBLE[48 + i] = i;
+for (let i = 0; i < 6; i++) NIBBLE[97 + i] = 10 + i;
+
 class Writer {
   buf = Buffer.allocUnsafe(128);
   pos = 0;
@@ -85,8 +90,12 @@ class Writer {
   /** A string of 32 hex digits (isHexId) as its 16 bytes, written in place. */
   hexId(s: string): void {
     this.#room(16);
-    this.buf.write(s, this.pos, 16, 'hex');
-    this.pos += 16;
+    // Two digits a byte from a table (isHexId said they are lower-case hex): a native
+    // Buffer.write call per id cost more than the loop.
+    const buf = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < 32; i += 2) buf[p++] = (NIBBLE[s.charCodeAt(i)]! << 4) | NIBBLE[s.charCodeAt(i + 1)]!;
+    this.pos = p;
   }
 
   bytes(b: Uint8Array): void {
@@ -567,10 +576,17 @@ export interface EntryCommits {
 const NO_VERSION = new Uint8Array(0);
 
 /** An entry's commits with their times written less `base` (touches.ts: the earliest of its row's), as entryCommitsCodec reads them. */
+/** Reused by entryCommitsBytes: a sealed entry notes the commits of each file it wrote. */
+const commitsWriter = new Writer();
+
+/**
+ * An entry's commits of one file, less `base` (row-codec.ts EntryCommits), in a buffer reused by
+ * the next call: the caller copies the bytes before it calls again.
+ */
 export function entryCommitsBytes(v: EntryCommits, base: number): Buffer {
-  const w = new Writer();
-  writeEntryCommits(w, v, base);
-  return w.done();
+  commitsWriter.pos = 0;
+  writeEntryCommits(commitsWriter, v, base);
+  return commitsWriter.done();
 }
 
 function writeEntryCommits(w: Writer, v: EntryCommits, base: number): void {

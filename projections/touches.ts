@@ -30,7 +30,7 @@ import { type CachedDb, EntryRowsDb } from './cached-db.js';
 import { dropAfter, type Rewindable } from './history.js';
 import type { InodeRow } from './inode-table.js';
 import type { UndoLog } from './undo-log.js';
-import { findPacked, keyHash, packedRow, writePacked } from './packed-rows.js';
+import { findPacked, keyHash, packedRow, writePacked, type PackedRecord } from './packed-rows.js';
 import { readVarint, writeVarint } from './varint.js';
 import { entryCommitsBytes, entryCommitsCodec, plainEncoder, type EntryCommits } from './row-codec.js';
 
@@ -79,6 +79,34 @@ interface PendingRecord {
 }
 
 const COMMITS = plainEncoder(entryCommitsCodec);
+
+/** Where a sealed entry's records are written before they are packed (touches.ts #seal); grown as needed. */
+let scratch = Buffer.allocUnsafe(64 * 1024);
+
+/** [kinds length varint][kinds in UTF-8] at `at` (room for 10 + 3 bytes a character); where it ends. */
+function writeKinds(buf: Buffer, at: number, kinds: string): number {
+  const n = kinds.length;
+  let ascii = true;
+  for (let i = 0; i < n; i++) if (kinds.charCodeAt(i) >= 128) ascii = false;
+  if (!ascii) {
+    const len = Buffer.byteLength(kinds);
+    at = writeVarint(buf, at, len);
+    return at + buf.write(kinds, at, len, 'utf8');
+  }
+  // One letter a kind (CODES): their bytes are their characters.
+  at = writeVarint(buf, at, n);
+  for (let i = 0; i < n; i++) buf[at++] = kinds.charCodeAt(i);
+  return at;
+}
+
+/** Records in their keys' byte order. */
+function byKey(a: PackedRecord, b: PackedRecord): number {
+  const x = a.kb;
+  const y = b.kb;
+  const n = Math.min(x.length, y.length);
+  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+  return x.length - y.length;
+}
 
 export class Touches implements Rewindable {
   readonly name = 'touches';
@@ -158,32 +186,44 @@ export class Touches implements Rewindable {
   /** The entry at n is applied: its records, each [kinds length varint][kinds][notes], as one row. */
   #seal(n: number): void {
     if (this.#pending.size === 0) return;
-    const records: Array<{ kb: Buffer; vb: Uint8Array; h: number; order: string }> = [];
     let base = Infinity;
     for (const { commits } of this.#pending.values()) {
       for (const c of commits?.commits ?? []) base = Number.isSafeInteger(c.time) && c.time >= 0 ? Math.min(base, c.time) : -1;
       if (base < 0) break;
     }
     if (!(base >= 0 && base < Infinity)) base = 0;
+    // Every record's key and value are written one after another into one scratch buffer (views
+    // of it are written out below, before the next entry reuses it): a buffer or two per record
+    // and a native call per key, kinds and notes cost more than the records themselves.
+    let buf = scratch;
+    let at = 0;
+    const records: PackedRecord[] = [];
     for (const { id, kinds, commits } of this.#pending.values()) {
       // Every node the entry made has its number by now (the inode table applied its events).
-      const key = this.#keyOf(id);
-      if (key === undefined) continue;
-      const klen = Buffer.byteLength(kinds);
+      const row = this.#inoOf(id);
+      if (row === undefined) continue;
       const notes = commits === undefined ? undefined : entryCommitsBytes(commits, base);
-      const value = Buffer.allocUnsafe(10 + klen + (notes?.byteLength ?? 0));
-      let at = writeVarint(value, 0, klen);
-      at += value.write(kinds, at, klen, 'utf8');
+      const need = 30 + 3 * kinds.length + (notes?.byteLength ?? 0);
+      if (at + need > buf.length) {
+        buf = scratch = Buffer.allocUnsafe(Math.max(2 * buf.length, need));
+        at = 0;
+      }
+      const k0 = at;
+      at = writeVarint(buf, at, row.ino);
+      if (row.gen !== 0) at = writeVarint(buf, at, row.gen);
+      const kb = buf.subarray(k0, at);
+      const v0 = at;
+      at = writeKinds(buf, at, kinds);
       if (notes !== undefined) {
-        value.set(notes, at);
+        buf.set(notes, at);
         at += notes.byteLength;
       }
-      records.push({ kb: key, vb: value.subarray(0, at), h: keyHash(key), order: key.toString('latin1') });
+      records.push({ kb, vb: buf.subarray(v0, at), h: keyHash(kb) });
     }
     this.#pending.clear();
     if (records.length === 0) return;
-    // In key byte order: their latin1 strings compare as the bytes do (no native call per comparison).
-    records.sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0));
+    // In key byte order.
+    records.sort(byKey);
     const head = Buffer.allocUnsafe(10);
     writePacked(this.#rows, n, records, 0, head.subarray(0, writeVarint(head, 0, base)));
   }
