@@ -43,6 +43,17 @@ export function keyHash(kb: Uint8Array): number {
   return h >>> 0;
 }
 
+/** Copies `b` into `out` at `at`; where it ends. Most records are a few bytes: a loop, not a native copy. */
+function put(out: Uint8Array, at: number, b: Uint8Array): number {
+  const n = b.byteLength;
+  if (n > 32) {
+    out.set(b, at);
+    return at + n;
+  }
+  for (let i = 0; i < n; i++) out[at + i] = b[i]!;
+  return at + n;
+}
+
 /** The row of the bucket of hash h at `level` (0: the first nibble) of entry m: [m u32][one nibble a byte, levels 0..level]. */
 export function bucketKey(m: number, h: number, level: number): Buffer {
   const out = Buffer.allocUnsafe(5 + level);
@@ -88,10 +99,9 @@ export function writePacked(db: Database<any, Buffer>, m: number, records: reado
     }
     for (const r of group) {
       at = writeVarint(out, at, r.kb.length);
-      at += r.kb.copy(out, at);
+      at = put(out, at, r.kb);
       at = writeVarint(out, at, r.vb.byteLength);
-      out.set(r.vb, at);
-      at += r.vb.byteLength;
+      at = put(out, at, r.vb);
     }
     appendRow(db, key, out.subarray(0, at));
   }

@@ -234,7 +234,13 @@ export class Tree implements Projection {
         if (this.node(event.id) !== undefined) return;
         const parent = this.node(event.parent);
         if (parent === undefined || parent.kind !== 'dir' || parent.nlink === 0) return;
-        const name = this.#freeName(event.parent, event.name, event.id, ctx, event.time);
+        // The entry's key built once: asked whether the name is free, then written (most names are).
+        let key = this.#direntKey(event.parent, event.name);
+        let name = event.name;
+        if (key !== undefined && this.#dirents.get(key) !== undefined) {
+          name = this.#freeName(event.parent, event.name, event.id, ctx, event.time);
+          key = undefined;
+        }
         const kind: NodeKind = event.type === 'create' ? 'file' : event.type === 'mkdir' ? 'dir' : 'symlink';
         const mode = event.type === 'symlink' ? 0o777 : event.mode;
         // One literal, in copyRecord's shape (a spread in its middle made every record the slow way).
@@ -247,7 +253,7 @@ export class Tree implements Projection {
           name,
         };
         this.#putNode(event.id, record);
-        this.#setEntry(event.parent, name, { id: event.id, kind });
+        this.#setEntry(event.parent, name, { id: event.id, kind }, key);
         if (kind === 'dir') this.#listings.made(event.id);
         // The parent's record as read above: nothing since changed it (the new node is another).
         this.#touchDir(event.parent, event.time, kind === 'dir' ? 1 : 0, parent);
@@ -373,8 +379,8 @@ export class Tree implements Projection {
   }
 
   /** Points name `name` of `parent` at a node (null: frees it), noting the change for past listings. */
-  #setEntry(parent: NodeId, name: string, entry: DirentRow | null): void {
-    const key = this.#direntKey(parent, name);
+  #setEntry(parent: NodeId, name: string, entry: DirentRow | null, known?: string): void {
+    const key = known ?? this.#direntKey(parent, name);
     if (key === undefined) return;
     this.#listings.changed(parent, name, entry === null ? null : entry.id);
     if (entry === null) this.#dirents.remove(key);
