@@ -81,7 +81,9 @@ interface PendingRecord {
 const COMMITS = plainEncoder(entryCommitsCodec);
 
 /** Where a sealed entry's records are written before they are packed (touches.ts #seal); grown as needed. */
-let scratch = Buffer.allocUnsafe(64 * 1024);
+const SCRATCH_BYTES = 64 * 1024;
+const SCRATCH_KEPT = 1024 * 1024;
+let scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
 
 /** [kinds length varint][kinds in UTF-8] at `at` (room for 10 + 3 bytes a character); where it ends. */
 function writeKinds(buf: Buffer, at: number, kinds: string): number {
@@ -226,6 +228,8 @@ export class Touches implements Rewindable {
     records.sort(byKey);
     const head = Buffer.allocUnsafe(10);
     writePacked(this.#rows, n, records, 0, head.subarray(0, writeVarint(head, 0, base)));
+    // A huge entry's scratch is not kept past it (what the process holds stays bounded).
+    if (scratch.length > SCRATCH_KEPT) scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
   }
 
   /** The record of node key `kb` in entry n's row: its kinds and notes (undefined: none). */

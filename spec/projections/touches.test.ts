@@ -83,3 +83,25 @@ t.test("the commits an entry made read back with their own times (written less t
     t.same([...g.set.content.history(H)].map((c) => c.time), [b], `${what}: the other file`);
   }
 });
+
+t.test('an entry naming more nodes than a seal writes into its first buffer (64 KiB), and kinds spelt out in UTF-8', async (t) => {
+  // 10,000 records of 2 key bytes, 1 + 2 kinds letters and a commit note (about 10 bytes): past
+  // 64 KiB of records, so the seal's buffer grows (and is given back after a huge entry).
+  const ids = Array.from({ length: 10_000 }, (_, i) => nid(0x10000 + i));
+  const odd = { type: 'ünknown-kind', id: ids[7], time: 2 } as unknown as FsEvent;
+  const g = await given(
+    t,
+    [{ type: 'area-create', area: 'home', root: R, mode: 0o755, ...base }],
+    ids.flatMap((id, i) => [
+      { type: 'create', id, parent: R, name: `f${i}`, mode: 0o644, ...base },
+      { type: 'commit', id, time: 3 + i },
+      ...(i === 7 ? [odd] : []),
+    ]) as FsEvent[],
+    [{ type: 'create', id: F, parent: R, name: 'after', mode: 0o644, ...base }],
+  );
+  const n = g.set.head - 1;
+  const wrong = ids.filter((id, i) => JSON.stringify(g.set.touches.kindsAt(id, n)) !== JSON.stringify(i === 7 ? ['create', 'commit', 'ünknown-kind'] : ['create', 'commit']));
+  t.same(wrong, [], 'every node of the big entry with its kinds (a kind outside the letters spelt out)');
+  t.same([...g.set.content.history(ids[9999]!)].map((c) => c.time), [3 + 9999], 'its commit notes read back');
+  t.same(g.set.touches.kindsAt(F, n + 1), ['create'], 'the entry after it');
+});
