@@ -24,6 +24,7 @@ import type { BlockIndex, BlockLocation } from '../projections/block-index.js';
 import { EngineError } from './engine-error.js';
 import { BlockCache, BufferPool, Mutex, PackFiles } from './block-files.js';
 import { blockHasher, FrameLease, transferable } from './block-hasher.js';
+import { PackAppends } from './pack-appends.js';
 import {
   CODEC_DEFLATE,
   CODEC_RAW,
@@ -51,7 +52,6 @@ import {
   scanPack,
   sha256,
   sha256Async,
-  writeAllAt,
   type SyncedMark,
 } from './block-pack.js';
 
@@ -243,6 +243,8 @@ export class BlockStore {
   readonly #flushBytes: number;
   readonly #gcStep: ((step: GcStep) => void | Promise<void>) | undefined;
   readonly #files: PackFiles;
+  /** The queue's writes to the packs: large runs around the page cache (see pack-appends.ts). */
+  readonly #appends: PackAppends;
   readonly #cache: BlockCache;
   readonly #io = new Mutex();
   readonly #gcLock = new Mutex();
@@ -287,6 +289,7 @@ export class BlockStore {
     this.#flushBytes = opts.flushBytes ?? DEFAULT_FLUSH_BYTES;
     this.#gcStep = opts.gcStep;
     this.#cache = new BlockCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES);
+    this.#appends = new PackAppends((n) => this.#files.path(n));
     this.#files = new PackFiles(dir, {
       max: opts.maxOpenPacks ?? DEFAULT_MAX_OPEN_PACKS,
       readOnly: this.#readOnly,
@@ -616,7 +619,7 @@ export class BlockStore {
           this.#dirDirty = true;
         }
         this.#dirty.add(w.pack);
-        await this.#files.with(w.pack, (fh) => writeAllAt(fh, w.bufs, w.offset));
+        await this.#files.with(w.pack, (fh) => this.#appends.write(w.pack, fh, w.offset, w.bufs, w.bytes));
         rows.push(...w.rows);
         this.#unsynced += w.bytes;
         if (this.#unsynced >= EARLY_SYNC_BYTES) this.#syncEarly(w.pack);
@@ -1100,6 +1103,7 @@ export class BlockStore {
     for (const n of retiring) {
       const info = this.#packs.get(n)!;
       this.#files.retire(n);
+      await this.#appends.forgetPack(n);
       await unlink(this.#files.path(n));
       this.#packs.delete(n);
       this.#dirty.delete(n);
@@ -1287,6 +1291,7 @@ export class BlockStore {
         const info = this.#packs.get(n);
         if (info === undefined || info.count > 0) continue;
         this.#files.retire(n);
+        await this.#appends.forgetPack(n);
         await unlink(this.#files.path(n));
         this.#packs.delete(n);
         this.recovery.finishedGc.push(n);
@@ -1323,6 +1328,7 @@ export class BlockStore {
         // Reads ahead still under way finish before the files close (their results are dropped).
         await this.aheadSettled();
         this.#ahead.clear();
+        await this.#appends.forget();
         await this.#files.closeAll();
         await this.#markFh?.close().catch(() => undefined);
         this.#markFh = null;
