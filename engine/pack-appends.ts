@@ -1,28 +1,29 @@
 /**
- * The block store's appends to its packs, written around the page cache (O_DIRECT) when
- * they are large: the bytes go from one aligned staging buffer to the disk, and the kernel
- * neither copies them into page-cache pages nor writes those pages back later.
+ * The block store's appends to its packs, written around the page cache (O_DIRECT) when the
+ * caller asks and the run is large: the bytes go from one aligned staging buffer to the disk,
+ * and the kernel neither copies them into page-cache pages nor writes those pages back later.
  *
- * Why: a 1 GiB write through the mount spent about 1.7 CPU-s a GiB (of some 5 over all the
- * server's threads) in the kernel copying pack writes into the page cache
- * (copy_folio_from_iter_atomic, `perf record`): on a virtual machine each new page-cache page
- * costs the host a fault on first touch, and a pack's pages are always new. Those pages
- * served nothing: a file read right after its write is answered from the FUSE inode's own
- * page cache (mount/kernel-pages.ts), which holds the same bytes.
+ * Why: a 1 GiB write through the mount spent about 1.7 CPU-s (of some 5 over all the server's
+ * threads) in the kernel copying pack writes into the page cache (copy_folio_from_iter_atomic,
+ * `perf record`): on this virtual machine each new page-cache page costs a fault in the host
+ * on first touch, and a pack's pages are always new. For the mount's writes those pages serve
+ * nothing: a file read after its write is answered from the FUSE inode's own page cache
+ * (mount/kernel-pages.ts), which holds the same bytes. Others who write blocks (an import,
+ * blocks received by sync) may read them back from the packs soon, where a read from the disk
+ * would cost more than the copy saved: they write as before (the store decides, BlockStore
+ * stageMany `around`).
  *
- * The file's bytes and size are what buffered writes would leave, at every moment: a run of
- * at least DIRECT_BYTES is written O_DIRECT from the aligned block before its offset up to
- * the last whole aligned block it reaches (the bytes before its offset in that first block
- * are kept from the previous write, or read back), and the rest of it, less than one aligned
- * block, is a buffered write. Smaller runs are buffered writes. Durability is unchanged: the
- * store's fdatasync of the pack (on any handle of it) makes both kinds durable; O_DIRECT
- * alone promises nothing.
+ * The file's bytes and size are what buffered writes would leave, at every moment: a run
+ * written around is written O_DIRECT from the aligned block before its offset up to the last
+ * whole aligned block it reaches (the bytes before its offset in that first block are kept
+ * from the previous write, or read back), and the rest of it, less than one aligned block, is
+ * a buffered write. Durability is unchanged: the store's fdatasync of the pack (on any handle
+ * of it) makes both kinds durable; O_DIRECT alone promises nothing.
  *
- * Where O_DIRECT is refused (a file system without it, tmpfs; an alignment the device will
- * not take), the appends fall back to buffered writes for good. The staging buffer is a
- * WebAssembly memory: the only memory JavaScript can get whose address is page-aligned,
- * which O_DIRECT requires (a Node Buffer's is not). One buffer per process, used by one write
- * at a time.
+ * Where O_DIRECT is refused (a file system without it; an alignment the device will not take),
+ * the appends fall back to buffered writes for good. The staging buffer is a WebAssembly
+ * memory: the only memory JavaScript can get whose address is page-aligned, which O_DIRECT
+ * requires (a Node Buffer's is not). One buffer per process, used by one write at a time.
  */
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
@@ -32,7 +33,7 @@ import { readAt, writeAllAt } from './block-pack.js';
 
 /** The alignment of O_DIRECT offsets, lengths and memory: the page and ext4 block size. */
 export const DIRECT_ALIGN = 4096;
-/** Runs from this many bytes on go O_DIRECT. */
+/** Runs written around the page cache are at least this long (shorter ones gain little). */
 export const DIRECT_BYTES = 1024 * 1024;
 /** The staging buffer's bytes: a run is written in pieces of this many. */
 const STAGING_BYTES = 8 * 1024 * 1024;
@@ -94,10 +95,11 @@ export class PackAppends {
 
   /**
    * Writes `bufs` (`bytes` in all) at `offset` of pack `pack`, whose buffered handle is
-   * `fh`. Throws what the write threw; the caller writes the same run again later.
+   * `fh`; with `direct`, around the page cache when the run is long enough. Throws what the
+   * write threw; the caller writes the same run again later.
    */
-  async write(pack: number, fh: FileHandle, offset: number, bufs: readonly Buffer[], bytes: number): Promise<void> {
-    if (bytes < DIRECT_BYTES || this.#refused) {
+  async write(pack: number, fh: FileHandle, offset: number, bufs: readonly Buffer[], bytes: number, opts: { direct?: boolean } = {}): Promise<void> {
+    if (opts.direct !== true || bytes < DIRECT_BYTES || this.#refused) {
       const t = this.#tail;
       if (t !== null && t.pack === pack && t.end !== offset) await this.forget();
       await writeAllAt(fh, bufs, offset);

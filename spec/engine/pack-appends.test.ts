@@ -36,7 +36,7 @@ async function directWorks(dir: string): Promise<boolean> {
  * hands records over) to one pack, checking after each that the file holds exactly what was
  * appended, no more: the same bytes and size as buffered writes leave.
  */
-async function appendAndCheck(t: Tapish, appends: PackAppends, path: string, runs: readonly number[], part: number, start: Buffer): Promise<Buffer> {
+async function appendAndCheck(t: Tapish, appends: PackAppends, path: string, runs: readonly number[], part: number, start: Buffer, direct = true): Promise<Buffer> {
   const fh = await open(path, 'r+');
   let want = start;
   try {
@@ -44,7 +44,7 @@ async function appendAndCheck(t: Tapish, appends: PackAppends, path: string, run
       const run = bytes(k + 1 + start.byteLength, n);
       const parts: Buffer[] = [];
       for (let at = 0; at < n; at += part) parts.push(run.subarray(at, Math.min(n, at + part)));
-      await appends.write(1, fh, want.byteLength, parts, n);
+      await appends.write(1, fh, want.byteLength, parts, n, { direct });
       want = Buffer.concat([want, run]);
       const got = await readFile(path);
       t.equal(got.byteLength, want.byteLength, `size after run ${k} (${n} bytes)`);
@@ -74,6 +74,17 @@ t.test('appends leave the bytes and size of buffered writes, large runs going O_
   await appends.forget();
 });
 
+t.test('runs not asked to go around the page cache are buffered, however large', async (t) => {
+  const dir = t.testdir();
+  const path = join(dir, 'pack');
+  await (await open(path, 'w')).close();
+  const appends = new PackAppends(() => path);
+  await appendAndCheck(t, appends, path, [3 * DIRECT_BYTES + 1, 100, 9 * 1024 * 1024], 128 * 1024, Buffer.alloc(0), false);
+  t.equal(appends.direct, 0);
+  t.equal(appends.buffered, 3);
+  await appends.forget();
+});
+
 t.test('a pack written before (another process, another store) is appended to after its unaligned tail, read back', async (t) => {
   const dir = t.testdir();
   const path = join(dir, 'pack');
@@ -95,11 +106,11 @@ t.test('a write that does not start where the last ended reads the tail again', 
   const fh = await open(path, 'r+');
   try {
     const a = bytes(1, DIRECT_BYTES + 333);
-    await appends.write(1, fh, 0, [a], a.byteLength);
+    await appends.write(1, fh, 0, [a], a.byteLength, { direct: true });
     // Someone else (recovery, gc) changed the file behind the appends' back: cut it shorter.
     await fh.truncate(1000);
     const b = bytes(2, DIRECT_BYTES + 7);
-    await appends.write(1, fh, 1000, [b], b.byteLength);
+    await appends.write(1, fh, 1000, [b], b.byteLength, { direct: true });
     const want = Buffer.concat([a.subarray(0, 1000), b]);
     const got = await readFile(path);
     t.ok(got.equals(want), 'the bytes before the new offset are the file\'s, not the last write\'s');
@@ -143,9 +154,9 @@ t.test('an I/O failure of an O_DIRECT write is thrown, and the run can be writte
   const fh = await open(path, 'r+');
   try {
     const a = bytes(5, DIRECT_BYTES + 10);
-    await t.rejects(appends.write(1, fh, 0, [a], a.byteLength), { code: 'EIO' });
+    await t.rejects(appends.write(1, fh, 0, [a], a.byteLength, { direct: true }), { code: 'EIO' });
     fail = false;
-    await appends.write(1, fh, 0, [a], a.byteLength);
+    await appends.write(1, fh, 0, [a], a.byteLength, { direct: true });
     t.ok((await readFile(path)).equals(a), 'written again in place');
     t.equal(appends.direct, 1, 'an I/O error is not a refusal: O_DIRECT still used');
   } finally {
