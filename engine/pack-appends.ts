@@ -100,11 +100,11 @@ export class PackAppends {
    */
   async write(pack: number, fh: FileHandle, offset: number, bufs: readonly Buffer[], bytes: number, opts: { direct?: boolean } = {}): Promise<void> {
     if (opts.direct !== true || bytes < DIRECT_BYTES || this.#refused) {
-      const t = this.#tail;
-      if (t !== null && t.pack === pack && t.end !== offset) await this.forget();
+      const t = this.#tail?.pack === pack ? this.#tail : null;
+      if (t !== null && t.end !== offset) await this.forget();
       await writeAllAt(fh, bufs, offset);
       this.buffered++;
-      // Appended where the kept tail ends: the tail moves with it (no read back next time).
+      // Appended where the kept tail of this pack ends: the tail moves with it (no read back next time).
       if (t !== null && this.#tail === t) {
         t.bytes = lastBytes([t.bytes, ...bufs], offset + bytes - alignDown(offset + bytes));
         t.end = offset + bytes;

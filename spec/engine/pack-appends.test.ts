@@ -98,6 +98,39 @@ t.test('a pack written before (another process, another store) is appended to af
   await appends.forget();
 });
 
+t.test('writes to another pack leave what is kept of the last one alone', async (t) => {
+  const dir = t.testdir();
+  const paths = [join(dir, 'pack-1'), join(dir, 'pack-2')];
+  for (const p of paths) await (await open(p, 'w')).close();
+  const appends = new PackAppends((n) => paths[n - 1]!);
+  const fhs = await Promise.all(paths.map((p) => open(p, 'r+')));
+  try {
+    const want = [Buffer.alloc(0), Buffer.alloc(0)];
+    // Pack 1 gets a large run (its tail kept), then pack 2 a buffered run that ends exactly
+    // where pack 1's does, then pack 1 again; and so on, both ways.
+    const plan: Array<[number, number, boolean]> = [
+      [1, DIRECT_BYTES + 100, true],
+      [2, DIRECT_BYTES + 100, false],
+      [1, DIRECT_BYTES + 5, true],
+      [2, 5, false],
+      [1, 7, false],
+      [2, DIRECT_BYTES + 2, true],
+      [1, DIRECT_BYTES + 2, false],
+      [2, DIRECT_BYTES, true],
+      [1, DIRECT_BYTES, true],
+    ];
+    for (const [k, [n, len, direct]] of plan.entries()) {
+      const run = bytes(50 + k, len);
+      await appends.write(n, fhs[n - 1]!, want[n - 1]!.byteLength, [run], len, { direct });
+      want[n - 1] = Buffer.concat([want[n - 1]!, run]);
+    }
+    for (const [i, p] of paths.entries()) t.ok((await readFile(p)).equals(want[i]!), `pack ${i + 1} holds its own runs`);
+  } finally {
+    for (const fh of fhs) await fh.close();
+    await appends.forget();
+  }
+});
+
 t.test('a write that does not start where the last ended reads the tail again', async (t) => {
   const dir = t.testdir();
   const path = join(dir, 'pack');
