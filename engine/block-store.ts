@@ -24,6 +24,7 @@ import type { BlockIndex, BlockLocation } from '../projections/block-index.js';
 import { EngineError } from './engine-error.js';
 import { BlockCache, BufferPool, Mutex, PackFiles } from './block-files.js';
 import { blockHasher, FrameLease, transferable } from './block-hasher.js';
+import { PackAppends } from './pack-appends.js';
 import {
   CODEC_DEFLATE,
   CODEC_RAW,
@@ -51,7 +52,6 @@ import {
   scanPack,
   sha256,
   sha256Async,
-  writeAllAt,
   type SyncedMark,
 } from './block-pack.js';
 
@@ -189,6 +189,8 @@ interface PendingWrite {
   readonly bufs: Buffer[];
   bytes: number;
   readonly create: boolean;
+  /** Bytes of records whose callers will not read them back soon (stageMany `around`): see #flush. */
+  around: number;
   /** Locations to index once written (gc copies have none: gc indexes them after a sync). */
   readonly rows: Row[];
 }
@@ -243,6 +245,8 @@ export class BlockStore {
   readonly #flushBytes: number;
   readonly #gcStep: ((step: GcStep) => void | Promise<void>) | undefined;
   readonly #files: PackFiles;
+  /** The queue's writes to the packs: large runs around the page cache (see pack-appends.ts). */
+  readonly #appends: PackAppends;
   readonly #cache: BlockCache;
   readonly #io = new Mutex();
   readonly #gcLock = new Mutex();
@@ -287,6 +291,7 @@ export class BlockStore {
     this.#flushBytes = opts.flushBytes ?? DEFAULT_FLUSH_BYTES;
     this.#gcStep = opts.gcStep;
     this.#cache = new BlockCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES);
+    this.#appends = new PackAppends((n) => this.#files.path(n));
     this.#files = new PackFiles(dir, {
       max: opts.maxOpenPacks ?? DEFAULT_MAX_OPEN_PACKS,
       readOnly: this.#readOnly,
@@ -354,9 +359,11 @@ export class BlockStore {
    * staged bytes stay bounded; meanwhile it can hash the next blocks while the disk writes.
    * The blocks are kept as they are until written, not copied: the caller never changes them.
    * With `owned`, they are pool buffers handed over as putMany's `owned` are; `hashHere` and
-   * `split` as putMany's.
+   * `split` as putMany's. With `around`, the caller says nobody will read these blocks back
+   * from the packs soon (the mount's write cache: its kernel page cache holds them): their
+   * large writes go around the page cache (engine/pack-appends.ts).
    */
-  async stageMany(blocks: readonly Uint8Array[], opts: { owned?: boolean; hashHere?: boolean; split?: boolean } = {}): Promise<{ hashes: Uint8Array[]; written: Promise<void> | null }> {
+  async stageMany(blocks: readonly Uint8Array[], opts: { owned?: boolean; hashHere?: boolean; split?: boolean; around?: boolean } = {}): Promise<{ hashes: Uint8Array[]; written: Promise<void> | null }> {
     const owned = opts.owned === true;
     try {
       this.#checkWritable();
@@ -364,7 +371,7 @@ export class BlockStore {
       if (owned) for (const b of blocks) blockBuffers.give(b);
       throw err;
     }
-    const hashes = await this.#stage(blocks, false, owned, !owned, { hashHere: opts.hashHere === true, split: opts.split === true });
+    const hashes = await this.#stage(blocks, false, owned, !owned, { hashHere: opts.hashHere === true, split: opts.split === true, around: opts.around === true });
     const written = this.#queuedBytes >= this.#flushBytes ? this.#io.run(() => this.#flush()).then(() => undefined) : null;
     return { hashes, written };
   }
@@ -455,8 +462,8 @@ export class BlockStore {
    * raw record's payload is that buffer itself, not a copy, and the store gives its hold back
    * once the record is written; a block not kept (held already, zeros, compressed) now.
    */
-  async #stage(blocks: readonly Uint8Array[], compress: boolean, owned = false, kept = false, how: { pre?: { hashes: Buffer[]; crcs: number[] }; hashHere?: boolean; split?: boolean } = {}): Promise<Buffer[]> {
-    const { hashHere = false, split = false } = how;
+  async #stage(blocks: readonly Uint8Array[], compress: boolean, owned = false, kept = false, how: { pre?: { hashes: Buffer[]; crcs: number[] }; hashHere?: boolean; split?: boolean; around?: boolean } = {}): Promise<Buffer[]> {
+    const { hashHere = false, split = false, around = false } = how;
     let pre = how.pre;
     const out: Buffer[] = [];
     const todo: { data: Uint8Array; hash: Buffer; key: string; crc: number | undefined }[] = [];
@@ -536,13 +543,13 @@ export class BlockStore {
         const head = encodeRecordHead(hash, CODEC_RAW, payload, size, crc);
         const lease = owned ? undefined : FrameLease.of(payload);
         lease?.hold();
-        staged = { head, payload, owned, lease, loc: this.#place([head, payload], hash, key, CODEC_RAW, size) };
+        staged = { head, payload, owned, lease, loc: this.#place([head, payload], hash, key, CODEC_RAW, size, around) };
       } else {
         const rec = z === null ? encodeRecord(hash, CODEC_RAW, data, size, crc) : encodeRecord(hash, CODEC_DEFLATE, z, size);
         done(data);
         const head = rec.subarray(0, RECORD_HEADER_BYTES);
         const payload = rec.subarray(RECORD_HEADER_BYTES);
-        staged = { head, payload, owned: false, loc: this.#place([rec], hash, key, z === null ? CODEC_RAW : CODEC_DEFLATE, size) };
+        staged = { head, payload, owned: false, loc: this.#place([rec], hash, key, z === null ? CODEC_RAW : CODEC_DEFLATE, size, around) };
       }
       this.#staged.set(key, staged);
       this.#count(staged.loc, +1);
@@ -551,9 +558,9 @@ export class BlockStore {
   }
 
   /** Appends a new record (as one or two buffers) and queues its index row. */
-  #place(parts: Buffer[], hash: Buffer, key: string, codec: number, size: number): BlockLocation {
+  #place(parts: Buffer[], hash: Buffer, key: string, codec: number, size: number, around = false): BlockLocation {
     const bytes = parts.reduce((n, b) => n + b.byteLength, 0);
-    const at = this.#append(parts, bytes);
+    const at = this.#append(parts, bytes, around);
     const loc: BlockLocation = { ...at, stored: bytes - RECORD_HEADER_BYTES, size, codec };
     this.#queue.at(-1)!.rows.push({ hash, key, loc });
     return loc;
@@ -568,7 +575,7 @@ export class BlockStore {
   }
 
   /** Assigns a record its place at the end of the active pack and queues it. */
-  #append(parts: Buffer[], bytes: number): { pack: number; offset: number } {
+  #append(parts: Buffer[], bytes: number, around = false): { pack: number; offset: number } {
     let a = this.#active;
     if (a === null || (a.size > PACK_HEADER_BYTES && a.size + bytes > this.#packBytes)) a = this.#roll();
     const offset = a.size;
@@ -577,8 +584,9 @@ export class BlockStore {
     if (last !== undefined && last.pack === a.n && last.offset + last.bytes === offset) {
       last.bufs.push(...parts);
       last.bytes += bytes;
+      if (around) last.around += bytes;
     } else {
-      this.#queue.push({ pack: a.n, offset, bufs: [...parts], bytes, create: false, rows: [] });
+      this.#queue.push({ pack: a.n, offset, bufs: [...parts], bytes, create: false, around: around ? bytes : 0, rows: [] });
     }
     this.#queuedBytes += bytes;
     return { pack: a.n, offset };
@@ -590,7 +598,7 @@ export class BlockStore {
     const info: PackInfo = { n, size: PACK_HEADER_BYTES, live: 0, count: 0, onDisk: false };
     this.#packs.set(n, info);
     this.#active = info;
-    this.#queue.push({ pack: n, offset: 0, bufs: [encodePackHeader(n)], bytes: PACK_HEADER_BYTES, create: true, rows: [] });
+    this.#queue.push({ pack: n, offset: 0, bufs: [encodePackHeader(n)], bytes: PACK_HEADER_BYTES, create: true, around: 0, rows: [] });
     this.#queuedBytes += PACK_HEADER_BYTES;
     return info;
   }
@@ -616,7 +624,8 @@ export class BlockStore {
           this.#dirDirty = true;
         }
         this.#dirty.add(w.pack);
-        await this.#files.with(w.pack, (fh) => writeAllAt(fh, w.bufs, w.offset));
+        // Around the page cache when most of the run asked for it (no one reads it back soon).
+        await this.#files.with(w.pack, (fh) => this.#appends.write(w.pack, fh, w.offset, w.bufs, w.bytes, { direct: 2 * w.around >= w.bytes }));
         rows.push(...w.rows);
         this.#unsynced += w.bytes;
         if (this.#unsynced >= EARLY_SYNC_BYTES) this.#syncEarly(w.pack);
@@ -1100,6 +1109,7 @@ export class BlockStore {
     for (const n of retiring) {
       const info = this.#packs.get(n)!;
       this.#files.retire(n);
+      await this.#appends.forgetPack(n);
       await unlink(this.#files.path(n));
       this.#packs.delete(n);
       this.#dirty.delete(n);
@@ -1287,6 +1297,7 @@ export class BlockStore {
         const info = this.#packs.get(n);
         if (info === undefined || info.count > 0) continue;
         this.#files.retire(n);
+        await this.#appends.forgetPack(n);
         await unlink(this.#files.path(n));
         this.#packs.delete(n);
         this.recovery.finishedGc.push(n);
@@ -1323,6 +1334,7 @@ export class BlockStore {
         // Reads ahead still under way finish before the files close (their results are dropped).
         await this.aheadSettled();
         this.#ahead.clear();
+        await this.#appends.forget();
         await this.#files.closeAll();
         await this.#markFh?.close().catch(() => undefined);
         this.#markFh = null;

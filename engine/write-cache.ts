@@ -570,7 +570,7 @@ export class WriteCache {
           // Handed over, not copied: the store holds each buffer until its record is written,
           // the branch until the write event is applied (reads are served from it meanwhile).
           for (const c of contents) blockBuffers.hold(c);
-          const { hashes, written } = await this.#engine.blocks.stageMany(contents, { owned: true, hashHere: true, split: true });
+          const { hashes, written } = await this.#engine.blocks.stageMany(contents, { owned: true, hashHere: true, split: true, around: true });
           await started(written);
           try {
             const blocks = taken.map(([i], k) => [i, hashes[k]!] as const);
