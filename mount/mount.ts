@@ -138,7 +138,7 @@ export class Mount {
       let failure: unknown = null;
       try {
         this.#staged?.settle(); // acknowledged writes and closes still waiting on the FUSE side
-        await this.#staged?.closed();
+        await this.#staged?.closed(true);
         await this.cache.flushAll();
       } catch (err) {
         failure = err;
@@ -146,7 +146,7 @@ export class Mount {
       await new Promise<void>((res) => this.#fuse.unmount(() => res()));
       if (await isFuseMounted(this.mountpoint).catch(() => false)) await unmountPath(this.mountpoint, true).catch(() => undefined);
       this.#staged?.stop();
-      await this.#staged?.closed().catch((err: unknown) => (failure ??= err));
+      await this.#staged?.closed(true);
       await this.cache.flushAll().catch((err: unknown) => (failure ??= err));
       this.#engine.headChanged.delete(this.#headChanged);
       this.#end();

@@ -139,9 +139,13 @@ export class StagedWrites {
     return steps.length === 0 ? null : Promise.all(steps).then(() => undefined);
   }
 
-  /** Resolves once every flush and release taken in so far is done (the mount's end). */
-  async closed(): Promise<void> {
-    while (this.#closing.size > 0) await Promise.all([...this.#closing.values()]);
+  /**
+   * Resolves once every flush and release taken in so far is done; with `all`, also those
+   * taken in meanwhile, until none is left (the mount's end).
+   */
+  async closed(all = false): Promise<void> {
+    do await Promise.all([...this.#closing.values()]);
+    while (all && this.#closing.size > 0);
   }
 
   /** A handle that may write: its window is set. */

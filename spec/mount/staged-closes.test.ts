@@ -111,3 +111,25 @@ t.test('a failing close is reported and does not hold up the next one', async (t
   t.match(String((s.errors[0] as [string, Error])[0]), /staged flush/, 'named as the staged flush');
   t.match(s.events.at(-1), /release .* done/, 'the release was carried out all the same');
 });
+
+t.test('waiting for the closes taken in so far does not wait for those taken in after', async (t) => {
+  const s = await setup(t);
+  let openFlush!: () => void;
+  s.gates.set('flush', new Promise<void>((r) => (openFlush = r)));
+  let openRelease!: () => void;
+  s.gates.set('release', new Promise<void>((r) => (openRelease = r)));
+  s.native.hand(Buffer.alloc(0), [[s.fd, -1, 0, 0]]);
+  const soFar = s.staged.closed();
+  const other = s.fds.open(s.id, 2);
+  s.staged.open(other);
+  s.native.hand(Buffer.alloc(0), [[other, -2, 0, 0]]); // taken in after: its release stays open
+  let all = false;
+  void s.staged.closed(true).then(() => (all = true));
+  openFlush();
+  await soFar;
+  t.pass('the flush taken in first is all a control operation waits for');
+  t.notOk(all, 'the mount\'s end waits for the release still under way');
+  openRelease();
+  await s.staged.closed(true);
+  t.ok(s.events.includes(`release ${other} done`), 'which then ends');
+});
