@@ -102,6 +102,15 @@ export class Mount {
     return m;
   }
 
+  /**
+   * Resolves once every write and close the FUSE threads acknowledged so far is carried out
+   * (for requests that do not come through the mount: the control socket's).
+   */
+  async caughtUp(): Promise<void> {
+    this.#staged?.settle();
+    await this.#staged?.closed();
+  }
+
   /** Resolves when the mount has ended (stopped here or unmounted from outside). */
   get ended(): Promise<void> {
     return this.#ended;
@@ -128,7 +137,8 @@ export class Mount {
       if (this.#poll) clearInterval(this.#poll);
       let failure: unknown = null;
       try {
-        this.#staged?.settle(); // acknowledged writes still waiting on the FUSE side
+        this.#staged?.settle(); // acknowledged writes and closes still waiting on the FUSE side
+        await this.#staged?.closed(true);
         await this.cache.flushAll();
       } catch (err) {
         failure = err;
@@ -136,6 +146,7 @@ export class Mount {
       await new Promise<void>((res) => this.#fuse.unmount(() => res()));
       if (await isFuseMounted(this.mountpoint).catch(() => false)) await unmountPath(this.mountpoint, true).catch(() => undefined);
       this.#staged?.stop();
+      await this.#staged?.closed(true);
       await this.cache.flushAll().catch((err: unknown) => (failure ??= err));
       this.#engine.headChanged.delete(this.#headChanged);
       this.#end();
