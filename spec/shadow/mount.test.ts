@@ -36,7 +36,10 @@ t.test('mount --shadow serves the replayed shadow, read-only', async (t) => {
     await run('umount', ['-l', mp], { timeoutMs: 10_000 });
     child.kill('SIGKILL');
   });
-  for (let i = 0; i < 100 && !out.includes('serving'); i++) await sleep(100);
+  // Up to 60 s (a loaded CI machine starts the server slowly), or until the child ends.
+  let exited = false;
+  child.on('exit', () => (exited = true));
+  for (let i = 0; i < 600 && !exited && !out.includes('serving'); i++) await sleep(100);
   t.match(out, /serving/, 'mounted');
   const diff = await run('diff', ['-r', '-x', '.realize-shadow.json', shadow, mp], { timeoutMs: 20_000 });
   t.equal(diff.code, 0, `the mount equals the replay\n${diff.stdout}${diff.stderr}`);
