@@ -5,8 +5,8 @@
  */
 import { statfs as statfsAsync } from 'node:fs/promises';
 import Fuse from 'fuse-native';
-import { contentToken, copyBytes, EngineError, WriteCache, type Command, type Engine, type HeldAttrs, type NodeId, type NodeInfo, type Snapshot } from '../engine/index.js';
-import { packStat, STAT_DOUBLES, toStat, type StatFields } from './attr.js';
+import { contentToken, copyBytes, EngineError, WriteCache, type Command, type Decision, type Engine, type HeldAttrs, type NodeId, type NodeInfo, type Snapshot } from '../engine/index.js';
+import { packStat, sameStat, STAT_DOUBLES, toStat, type StatFields } from './attr.js';
 import { AttrFill } from './attr-fill.js';
 import { AttrChanges, removalChanges } from './attr-changes.js';
 import { ListingPrefetch, listingForm } from './listing-prefetch.js';
@@ -118,29 +118,77 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
   };
 
   /**
-   * An unlink or rmdir: applied now, answered with what it changed in the addon's attribute
-   * cache (attr-changes.ts), so the rest of the cache stays. Not for a file with other links
-   * (their nlink and ctime change, by names not known here): the cache is forgotten then.
+   * An unlink or rmdir, answered with what it changed in the addon's attribute cache
+   * (attr-changes.ts), so the rest of the cache stays. Not for a file with other links (their
+   * nlink and ctime change, by names not known here): the cache is forgotten then.
+   *
+   * The answer goes out once the removal is decided, right before its entry is applied in the
+   * same synchronous run (Engine.submit's `decided`): nothing else in JS runs between the two,
+   * so whatever reaches JS next sees it applied, while the kernel already carries rm's next
+   * request (its lookup answered on the FUSE threads) instead of waiting for the apply. The
+   * parent's new attributes are then told ahead: its times are the removal's, an rmdir takes
+   * one link from it (projections/tree.ts, touchDir); after the apply they are read back, and
+   * if they differ (they cannot, short of a fault) the whole cache is forgotten.
    */
-  const remove = async (path: string, cmd: Command): Promise<Fuse.AttrChanges | undefined> => {
-    writable();
-    const changes = attrFill !== null ? opts.attrChanges : undefined;
-    const before = changes !== undefined && dirs !== null ? dirs.find(path) : undefined;
-    if (changes === undefined || before === undefined || (before.kind === 'file' && before.nlink > 1)) {
-      await submit(cmd);
-      return undefined;
-    }
-    const { durable } = await changes.run(() => engine.submit(cmd));
-    durable.catch((err: unknown) => opts.onInternalError('commit', err));
-    // Done: what is answered now is the removal's success, whatever can be told of the parent.
-    const cut = path.lastIndexOf('/');
-    let parent: NodeInfo | undefined;
+  const remove = (op: 'unlink' | 'rmdir', path: string, cb: Cb<Fuse.AttrChanges | undefined>): void => {
+    const cmd: Command = { type: op, path };
+    let before: NodeInfo | undefined;
     try {
-      parent = cut > 0 ? dirs!.find(path.slice(0, cut)) : undefined;
-    } catch {
-      parent = undefined;
+      writable();
+      before = attrFill !== null && opts.attrChanges !== undefined && dirs !== null ? dirs.find(path) : undefined;
+    } catch (err) {
+      cb(fail(op)(err));
+      return;
     }
-    return removalChanges(path, parent);
+    const changes = opts.attrChanges;
+    if (changes === undefined || before === undefined || (before.kind === 'file' && before.nlink > 1)) {
+      answer(op, cb, () => submit(cmd).then(() => undefined));
+      return;
+    }
+    const cut = path.lastIndexOf('/');
+    const dir = cut > 0 ? path.slice(0, cut) : '';
+    let told: StatFields | undefined;
+    let answered = false;
+    const decided = (d: Decision): void => {
+      const event = d.events[0];
+      let parent: NodeInfo | undefined;
+      try {
+        parent = dir !== '' ? dirs!.find(dir) : undefined;
+      } catch {
+        parent = undefined;
+      }
+      if (parent !== undefined && event !== undefined && (event.type === 'unlink' || event.type === 'rmdir')) {
+        told = { ...parent, mtime: event.time, ctime: event.time, nlink: parent.nlink - (event.type === 'rmdir' ? 1 : 0) };
+      }
+      answered = true;
+      cb(0, removalChanges(path, told));
+    };
+    changes.run(() => engine.submit(cmd, { decided })).then(
+      ({ durable }) => {
+        durable.catch((err: unknown) => opts.onInternalError('commit', err));
+        if (!answered) {
+          cb(0, removalChanges(path, undefined)); // nothing to apply (cannot be: it was found)
+          return;
+        }
+        if (told === undefined) return;
+        let now: NodeInfo | undefined;
+        try {
+          now = dirs!.find(dir);
+        } catch {
+          now = undefined;
+        }
+        if (now === undefined || !sameStat(now, told)) Fuse.attrInvalidate();
+      },
+      (err: unknown) => {
+        if (!answered) {
+          cb(fail(op)(err));
+          return;
+        }
+        // Answered as done, then not applied: a fault (the apply threw). Reported; nothing cached stays.
+        opts.onInternalError(op, err);
+        Fuse.attrInvalidate();
+      },
+    );
   };
 
   /** Attributes, with the size, write time and held attribute changes of data still in the write cache. */
@@ -409,8 +457,8 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         return afterFd(fd);
       }),
 
-    unlink: (path, cb) => answer('unlink', cb, () => remove(path, { type: 'unlink', path })),
-    rmdir: (path, cb) => answer('rmdir', cb, () => remove(path, { type: 'rmdir', path })),
+    unlink: (path, cb) => remove('unlink', path, cb),
+    rmdir: (path, cb) => remove('rmdir', path, cb),
     rename: (src, dest, cb) => answer('rename', cb, () => submit({ type: 'rename', from: src, to: dest })),
     link: (src, dest, cb) => answer('link', cb, () => submit({ type: 'link', path: src, newPath: dest }).then(() => after(dest))),
 

@@ -57,6 +57,23 @@ t.test('reads see a command at once, before it is durable', async (t) => {
   t.equal(feed.head?.seq, entry!.seq);
 });
 
+t.test("submit's decided: called once with the decision, on the tree it was made on, right before the apply", async (t) => {
+  const { engine } = await withHome(t);
+  const id = await file(engine, '/home/gone');
+  const seen: Array<{ events: readonly FsEvent[]; stillThere: boolean }> = [];
+  const done = await engine.submit({ type: 'unlink', path: '/home/gone' }, { decided: (d) => seen.push({ events: d.events, stillThere: engine.lookup('/home/gone') !== undefined }) });
+  t.equal(seen.length, 1, 'called once');
+  t.same(seen[0]!.events, done.decision.events, 'with the decision applied');
+  t.equal(seen[0]!.events[0]!.type, 'unlink');
+  t.ok(seen[0]!.stillThere, 'before the apply: the tree it was decided on');
+  t.equal(engine.lookup('/home/gone'), undefined, 'applied when submit returns');
+  t.equal(engine.info(id)?.nlink, 0);
+  await done.durable;
+  let calls = 0;
+  await t.rejects(engine.submit({ type: 'unlink', path: '/home/gone' }, { decided: () => calls++ }), { code: 'NOT_FOUND' });
+  t.equal(calls, 0, 'not for a refused command');
+});
+
 t.test('reads see written bytes at once: blocks staged, the write event applied, not yet durable', async (t) => {
   const { engine } = await withHome(t);
   const id = await file(engine, '/home/f');
