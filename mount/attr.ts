@@ -65,19 +65,3 @@ export function packStat(arr: Float64Array, at: number, info: StatFields, size: 
   packTime(arr, at + 12, info.mtime);
   packTime(arr, at + 14, info.ctime);
 }
-
-/** Whether two nodes' attributes show the same in a stat (packStat's fields). */
-export function sameStat(a: StatFields, b: StatFields): boolean {
-  return (
-    a.kind === b.kind &&
-    a.mode === b.mode &&
-    a.uid === b.uid &&
-    a.gid === b.gid &&
-    a.size === b.size &&
-    a.nlink === b.nlink &&
-    a.ino === b.ino &&
-    a.atime === b.atime &&
-    a.mtime === b.mtime &&
-    a.ctime === b.ctime
-  );
-}

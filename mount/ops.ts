@@ -6,7 +6,7 @@
 import { statfs as statfsAsync } from 'node:fs/promises';
 import Fuse from 'fuse-native';
 import { contentToken, copyBytes, EngineError, WriteCache, type Command, type Decision, type Engine, type HeldAttrs, type NodeId, type NodeInfo, type Snapshot } from '../engine/index.js';
-import { packStat, sameStat, STAT_DOUBLES, toStat, type StatFields } from './attr.js';
+import { packStat, STAT_DOUBLES, toStat, type StatFields } from './attr.js';
 import { AttrFill } from './attr-fill.js';
 import { AttrChanges, removalChanges } from './attr-changes.js';
 import { ListingPrefetch, listingForm } from './listing-prefetch.js';
@@ -148,6 +148,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     const cut = path.lastIndexOf('/');
     const dir = cut > 0 ? path.slice(0, cut) : '';
     let told: StatFields | undefined;
+    let parentId: NodeId | undefined;
     let answered = false;
     const decided = (d: Decision): void => {
       const event = d.events[0];
@@ -159,6 +160,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
       }
       if (parent !== undefined && event !== undefined && (event.type === 'unlink' || event.type === 'rmdir')) {
         told = { ...parent, mtime: event.time, ctime: event.time, nlink: parent.nlink - (event.type === 'rmdir' ? 1 : 0) };
+        parentId = parent.id;
       }
       answered = true;
       cb(0, removalChanges(path, told));
@@ -170,14 +172,10 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
           cb(0, removalChanges(path, undefined)); // nothing to apply (cannot be: it was found)
           return;
         }
-        if (told === undefined) return;
-        let now: NodeInfo | undefined;
-        try {
-          now = dirs!.find(dir);
-        } catch {
-          now = undefined;
-        }
-        if (now === undefined || !sameStat(now, told)) Fuse.attrInvalidate();
+        if (told === undefined || parentId === undefined) return;
+        // Its tree record holds all a removal changes of the parent (touchDir: times, links).
+        const now = engine.view.node(parentId);
+        if (now === undefined || now.mtime !== told.mtime || now.ctime !== told.ctime || now.nlink !== told.nlink) Fuse.attrInvalidate();
       },
       (err: unknown) => {
         if (!answered) {
