@@ -15,6 +15,7 @@ import { FdTable, type OpenFile } from './fd-table.js';
 import { DirCache } from './dir-cache.js';
 import { KernelPages } from './kernel-pages.js';
 import type { StagedWrites } from './staged-writes.js';
+import type { RemovalQueue } from './removal-queue.js';
 import { markNode, parsePlacement, placementOf } from '../engine/placement/index.js';
 import { isVirtual, PLACEMENT_XATTR, virtualNames, virtualXattr } from './virtual-xattrs.js';
 
@@ -45,6 +46,8 @@ export interface OpsOptions {
   readonly staged?: StagedWrites;
   /** Removals name what they changed in the addon's attribute cache (the mount's headChanged must ask it whether to forget it all). */
   readonly attrChanges?: AttrChanges;
+  /** Unlinks answered once decided, applied together (removal-queue.ts); every other request applies them first. */
+  readonly removals?: RemovalQueue;
 }
 
 type Cb<T> = (err: number, value?: T) => void;
@@ -68,6 +71,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
   /** The kernel's inode of the request being handled (0 outside a request, or an old addon). */
   const requestInode = (): number => Fuse.context()?.nodeid ?? 0;
   const staged = opts.readOnly ? undefined : opts.staged;
+  const removals = opts.readOnly || reader !== engine.head ? undefined : opts.removals;
   /** The first write through a handle names the kernel inode it was opened on. */
   const firstWrite = (file: OpenFile, inode: number): void => {
     file.written = true;
@@ -147,17 +151,35 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     }
     const cut = path.lastIndexOf('/');
     const dir = cut > 0 ? path.slice(0, cut) : '';
+    const parentNow = (): NodeInfo | undefined => {
+      try {
+        return dir !== '' ? dirs!.find(dir) : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+    // A file's only name: answered once decided, applied with the next ones (removal-queue.ts).
+    // The parent's new attributes: its times are the unlink's (only its times change).
+    if (removals !== undefined && op === 'unlink' && before.kind === 'file') {
+      let held: { time: number } | false;
+      try {
+        held = removals.hold({ type: 'unlink', path });
+      } catch (err) {
+        cb(fail(op)(err));
+        return;
+      }
+      if (held !== false) {
+        const parent = parentNow();
+        cb(0, removalChanges(path, parent === undefined ? undefined : { ...parent, mtime: held.time, ctime: held.time }));
+        return;
+      }
+    }
     let told: StatFields | undefined;
     let parentId: NodeId | undefined;
     let answered = false;
     const decided = (d: Decision): void => {
       const event = d.events[0];
-      let parent: NodeInfo | undefined;
-      try {
-        parent = dir !== '' ? dirs!.find(dir) : undefined;
-      } catch {
-        parent = undefined;
-      }
+      const parent = parentNow();
       if (parent !== undefined && event !== undefined && (event.type === 'unlink' || event.type === 'rmdir')) {
         told = { ...parent, mtime: event.time, ctime: event.time, nlink: parent.nlink - (event.type === 'rmdir' ? 1 : 0) };
         parentId = parent.id;
@@ -261,7 +283,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     await submit({ type: 'setattr', id: info.id, ...fields });
   };
 
-  return {
+  const ops: Fuse.Operations = {
     init: (cb) => cb(0),
 
     statfs: (_path, cb) =>
@@ -544,4 +566,16 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         return submit({ type: 'removexattr', id: statPath(path).id, name });
       }),
   };
+  if (removals === undefined) return ops;
+  // Every request but an unlink sees the unlinks answered before it applied first.
+  const table = ops as Record<string, unknown>;
+  for (const [name, handler] of Object.entries(table)) {
+    if (name === 'unlink' || name === 'init' || typeof handler !== 'function') continue;
+    const fn = handler as (...args: unknown[]) => unknown;
+    table[name] = (...args: unknown[]): unknown => {
+      removals.apply();
+      return fn(...args);
+    };
+  }
+  return ops;
 }
