@@ -136,6 +136,32 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
    */
   const remove = (op: 'unlink' | 'rmdir', path: string, cb: Cb<Fuse.AttrChanges | undefined>): void => {
     const cmd: Command = { type: op, path };
+    const cut = path.lastIndexOf('/');
+    const dir = cut > 0 ? path.slice(0, cut) : '';
+    const parentNow = (): NodeInfo | undefined => {
+      try {
+        return dir !== '' ? dirs!.find(dir) : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+    // A file's only name: answered once decided, applied with the next ones (removal-queue.ts).
+    // The parent's new attributes: its times are the unlink's (nothing else of it changes).
+    if (removals !== undefined && op === 'unlink' && attrFill !== null) {
+      let held: { time: number } | false;
+      try {
+        writable();
+        held = removals.hold({ type: 'unlink', path });
+      } catch (err) {
+        cb(fail(op)(err));
+        return;
+      }
+      if (held !== false) {
+        const parent = parentNow();
+        cb(0, removalChanges(path, parent === undefined ? undefined : { ...parent, mtime: held.time, ctime: held.time }));
+        return;
+      }
+    }
     let before: NodeInfo | undefined;
     try {
       writable();
@@ -148,31 +174,6 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     if (changes === undefined || before === undefined || (before.kind === 'file' && before.nlink > 1)) {
       answer(op, cb, () => submit(cmd).then(() => undefined));
       return;
-    }
-    const cut = path.lastIndexOf('/');
-    const dir = cut > 0 ? path.slice(0, cut) : '';
-    const parentNow = (): NodeInfo | undefined => {
-      try {
-        return dir !== '' ? dirs!.find(dir) : undefined;
-      } catch {
-        return undefined;
-      }
-    };
-    // A file's only name: answered once decided, applied with the next ones (removal-queue.ts).
-    // The parent's new attributes: its times are the unlink's (only its times change).
-    if (removals !== undefined && op === 'unlink' && before.kind === 'file') {
-      let held: { time: number } | false;
-      try {
-        held = removals.hold({ type: 'unlink', path });
-      } catch (err) {
-        cb(fail(op)(err));
-        return;
-      }
-      if (held !== false) {
-        const parent = parentNow();
-        cb(0, removalChanges(path, parent === undefined ? undefined : { ...parent, mtime: held.time, ctime: held.time }));
-        return;
-      }
     }
     let told: StatFields | undefined;
     let parentId: NodeId | undefined;

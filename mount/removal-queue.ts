@@ -49,9 +49,10 @@ export class RemovalQueue {
   }
 
   /**
-   * Decides `cmd` (an unlink) and holds its events: true when it is decided and will be applied
-   * as decided (the caller answers it done); false when it must be submitted instead (what
-   * waited is applied first). Throws the decision's error (not found, a directory, ...).
+   * Decides `cmd` (an unlink) and holds its events: the unlink's time when it is decided and
+   * will be applied as decided (the caller answers it done); false when it must be submitted
+   * instead (what waited is applied first): not a file's only name, or not decidable now.
+   * Throws the decision's error (not found, a directory, ...).
    */
   hold(cmd: Command & { type: 'unlink' }): { time: number } | false {
     const decision = this.#engine.decideNow(cmd);
@@ -60,7 +61,9 @@ export class RemovalQueue {
       return false;
     }
     const event = decision.events[0];
-    if (decision.events.length !== 1 || event === undefined || event.type !== 'unlink') {
+    // A file's only name: with other names left, their nlink and ctime change too (the caller forgets the cache then).
+    const node = event?.type === 'unlink' && decision.events.length === 1 ? this.#engine.view.node(event.id) : undefined;
+    if (event === undefined || event.type !== 'unlink' || node === undefined || node.kind !== 'file' || node.nlink !== 1) {
       this.apply();
       return false;
     }

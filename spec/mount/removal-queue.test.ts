@@ -97,3 +97,13 @@ t.test('when the entry cannot be staged now, the commands go in order and the ca
   t.same(engine.readdir('/home/d'), [], 'applied as commands');
   t.same(log.filter((l) => !l.startsWith('headChanged')), [], 'no errors');
 });
+
+t.test('a name of a file with other names is not held (their link count changes too): what waits is applied, false', async (t) => {
+  const { engine, queue } = await withFiles(t, 2);
+  await engine.run({ type: 'link', path: '/home/d/f1', newPath: '/home/d/f1b' });
+  t.ok(queue.hold({ type: 'unlink', path: '/home/d/f0' }), 'an only name is held');
+  t.equal(queue.hold({ type: 'unlink', path: '/home/d/f1' }), false, 'one of two names is not');
+  t.equal(queue.size, 0, 'what waited was applied');
+  t.equal(engine.lookup('/home/d/f0'), undefined);
+  t.ok(engine.lookup('/home/d/f1'), 'and the refused one is left to the caller');
+});
