@@ -37,11 +37,6 @@ export interface EngineOptions extends OpenOptions {
   readonly settle?: (root: string) => Promise<void>;
 }
 
-export interface SubmitOptions {
-  /** Called right before a decision with events is applied, in the same synchronous run (see Engine.submit). */
-  readonly decided?: (decision: Decision) => void;
-}
-
 export class Engine {
   readonly store: Store;
   readonly projections: ProjectionSet;
@@ -217,12 +212,9 @@ export class Engine {
 
   /**
    * Decides and applies one command now (reads see it on return) and hands back the
-   * promise of its durability. `opts.decided` is called with a decision that has events, in
-   * the same synchronous run as its apply, right before it: the tree it sees is the one the
-   * decision was made on, and nothing else runs between the two (the mount answers a removal
-   * there, so the kernel's next request travels while the entry is applied).
+   * promise of its durability.
    */
-  async submit(cmd: Command, opts: SubmitOptions = {}): Promise<{ decision: Decision; entry: Entry | null; durable: Promise<unknown> }> {
+  async submit(cmd: Command): Promise<{ decision: Decision; entry: Entry | null; durable: Promise<unknown> }> {
     this.#checkWritable();
     this.applyHeld();
     for (;;) {
@@ -234,7 +226,6 @@ export class Engine {
         await this.store.feeds.own(decision.area);
         continue; // the tree may have changed while the feed opened: decide again
       }
-      opts.decided?.(decision);
       const { entry, durable } = this.#stage(feed, decision, true);
       return { decision, entry, durable };
     }

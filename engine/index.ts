@@ -3,7 +3,7 @@ export { EngineError, type EngineErrorCode } from './engine-error.js';
 export { storeLayout, defaultStorePath, type StoreLayout } from './store-layout.js';
 export { Store, initStore, type StoreEnv, type OpenOptions } from './store.js';
 export { verifyStore, type VerifyProgress, type VerifyReport } from './verify.js';
-export { Engine, type EngineOptions, type SubmitOptions } from './engine.js';
+export { Engine, type EngineOptions } from './engine.js';
 export { Snapshot, type DirEntry } from './snapshot.js';
 export { type NodeInfo, type StatFields } from './node-info.js';
 export { type Command, type Owner } from './commands.js';

@@ -5,7 +5,7 @@
  */
 import { statfs as statfsAsync } from 'node:fs/promises';
 import Fuse from 'fuse-native';
-import { contentToken, copyBytes, EngineError, WriteCache, type Command, type Decision, type Engine, type HeldAttrs, type NodeId, type NodeInfo, type Snapshot } from '../engine/index.js';
+import { contentToken, copyBytes, EngineError, WriteCache, type Command, type Engine, type HeldAttrs, type NodeId, type NodeInfo, type Snapshot } from '../engine/index.js';
 import { packStat, STAT_DOUBLES, toStat, type StatFields } from './attr.js';
 import { AttrFill } from './attr-fill.js';
 import { AttrChanges, removalChanges } from './attr-changes.js';
@@ -122,94 +122,40 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
   };
 
   /**
-   * An unlink or rmdir, answered with what it changed in the addon's attribute cache
-   * (attr-changes.ts), so the rest of the cache stays. Not for a file with other links (their
-   * nlink and ctime change, by names not known here): the cache is forgotten then.
-   *
-   * The answer goes out once the removal is decided, right before its entry is applied in the
-   * same synchronous run (Engine.submit's `decided`): nothing else in JS runs between the two,
-   * so whatever reaches JS next sees it applied, while the kernel already carries rm's next
-   * request (its lookup answered on the FUSE threads) instead of waiting for the apply. The
-   * parent's new attributes are then told ahead: its times are the removal's, an rmdir takes
-   * one link from it (projections/tree.ts, touchDir); after the apply they are read back, and
-   * if they differ (they cannot, short of a fault) the whole cache is forgotten.
+   * An unlink or rmdir: applied now, answered with what it changed in the addon's attribute
+   * cache (attr-changes.ts), so the rest of the cache stays. Not for a file with other links
+   * (their nlink and ctime change, by names not known here): the cache is forgotten then.
+   * An unlink of a file's only name is answered once decided and applied with the next ones
+   * (removal-queue.ts); the parent's new attributes are then its times changed to the unlink's
+   * (nothing else of it changes).
    */
-  const remove = (op: 'unlink' | 'rmdir', path: string, cb: Cb<Fuse.AttrChanges | undefined>): void => {
-    const cmd: Command = { type: op, path };
+  const remove = async (path: string, cmd: Command & { type: 'unlink' | 'rmdir' }): Promise<Fuse.AttrChanges | undefined> => {
+    writable();
+    const changes = attrFill !== null ? opts.attrChanges : undefined;
     const cut = path.lastIndexOf('/');
-    const dir = cut > 0 ? path.slice(0, cut) : '';
     const parentNow = (): NodeInfo | undefined => {
       try {
-        return dir !== '' ? dirs!.find(dir) : undefined;
+        return cut > 0 ? dirs!.find(path.slice(0, cut)) : undefined;
       } catch {
         return undefined;
       }
     };
-    // A file's only name: answered once decided, applied with the next ones (removal-queue.ts).
-    // The parent's new attributes: its times are the unlink's (nothing else of it changes).
-    if (removals !== undefined && op === 'unlink' && attrFill !== null) {
-      let held: { time: number } | false;
-      try {
-        writable();
-        held = removals.hold({ type: 'unlink', path });
-      } catch (err) {
-        cb(fail(op)(err));
-        return;
-      }
+    if (removals !== undefined && changes !== undefined && cmd.type === 'unlink') {
+      const held = removals.hold(cmd);
       if (held !== false) {
         const parent = parentNow();
-        cb(0, removalChanges(path, parent === undefined ? undefined : { ...parent, mtime: held.time, ctime: held.time }));
-        return;
+        return removalChanges(path, parent === undefined ? undefined : { ...parent, mtime: held.time, ctime: held.time });
       }
     }
-    let before: NodeInfo | undefined;
-    try {
-      writable();
-      before = attrFill !== null && opts.attrChanges !== undefined && dirs !== null ? dirs.find(path) : undefined;
-    } catch (err) {
-      cb(fail(op)(err));
-      return;
-    }
-    const changes = opts.attrChanges;
+    const before = changes !== undefined && dirs !== null ? dirs.find(path) : undefined;
     if (changes === undefined || before === undefined || (before.kind === 'file' && before.nlink > 1)) {
-      answer(op, cb, () => submit(cmd).then(() => undefined));
-      return;
+      await submit(cmd);
+      return undefined;
     }
-    let told: StatFields | undefined;
-    let parentId: NodeId | undefined;
-    let answered = false;
-    const decided = (d: Decision): void => {
-      const event = d.events[0];
-      const parent = parentNow();
-      if (parent !== undefined && event !== undefined && (event.type === 'unlink' || event.type === 'rmdir')) {
-        told = { ...parent, mtime: event.time, ctime: event.time, nlink: parent.nlink - (event.type === 'rmdir' ? 1 : 0) };
-        parentId = parent.id;
-      }
-      answered = true;
-      cb(0, removalChanges(path, told));
-    };
-    changes.run(() => engine.submit(cmd, { decided })).then(
-      ({ durable }) => {
-        durable.catch((err: unknown) => opts.onInternalError('commit', err));
-        if (!answered) {
-          cb(0, removalChanges(path, undefined)); // nothing to apply (cannot be: it was found)
-          return;
-        }
-        if (told === undefined || parentId === undefined) return;
-        // Its tree record holds all a removal changes of the parent (touchDir: times, links).
-        const now = engine.view.node(parentId);
-        if (now === undefined || now.mtime !== told.mtime || now.ctime !== told.ctime || now.nlink !== told.nlink) Fuse.attrInvalidate();
-      },
-      (err: unknown) => {
-        if (!answered) {
-          cb(fail(op)(err));
-          return;
-        }
-        // Answered as done, then not applied: a fault (the apply threw). Reported; nothing cached stays.
-        opts.onInternalError(op, err);
-        Fuse.attrInvalidate();
-      },
-    );
+    const { durable } = await changes.run(() => engine.submit(cmd));
+    durable.catch((err: unknown) => opts.onInternalError('commit', err));
+    // Done: what is answered now is the removal's success, whatever can be told of the parent.
+    return removalChanges(path, parentNow());
   };
 
   /** Attributes, with the size, write time and held attribute changes of data still in the write cache. */
@@ -478,8 +424,8 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         return afterFd(fd);
       }),
 
-    unlink: (path, cb) => remove('unlink', path, cb),
-    rmdir: (path, cb) => remove('rmdir', path, cb),
+    unlink: (path, cb) => answer('unlink', cb, () => remove(path, { type: 'unlink', path })),
+    rmdir: (path, cb) => answer('rmdir', cb, () => remove(path, { type: 'rmdir', path })),
     rename: (src, dest, cb) => answer('rename', cb, () => submit({ type: 'rename', from: src, to: dest })),
     link: (src, dest, cb) => answer('link', cb, () => submit({ type: 'link', path: src, newPath: dest }).then(() => after(dest))),
 

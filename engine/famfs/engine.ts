@@ -15,7 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Command } from '../commands.js';
-import type { Engine, SubmitOptions } from '../engine.js';
+import type { Engine } from '../engine.js';
 import type { FamfsIo } from './io.js';
 
 function hex(h: Uint8Array): string {
@@ -58,7 +58,7 @@ export function famfsEngine(engine: Engine, io: FamfsIo): Engine {
     },
   });
 
-  const submit = async (cmd: Command, opts?: SubmitOptions): ReturnType<Engine['submit']> => {
+  const submit = async (cmd: Command): ReturnType<Engine['submit']> => {
     if (cmd.type === 'write') {
       const contents = cmd.blocks.map(([, h]) => take(h));
       if (contents.every((c) => c !== undefined)) {
@@ -73,13 +73,13 @@ export function famfsEngine(engine: Engine, io: FamfsIo): Engine {
         const lost = contents.filter((c): c is Uint8Array => c !== undefined);
         if (lost.length > 0) await engine.blocks.putMany(lost);
       }
-      return engine.submit(cmd, opts);
+      return engine.submit(cmd);
     }
     // A name that goes may take a famfs file's last link with it: free its extents.
     let victim: string | undefined;
     if (cmd.type === 'unlink') victim = engine.lookup(cmd.path)?.id;
     else if (cmd.type === 'rename') victim = engine.lookup(cmd.to)?.id;
-    const r = await engine.submit(cmd, opts);
+    const r = await engine.submit(cmd);
     if (victim !== undefined && engine.projections.famfs.extents(victim) !== undefined) await io.releaseIfGone(victim);
     return r;
   };
