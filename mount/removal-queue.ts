@@ -6,7 +6,7 @@
  * its events wait here, and are applied together (Engine.stageDecided) before anything else
  * reaches the engine or the mount: every other request the mount handles applies them first
  * (ops.ts), so does every change or settle made through the engine (Engine.beforeChange), and
- * a short timer, so that readers beside the mount see them within a few milliseconds.
+ * a timer (HOLD_MS).
  *
  * Only what is sure to apply as decided waits: a file with one name, in an area whose own feed
  * is open, with no integration under way (decideNow and stageDecided say so); anything else
@@ -17,8 +17,12 @@ import type { FsEvent } from '../log/index.js';
 
 /** Unlinks held at most before they are applied. */
 export const MAX_HELD = 128;
-/** How long an unlink waits at most, ms. */
-export const HOLD_MS = 3;
+/**
+ * How long an unlink waits at most, ms: the held rows' period (projections/held-writes.ts). A
+ * loaded machine stretches rm's round trip past a few milliseconds: a shorter wait made
+ * batches of one to three there. Nothing through the mount nor the engine sees it wait.
+ */
+export const HOLD_MS = 25;
 
 export interface RemovalQueueOptions {
   /** Runs the apply of removals the mount has answered already (AttrChanges.run). */
