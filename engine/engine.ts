@@ -67,6 +67,13 @@ export class Engine {
    * after a failure), synchronously: the mount's native attribute cache forgets then.
    */
   readonly headChanged = new Set<() => void>();
+  /**
+   * Called first by every change made through the engine (submit, appendEvents, receive, a
+   * rebuild, flush) and by ProjectionSet settle's callers beside it (control settle): whoever
+   * holds changes decided but not yet applied (the mount's removals, mount/removal-queue.ts)
+   * applies them here, so nothing is ordered or read ahead of them.
+   */
+  readonly beforeChange = new Set<() => void>();
 
   private constructor(store: Store, projections: ProjectionSet, blocks: BlockStore, env: StoreEnv) {
     this.store = store;
@@ -209,6 +216,7 @@ export class Engine {
    */
   async submit(cmd: Command): Promise<{ decision: Decision; entry: Entry | null; durable: Promise<unknown> }> {
     this.#checkWritable();
+    this.applyHeld();
     for (;;) {
       while (this.#integrating !== null) await this.#integrating.catch(() => undefined);
       const decision = decide(this.view, cmd, { newId: () => this.newId(), now: this.env.now() });
@@ -223,6 +231,35 @@ export class Engine {
     }
   }
 
+  /** Has every holder of decided changes apply them now (beforeChange). */
+  applyHeld(): void {
+    for (const f of this.beforeChange) f();
+  }
+
+  /**
+   * Decides a command on the head without applying it, for a caller that answers it now and
+   * applies its events a little later with others (stageDecided). Undefined when that cannot be
+   * promised now (an integration under way): the caller submits it instead.
+   */
+  decideNow(cmd: Command): Decision | undefined {
+    this.#checkWritable();
+    if (this.#integrating !== null) return undefined;
+    return decide(this.view, cmd, { newId: () => this.newId(), now: this.env.now() });
+  }
+
+  /**
+   * Applies events decided by decideNow (nothing applied between them and now but what they
+   * were decided with) as one entry of `area`'s own feed, synchronously, its rows held as a
+   * command's. False when that cannot be done synchronously (an integration under way, the
+   * area's own feed not open yet): the caller submits its commands instead.
+   */
+  stageDecided(area: string, events: readonly FsEvent[]): { durable: Promise<unknown> } | false {
+    if (this.#integrating !== null) return false;
+    const feed = this.store.feeds.get(this.#ownFeedName(area));
+    if (feed === undefined) return false;
+    return this.#stage(feed, { area, events }, true);
+  }
+
   /**
    * Appends events decided elsewhere (import builds a fresh subtree whose ids nothing else
    * knows yet) to the area's own feed and applies them. They are checked as apply checks
@@ -230,6 +267,7 @@ export class Engine {
    */
   async appendEvents(area: string, events: readonly FsEvent[]): Promise<Entry> {
     this.#checkWritable();
+    this.applyHeld();
     checkEvents(events);
     while (this.#integrating !== null) await this.#integrating.catch(() => undefined);
     const feed = this.store.feeds.get(this.#ownFeedName(area)) ?? (await this.store.feeds.own(area));
@@ -246,6 +284,7 @@ export class Engine {
    */
   async receive(feed: FeedId, entries: ReadonlyArray<Entry | Uint8Array>): Promise<number> {
     this.#checkWritable();
+    this.applyHeld();
     while (this.#integrating !== null) await this.#integrating.catch(() => undefined);
     return this.#asIntegration(async () => {
       const replica = await this.store.feeds.replica(feed);
@@ -388,6 +427,7 @@ export class Engine {
 
   /** Waits until everything staged so far is durable; throws if any of it failed. */
   async flush(): Promise<void> {
+    this.applyHeld();
     await this.blocks.sync();
     await Promise.all([...this.#lastDurable.values()]);
   }

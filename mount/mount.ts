@@ -13,6 +13,7 @@ import { StagedWrites } from './staged-writes.js';
 import { isFuseMounted, probeMount, unmountPath } from './mount-table.js';
 import { makeOps } from './ops.js';
 import { AttrChanges } from './attr-changes.js';
+import { RemovalQueue } from './removal-queue.js';
 import { MountError } from './mount-error.js';
 
 export interface MountOptions {
@@ -47,6 +48,8 @@ export class Mount {
   };
   /** An unlink's or rmdir's own entry: its answer names what it changed in the attribute cache. */
   readonly #attrChanges = new AttrChanges();
+  /** Unlinks answered and not yet applied (writable mounts). */
+  readonly #removals: RemovalQueue | undefined;
 
   private constructor(engine: Engine, mountpoint: string, opts: MountOptions) {
     this.mountpoint = mountpoint;
@@ -61,8 +64,18 @@ export class Mount {
       onStored: (id, r) => pages.stored(id, r.sources, r.before, r.after),
       ...(staged ? { exclusive: staged.exclusive, onShrink: staged.shrunk } : {}),
     });
+    // Not with famfs areas: their unlinks free extents after the apply (engine/famfs/engine.ts).
+    const famfs = engine.projections.famfs.devices().next().done !== true;
+    this.#removals = readOnly || famfs
+      ? undefined
+      : new RemovalQueue(engine, {
+          quietly: (fn) => this.#attrChanges.run(fn),
+          forgetCache: () => Fuse.attrInvalidate(),
+          onInternalError: (op, err) => this.#log(`realize mount: ${op} failed: ${(err as Error)?.stack ?? String(err)}`),
+        });
     const ops = makeOps(engine, this.cache, new FdTable(), {
       readOnly,
+      ...(this.#removals ? { removals: this.#removals } : {}),
       pages,
       attrChanges: this.#attrChanges,
       ...(staged ? { staged } : {}),
@@ -107,6 +120,7 @@ export class Mount {
    * (for requests that do not come through the mount: the control socket's).
    */
   async caughtUp(): Promise<void> {
+    this.#removals?.apply();
     this.#staged?.settle();
     await this.#staged?.closed();
   }
@@ -137,6 +151,7 @@ export class Mount {
       if (this.#poll) clearInterval(this.#poll);
       let failure: unknown = null;
       try {
+        this.#removals?.apply(); // acknowledged unlinks still waiting
         this.#staged?.settle(); // acknowledged writes and closes still waiting on the FUSE side
         await this.#staged?.closed(true);
         await this.cache.flushAll();
@@ -148,6 +163,7 @@ export class Mount {
       this.#staged?.stop();
       await this.#staged?.closed(true);
       await this.cache.flushAll().catch((err: unknown) => (failure ??= err));
+      this.#removals?.close();
       this.#engine.headChanged.delete(this.#headChanged);
       this.#end();
       if (failure) throw failure;

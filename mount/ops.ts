@@ -15,6 +15,7 @@ import { FdTable, type OpenFile } from './fd-table.js';
 import { DirCache } from './dir-cache.js';
 import { KernelPages } from './kernel-pages.js';
 import type { StagedWrites } from './staged-writes.js';
+import type { RemovalQueue } from './removal-queue.js';
 import { markNode, parsePlacement, placementOf } from '../engine/placement/index.js';
 import { isVirtual, PLACEMENT_XATTR, virtualNames, virtualXattr } from './virtual-xattrs.js';
 
@@ -45,6 +46,8 @@ export interface OpsOptions {
   readonly staged?: StagedWrites;
   /** Removals name what they changed in the addon's attribute cache (the mount's headChanged must ask it whether to forget it all). */
   readonly attrChanges?: AttrChanges;
+  /** Unlinks answered once decided, applied together (removal-queue.ts); every other request applies them first. */
+  readonly removals?: RemovalQueue;
 }
 
 type Cb<T> = (err: number, value?: T) => void;
@@ -68,6 +71,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
   /** The kernel's inode of the request being handled (0 outside a request, or an old addon). */
   const requestInode = (): number => Fuse.context()?.nodeid ?? 0;
   const staged = opts.readOnly ? undefined : opts.staged;
+  const removals = opts.readOnly || reader !== engine.head ? undefined : opts.removals;
   /** The first write through a handle names the kernel inode it was opened on. */
   const firstWrite = (file: OpenFile, inode: number): void => {
     file.written = true;
@@ -158,10 +162,28 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
    * An unlink or rmdir: applied now, answered with what it changed in the addon's attribute
    * cache (attr-changes.ts), so the rest of the cache stays. Not for a file with other links
    * (their nlink and ctime change, by names not known here): the cache is forgotten then.
+   * An unlink of a file's only name is answered once decided and applied with the next ones
+   * (removal-queue.ts); the parent's new attributes are then its times changed to the unlink's
+   * (nothing else of it changes).
    */
-  const remove = async (path: string, cmd: Command): Promise<Fuse.AttrChanges | undefined> => {
+  const remove = async (path: string, cmd: Command & { type: 'unlink' | 'rmdir' }): Promise<Fuse.AttrChanges | undefined> => {
     writable();
     const changes = attrFill !== null ? opts.attrChanges : undefined;
+    const cut = path.lastIndexOf('/');
+    const parentNow = (): NodeInfo | undefined => {
+      try {
+        return cut > 0 ? dirs!.find(path.slice(0, cut)) : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+    if (removals !== undefined && changes !== undefined && cmd.type === 'unlink') {
+      const held = removals.hold(cmd);
+      if (held !== false) {
+        const parent = parentNow();
+        return removalChanges(path, parent === undefined ? undefined : { ...parent, mtime: held.time, ctime: held.time });
+      }
+    }
     const before = changes !== undefined && dirs !== null ? dirs.find(path) : undefined;
     if (changes === undefined || before === undefined || (before.kind === 'file' && before.nlink > 1)) {
       await submit(cmd);
@@ -170,14 +192,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     const { durable } = await changes.run(() => engine.submit(cmd));
     durable.catch((err: unknown) => opts.onInternalError('commit', err));
     // Done: what is answered now is the removal's success, whatever can be told of the parent.
-    const cut = path.lastIndexOf('/');
-    let parent: NodeInfo | undefined;
-    try {
-      parent = cut > 0 ? dirs!.find(path.slice(0, cut)) : undefined;
-    } catch {
-      parent = undefined;
-    }
-    return removalChanges(path, parent);
+    return removalChanges(path, parentNow());
   };
 
   /** Attributes, with the size, write time and held attribute changes of data still in the write cache. */
@@ -252,7 +267,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     await submit({ type: 'setattr', id: info.id, ...fields });
   };
 
-  return {
+  const ops: Fuse.Operations = {
     init: (cb) => cb(0),
 
     statfs: (_path, cb) =>
@@ -521,4 +536,16 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
         return submit({ type: 'removexattr', id: statPath(path).id, name });
       }),
   };
+  if (removals === undefined) return ops;
+  // Every request but an unlink sees the unlinks answered before it applied first.
+  const table = ops as Record<string, unknown>;
+  for (const [name, handler] of Object.entries(table)) {
+    if (name === 'unlink' || name === 'init' || typeof handler !== 'function') continue;
+    const fn = handler as (...args: unknown[]) => unknown;
+    table[name] = (...args: unknown[]): unknown => {
+      removals.apply();
+      return fn(...args);
+    };
+  }
+  return ops;
 }

@@ -207,6 +207,7 @@ export const CONTROL_OPS = {
    * change the holder applied before, a file closed through the mount included.
    */
   async settle(engine: Engine): Promise<{ settled: true }> {
+    engine.applyHeld();
     engine.projections.settle('control');
     return { settled: true };
   },

@@ -57,6 +57,32 @@ t.test('reads see a command at once, before it is durable', async (t) => {
   t.equal(feed.head?.seq, entry!.seq);
 });
 
+t.test('decideNow decides without applying; stageDecided applies decided events as one held entry; beforeChange runs first', async (t) => {
+  const { engine } = await withHome(t);
+  await file(engine, '/home/a');
+  await file(engine, '/home/b');
+  const feed = homeFeed(engine);
+  const before = feed.length + feed.pending;
+  const a = engine.decideNow({ type: 'unlink', path: '/home/a' })!;
+  const b = engine.decideNow({ type: 'unlink', path: '/home/b' })!;
+  t.same([a.area, a.events[0]!.type], ['home', 'unlink']);
+  t.ok(engine.lookup('/home/a'), 'decided, not applied');
+  t.throws(() => engine.decideNow({ type: 'unlink', path: '/home/none' }), { code: 'NOT_FOUND' }, 'a refusal throws as submit would');
+  const staged = engine.stageDecided('home', [...a.events, ...b.events]);
+  t.ok(staged, 'staged now');
+  t.equal(engine.lookup('/home/a'), undefined, 'applied on return');
+  t.equal(engine.lookup('/home/b'), undefined);
+  t.equal(feed.length + feed.pending, before + 1, 'one entry');
+  if (staged) await staged.durable;
+  t.same(((await lastEvents(engine)) as FsEvent[]).map((e) => e.type), ['unlink', 'unlink']);
+  t.equal(engine.stageDecided('nowhere', a.events), false, 'no own feed of that area: not staged');
+  const calls: string[] = [];
+  engine.beforeChange.add(() => calls.push('held'));
+  await engine.run({ type: 'mkdir', path: '/home/d', mode: 0o755, owner: OWNER });
+  await engine.flush();
+  t.same(calls, ['held', 'held'], 'a command and a flush run beforeChange first');
+});
+
 t.test('reads see written bytes at once: blocks staged, the write event applied, not yet durable', async (t) => {
   const { engine } = await withHome(t);
   const id = await file(engine, '/home/f');
