@@ -115,16 +115,6 @@ export class Mount {
     return m;
   }
 
-  /**
-   * Resolves once every write and close the FUSE threads acknowledged so far is carried out
-   * (for requests that do not come through the mount: the control socket's).
-   */
-  async caughtUp(): Promise<void> {
-    this.#removals?.apply();
-    this.#staged?.settle();
-    await this.#staged?.closed();
-  }
-
   /** Resolves when the mount has ended (stopped here or unmounted from outside). */
   get ended(): Promise<void> {
     return this.#ended;
@@ -152,8 +142,7 @@ export class Mount {
       let failure: unknown = null;
       try {
         this.#removals?.apply(); // acknowledged unlinks still waiting
-        this.#staged?.settle(); // acknowledged writes and closes still waiting on the FUSE side
-        await this.#staged?.closed(true);
+        this.#staged?.settle(); // acknowledged writes still waiting on the FUSE side
         await this.cache.flushAll();
       } catch (err) {
         failure = err;
@@ -161,7 +150,6 @@ export class Mount {
       await new Promise<void>((res) => this.#fuse.unmount(() => res()));
       if (await isFuseMounted(this.mountpoint).catch(() => false)) await unmountPath(this.mountpoint, true).catch(() => undefined);
       this.#staged?.stop();
-      await this.#staged?.closed(true);
       await this.cache.flushAll().catch((err: unknown) => (failure ??= err));
       this.#removals?.close();
       this.#engine.headChanged.delete(this.#headChanged);

@@ -79,44 +79,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     file.inode = inode;
     if (file.createdToken !== undefined) pages.created(file.inode, file.id, file.createdToken);
   };
-  /** The close of a handle: its data and the commit that folds it into a new version go in one entry (flush, below). */
-  const flushFd = async (fd: number): Promise<void> => {
-    const f = fds.get(fd);
-    // The close of the file's only handle: its data and the commit that folds it into a
-    // new version go in one entry (release then finds nothing left to commit).
-    if (f?.written) await cache.flush(f.id, { commit: !opts.readOnly && fds.count(f.id) === 1 });
-    // The entry's rows stay held (projections/held-writes.ts) with the next ones: a reader
-    // in another process asks for them when it opens the store (the control op settle).
-  };
-
-  const releaseFd = async (fd: number): Promise<void> => {
-    staged?.close(fd);
-    const closed = fds.close(fd);
-    if (closed === undefined) return;
-    if (closed.file.written || cache.has(closed.file.id)) await cache.flush(closed.file.id);
-    const info = reader.info(closed.file.id);
-    if (closed.last && info?.nlink === 0) {
-      cache.discard(closed.file.id); // unlinked while open: its data goes with its last handle
-      return;
-    }
-    if (info === undefined) return;
-    if (closed.last && !opts.readOnly) {
-      const state = reader.contentState(closed.file.id);
-      if (state && (state.pending > 0 || state.commits === 0)) {
-        const { durable } = await engine.submit({ type: 'commit', id: closed.file.id });
-        durable.catch((err: unknown) => opts.onInternalError('commit', err));
-      }
-    }
-  };
-
-  // A flush or release the native side answered itself (staged behind the handle's writes) is
-  // carried out when JS takes it in; those of one handle run one after another.
-  staged?.start(cache, fds, {
-    onWrite: firstWrite,
-    onClose: (fd, kind) => (kind === 'flush' ? flushFd(fd) : releaseFd(fd)),
-    onInternalError: opts.onInternalError,
-  });
-  const inTurn = (fd: number, step: (fd: number) => Promise<void>): Promise<void> => (staged ? staged.closeStep(fd, () => step(fd)) : step(fd));
+  staged?.start(cache, fds, { onWrite: firstWrite, onInternalError: opts.onInternalError });
   /** The attributes handed to the FUSE threads' cache (attr-fill.ts), at the head only. */
   const attrFill = dirs
     ? new AttrFill(engine, { fill: (paths, stats) => Fuse.attrFillPacked(paths, stats), generation: () => Fuse.attrGeneration() }, (id, fields) =>
@@ -330,33 +293,20 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     readlink: (path, cb) => answer('readlink', cb, () => reader.readlink(path)),
 
     // The kernel keeps the file's cached pages when they still hold its content (kernel-pages.ts).
-    // A close of the file the native side answered and JS has not finished yet (staged) is
-    // waited for: what the kernel's pages hold is known once its data is stored.
     open: (path, flags, cb) => {
-      const inode = requestInode();
-      const opened = (): void => {
-        let fd: number;
-        let keep: boolean;
-        try {
-          fd = openFile(path, flags);
-          const f = fileOf(fd);
-          f.inode = inode;
-          keep = pages.open(f.inode, f.id, tokenOf(f.id), cache.has(f.id));
-          if ((flags & O_ACCMODE) !== 0) staged?.open(fd);
-        } catch (err) {
-          cb(fail('open')(err));
-          return;
-        }
-        cb(0, fd, keep);
-      };
-      let closing: Promise<void> | null = null;
+      let fd: number;
+      let keep: boolean;
       try {
-        closing = staged?.closing(fds.handlesOf(idOf(path))) ?? null;
-      } catch {
-        closing = null; // not there: opened() answers why
+        fd = openFile(path, flags);
+        const f = fileOf(fd);
+        f.inode = requestInode();
+        keep = pages.open(f.inode, f.id, tokenOf(f.id), cache.has(f.id));
+        if ((flags & O_ACCMODE) !== 0) staged?.open(fd);
+      } catch (err) {
+        cb(fail('open')(err));
+        return;
       }
-      if (closing === null) opened();
-      else void closing.then(opened);
+      cb(0, fd, keep);
     },
 
     create: (path, mode, cb) => {
@@ -415,7 +365,15 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
       );
     },
 
-    flush: (_path, fd, cb) => answer('flush', cb, () => inTurn(fd, flushFd)),
+    flush: (_path, fd, cb) =>
+      answer('flush', cb, async () => {
+        const f = fds.get(fd);
+        // The close of the file's only handle: its data and the commit that folds it into a
+        // new version go in one entry (release then finds nothing left to commit).
+        if (f?.written) await cache.flush(f.id, { commit: !opts.readOnly && fds.count(f.id) === 1 });
+        // The entry's rows stay held (projections/held-writes.ts) with the next ones: a reader
+        // in another process asks for them when it opens the store (the control op settle).
+      }),
 
     fsync: (_path, _datasync, fd, cb) =>
       answer('fsync', cb, async () => {
@@ -427,7 +385,26 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
 
     fsyncdir: (_path, _datasync, _fd, cb) => answer('fsyncdir', cb, () => engine.flush()),
 
-    release: (_path, fd, cb) => answer('release', cb, () => inTurn(fd, releaseFd)),
+    release: (_path, fd, cb) =>
+      answer('release', cb, async () => {
+        staged?.close(fd);
+        const closed = fds.close(fd);
+        if (closed === undefined) return;
+        if (closed.file.written || cache.has(closed.file.id)) await cache.flush(closed.file.id);
+        const info = reader.info(closed.file.id);
+        if (closed.last && info?.nlink === 0) {
+          cache.discard(closed.file.id); // unlinked while open: its data goes with its last handle
+          return;
+        }
+        if (info === undefined) return;
+        if (closed.last && !opts.readOnly) {
+          const state = reader.contentState(closed.file.id);
+          if (state && (state.pending > 0 || state.commits === 0)) {
+            const { durable } = await engine.submit({ type: 'commit', id: closed.file.id });
+            durable.catch((err: unknown) => opts.onInternalError('commit', err));
+          }
+        }
+      }),
 
     truncate: (path, size, cb) =>
       answer('truncate', cb, async () => {

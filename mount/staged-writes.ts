@@ -14,15 +14,6 @@
  * request the native side hands to JS takes the staged writes in first, so reads, stat, fsync
  * and close see them. While the write cache is over its bound, staging is off: writes take the
  * round trip again and wait there for flushes, as before.
- *
- * The flush and release of a handle with a window are staged too, behind its writes, and
- * answered at once: a close(2) waits for no round trip through JS (two of the five a small
- * file's create + write + close took). JS carries them out when it takes them in, one after
- * another per handle (closeStep), never awaited by the drain: the write cache serves reads
- * and stat meanwhile, an open of the file waits for them (what the kernel's pages hold is
- * known then), and so does every control operation (Mount.caughtUp) and the mount's end. Like
- * a staged write's, a failure of theirs is reported to the log; the data stays in the write
- * cache for the next flush, and an fsync reports a failure that persists.
  */
 import Fuse from 'fuse-native';
 import type { NodeId, WriteCache } from '../engine/index.js';
@@ -56,14 +47,8 @@ export const fuseStage: StageNative = {
 export interface StagedWritesOptions {
   /** A staged write reached the handle (it is now `written`; the mount learns its kernel inode). */
   readonly onWrite: (file: OpenFile, inode: number) => void;
-  /** What a flush or release of the handle does (the native side answered it already: staged, in order with the writes). */
-  readonly onClose: (fd: number, kind: 'flush' | 'release') => Promise<void>;
   readonly onInternalError: (op: string, err: unknown) => void;
 }
-
-/** Records whose length is 0 and whose offset is negative are a handle's close, staged (the patch's realize_stage_close). */
-const STAGED_FLUSH = -1;
-const STAGED_RELEASE = -2;
 
 export class StagedWrites {
   readonly #native: StageNative;
@@ -72,8 +57,6 @@ export class StagedWrites {
   #opts: StagedWritesOptions | null = null;
   #on = true;
   #timer: NodeJS.Timeout | null = null;
-  /** Per handle, its flushes and releases under way, one after another (staged or not). */
-  readonly #closing = new Map<number, Promise<void>>();
 
   constructor(native: StageNative = fuseStage) {
     this.#native = native;
@@ -114,40 +97,6 @@ export class StagedWrites {
     this.settle();
   }
 
-  /**
-   * Runs a flush or release of `fd` after those of it still under way: a staged one was
-   * answered before JS took it in, so the next may arrive before it is done.
-   */
-  closeStep(fd: number, step: () => Promise<void>): Promise<void> {
-    const before = this.#closing.get(fd);
-    const run = before === undefined ? step() : before.then(step);
-    const tail = run.catch(() => undefined);
-    this.#closing.set(fd, tail);
-    void tail.then(() => {
-      if (this.#closing.get(fd) === tail) this.#closing.delete(fd);
-    });
-    return run;
-  }
-
-  /** The flushes and releases of these handles under way, or null when there are none. */
-  closing(fds: readonly number[]): Promise<void> | null {
-    const steps: Array<Promise<void>> = [];
-    for (const fd of fds) {
-      const p = this.#closing.get(fd);
-      if (p !== undefined) steps.push(p);
-    }
-    return steps.length === 0 ? null : Promise.all(steps).then(() => undefined);
-  }
-
-  /**
-   * Resolves once every flush and release taken in so far is done; with `all`, also those
-   * taken in meanwhile, until none is left (the mount's end).
-   */
-  async closed(all = false): Promise<void> {
-    do await Promise.all([...this.#closing.values()]);
-    while (all && this.#closing.size > 0);
-  }
-
   /** A handle that may write: its window is set. */
   open(fd: number): void {
     const f = this.#fds?.get(fd);
@@ -185,13 +134,6 @@ export class StagedWrites {
     this.open(fd);
   }
 
-  /** A staged flush or release: started now, after the writes before it (taken in already), never awaited here. */
-  #closeStaged(fd: number, kind: 'flush' | 'release' | null): void {
-    const opts = this.#opts!;
-    if (kind === null) return;
-    this.closeStep(fd, () => opts.onClose(fd, kind)).catch((err: unknown) => opts.onInternalError(`staged ${kind}`, err));
-  }
-
   readonly #drain = (data: Buffer, records: Buffer): void => {
     const cache = this.#cache!;
     const fds = this.#fds!;
@@ -201,10 +143,6 @@ export class StagedWrites {
       for (let k = 0; k + FIELDS <= r.length; k += FIELDS) {
         const fd = r[k]!;
         const offset = r[k + 1]!;
-        if (offset < 0 && r[k + 2] === 0) {
-          this.#closeStaged(fd, offset === STAGED_FLUSH ? 'flush' : offset === STAGED_RELEASE ? 'release' : null);
-          continue;
-        }
         const at = r[k + 3]!;
         const bytes = data.subarray(at, at + r[k + 2]!);
         const f = fds.get(fd);

@@ -1,7 +1,7 @@
 /** What every command gets: the global options, the environment, and one way to report. */
+import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { defaultStorePath, type StoreEnv } from '../engine/index.js';
-import { pooledRandom } from './pooled-random.js';
 
 export interface GlobalOptions {
   readonly store: string;
@@ -24,7 +24,7 @@ export interface Cli {
 }
 
 /** The real clock and randomness (tests inject their own). */
-export const systemEnv: StoreEnv = { now: () => Date.now(), randomBytes: pooledRandom() };
+export const systemEnv: StoreEnv = { now: () => Date.now(), randomBytes: (n) => new Uint8Array(randomBytes(n)) };
 
 export function makeCli(overrides: Partial<Pick<Cli, 'env' | 'stdout' | 'stderr'>> = {}): Cli {
   const env: StoreEnv = overrides.env ?? systemEnv;

@@ -17,12 +17,6 @@ export interface ControlServerOptions {
   readonly log?: (line: string) => void;
   /** The holder's own resources, lent to the operations (engine/control/ops.ts). */
   readonly context?: Omit<OpContext, 'progress'>;
-  /**
-   * Awaited before every operation: what the holder acknowledged and has not carried out yet
-   * (a mount's closes answered on its FUSE threads) is done first, so the operation, and a
-   * reader opening the store (settle), sees it.
-   */
-  readonly before?: () => Promise<void>;
 }
 
 /** Progress lines of one operation are sent at most this often. */
@@ -91,7 +85,6 @@ export class ControlServer {
         socket.write(encodeLine({ id: req.id, progress: p }));
       };
       const ctx: OpContext = { ...opts.context, ...(req.progress ? { progress } : {}) };
-      await opts.before?.();
       const result = await CONTROL_OPS[req.op](engine, req.args, ctx);
       if (req.op !== 'settle') opts.log?.(`control: ${req.op} done`); // every reader's open asks for settle
       return { id, ok: true, result };

@@ -78,11 +78,7 @@ export function register(program: Command, cli: Cli): void {
         throw err;
       }
       // Writing commands given meanwhile (mark, restore, peer, area) run here (engine/control/).
-      const control = engine.readOnly || opts.at !== undefined || opts.shadow ? null : await ControlServer.start(engine, {
-        context: { syncNode: node, famfs: famfsIo, serving: [mp], now: cli.env.now },
-        // Closes the FUSE threads answered are carried out before any operation (mount/staged-writes.ts).
-        ...(mount instanceof Mount ? { before: () => (mount as Mount).caughtUp() } : {}),
-      }).catch((err: unknown) => {
+      const control = engine.readOnly || opts.at !== undefined || opts.shadow ? null : await ControlServer.start(engine, { context: { syncNode: node, famfs: famfsIo, serving: [mp], now: cli.env.now } }).catch((err: unknown) => {
         cli.stderr.write(`realize: other commands cannot reach this mount: ${(err as Error).message}\n`);
         return null;
       });
