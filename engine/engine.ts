@@ -219,7 +219,7 @@ export class Engine {
     this.applyHeld();
     for (;;) {
       while (this.#integrating !== null) await this.#integrating.catch(() => undefined);
-      const decision = decide(this.view, cmd, { newId: () => this.newId(), now: this.env.now() });
+      const decision = this.#decide(cmd);
       if (decision.events.length === 0) return { decision, entry: null, durable: Promise.resolve() };
       const feed = this.store.feeds.get(this.#ownFeedName(decision.area));
       if (feed === undefined) {
@@ -229,6 +229,11 @@ export class Engine {
       const { entry, durable } = this.#stage(feed, decision, true);
       return { decision, entry, durable };
     }
+  }
+
+  /** Decides a command on the head, with the engine's ids and clock. */
+  #decide(cmd: Command): Decision {
+    return decide(this.view, cmd, { newId: () => this.newId(), now: this.env.now() });
   }
 
   /** Has every holder of decided changes apply them now (beforeChange). */
@@ -244,7 +249,7 @@ export class Engine {
   decideNow(cmd: Command): Decision | undefined {
     this.#checkWritable();
     if (this.#integrating !== null) return undefined;
-    return decide(this.view, cmd, { newId: () => this.newId(), now: this.env.now() });
+    return this.#decide(cmd);
   }
 
   /**

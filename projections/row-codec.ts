@@ -575,13 +575,13 @@ export interface EntryCommits {
 
 const NO_VERSION = new Uint8Array(0);
 
-/** An entry's commits with their times written less `base` (touches.ts: the earliest of its row's), as entryCommitsCodec reads them. */
 /** Reused by entryCommitsBytes: a sealed entry notes the commits of each file it wrote. */
 const commitsWriter = new Writer();
 
 /**
- * An entry's commits of one file, less `base` (row-codec.ts EntryCommits), in a buffer reused by
- * the next call: the caller copies the bytes before it calls again.
+ * An entry's commits with their times written less `base` (touches.ts: the earliest of its
+ * row's), as entryCommitsCodec reads them, in a buffer reused by the next call: the caller
+ * copies the bytes before it calls again.
  */
 export function entryCommitsBytes(v: EntryCommits, base: number): Buffer {
   commitsWriter.pos = 0;
