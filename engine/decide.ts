@@ -3,16 +3,19 @@
  * it out, or an EngineError saying why it cannot be done. No I/O, no clock, no randomness of
  * its own: ids and time come from `ctx`.
  */
-import { LogError, validAreaName, validateEvent, type FsEvent, type NodeId } from '../log/index.js';
+import { LogError, nameProblem, PATH_MAX, validAreaName, validateEvent, type FsEvent, type NodeId } from '../log/index.js';
 import { ROOT_ID } from '../projections/index.js';
 import type { Command } from './commands.js';
 import { EngineError } from './engine-error.js';
 import { joinPath, parentAndName, splitPath } from './fs-path.js';
 import { resolve, resolveMaybe, type Resolved, type TreeView } from './tree-view.js';
+import type { ParentMemo } from './parent-memo.js';
 
 export interface DecideContext {
   readonly newId: () => NodeId;
   readonly now: number;
+  /** Where a removal finds its parent directory resolved by the last one (parent-memo.ts). */
+  readonly parents?: ParentMemo;
 }
 
 /** The events, and the area whose feed they belong in. */
@@ -28,6 +31,25 @@ function parentDir(view: TreeView, parts: readonly string[]): Resolved {
   if (parent.node.kind !== 'dir') throw new EngineError('NOT_A_DIRECTORY', `${joinPath(parts)} is not a directory`);
   if (parent.id === ROOT_ID) throw new EngineError('NOT_PERMITTED', 'only areas live at the root of the store (mkdir /NAME creates an area)');
   return parent;
+}
+
+/**
+ * A removal's parent directory and name: from the memo when the path's parent text is the last
+ * one resolved (the name checked as splitPath checks it), else resolved, and remembered.
+ */
+function removalParent(view: TreeView, path: string, memo: ParentMemo | undefined): { parent: Resolved; name: string } {
+  const cut = path.lastIndexOf('/');
+  if (memo !== undefined && cut > 0) {
+    const known = memo.get(path.slice(0, cut));
+    const name = path.slice(cut + 1);
+    if (known !== undefined && nameProblem(name) === null && Buffer.byteLength(path) <= PATH_MAX) return { parent: known, name };
+  }
+  const { parent: pparts, name } = parentAndName(path);
+  if (pparts.length === 0) throw new EngineError('NOT_PERMITTED', `${path} is an area; areas are not removed this way`);
+  const parent = parentDir(view, pparts);
+  // Only a path whose text ends with the name: its text before the last "/" splits to the parent's parts.
+  if (memo !== undefined && cut > 0 && path.slice(cut + 1) === name) memo.set(path.slice(0, cut), parent);
+  return { parent, name };
 }
 
 function existing(view: TreeView, id: NodeId) {
@@ -96,9 +118,7 @@ function decideUnchecked(view: TreeView, cmd: Command, ctx: DecideContext): Deci
     }
     case 'unlink':
     case 'rmdir': {
-      const { parent: pparts, name } = parentAndName(cmd.path);
-      if (pparts.length === 0) throw new EngineError('NOT_PERMITTED', `${cmd.path} is an area; areas are not removed this way`);
-      const parent = parentDir(view, pparts);
+      const { parent, name } = removalParent(view, cmd.path, ctx.parents);
       const id = view.child(parent.id, name);
       if (id === undefined) throw new EngineError('NOT_FOUND', `no such file or directory: ${cmd.path}`);
       const node = existing(view, id);

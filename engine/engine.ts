@@ -12,6 +12,7 @@ import { integrate, projectionsAhead, rebuild, ProjectionSet, ROOT_ID, type Repl
 import { BlockStore } from './block-store.js';
 import type { Command } from './commands.js';
 import { checkEvents, decide, type Decision } from './decide.js';
+import { ParentMemo } from './parent-memo.js';
 import { EngineError } from './engine-error.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { ContentGate } from './content-gate.js';
@@ -62,6 +63,9 @@ export class Engine {
   placement: PlacementService | null = null;
   /** See pathGeneration. */
   #pathGeneration = 0;
+  /** The parent directory of the last removal decided (rm -rf removes a directory's entries in a row). */
+  readonly #parents = new ParentMemo(() => this.#pathGeneration);
+  readonly #newId = (): NodeId => this.newId();
   /**
    * Called after every change applied to the head (a local entry, entries received, a rebuild
    * after a failure), synchronously: the mount's native attribute cache forgets then.
@@ -233,7 +237,7 @@ export class Engine {
 
   /** Decides a command on the head, with the engine's ids and clock. */
   #decide(cmd: Command): Decision {
-    return decide(this.view, cmd, { newId: () => this.newId(), now: this.env.now() });
+    return decide(this.view, cmd, { newId: this.#newId, now: this.env.now(), parents: this.#parents });
   }
 
   /** Has every holder of decided changes apply them now (beforeChange). */

@@ -121,32 +121,39 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     durable.catch((err: unknown) => opts.onInternalError('commit', err));
   };
 
+  /** The attributes of the directory holding `path` (undefined: the root or an area holds it, or none is found). */
+  const parentOf = (path: string): NodeInfo | undefined => {
+    const cut = path.lastIndexOf('/');
+    if (cut <= 0) return undefined;
+    try {
+      return dirs!.find(path.slice(0, cut));
+    } catch {
+      return undefined;
+    }
+  };
+
   /**
    * An unlink or rmdir: applied now, answered with what it changed in the addon's attribute
    * cache (attr-changes.ts), so the rest of the cache stays. Not for a file with other links
    * (their nlink and ctime change, by names not known here): the cache is forgotten then.
    * An unlink of a file's only name is answered once decided and applied with the next ones
-   * (removal-queue.ts); the parent's new attributes are then its times changed to the unlink's
-   * (nothing else of it changes).
+   * (removal-queue.ts), synchronously (no promise on rm's path); the parent's new attributes
+   * are then its times changed to the unlink's (nothing else of it changes).
    */
-  const remove = async (path: string, cmd: Command & { type: 'unlink' | 'rmdir' }): Promise<Fuse.AttrChanges | undefined> => {
+  const remove = (path: string, cmd: Command & { type: 'unlink' | 'rmdir' }): Fuse.AttrChanges | undefined | Promise<Fuse.AttrChanges | undefined> => {
     writable();
     const changes = attrFill !== null ? opts.attrChanges : undefined;
-    const cut = path.lastIndexOf('/');
-    const parentNow = (): NodeInfo | undefined => {
-      try {
-        return cut > 0 ? dirs!.find(path.slice(0, cut)) : undefined;
-      } catch {
-        return undefined;
-      }
-    };
     if (removals !== undefined && changes !== undefined && cmd.type === 'unlink') {
       const held = removals.hold(cmd);
       if (held !== false) {
-        const parent = parentNow();
+        const parent = parentOf(path);
         return removalChanges(path, parent === undefined ? undefined : { ...parent, mtime: held.time, ctime: held.time });
       }
     }
+    return removeNow(path, cmd, changes);
+  };
+
+  const removeNow = async (path: string, cmd: Command & { type: 'unlink' | 'rmdir' }, changes: AttrChanges | undefined): Promise<Fuse.AttrChanges | undefined> => {
     const before = changes !== undefined && dirs !== null ? dirs.find(path) : undefined;
     if (changes === undefined || before === undefined || (before.kind === 'file' && before.nlink > 1)) {
       await submit(cmd);
@@ -155,7 +162,7 @@ export function makeOps(engine: Engine, cache: WriteCache, fds: FdTable, opts: O
     const { durable } = await changes.run(() => engine.submit(cmd));
     durable.catch((err: unknown) => opts.onInternalError('commit', err));
     // Done: what is answered now is the removal's success, whatever can be told of the parent.
-    return removalChanges(path, parentNow());
+    return removalChanges(path, parentOf(path));
   };
 
   /** Attributes, with the size, write time and held attribute changes of data still in the write cache. */
