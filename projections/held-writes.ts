@@ -103,10 +103,16 @@ export class HeldWrites {
   #writer: RebuildWriter | null = null;
   /** Rows of each batch shipped and not yet pruned: [batch, (inflight map, key, row) flattened, the overlays shipped whole]. */
   #shipped: Array<{ readonly gen: number; readonly rows: unknown[]; readonly caches: ReadonlyArray<{ dropInflight(gen: number): void }> }> = [];
-  /** The rows of the batch being shipped (overlays write theirs in at the end of the batch: SHIP_ROWS). */
+  /**
+   * The rows of the batch being shipped, in the order they were written: from the end of the
+   * batch's apply (openShipment) every write goes straight in, the overlays' too (SHIP_ROWS),
+   * after the rows held before it. Null while the batch is applied.
+   */
   #out: EncodedRows | null = null;
   /** The overlays that wrote rows into #out. */
   #outCaches: Array<{ dropInflight(gen: number): void }> = [];
+  /** Rows put into #out from the held rows' maps (inflight map, key, row) flattened, for #prune. */
+  #outRows: unknown[] = [];
   /** Bytes of the last batch shipped (the next one's buffer is sized from it). */
   #lastBytes = 0;
 
@@ -140,14 +146,25 @@ export class HeldWrites {
     const index = this.#held.length;
     this.#held.push({ db, rows, inflight, putSync, removeSync });
     const shipRows: ShipRows = (cache) => {
-      if (self.#writer === null) return null;
-      const out = (self.#out ??= new EncodedRows(self.#lastBytes + (self.#lastBytes >> 2)));
+      const out = self.#out;
+      if (self.#writer === null || out === null) return null;
       self.#outCaches.push(cache);
       return { gen: self.#writer.sent + 1, add: (key, value, deleted) => out.add(index, db, deleted ? OP_REMOVE : OP_PUT, key, value) };
     };
     Object.defineProperty(db, SHIP_ROWS, { value: shipRows });
     const hold = (key: unknown, value: unknown, append: boolean): void => {
       const k = normal(key);
+      const out = this.#out;
+      if (out !== null) {
+        // The end of a shipped batch: written in order, readable in flight until committed.
+        const row: Row = { key: own(key), value, append };
+        if (value === DELETED) out.add(index, db, OP_REMOVE, row.key, undefined);
+        else out.add(index, db, append ? OP_APPEND : OP_PUT, row.key, value);
+        rows.delete(k);
+        inflight.set(k, row);
+        this.#outRows.push(inflight, k, row);
+        return;
+      }
       const prev = rows.get(k);
       if (this.#applying) this.#journal.push([rows, k, prev]);
       if (prev === undefined) this.#size++;
@@ -210,7 +227,7 @@ export class HeldWrites {
     // included, without writing them first: a directory's emptiness (rmdir) asks this.
     (d as unknown as HasKeyUnder).hasKeyUnder = function (prefix: string, range: RangeOptions): boolean {
       // Rows shipped are read from LMDB once committed (overlays' rows in flight are not seen here).
-      if (self.#shipped.length > 0) self.drain();
+      if (self.#shipped.length > 0 || self.#out !== null) self.#commitShipped();
       if (rows.size === 0 && inflight.size === 0) {
         for (const _ of getKeys({ ...range, limit: 1 })) return true;
         return false;
@@ -228,7 +245,7 @@ export class HeldWrites {
       if (typeof own !== 'function') continue;
       const bound = own.bind(db);
       d[name] = function (...args: unknown[]) {
-        if ((self.#size > 0 || self.#shipped.length > 0) && !self.#settling) self.#need(name);
+        if ((self.#size > 0 || self.#shipped.length > 0 || self.#out !== null) && !self.#settling) self.#need(name);
         return bound(...args);
       };
     }
@@ -273,8 +290,9 @@ export class HeldWrites {
    * an apply (the entry's rows would be written half done).
    */
   settle(why: string): void {
-    // Rows shipped to a rebuild's writer are committed first (they are older than the held ones).
-    if (this.#writer !== null) this.drain();
+    // Rows shipped to a rebuild's writer are committed first (they are older than the held ones);
+    // at the end of a batch, its rows so far are shipped first (a range read there needs them).
+    if (this.#writer !== null) this.#commitShipped();
     if (this.#writer === null) this.#holding = false;
     this.#entries = 0;
     if (this.#size === 0) return;
@@ -334,13 +352,32 @@ export class HeldWrites {
   ship(): void {
     const writer = this.#writer;
     if (writer === null) throw new Error('held writes: ship without a writer');
-    this.#prune(writer.committed);
-    if (this.#size === 0 && this.#out === null) return;
-    const out = this.#out ?? new EncodedRows(this.#lastBytes + (this.#lastBytes >> 2));
+    if (this.#out === null) this.openShipment();
+    const out = this.#out!;
+    const rows = this.#outRows;
     const caches = this.#outCaches;
     this.#out = null;
+    this.#outRows = [];
     this.#outCaches = [];
-    const shipped: unknown[] = [];
+    if (out.length === 0) return;
+    this.#lastBytes = out.length;
+    this.#shipped.push({ gen: writer.send(out), rows, caches });
+    this.shipped++;
+  }
+
+  /**
+   * The batch's apply is done and its end begins (positions, checkpoints, the overlays written
+   * out): at most one batch left in flight (the overlays keep two readable), and the rows held
+   * so far put first in the batch's rows, every later write after them as it comes.
+   */
+  openShipment(): void {
+    const writer = this.#writer;
+    if (writer === null) return;
+    writer.waitFor(writer.sent - 1);
+    this.#prune(writer.committed);
+    if (this.#out !== null) return;
+    const out = (this.#out = new EncodedRows(this.#lastBytes + (this.#lastBytes >> 2)));
+    const shipped = this.#outRows;
     const held = this.#held;
     for (let i = 0; i < held.length; i++) {
       const h = held[i]!;
@@ -355,9 +392,6 @@ export class HeldWrites {
       h.rows.clear();
     }
     this.#size = 0;
-    this.#lastBytes = out.length;
-    this.#shipped.push({ gen: writer.send(out), rows: shipped, caches });
-    this.shipped++;
   }
 
   /** Forgets rows in flight of batches the writer committed (LMDB has them now: this thread reads them afresh). */
@@ -376,12 +410,13 @@ export class HeldWrites {
     if (pruned) this.#env.resetReadTxn();
   }
 
-  /** Before the overlays hand a batch over: at most one batch in flight (two with this one). */
-  makeRoom(): void {
-    const writer = this.#writer;
-    if (writer === null) return;
-    writer.waitFor(writer.sent - 1);
-    this.#prune(writer.committed);
+  /** Every row shipped, or put in the open shipment, committed by the writer (a range read needs LMDB to hold them). */
+  #commitShipped(): void {
+    if (this.#out !== null && this.#out.length > 0) {
+      this.ship();
+      this.openShipment();
+    }
+    this.drain();
   }
 
   /** Waits until the writer committed every batch shipped, and forgets them. */
@@ -407,9 +442,10 @@ export class HeldWrites {
 
   /** Drops every held row without writing it (the caller reapplies or rebuilds). */
   forget(): void {
-    this.drain();
     this.#out = null;
     this.#outCaches = [];
+    this.#outRows = [];
+    this.drain();
     for (const h of this.#held) h.rows.clear();
     this.#size = 0;
     this.#entries = 0;

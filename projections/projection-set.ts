@@ -194,9 +194,9 @@ export class ProjectionSet {
     for (const c of caches) c.begin();
     try {
       for (const entry of entries) if (this.#applyOne(entry)) applied++;
-      // Rows shipped to a rebuild's writer (shipWrites): at most one batch in flight when the
-      // overlays hand this one's over (each keeps two readable).
-      if (this.held.shipping) this.held.makeRoom();
+      // Rows shipped to a rebuild's writer (shipWrites): from here on written in order into the
+      // batch's shipment (at most one batch left in flight: the overlays keep two readable).
+      if (this.held.shipping) this.held.openShipment();
       this.positions.flush();
       this.checkpoint.flush();
       for (const c of caches) c.end();
