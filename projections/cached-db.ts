@@ -16,7 +16,7 @@
 import type { Database, Key, RangeOptions } from 'lmdb';
 import type { UndoKind, UndoLog } from './undo-log.js';
 import { WrittenKeys } from './written-keys.js';
-import type { HasKeyUnder } from './held-writes.js';
+import { SHIP_ROWS, type HasKeyUnder, type ShipRows } from './held-writes.js';
 
 /**
  * Where a CachedDb keeps superseded values for as-of queries (history.ts): told of every
@@ -59,7 +59,7 @@ const DELETED = Symbol('deleted');
 
 export class CachedDb<V, K extends Key> {
   readonly db: Database<V, K>;
-  readonly #overlay = new Map<K extends string | number ? K : string, unknown>();
+  #overlay = new Map<K extends string | number ? K : string, unknown>();
   readonly #keyOf: (k: K) => K extends string | number ? K : string;
   readonly #keys = new Map<string | number, K>();
   #active = false;
@@ -72,10 +72,21 @@ export class CachedDb<V, K extends Key> {
   readonly #dirty = new Set<K>();
   readonly #history: HistorySink | null;
   readonly #undo: UndoSink | null;
+  /**
+   * A scratch rebuild ships each batch's rows to a writer thread (held-writes.ts ship): the
+   * overlay written out is kept here, readable, until the writer has committed it: the last
+   * batch's, and the one before it (two batches in flight at most: rebuild-writer.ts).
+   */
+  #inflight: Map<unknown, unknown> | null = null;
+  #inflightGen = 0;
+  #inflight2: Map<unknown, unknown> | null = null;
+  #inflight2Gen = 0;
+  readonly #ship: ShipRows | undefined;
 
   /** With `history` (string keys only), rows are stamped and superseded values kept; with `undo`, changed keys are noted. */
   constructor(db: Database<V, K>, history: HistorySink | null = null, undo: UndoSink | null = null) {
     this.db = db;
+    this.#ship = (db as unknown as { [SHIP_ROWS]?: ShipRows })[SHIP_ROWS];
     this.#history = history;
     this.#undo = undo;
     // Bytes keys by their latin1 string (a view: Buffer.from of a Uint8Array would copy it first).
@@ -102,6 +113,12 @@ export class CachedDb<V, K extends Key> {
       const v = this.#overlay.get(k);
       if (v !== undefined) return v === DELETED ? undefined : v;
       if (this.#written !== null && !this.#written.mayHave(k)) return undefined;
+    }
+    if (this.#inflight !== null) {
+      const k = this.#keyOf(key);
+      let v = this.#inflight.get(k);
+      if (v === undefined && this.#inflight2 !== null) v = this.#inflight2.get(k);
+      if (v !== undefined) return v === DELETED ? undefined : v;
     }
     return this.db.get(key);
   }
@@ -257,12 +274,47 @@ export class CachedDb<V, K extends Key> {
 
   /** Flushes and stops buffering. */
   end(): void {
-    this.flush();
+    const out = this.#ship?.(this);
+    if (out === undefined || out === null) this.flush();
+    else this.#shipOverlay(out);
     this.#active = false;
+  }
+
+  /**
+   * Writes the overlay out to the rows a writer thread puts in the next transaction, and keeps
+   * it readable until then (a map handed over whole: no row by row copy).
+   */
+  #shipOverlay(out: { readonly gen: number; add(key: unknown, value: unknown, deleted: boolean): void }): void {
+    this.#history?.flush();
+    if (this.#overlay.size === 0) return;
+    const keys = this.#keys.size === 0 ? null : this.#keys;
+    this.#overlay.forEach((v, k) => {
+      const key = keys === null ? k : (keys.get(k) ?? k);
+      if (v === DELETED) out.add(key, undefined, true);
+      else out.add(key, v, false);
+    });
+    if (this.#inflight2 !== null) throw new Error('write-back overlay: a third batch in flight');
+    this.#inflight2 = this.#inflight;
+    this.#inflight2Gen = this.#inflightGen;
+    this.#inflight = this.#overlay as Map<unknown, unknown>;
+    this.#inflightGen = out.gen;
+    this.#overlay = new Map();
+    this.#keys.clear();
+  }
+
+  /** The writer committed the batches shipped up to `gen` (LMDB has their rows). */
+  dropInflight(gen: number): void {
+    if (this.#inflight2 !== null && this.#inflight2Gen <= gen) this.#inflight2 = null;
+    if (this.#inflight !== null && this.#inflightGen <= gen) {
+      this.#inflight = null;
+      this.#inflight2 = null;
+    }
   }
 
   /** Drops the overlay without writing it (the transaction is being abandoned). */
   discard(): void {
+    this.#inflight = null;
+    this.#inflight2 = null;
     this.#history?.discard();
     this.#dirty.clear();
     this.#overlay.clear();

@@ -11,6 +11,10 @@ export interface LmdbEnvOptions {
   readonly readOnly?: boolean;
 }
 
+/** The environment's limits (a rebuild's writer thread opens it with the same). */
+export const LMDB_MAX_DBS = 64;
+export const LMDB_MAP_SIZE = 64 * 1024 * 1024 * 1024;
+
 export function openLmdbEnv(path: string, opts: LmdbEnvOptions = {}): RootDatabase {
   try {
     return open({
@@ -19,8 +23,8 @@ export function openLmdbEnv(path: string, opts: LmdbEnvOptions = {}): RootDataba
       readOnly: opts.readOnly === true,
       // Read-only opens serve a filesystem that may refuse even the lock file.
       ...(opts.readOnly ? { noLock: true } : {}),
-      maxDbs: 64,
-      mapSize: 64 * 1024 * 1024 * 1024,
+      maxDbs: LMDB_MAX_DBS,
+      mapSize: LMDB_MAP_SIZE,
       remapChunks: false,
       // Objects as plain MessagePack maps (msgpackr's option, passed through; lmdb-js's types
       // omit it): without shared structures, records write each row's structure definition

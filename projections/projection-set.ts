@@ -12,7 +12,8 @@ import { Famfs } from './famfs.js';
 import { digestDb, newDigest } from './digest.js';
 import { InodeTable } from './inode-table.js';
 import { inodeKeyLength } from './key-codec.js';
-import { openLmdbEnv } from './lmdb-env.js';
+import { LMDB_MAP_SIZE, LMDB_MAX_DBS, openLmdbEnv } from './lmdb-env.js';
+import { RebuildWriter } from './rebuild-writer.js';
 import { ProjectionError } from './projection-error.js';
 import type { ApplyContext, Projection } from './projection.js';
 import type { CachedDb } from './cached-db.js';
@@ -83,9 +84,12 @@ export class ProjectionSet {
   /** The bounds of holding (HOLD_MS, HOLD_ENTRIES): a spec may widen them. */
   holdMs = HOLD_MS;
   holdEntries = HOLD_ENTRIES;
+  /** Opened as a scratch place (no cache of decoded rows): a rebuild may write through a thread of its own. */
+  readonly #scratch: boolean;
 
   private constructor(env: RootDatabase, readCache: boolean) {
     this.env = env;
+    this.#scratch = !readCache;
     // Not projections, written in their own transactions: never held.
     this.blockIndex = new BlockIndex(env);
     this.cache = new CacheTable(env);
@@ -158,6 +162,12 @@ export class ProjectionSet {
 
   /** Applies entries (each feed's in sequence order) in one transaction. Returns how many were new. */
   applyEntries(entries: Iterable<Entry<unknown>>, opts: { rewindTo?: number } = {}): number {
+    if (this.held.shipping && opts.rewindTo === undefined) {
+      // A scratch rebuild (shipWrites): the rows go to the writer thread, one transaction a batch.
+      const applied = this.#applyThrough(entries);
+      this.held.ship();
+      return applied;
+    }
     this.settle('apply');
     let applied = 0;
     const caches = this.#caches;
@@ -184,6 +194,9 @@ export class ProjectionSet {
     for (const c of caches) c.begin();
     try {
       for (const entry of entries) if (this.#applyOne(entry)) applied++;
+      // Rows shipped to a rebuild's writer (shipWrites): from here on written in order into the
+      // batch's shipment (at most one batch left in flight: the overlays keep two readable).
+      if (this.held.shipping) this.held.openShipment();
       this.positions.flush();
       this.checkpoint.flush();
       for (const c of caches) c.end();
@@ -330,6 +343,29 @@ export class ProjectionSet {
   /** True when the undo records reach back far enough to rewind to position n0. */
   canRewindTo(n0: number): boolean {
     return n0 + 1 >= this.undo.floor;
+  }
+
+  /**
+   * A scratch place (opened with `scratch`) being rebuilt: each batch's rows are written by a
+   * thread of their own (rebuild-writer.ts) while this one applies the next batch. Returns
+   * false (nothing changes) for a place that is not scratch. End with endShipping.
+   */
+  shipWrites(): boolean {
+    if (!this.#scratch || this.held.shipping) return false;
+    this.settle('ship');
+    this.held.shipTo(RebuildWriter.start((this.env as unknown as { path: string }).path, this.held.names(), { maxDbs: LMDB_MAX_DBS, mapSize: LMDB_MAP_SIZE }));
+    return true;
+  }
+
+  /** Ends shipWrites: every batch written (`ok`), or what was not written yet dropped (a failed rebuild). */
+  async endShipping(ok: boolean): Promise<void> {
+    const writer = this.held.writer;
+    try {
+      if (!ok) this.held.forget();
+      this.held.stopShipping();
+    } finally {
+      await writer?.close();
+    }
   }
 
   /** Stops keeping undo records (a scratch rebuild: see undo-log.ts). */

@@ -246,9 +246,18 @@ export async function rebuild(set: ProjectionSet, feeds: FeedSet, onProgress?: (
   set.clear();
   if (opts.undo !== false) return catchUp(set, feeds, onProgress);
   set.pauseUndo();
+  // A scratch place: its rows written by a thread of their own while this one applies.
+  const shipping = set.shipWrites();
+  let ok = false;
   try {
-    return await catchUp(set, feeds, onProgress);
+    const n = await catchUp(set, feeds, onProgress);
+    ok = true;
+    return n;
   } finally {
-    set.resumeUndo();
+    try {
+      if (shipping) await set.endShipping(ok);
+    } finally {
+      set.resumeUndo();
+    }
   }
 }
