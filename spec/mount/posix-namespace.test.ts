@@ -230,10 +230,12 @@ t.test('rename over a file is atomic for a concurrent reader', { timeout: 90_000
   t.equal(res.missing, 0, 'the target was never missing');
   t.equal(res.torn, 0, 'never a mix of two versions');
   // libfuse 2 forgets a replaced node's path; the mount answers ESTALE for it and Linux retries
-  // the lookup once. Only when that retry races a second rename does ESTALE reach the caller:
-  // about once in 10^4 reads while renames run back to back, as here.
+  // the lookup once. Only when that retry races a second rename does ESTALE reach the caller
+  // (README, Limits): measured 0-8 in 300-400 reads (up to 2.6%) while renames run back to
+  // back, as here, more under load (the bound of 0.5% before failed a CI run at 6 in 338). Were
+  // the ENOENT not turned into ESTALE, the reads would find the target missing (asserted above).
   t.same(res.other, [], 'no other errors');
-  t.ok(res.stale <= Math.max(5, res.reads / 200), `ESTALE only from a retry racing another rename (${res.stale} in ${res.reads} reads)`);
+  t.ok(res.stale <= Math.max(5, res.reads * 0.05), `ESTALE only from a retry racing another rename (${res.stale} in ${res.reads} reads)`);
   t.equal((await readFile(target, 'utf8')).slice(0, 12), `version-${String(rounds).padStart(4, '0')}`, 'the last version stays');
   t.same(await readdir(A('atomic')), ['target'], 'no temporary left');
 });
