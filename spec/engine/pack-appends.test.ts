@@ -58,10 +58,16 @@ async function appendAndCheck(t: Tapish, appends: PackAppends, path: string, run
 
 type Tapish = Pick<typeof t, 'equal' | 'ok'>;
 
-t.test('appends leave the bytes and size of buffered writes, large runs going O_DIRECT', async (t) => {
+/** A fresh test directory holding an empty pack file. */
+async function emptyPack(t: Pick<typeof import('tap').default, 'testdir'>): Promise<{ dir: string; path: string }> {
   const dir = t.testdir();
   const path = join(dir, 'pack');
   await (await open(path, 'w')).close();
+  return { dir, path };
+}
+
+t.test('appends leave the bytes and size of buffered writes, large runs going O_DIRECT', async (t) => {
+  const { dir, path } = await emptyPack(t);
   const appends = new PackAppends(() => path);
   // Unaligned sizes throughout: small header-like runs, runs past the threshold, one past
   // the staging buffer (8 MiB), small runs between large ones (the kept tail moves with them).
@@ -75,9 +81,7 @@ t.test('appends leave the bytes and size of buffered writes, large runs going O_
 });
 
 t.test('runs not asked to go around the page cache are buffered, however large', async (t) => {
-  const dir = t.testdir();
-  const path = join(dir, 'pack');
-  await (await open(path, 'w')).close();
+  const { path } = await emptyPack(t);
   const appends = new PackAppends(() => path);
   await appendAndCheck(t, appends, path, [3 * DIRECT_BYTES + 1, 100, 9 * 1024 * 1024], 128 * 1024, Buffer.alloc(0), false);
   t.equal(appends.direct, 0);
@@ -132,9 +136,7 @@ t.test('writes to another pack leave what is kept of the last one alone', async 
 });
 
 t.test('a write that does not start where the last ended reads the tail again', async (t) => {
-  const dir = t.testdir();
-  const path = join(dir, 'pack');
-  await (await open(path, 'w')).close();
+  const { path } = await emptyPack(t);
   const appends = new PackAppends(() => path);
   const fh = await open(path, 'r+');
   try {
@@ -155,9 +157,7 @@ t.test('a write that does not start where the last ended reads the tail again', 
 });
 
 t.test('where O_DIRECT is refused, every append is buffered from then on', async (t) => {
-  const dir = t.testdir();
-  const path = join(dir, 'pack');
-  await (await open(path, 'w')).close();
+  const { path } = await emptyPack(t);
   let tries = 0;
   const appends = new PackAppends(() => path, {
     openDirect: async () => {
@@ -172,9 +172,7 @@ t.test('where O_DIRECT is refused, every append is buffered from then on', async
 });
 
 t.test('an I/O failure of an O_DIRECT write is thrown, and the run can be written again', async (t) => {
-  const dir = t.testdir();
-  const path = join(dir, 'pack');
-  await (await open(path, 'w')).close();
+  const { path } = await emptyPack(t);
   let fail = true;
   const appends = new PackAppends(() => path, {
     openDirect: async (p) => {
